@@ -1,0 +1,29 @@
+"""Config -> platform (own or referenced) -> environment -> stack outputs."""
+
+import pulumi
+
+from components import config as stack_config
+from components.environment import Environment, EnvironmentArgs
+from components.platform import platform_for
+
+config = stack_config.load(pulumi.get_stack())
+platform = platform_for(config)
+
+environment = Environment(config.environment.name, EnvironmentArgs(
+    config=config.environment,
+    host=config.host,
+    gateway=platform.gateway,
+    gateway_principal=platform.gateway_principal,
+    ingress_ip=platform.ingress_ip,
+    dns_zone=platform.dns_zone,
+    dns_project=platform.project,
+    mesh_ready=platform.mesh_ready,
+), opts=pulumi.ResourceOptions(providers={"kubernetes": platform.kubernetes, "gcp": platform.gcp}))
+
+for key, value in platform.exports.items():
+    pulumi.export(key, value)
+pulumi.export("environment", config.environment.name)
+pulumi.export("namespace", environment.namespace)
+pulumi.export("host", environment.host)
+pulumi.export("url", environment.url)
+pulumi.export("audiences", environment.audiences)

@@ -1,0 +1,697 @@
+"""Stack configuration: read once, validated, frozen.
+
+Everything a stack needs comes from its stack file ``Pulumi.<stack>.yaml`` under the
+project namespace ``istio-envs``. Structured values are read with Pulumi's own
+``Config.get_object`` and validated here into frozen dataclasses; a bad value raises
+:class:`ConfigError` (a ``pulumi.RunError``, so ``pulumi up`` prints one line, no traceback)
+before any resource is declared.
+
+Keys (see the README table for every field):
+
+- ``istio-envs:environment`` (every stack): name, routes, auth, quota.
+- ``istio-envs:platform`` (the owner stack only): project, region, zones, domain, cluster, dns, tls.
+- ``istio-envs:attachTo`` (attached stacks only): the owner stack whose platform this environment
+  joins.
+- ``istio-envs:tlsCertificate`` / ``istio-envs:tlsPrivateKey`` (owner, ``tls.source: provided``):
+  the PEM certificate chain and the PEM key (the key set with ``pulumi config set --secret``).
+
+Cross-stack rules (an environment name or audience used twice, a host the owner's certificate
+does not cover) are checked against the other stack files in the project directory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+from urllib.parse import urlparse
+
+import pulumi
+import yaml
+
+NAMESPACE = "istio-envs"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+TOP_LEVEL_KEYS = ("environment", "platform", "attachTo", "tlsCertificate", "tlsPrivateKey")
+TLS_SOURCES = ("self-signed", "provided")
+RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE")
+DNS_ZONE_MODES = ("create", "existing")
+# Namespaces an environment may never take: the cluster's and the mesh's own.
+RESERVED_NAMESPACES = frozenset(
+    {"default", "kube-system", "kube-public", "kube-node-lease", "istio-system", "istio-ingress",
+     "gke-managed-system", "gmp-system", "gmp-public", "cert-manager"}
+)
+
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DOMAIN_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+_GCP_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_MACHINE_TYPE = re.compile(r"^[a-z0-9]+-[a-z0-9-]+$")
+_SERVICE_NAME = _DNS_LABEL
+_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+
+
+class ConfigError(pulumi.RunError):
+    """A stack file value is wrong. The message names the file, the key, the value and the fix."""
+
+    def __init__(self, stack_file: str, key: str, problem: str) -> None:
+        self.stack_file = stack_file
+        self.key = key
+        super().__init__(f"{stack_file}: {NAMESPACE}:{key}: {problem}")
+
+
+# --------------------------------------------------------------------------------------------
+# The frozen, typed configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path prefix of the environment's host, routed to one of its Services."""
+
+    path: str
+    service: str
+    port: int
+
+
+@dataclass(frozen=True)
+class JwtAuth:
+    """End-user authentication: tokens from ``issuer`` (keys at ``jwks_uri``) whose ``aud``
+    names one of ``audiences``. ``public_paths`` are served without a token."""
+
+    issuer: str
+    jwks_uri: str
+    audiences: tuple[str, ...]
+    public_paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Quota:
+    """The environment namespace's ResourceQuota (requests) and pod count."""
+
+    cpu: str
+    memory: str
+    pods: int
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    routes: tuple[Route, ...]
+    auth: JwtAuth
+    quota: Quota
+
+    @property
+    def namespace(self) -> str:
+        # One namespace per environment, named after it (the write-ups' "virtual cluster").
+        return self.name
+
+
+@dataclass(frozen=True)
+class AuthorizedNetwork:
+    name: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    name: str
+    regional: bool
+    release_channel: str
+    machine_type: str
+    disk_size_gb: int
+    min_nodes_per_zone: int
+    max_nodes_per_zone: int
+    spot: bool
+    authorized_networks: tuple[AuthorizedNetwork, ...]
+    private_endpoint: bool
+    master_cidr: str
+    nodes_cidr: str
+    pods_cidr: str
+    services_cidr: str
+    deletion_protection: bool
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    mode: str  # "create" | "existing"
+    zone_name: str
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    source: str  # "self-signed" | "provided"
+    dns_names: tuple[str, ...]
+    validity_days: int
+    early_renewal_days: int
+    # PEM of the provided certificate chain; public, parsed at load time. None when self-signed.
+    provided_certificate_pem: Optional[str]
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    project: str
+    region: str
+    zones: tuple[str, ...]
+    domain: str
+    cluster: ClusterConfig
+    dns: DnsConfig
+    tls: TlsConfig
+
+    @property
+    def api_domain(self) -> str:
+        """The parent of every environment host: ``<env>.api.<domain>``."""
+        return f"api.{self.domain}"
+
+    def host_for(self, environment: str) -> str:
+        return f"{environment}.{self.api_domain}"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    stack_file: str
+    environment: EnvironmentConfig
+    # The platform this environment runs on: declared here (owner) or the owner's, read from its
+    # stack file (attached). Attached stacks use it for names only; live values come through
+    # the StackReference.
+    platform: PlatformConfig
+    owns_platform: bool
+    owner_stack: Optional[str]  # fully qualified StackReference name when attached
+
+    @property
+    def host(self) -> str:
+        return self.platform.host_for(self.environment.name)
+
+
+# --------------------------------------------------------------------------------------------
+# Small typed readers over raw (JSON/YAML-decoded) values
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a raw value came from, for error messages."""
+
+    stack_file: str
+    key: str
+
+    def child(self, sub: str | int) -> "_Where":
+        return _Where(self.stack_file, f"{self.key}[{sub}]" if isinstance(sub, int) else f"{self.key}.{sub}")
+
+    def fail(self, problem: str) -> ConfigError:
+        return ConfigError(self.stack_file, self.key, problem)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number", type(None): "nothing (null)"}.get(type(value), type(value).__name__)
+
+
+def _mapping(where: _Where, raw: Any, required: Sequence[str], optional: Sequence[str]) -> dict:
+    if not isinstance(raw, dict):
+        raise where.fail(f"got {_type_name(raw)} {_show(raw)}; expected a mapping with keys "
+                         f"{', '.join(list(required) + list(optional))}")
+    allowed = set(required) | set(optional)
+    for key in raw:
+        if key not in allowed:
+            raise where.child(key).fail(
+                f"unknown key; expected one of {', '.join(sorted(allowed))}")
+    for key in required:
+        if key not in raw:
+            raise where.child(key).fail("missing; this key is required")
+    return raw
+
+
+def _string(where: _Where, raw: Any, pattern: Optional[re.Pattern] = None, expected: str = "") -> str:
+    if not isinstance(raw, str) or not raw:
+        raise where.fail(f"got {_type_name(raw)} {_show(raw)}; expected a non-empty string"
+                         + (f" ({expected})" if expected else ""))
+    if len(raw) > 2048:
+        raise where.fail(f"got a string of {len(raw)} characters; expected at most 2048")
+    if pattern is not None and not pattern.match(raw):
+        raise where.fail(f"got {_show(raw)}; expected {expected}")
+    return raw
+
+
+def _integer(where: _Where, raw: Any, low: int, high: int) -> int:
+    # bool is an int in Python; a YAML `true` is never a valid count or port.
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise where.fail(f"got {_type_name(raw)} {_show(raw)}; expected an integer from {low} to {high}")
+    if not low <= raw <= high:
+        raise where.fail(f"got {raw}; expected an integer from {low} to {high}")
+    return raw
+
+
+def _boolean(where: _Where, raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise where.fail(f"got {_type_name(raw)} {_show(raw)}; expected true or false")
+    return raw
+
+
+def _choice(where: _Where, raw: Any, choices: Sequence[str]) -> str:
+    if raw not in choices:
+        raise where.fail(f"got {_show(raw)}; expected one of {', '.join(choices)}")
+    return raw
+
+
+def _list(where: _Where, raw: Any, item: Callable[[_Where, Any], Any], min_items: int = 0) -> tuple:
+    if not isinstance(raw, list):
+        raise where.fail(f"got {_type_name(raw)} {_show(raw)}; expected a list")
+    if len(raw) < min_items:
+        raise where.fail(f"got an empty list; expected at least {min_items} item(s)")
+    return tuple(item(where.child(i), value) for i, value in enumerate(raw))
+
+
+def _cidr(where: _Where, raw: Any, private: bool = False) -> str:
+    text = _string(where, raw, expected="a CIDR such as 10.0.0.0/20")
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        raise where.fail(f"got {_show(text)}; expected a CIDR such as 10.0.0.0/20 "
+                         "(address bits beyond the prefix must be zero)") from None
+    if network.version != 4:
+        raise where.fail(f"got {_show(text)}; expected an IPv4 CIDR")
+    if private and not network.is_private:
+        raise where.fail(f"got {_show(text)}; expected a private (RFC 1918) range")
+    return text
+
+
+def _https_url(where: _Where, raw: Any) -> str:
+    text = _string(where, raw, expected="an https:// URL")
+    parsed = urlparse(text)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise where.fail(f"got {_show(text)}; expected an https:// URL (tokens and keys must not "
+                         "travel in clear text)")
+    return text
+
+
+def _dns_label(where: _Where, raw: Any, what: str) -> str:
+    return _string(where, raw, _DNS_LABEL,
+                   f"{what}: a DNS label (lowercase letters, digits and '-', starting with a "
+                   "letter, at most 63 characters)")
+
+
+def _domain(where: _Where, raw: Any) -> str:
+    text = _string(where, raw, expected="a DNS domain such as example.com")
+    labels = text.split(".")
+    if (len(text) > 240 or len(labels) < 2 or not all(_DOMAIN_LABEL.match(x) for x in labels)
+            or not labels[-1].isalpha()):
+        raise where.fail(f"got {_show(text)}; expected a lowercase DNS domain such as "
+                         "example.com (no trailing dot, no wildcard)")
+    return text
+
+
+def _quantity(where: _Where, raw: Any) -> str:
+    # YAML reads `cpu: 4` as an integer; Kubernetes wants the quantity string "4".
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    return _string(where, raw, _QUANTITY, "a Kubernetes quantity such as 4, 500m or 8Gi")
+
+
+def _path(where: _Where, raw: Any) -> str:
+    text = _string(where, raw, expected="a URL path starting with '/'")
+    if not _PATH.match(text) or "//" in text or (len(text) > 1 and text.endswith("/")):
+        raise where.fail(f"got {_show(text)}; expected a URL path starting with '/' such as "
+                         "/accounts (no query, no '//', no trailing '/')")
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+def _route(where: _Where, raw: Any) -> Route:
+    raw = _mapping(where, raw, ("path", "service", "port"), ())
+    return Route(
+        path=_path(where.child("path"), raw["path"]),
+        service=_dns_label(where.child("service"), raw["service"], "a Kubernetes Service name"),
+        port=_integer(where.child("port"), raw["port"], 1, 65535),
+    )
+
+
+def _environment(where: _Where, raw: Any, stack: str) -> EnvironmentConfig:
+    raw = _mapping(where, raw, ("routes", "auth"), ("name", "quota"))
+    name_where = where.child("name")
+    name = _dns_label(name_where, raw.get("name", stack), "the environment name")
+    if name in RESERVED_NAMESPACES:
+        raise name_where.fail(f"got {_show(name)}; that namespace belongs to the cluster or the "
+                              "mesh, choose another environment name")
+
+    routes = _list(where.child("routes"), raw["routes"], _route, min_items=1)
+    seen: dict[str, int] = {}
+    for i, route in enumerate(routes):
+        if route.path in seen:
+            raise where.child("routes").child(i).child("path").fail(
+                f"got {_show(route.path)} again (also routes[{seen[route.path]}]); each path "
+                "prefix may be routed once")
+        seen[route.path] = i
+
+    auth_where = where.child("auth")
+    auth_raw = _mapping(auth_where, raw["auth"], ("issuer", "jwksUri", "audiences"), ("publicPaths",))
+    audiences = _list(auth_where.child("audiences"), auth_raw["audiences"],
+                      lambda w, v: _string(w, v, expected="an audience (API identifier)"),
+                      min_items=1)
+    if len(set(audiences)) != len(audiences):
+        raise auth_where.child("audiences").fail(f"got {_show(list(audiences))}; audiences must be unique")
+    public_paths = _list(auth_where.child("publicPaths"), auth_raw.get("publicPaths", []), _path)
+    for i, public in enumerate(public_paths):
+        if not any(_under(public, route.path) for route in routes):
+            raise auth_where.child("publicPaths").child(i).fail(
+                f"got {_show(public)}; it is under no route, expected a path under one of "
+                f"{', '.join(r.path for r in routes)}")
+    auth = JwtAuth(
+        issuer=_https_url(auth_where.child("issuer"), auth_raw["issuer"]),
+        jwks_uri=_https_url(auth_where.child("jwksUri"), auth_raw["jwksUri"]),
+        audiences=audiences,
+        public_paths=public_paths,
+    )
+
+    quota_where = where.child("quota")
+    quota_raw = _mapping(quota_where, raw.get("quota", {}), (), ("cpu", "memory", "pods"))
+    quota = Quota(
+        cpu=_quantity(quota_where.child("cpu"), quota_raw.get("cpu", "4")),
+        memory=_quantity(quota_where.child("memory"), quota_raw.get("memory", "8Gi")),
+        pods=_integer(quota_where.child("pods"), quota_raw.get("pods", 40), 1, 10000),
+    )
+    return EnvironmentConfig(name=name, routes=routes, auth=auth, quota=quota)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+
+
+def _cluster(where: _Where, raw: Any) -> ClusterConfig:
+    raw = _mapping(where, raw, ("authorizedNetworks",), (
+        "name", "regional", "releaseChannel", "machineType", "diskSizeGb", "minNodesPerZone",
+        "maxNodesPerZone", "spot", "privateEndpoint", "masterCidr", "nodesCidr", "podsCidr",
+        "servicesCidr", "deletionProtection"))
+    private_endpoint = _boolean(where.child("privateEndpoint"), raw.get("privateEndpoint", False))
+    networks = _list(where.child("authorizedNetworks"), raw["authorizedNetworks"], _authorized_network)
+    if not networks and not private_endpoint:
+        raise where.child("authorizedNetworks").fail(
+            "got an empty list; expected at least one CIDR allowed to reach the public control "
+            "plane endpoint (or set privateEndpoint: true)")
+    min_nodes = _integer(where.child("minNodesPerZone"), raw.get("minNodesPerZone", 1), 0, 100)
+    max_nodes = _integer(where.child("maxNodesPerZone"), raw.get("maxNodesPerZone", 3), 1, 100)
+    if min_nodes > max_nodes:
+        raise where.child("minNodesPerZone").fail(
+            f"got {min_nodes}, more than maxNodesPerZone {max_nodes}; expected min <= max")
+    cluster = ClusterConfig(
+        name=_dns_label(where.child("name"), raw.get("name", "nonprod"), "the cluster name"),
+        regional=_boolean(where.child("regional"), raw.get("regional", True)),
+        release_channel=_choice(where.child("releaseChannel"), raw.get("releaseChannel", "REGULAR"),
+                                RELEASE_CHANNELS),
+        machine_type=_string(where.child("machineType"), raw.get("machineType", "e2-standard-4"),
+                             _MACHINE_TYPE, "a Compute Engine machine type such as e2-standard-4"),
+        disk_size_gb=_integer(where.child("diskSizeGb"), raw.get("diskSizeGb", 50), 20, 2000),
+        min_nodes_per_zone=min_nodes,
+        max_nodes_per_zone=max_nodes,
+        spot=_boolean(where.child("spot"), raw.get("spot", False)),
+        authorized_networks=networks,
+        private_endpoint=private_endpoint,
+        master_cidr=_cidr(where.child("masterCidr"), raw.get("masterCidr", "172.16.0.0/28"), private=True),
+        nodes_cidr=_cidr(where.child("nodesCidr"), raw.get("nodesCidr", "10.10.0.0/20"), private=True),
+        pods_cidr=_cidr(where.child("podsCidr"), raw.get("podsCidr", "10.20.0.0/14"), private=True),
+        services_cidr=_cidr(where.child("servicesCidr"), raw.get("servicesCidr", "10.24.0.0/20"), private=True),
+        deletion_protection=_boolean(where.child("deletionProtection"), raw.get("deletionProtection", True)),
+    )
+    if ipaddress.ip_network(cluster.master_cidr).prefixlen != 28:
+        raise where.child("masterCidr").fail(f"got {_show(cluster.master_cidr)}; GKE expects a /28")
+    ranges = {"masterCidr": cluster.master_cidr, "nodesCidr": cluster.nodes_cidr,
+              "podsCidr": cluster.pods_cidr, "servicesCidr": cluster.services_cidr}
+    names = list(ranges)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if ipaddress.ip_network(ranges[a]).overlaps(ipaddress.ip_network(ranges[b])):
+                raise where.child(b).fail(f"got {_show(ranges[b])}, which overlaps {a} "
+                                          f"{ranges[a]}; expected disjoint ranges")
+    return cluster
+
+
+def _authorized_network(where: _Where, raw: Any) -> AuthorizedNetwork:
+    raw = _mapping(where, raw, ("name", "cidr"), ())
+    cidr = _cidr(where.child("cidr"), raw["cidr"])
+    if ipaddress.ip_network(cidr).prefixlen == 0:
+        raise where.child("cidr").fail(f"got {_show(cidr)}; opening the control plane to the whole "
+                                       "internet is refused, expected a narrower range")
+    return AuthorizedNetwork(name=_string(where.child("name"), raw["name"]), cidr=cidr)
+
+
+def _dns(where: _Where, raw: Any, domain: str) -> DnsConfig:
+    raw = _mapping(where, raw, (), ("zone", "zoneName"))
+    return DnsConfig(
+        mode=_choice(where.child("zone"), raw.get("zone", "create"), DNS_ZONE_MODES),
+        zone_name=_dns_label(where.child("zoneName"), raw.get("zoneName", domain.replace(".", "-")),
+                             "a Cloud DNS managed zone name"),
+    )
+
+
+def _tls(where: _Where, raw: Any, domain: str, certificate_pem: Optional[str],
+         has_private_key: bool, now: datetime.datetime) -> TlsConfig:
+    raw = _mapping(where, raw, ("source",), ("validityDays", "earlyRenewalDays"))
+    source = raw["source"]
+    if source not in TLS_SOURCES:
+        raise where.child("source").fail(f"got {_show(source)}; expected one of {', '.join(TLS_SOURCES)}")
+    validity = _integer(where.child("validityDays"), raw.get("validityDays", 90), 1, 825)
+    renewal = _integer(where.child("earlyRenewalDays"), raw.get("earlyRenewalDays", 30), 0, 824)
+    if renewal >= validity:
+        raise where.child("earlyRenewalDays").fail(
+            f"got {renewal}; expected fewer days than validityDays ({validity})")
+    if source == "self-signed":
+        # The wildcard covers exactly one label: every <env>.api.<domain>.
+        return TlsConfig(source, (f"*.api.{domain}",), validity, renewal, None)
+
+    cert_where = _Where(where.stack_file, "tlsCertificate")
+    if certificate_pem is None:
+        raise cert_where.fail("missing; tls.source is 'provided', so set the PEM certificate chain "
+                              "with `pulumi config set tlsCertificate -- \"$(cat fullchain.pem)\"` and "
+                              "the key with `pulumi config set --secret tlsPrivateKey -- \"$(cat key.pem)\"`")
+    names = _certificate_names(cert_where, certificate_pem, now)
+    if not has_private_key:
+        raise _Where(where.stack_file, "tlsPrivateKey").fail(
+            "missing; tls.source is 'provided', so set the PEM key with "
+            "`pulumi config set --secret tlsPrivateKey -- \"$(cat key.pem)\"`")
+    return TlsConfig(source, names, validity, renewal, certificate_pem)
+
+
+def _certificate_names(where: _Where, pem: Any, now: datetime.datetime) -> tuple[str, ...]:
+    from cryptography import x509  # imported only for provided certificates
+
+    if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
+        raise where.fail("got no PEM certificate; expected text starting with "
+                         "-----BEGIN CERTIFICATE-----")
+    if "PRIVATE KEY" in pem:
+        raise where.fail("contains a private key; the key belongs in the secret key tlsPrivateKey")
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError as err:
+        raise where.fail(f"is not a readable PEM certificate ({err})") from None
+    if cert.not_valid_after_utc <= now:
+        raise where.fail(f"expired on {cert.not_valid_after_utc:%Y-%m-%d}; expected a valid certificate")
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = tuple(san.value.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        names = ()
+    if not names:
+        raise where.fail("has no DNS subject alternative names; expected one such as *.api.<domain>")
+    return names
+
+
+def host_covered(host: str, names: Sequence[str]) -> bool:
+    """True when a certificate name covers ``host``; a wildcard covers exactly one label."""
+    for name in names:
+        if name == host:
+            return True
+        if name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]:
+            return True
+    return False
+
+
+def _platform(stack_file: str, raw: Any, certificate_pem: Optional[str], has_private_key: bool,
+              now: datetime.datetime) -> PlatformConfig:
+    where = _Where(stack_file, "platform")
+    raw = _mapping(where, raw, ("project", "region", "zones", "domain", "cluster", "tls"), ("dns",))
+    project = _string(where.child("project"), raw["project"], _GCP_PROJECT,
+                      "a GCP project id (6-30 lowercase letters, digits and '-')")
+    region = _string(where.child("region"), raw["region"], _GCP_REGION, "a GCP region such as europe-west1")
+    zones = _list(where.child("zones"), raw["zones"],
+                  lambda w, v: _string(w, v, re.compile(rf"^{re.escape(region)}-[a-z]$"),
+                                       f"a zone of region {region} such as {region}-b"),
+                  min_items=1)
+    if len(set(zones)) != len(zones):
+        raise where.child("zones").fail(f"got {_show(list(zones))}; zones must be unique")
+    domain = _domain(where.child("domain"), raw["domain"])
+    return PlatformConfig(
+        project=project,
+        region=region,
+        zones=zones,
+        domain=domain,
+        cluster=_cluster(where.child("cluster"), raw["cluster"]),
+        dns=_dns(where.child("dns"), raw.get("dns", {}), domain),
+        tls=_tls(where.child("tls"), raw["tls"], domain, certificate_pem, has_private_key, now),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def _stack_file_name(stack: str) -> str:
+    return f"Pulumi.{stack}.yaml"
+
+
+def _read_stack_file(path: Path) -> dict:
+    """The ``config:`` map of another stack file, as raw YAML values."""
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(path.name, "config", f"is not valid YAML{where}") from None
+    config = document.get("config", {}) if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(path.name, "config", "expected a mapping of config keys")
+    return config
+
+
+def _short_stack(reference: str) -> str:
+    return reference.rsplit("/", 1)[-1]
+
+
+def _environment_of(stack: str, config: Mapping[str, Any], stack_file: str) -> Optional[EnvironmentConfig]:
+    raw = config.get(f"{NAMESPACE}:environment")
+    if raw is None:
+        return None
+    return _environment(_Where(stack_file, "environment"), raw, stack)
+
+
+def load(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    read: Optional[Callable[[str], Any]] = None,
+    known_keys: Optional[Sequence[str]] = None,
+    now: Optional[datetime.datetime] = None,
+) -> StackConfig:
+    """Validate this stack's configuration.
+
+    ``read(key)`` returns the raw (decoded) value of ``istio-envs:<key>`` or None, and
+    ``known_keys`` lists every config key the engine passed; both default to Pulumi's runtime
+    config. Sibling stack files are read from ``project_dir``.
+    """
+    stack_file = _stack_file_name(stack)
+    if read is None:
+        read, known_keys = _pulumi_reader(stack_file)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+
+    for key in known_keys or ():
+        namespace, _, name = key.partition(":")
+        if namespace == NAMESPACE and name not in TOP_LEVEL_KEYS:
+            raise ConfigError(stack_file, name, f"unknown key; expected one of {', '.join(TOP_LEVEL_KEYS)}")
+
+    env_raw = read("environment")
+    if env_raw is None:
+        raise ConfigError(stack_file, "environment", "missing; every stack declares its environment "
+                          "(routes and auth)")
+    environment = _environment(_Where(stack_file, "environment"), env_raw, stack)
+
+    platform_raw, attach_raw = read("platform"), read("attachTo")
+    if (platform_raw is None) == (attach_raw is None):
+        raise ConfigError(stack_file, "platform" if platform_raw is not None else "attachTo",
+                          "expected exactly one of `platform` (this stack owns the cluster) or "
+                          "`attachTo: <owner stack>` (this stack joins the owner's cluster)")
+
+    owner_stack: Optional[str] = None
+    if platform_raw is not None:
+        platform = _platform(stack_file, platform_raw, read("tlsCertificate"),
+                             f"{NAMESPACE}:tlsPrivateKey" in (known_keys or ()), now)
+    else:
+        where = _Where(stack_file, "attachTo")
+        owner_stack = _string(where, attach_raw, re.compile(r"^([-\w.]+/){0,2}[-\w.]+$"),
+                              "an owner stack name such as dev or acme/istio-envs/dev")
+        owner = _short_stack(owner_stack)
+        if owner == stack:
+            raise where.fail(f"got {_show(owner_stack)}, this stack itself; expected the stack that "
+                             "owns the platform")
+        owner_path = project_dir / _stack_file_name(owner)
+        if not owner_path.exists():
+            raise where.fail(f"got {_show(owner_stack)}, but {owner_path.name} does not exist; "
+                             "expected the stack file of the platform owner")
+        owner_config = _read_stack_file(owner_path)
+        owner_platform = owner_config.get(f"{NAMESPACE}:platform")
+        if owner_platform is None:
+            raise where.fail(f"got {_show(owner_stack)}, but {owner_path.name} has no "
+                             f"{NAMESPACE}:platform; expected the stack that owns the platform")
+        platform = _platform(owner_path.name, owner_platform,
+                             owner_config.get(f"{NAMESPACE}:tlsCertificate"),
+                             f"{NAMESPACE}:tlsPrivateKey" in owner_config, now)
+
+    config = StackConfig(stack=stack, stack_file=stack_file, environment=environment,
+                         platform=platform, owns_platform=platform_raw is not None,
+                         owner_stack=owner_stack)
+    if not host_covered(config.host, platform.tls.dns_names):
+        raise ConfigError(stack_file, "environment.name",
+                          f"host {config.host} is not covered by the certificate names "
+                          f"{', '.join(platform.tls.dns_names)}; expected a host the certificate covers")
+    _check_against_other_stacks(config, project_dir)
+    return config
+
+
+def _check_against_other_stacks(config: StackConfig, project_dir: Path) -> None:
+    """Environment names and audiences must be unique across the project's stacks: a shared
+    audience would let one environment's tokens open another (the write-ups' isolation rule)."""
+    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+        other_stack = path.name[len("Pulumi."):-len(".yaml")]
+        if other_stack == config.stack:
+            continue
+        other = _environment_of(other_stack, _read_stack_file(path), path.name)
+        if other is None:
+            continue
+        if other.name == config.environment.name:
+            raise ConfigError(config.stack_file, "environment.name",
+                              f"got {_show(other.name)}, already the environment of {path.name}; "
+                              "expected a name no other stack uses")
+        shared = sorted(set(other.auth.audiences) & set(config.environment.auth.audiences))
+        if shared:
+            raise ConfigError(config.stack_file, "environment.auth.audiences",
+                              f"{_show(shared[0])} is also an audience of {path.name}; expected "
+                              "audiences unique to this environment")
+
+
+def _pulumi_reader(stack_file: str) -> tuple[Callable[[str], Any], list[str]]:
+    """Read values through Pulumi's own config (the engine's decrypted values)."""
+    from pulumi.runtime import config as runtime_config
+
+    config = pulumi.Config(NAMESPACE)
+
+    def read(key: str) -> Any:
+        if key in ("tlsCertificate", "tlsPrivateKey"):
+            return config.get(key)
+        try:
+            return config.get_object(key)
+        except (pulumi.ConfigTypeError, json.JSONDecodeError, ValueError):
+            raw = config.get(key)
+            return raw  # not JSON: a plain string; the section validator names the expected form
+
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return read, sorted(keys)
+
+
+def private_key_secret() -> pulumi.Output[str]:
+    """The provided certificate's private key, only ever as a Pulumi secret."""
+    return pulumi.Config(NAMESPACE).require_secret("tlsPrivateKey")

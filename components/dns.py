@@ -1,0 +1,66 @@
+"""The Cloud DNS zone for the platform domain: created (DNSSEC on) or an existing one looked up.
+
+Environment A records live with their environment (components/environment.py); this module only
+owns the zone, so an attached environment needs nothing but the zone's name and project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_gcp import dns
+
+from .config import DnsConfig
+
+
+@dataclass(frozen=True)
+class DnsZoneArgs:
+    project: str
+    """Project that holds (or will hold) the zone."""
+    domain: str
+    """The platform domain; the zone serves ``<domain>.``."""
+    dns: DnsConfig
+    """Create a zone, or use the existing one named ``zone_name``."""
+
+
+class DnsZone(pulumi.ComponentResource):
+    """Outputs: ``zone_name`` (managed zone name), ``name_servers`` (delegate the domain to these)."""
+
+    def __init__(self, name: str, args: DnsZoneArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("istio-envs:platform:DnsZone", name, None, opts)
+        dns_name = f"{args.domain}."
+
+        if args.dns.mode == "create":
+            zone = dns.ManagedZone(
+                f"{name}-zone",
+                name=args.dns.zone_name,
+                project=args.project,
+                dns_name=dns_name,
+                description=f"Environments of {args.domain}, managed by Pulumi",
+                visibility="public",
+                # DNSSEC: resolvers can tell our answers from a spoofed ones.
+                dnssec_config={"state": "on"},
+                # The zone holds delegation and DNSSEC keys: deleting it breaks every host.
+                opts=pulumi.ResourceOptions(parent=self, protect=True),
+            )
+            self.zone_name: pulumi.Output[str] = zone.name
+            self.name_servers: pulumi.Output[list[str]] = zone.name_servers
+        else:
+            found = dns.get_managed_zone_output(
+                name=args.dns.zone_name, project=args.project,
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            )
+            self.zone_name = found.name
+            self.name_servers = found.name_servers
+            # A zone for another domain would take records we can never resolve.
+            found.dns_name.apply(lambda actual: _check_zone_domain(args.dns.zone_name, actual, dns_name))
+
+        self.register_outputs({"zone_name": self.zone_name, "name_servers": self.name_servers})
+
+
+def _check_zone_domain(zone_name: str, actual: str, expected: str) -> None:
+    if actual and actual != expected:
+        raise pulumi.RunError(
+            f"Cloud DNS zone {zone_name} serves {actual}, not {expected}; set "
+            "istio-envs:platform.dns.zoneName to the zone of the platform domain")

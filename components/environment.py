@@ -1,0 +1,193 @@
+"""One environment (a "virtual cluster"): its namespace, limits, routes, JWT auth and DNS name.
+
+Everything here lives in the environment's own namespace plus one A record, so an attached
+stack touches nothing shared: adding or destroying an environment never waits on the cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_gcp import dns
+
+from .config import EnvironmentConfig, Route
+from .mesh import ISTIO_API_NETWORKING, ISTIO_API_SECURITY
+
+# Defaults for containers that declare no resources; the ResourceQuota counts requests, so a
+# pod without them would otherwise be refused.
+CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
+CONTAINER_DEFAULT_LIMIT = {"cpu": "500m", "memory": "512Mi"}
+DNS_TTL_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class EnvironmentArgs:
+    config: EnvironmentConfig
+    """The environment's validated settings."""
+    host: str
+    """``<env>.api.<domain>``."""
+    gateway: pulumi.Input[str]
+    """The shared Gateway as ``<namespace>/<name>``."""
+    gateway_principal: pulumi.Input[str]
+    """The ingress gateway's mTLS identity; only it may bring outside requests in."""
+    ingress_ip: pulumi.Input[str]
+    """The gateway's reserved address, the target of the A record."""
+    dns_zone: pulumi.Input[str]
+    """Cloud DNS managed zone name that holds the record."""
+    dns_project: pulumi.Input[str]
+    """Project of that zone."""
+    mesh_ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """What Istio custom resources wait for (istiod in the owner stack; nothing when attached)."""
+
+
+class Environment(pulumi.ComponentResource):
+    """Outputs: ``namespace``, ``host``, ``url``, ``audiences``."""
+
+    def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("istio-envs:environment:Environment", name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        istio = pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_ready))
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": cfg.namespace, "labels": {
+                # Every pod gets an Envoy sidecar: mTLS, JWT checks and policy apply to it.
+                "istio-injection": "enabled",
+                "app.kubernetes.io/part-of": "istio-envs",
+                "istio-envs/environment": cfg.name,
+            }},
+            opts=child,
+        )
+        ns = namespace.metadata.name
+
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata={"name": "environment-quota", "namespace": ns},
+            spec={"hard": {
+                "requests.cpu": cfg.quota.cpu,
+                "requests.memory": cfg.quota.memory,
+                "pods": str(cfg.quota.pods),
+                # Traffic enters through the shared gateway only: no environment opens its own
+                # load balancer or node port around TLS and JWT checks.
+                "services.loadbalancers": "0",
+                "services.nodeports": "0",
+            }},
+            opts=child,
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata={"name": "container-defaults", "namespace": ns},
+            spec={"limits": [{
+                "type": "Container",
+                "defaultRequest": CONTAINER_DEFAULT_REQUEST,
+                "default": CONTAINER_DEFAULT_LIMIT,
+            }]},
+            opts=child,
+        )
+
+        k8s.apiextensions.CustomResource(
+            f"{name}-routes",
+            api_version=ISTIO_API_NETWORKING,
+            kind="VirtualService",
+            metadata={"name": f"{cfg.name}-api", "namespace": ns},
+            spec={
+                "hosts": [args.host],
+                "gateways": [args.gateway],
+                "http": [_http_route(route, cfg.namespace) for route in routing_order(cfg.routes)],
+            },
+            opts=istio,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-jwt",
+            api_version=ISTIO_API_SECURITY,
+            kind="RequestAuthentication",
+            metadata={"name": "jwt", "namespace": ns},
+            spec={"jwtRules": [{
+                "issuer": cfg.auth.issuer,
+                "jwksUri": cfg.auth.jwks_uri,
+                # A token minted for another environment fails here with 401.
+                "audiences": list(cfg.auth.audiences),
+                "forwardOriginalToken": True,
+            }]},
+            opts=istio,
+        )
+        # RequestAuthentication only rejects *bad* tokens; a request with no token passes it.
+        # This ALLOW policy is what refuses a missing token (403), and, being the namespace's only
+        # ALLOW policy, denies everything it does not list.
+        k8s.apiextensions.CustomResource(
+            f"{name}-require-jwt",
+            api_version=ISTIO_API_SECURITY,
+            kind="AuthorizationPolicy",
+            metadata={"name": "require-jwt", "namespace": ns},
+            spec={"action": "ALLOW", "rules": authorization_rules(cfg, args.gateway_principal)},
+            opts=istio,
+        )
+
+        dns.RecordSet(
+            f"{name}-dns",
+            name=f"{args.host}.",
+            type="A",
+            ttl=DNS_TTL_SECONDS,
+            managed_zone=args.dns_zone,
+            project=args.dns_project,
+            rrdatas=[args.ingress_ip],
+            opts=child,
+        )
+
+        self.namespace = ns
+        self.host = args.host
+        self.url = f"https://{args.host}"
+        self.audiences = list(cfg.auth.audiences)
+        self.register_outputs({"namespace": self.namespace, "host": self.host, "url": self.url,
+                               "audiences": self.audiences})
+
+
+def routing_order(routes: Sequence[Route]) -> list[Route]:
+    """Istio takes the first matching route: longest prefixes first so /orders/admin beats /orders."""
+    return sorted(routes, key=lambda r: (-len(r.path), r.path))
+
+
+def service_host(route: Route, namespace: str) -> str:
+    return f"{route.service}.{namespace}.svc.cluster.local"
+
+
+def _http_route(route: Route, namespace: str) -> dict:
+    return {
+        "name": route.service if route.path == "/" else f"{route.service}{route.path}".replace("/", "-"),
+        "match": [{"uri": {"prefix": route.path}}],
+        "route": [{"destination": {"host": service_host(route, namespace),
+                                   "port": {"number": route.port}}}],
+    }
+
+
+def path_patterns(path: str) -> list[str]:
+    """AuthorizationPolicy paths for a prefix: the path itself and everything below it."""
+    return ["/*"] if path == "/" else [path, f"{path}/*"]
+
+
+def authorization_rules(cfg: EnvironmentConfig, gateway_principal: pulumi.Input[str]) -> list[dict]:
+    routed = [p for route in sorted(cfg.routes, key=lambda r: r.path) for p in path_patterns(route.path)]
+    public = [p for path in cfg.auth.public_paths for p in path_patterns(path)]
+    protected_operation: dict = {"paths": routed}
+    if public:
+        protected_operation["notPaths"] = public
+    rules: list[dict] = [{
+        # From the internet (through the gateway) with a valid token for this environment.
+        # A request principal is "<iss>/<sub>"; Auth0 issuers end in "/", hence "<iss>//<sub>".
+        "from": [{"source": {"principals": [gateway_principal],
+                             "requestPrincipals": [f"{cfg.auth.issuer}/*"]}}],
+        "to": [{"operation": protected_operation}],
+        "when": [{"key": "request.auth.audiences", "values": list(cfg.auth.audiences)}],
+    }]
+    if public:
+        rules.append({
+            "from": [{"source": {"principals": [gateway_principal]}}],
+            "to": [{"operation": {"paths": public}}],
+        })
+    # Calls between this environment's own services (mTLS proves the namespace).
+    rules.append({"from": [{"source": {"namespaces": [cfg.namespace]}}]})
+    return rules

@@ -1,0 +1,143 @@
+"""The platform an environment runs on: declared here (owner) or read from the owner (attached).
+
+Both give the environment the same :class:`PlatformHandles`. The owner exports exactly the
+:data:`SHARED_OUTPUTS` an attached stack reads back through a ``StackReference``, so the names
+exist once, here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+from pulumi_gcp import compute
+
+from .cluster import GkeCluster, GkeClusterArgs
+from .config import PlatformConfig, private_key_secret
+from .dns import DnsZone, DnsZoneArgs
+from .gateway import ApiGateway, ApiGatewayArgs
+from .mesh import GATEWAY_PRINCIPAL, ISTIO_VERSION, IstioMesh, IstioMeshArgs
+from .tls import WildcardCertificate, WildcardCertificateArgs
+
+# Stack outputs of the owner that attached stacks read; the kubeconfig is a secret.
+SHARED_OUTPUTS = ("project", "kubeconfig", "ingressIp", "gateway", "gatewayPrincipal", "dnsZone")
+
+
+@dataclass
+class PlatformHandles:
+    """What an environment needs from its platform, whoever declared it."""
+
+    kubernetes: k8s.Provider
+    gcp: gcp.Provider
+    project: pulumi.Input[str]
+    ingress_ip: pulumi.Input[str]
+    gateway: pulumi.Input[str]
+    gateway_principal: pulumi.Input[str]
+    dns_zone: pulumi.Input[str]
+    mesh_ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    exports: dict = field(default_factory=dict)
+    """Owner only: stack outputs (the shared ones first) to export."""
+
+
+class OwnedPlatform(pulumi.ComponentResource):
+    """Cluster, mesh, DNS zone, wildcard certificate and the shared Gateway."""
+
+    def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("istio-envs:platform:OwnedPlatform", name, None, opts)
+        # An explicit provider: no ambient `gcp:project` or gcloud default decides where this goes.
+        self.gcp_provider = gcp.Provider(f"{name}-gcp", project=config.project, region=config.region,
+                                         opts=pulumi.ResourceOptions(parent=self))
+        gcp_child = pulumi.ResourceOptions(parent=self, providers={"gcp": self.gcp_provider})
+
+        # Reserved before the cluster exists: the DNS records and the gateway Service agree on
+        # it, and a rebuilt cluster keeps the same address.
+        ingress_ip = compute.Address(
+            f"{name}-ingress-ip",
+            name=f"{config.cluster.name}-ingress",
+            project=config.project,
+            region=config.region,
+            address_type="EXTERNAL",
+            network_tier="PREMIUM",
+            description="Istio ingress gateway of the environments",
+            opts=pulumi.ResourceOptions(parent=self, providers={"gcp": self.gcp_provider}, protect=True),
+        )
+        cluster = GkeCluster(f"{name}-gke", GkeClusterArgs(
+            project=config.project, region=config.region, zones=config.zones,
+            cluster=config.cluster), opts=gcp_child)
+        zone = DnsZone(f"{name}-dns", DnsZoneArgs(
+            project=config.project, domain=config.domain, dns=config.dns), opts=gcp_child)
+
+        k8s_child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
+        mesh = IstioMesh(f"{name}-mesh", IstioMeshArgs(ingress_ip=ingress_ip.address), opts=k8s_child)
+        certificate = WildcardCertificate(f"{name}-tls", WildcardCertificateArgs(
+            tls=config.tls,
+            domain=config.domain,
+            namespace=mesh.gateway_namespace.metadata.name,
+            provided_private_key=private_key_secret() if config.tls.source == "provided" else None,
+        ), opts=k8s_child)
+        gateway = ApiGateway(f"{name}-gateway", ApiGatewayArgs(
+            namespace=mesh.gateway_namespace.metadata.name,
+            hosts=config.tls.dns_names,
+            credential_name=certificate.secret_name,
+        ), opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider},
+                                       depends_on=[mesh.istiod]))
+
+        self.handles = PlatformHandles(
+            kubernetes=cluster.provider,
+            gcp=self.gcp_provider,
+            project=config.project,
+            ingress_ip=ingress_ip.address,
+            gateway=gateway.reference,
+            gateway_principal=GATEWAY_PRINCIPAL,
+            dns_zone=zone.zone_name,
+            mesh_ready=(mesh.istiod,),
+            exports={
+                "project": config.project,
+                "kubeconfig": cluster.kubeconfig,
+                "ingressIp": ingress_ip.address,
+                "gateway": gateway.reference,
+                "gatewayPrincipal": GATEWAY_PRINCIPAL,
+                "dnsZone": zone.zone_name,
+                "clusterName": cluster.name,
+                "nameServers": zone.name_servers,
+                "istioVersion": ISTIO_VERSION,
+                "tlsSource": config.tls.source,
+                "certificateNames": list(config.tls.dns_names),
+                "caCertificate": certificate.ca_certificate_pem,
+            },
+        )
+        self.register_outputs({"ingress_ip": ingress_ip.address, "cluster": cluster.name})
+
+
+class PlatformReference(pulumi.ComponentResource):
+    """An attached stack's view of the owner's platform: its outputs, nothing declared."""
+
+    def __init__(self, name: str, owner_stack: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("istio-envs:platform:PlatformReference", name, None, opts)
+        owner = pulumi.StackReference(owner_stack, opts=pulumi.ResourceOptions(parent=self))
+        shared = {key: owner.require_output(key) for key in SHARED_OUTPUTS}
+        kubernetes = k8s.Provider(f"{name}-k8s", kubeconfig=shared["kubeconfig"],
+                                  enable_server_side_apply=True,
+                                  opts=pulumi.ResourceOptions(parent=self))
+        gcp_provider = gcp.Provider(f"{name}-gcp", project=shared["project"],
+                                    opts=pulumi.ResourceOptions(parent=self))
+        self.handles = PlatformHandles(
+            kubernetes=kubernetes,
+            gcp=gcp_provider,
+            project=shared["project"],
+            ingress_ip=shared["ingressIp"],
+            gateway=shared["gateway"],
+            gateway_principal=shared["gatewayPrincipal"],
+            dns_zone=shared["dnsZone"],
+        )
+        self.register_outputs({"owner": owner_stack})
+
+
+def platform_for(config, opts: Optional[pulumi.ResourceOptions] = None) -> PlatformHandles:
+    """The owner declares its platform; an attached stack reads the owner's."""
+    if config.owns_platform:
+        return OwnedPlatform("platform", config.platform, opts).handles
+    return PlatformReference("platform", config.owner_stack, opts).handles
