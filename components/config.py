@@ -583,7 +583,7 @@ def _environment_of(stack: str, config: Mapping[str, Any], stack_file: str) -> O
 
 def load(
     stack: str,
-    project_dir: Path = PROJECT_DIR,
+    project_dir: Optional[Path] = None,
     read: Optional[Callable[[str], Any]] = None,
     known_keys: Optional[Sequence[str]] = None,
     now: Optional[datetime.datetime] = None,
@@ -592,9 +592,11 @@ def load(
 
     ``read(key)`` returns the raw (decoded) value of ``istio-envs:<key>`` or None, and
     ``known_keys`` lists every config key the engine passed; both default to Pulumi's runtime
-    config. Sibling stack files are read from ``project_dir``.
+    config. Sibling stack files are read from ``project_dir`` (default: the project root).
     """
     stack_file = _stack_file_name(stack)
+    # The engine runs the program with the project root (Pulumi.yaml, the stack files) set.
+    project_dir = project_dir or Path(pulumi.get_root_directory() or PROJECT_DIR)
     if read is None:
         read, known_keys = _pulumi_reader(stack_file)
     now = now or datetime.datetime.now(datetime.timezone.utc)

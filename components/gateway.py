@@ -8,6 +8,7 @@ No plain-HTTP server exists, so port 80 is refused (the Service does not even ex
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,6 +26,8 @@ class ApiGatewayArgs:
     """The certificate's names (``*.api.<domain>``): every environment host falls under them."""
     credential_name: pulumi.Input[str]
     """The TLS Secret in the gateway namespace."""
+    mesh_ready: Sequence[pulumi.Resource] = ()
+    """What the Gateway waits for: istiod (its CRDs and validating webhook)."""
     min_tls_version: str = "TLSV1_2"
     """Oldest TLS version accepted; TLS 1.0/1.1 are broken and deprecated (RFC 8996)."""
 
@@ -51,7 +54,7 @@ class ApiGateway(pulumi.ComponentResource):
                     },
                 }],
             },
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_ready)),
         )
         self.reference: pulumi.Output[str] = pulumi.Output.concat(
             gateway.metadata["namespace"], "/", gateway.metadata["name"])

@@ -82,8 +82,8 @@ class OwnedPlatform(pulumi.ComponentResource):
             namespace=mesh.gateway_namespace.metadata.name,
             hosts=config.tls.dns_names,
             credential_name=certificate.secret_name,
-        ), opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider},
-                                       depends_on=[mesh.istiod]))
+            mesh_ready=(mesh.istiod,),
+        ), opts=k8s_child)
 
         self.handles = PlatformHandles(
             kubernetes=cluster.provider,
@@ -132,6 +132,7 @@ class PlatformReference(pulumi.ComponentResource):
             gateway=shared["gateway"],
             gateway_principal=shared["gatewayPrincipal"],
             dns_zone=shared["dnsZone"],
+            exports={"platformOwner": owner_stack, "ingressIp": shared["ingressIp"]},
         )
         self.register_outputs({"owner": owner_stack})
 

@@ -93,8 +93,8 @@ class WildcardCertificate(pulumi.ComponentResource):
             metadata={"name": TLS_SECRET_NAME, "namespace": args.namespace,
                       "labels": {"app.kubernetes.io/managed-by": "pulumi"}},
             type="kubernetes.io/tls",
-            # The whole payload is secret: state and previews never show the key.
-            string_data=pulumi.Output.secret({"tls.crt": chain, "tls.key": key}),
+            # The key is a secret whatever its source: state and previews never show it.
+            string_data={"tls.crt": chain, "tls.key": pulumi.Output.secret(key)},
             opts=child,
         )
         self.secret_name: pulumi.Output[str] = secret.metadata.name

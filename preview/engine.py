@@ -232,14 +232,21 @@ def engine_config(stack_file: Path, secrets: dict[str, str]) -> tuple[dict[str, 
     return values, secret_keys
 
 
+PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
+
+
 def run_program(
     project_dir: Path,
     stack: str,
     stack_outputs: Callable[[str], tuple[dict, list[str]]],
     secrets: Optional[dict[str, str]] = None,
     dry_run: bool = False,
+    on_monitor: Optional[Callable[[RecordingMonitor], None]] = None,
 ) -> ProgramRun:
-    """Run ``__main__.py`` of ``project_dir`` as stack ``stack`` under mocks."""
+    """Run the program as stack ``stack`` of the project in ``project_dir`` (its stack files)
+    under mocks, as the engine would: same ``__main__.py``, same config, same root directory.
+    ``on_monitor`` sees the monitor before the program starts (tests use it to check what a
+    failing program declared)."""
     from pulumi import Output
     from pulumi.runtime import config as runtime_config
 
@@ -250,9 +257,13 @@ def run_program(
     settings.ROOT.set(None)
     pulumi_mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=dry_run,
                            monitor=monitor)
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))
-    runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+    # What the language host sets: the directory of Pulumi.yaml and the stack files.
+    settings.SETTINGS.root_directory = str(project_dir)
+    if on_monitor is not None:
+        on_monitor(monitor)
+    if str(PROGRAM.parent) not in sys.path:
+        sys.path.insert(0, str(PROGRAM.parent))
+    runpy.run_path(str(PROGRAM), run_name="__main__")
     _sync_await(wait_for_rpcs())
 
     root = settings.get_root_resource()

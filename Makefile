@@ -1,0 +1,22 @@
+# Two commands on a fresh machine: `make preview` and `make test`. Each creates .venv on first run.
+STACK ?= dev
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: preview test clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+preview: $(VENV)/.installed  ## offline preview of one stack: make preview STACK=uat
+	$(PY) -m preview $(STACK)
+
+test: $(VENV)/.installed  ## the whole test suite (what CI runs)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,94 @@
+"""Offline preview: the real program under Pulumi's mock engine, written out for reviewers.
+
+``python -m preview STACK`` (``make preview STACK=...``) writes ``build/<stack>/plan.json``,
+``build/<stack>/manifests/*.yaml`` and ``build/<stack>/summary.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import render
+from .engine import PROJECT, SECRET, PreviewError, ProgramRun, run_program, stack_file_config
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class PreviewResult:
+    stack: str
+    out_dir: Path
+    plan: dict
+    seconds: float
+
+
+def owner_of(project_dir: Path, stack: str) -> Optional[str]:
+    """The owner stack an attached stack names (None for an owner, or when unreadable: the
+    program's own validation then reports it)."""
+    try:
+        value = stack_file_config(project_dir / f"Pulumi.{stack}.yaml").get(f"{PROJECT}:attachTo")
+    except PreviewError:
+        return None
+    return value.rsplit("/", 1)[-1] if isinstance(value, str) else None
+
+
+def owner_outputs(build_dir: Path) -> Callable[[str], tuple[dict, list[str]]]:
+    """Serves a StackReference from the owner's preview, as the real one serves the owner's
+    state: secret outputs stay secret (their values are "[secret]" placeholders)."""
+
+    def read(name: str) -> tuple[dict, list[str]]:
+        stack = name.rsplit("/", 1)[-1]
+        plan_path = build_dir / stack / "plan.json"
+        if not plan_path.exists():
+            raise PreviewError(f"no preview of owner stack {stack!r} at {plan_path}; run "
+                               f"`make preview STACK={stack}` first")
+        plan_doc = json.loads(plan_path.read_text())
+        return plan_doc["outputs"], plan_doc["secretOutputs"]
+
+    return read
+
+
+def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Optional[Path] = None,
+                  secrets: Optional[dict[str, str]] = None, log: Callable[[str], None] = lambda m: None,
+                  _chain: tuple[str, ...] = ()) -> PreviewResult:
+    """Preview ``stack`` (previewing its owner first when the owner has no preview yet) and write
+    the build folder. Nothing is written when the program fails: the previous build stays."""
+    build_dir = build_dir or project_dir / "build"
+    owner = owner_of(project_dir, stack)
+    if owner and owner != stack and owner not in _chain and (project_dir / f"Pulumi.{owner}.yaml").exists() \
+            and not (build_dir / owner / "plan.json").exists():
+        log(f"{stack} attaches to {owner}: previewing {owner} first")
+        preview_stack(owner, project_dir, build_dir, secrets, log, _chain + (stack,))
+
+    log(f"running the program for stack {stack} under the mock engine")
+    started = time.perf_counter()
+    run: ProgramRun = run_program(project_dir, stack, owner_outputs(build_dir), secrets)
+    plan_doc = render.plan(run)
+    files = render.manifests(plan_doc)
+    summary = render.summary(plan_doc)
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = build_dir / stack
+    staging = Path(tempfile.mkdtemp(prefix=f".{stack}-", dir=build_dir))
+    try:
+        (staging / "manifests").mkdir()
+        (staging / "plan.json").write_text(json.dumps(plan_doc, indent=2, sort_keys=True) + "\n")
+        for name, text in sorted(files.items()):
+            (staging / "manifests" / name).write_text(text)
+        (staging / "summary.md").write_text(summary)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return PreviewResult(stack, out_dir, plan_doc, time.perf_counter() - started)
+
+
+__all__ = ["PreviewError", "PreviewResult", "preview_stack", "SECRET"]

@@ -1,0 +1,41 @@
+"""Shared fixtures: the shipped stacks previewed once per session through the real program."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from preview import preview_stack  # noqa: E402
+
+SHIPPED_STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("build")
+
+
+@pytest.fixture(scope="session")
+def plans(build_dir) -> dict[str, dict]:
+    """stack -> plan.json of its offline preview (owners first, as a real rollout)."""
+    return {stack: preview_stack(stack, ROOT, build_dir).plan for stack in SHIPPED_STACKS}
+
+
+def of_type(plan: dict, type_suffix: str) -> list[dict]:
+    return [r for r in plan["resources"] if r["type"].endswith(type_suffix)]
+
+
+def one(plan: dict, type_suffix: str) -> dict:
+    found = of_type(plan, type_suffix)
+    assert len(found) == 1, f"expected one {type_suffix}, got {[r['name'] for r in found]}"
+    return found[0]
+
+
+def by_urn(plan: dict) -> dict[str, dict]:
+    return {r["urn"]: r for r in plan["resources"]}

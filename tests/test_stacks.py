@@ -1,0 +1,326 @@
+"""The shipped stacks, previewed through the real program: what they declare and how it hangs
+together."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+import yaml
+
+from components.config import host_covered
+from components.mesh import GATEWAY_SELECTOR, ISTIO_VERSION
+from conftest import ROOT, SHIPPED_STACKS, by_urn, of_type, one
+from preview import preview_stack
+from preview.engine import run_program
+from preview import owner_outputs
+
+OWNER, ATTACHED = "dev", ("test", "uat")
+PLATFORM_TYPES = (
+    "gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool",
+    "gcp:compute/address:Address", "gcp:dns/managedZone:ManagedZone",
+    "kubernetes:helm.sh/v3:Release", "kubernetes:networking.istio.io/v1:Gateway",
+)
+
+
+def test_shipped_stacks_are_dev_test_uat(plans):
+    assert SHIPPED_STACKS == ["dev", "test", "uat"]
+    assert set(plans) == set(SHIPPED_STACKS)
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_kubernetes_object_uses_the_explicit_provider(plans, stack):
+    plan = plans[stack]
+    resources = by_urn(plan)
+    k8s = [r for r in plan["resources"] if r["custom"] and r["type"].startswith("kubernetes:")]
+    assert k8s
+    for resource in k8s:
+        provider = resources.get(resource["provider"])
+        assert provider is not None, f"{resource['name']} uses a default provider"
+        assert provider["type"] == "pulumi:providers:kubernetes"
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_gcp_resource_uses_the_explicit_provider(plans, stack):
+    plan = plans[stack]
+    resources = by_urn(plan)
+    for resource in plan["resources"]:
+        if resource["custom"] and resource["type"].startswith("gcp:"):
+            assert resources[resource["provider"]]["type"] == "pulumi:providers:gcp", resource["name"]
+
+
+def test_owner_gcp_provider_targets_the_configured_project(plans):
+    provider = one(plans[OWNER], "pulumi:providers:gcp")
+    assert provider["inputs"]["project"] == "acme-nonprod"
+    assert provider["inputs"]["region"] == "us-central1"
+
+
+def test_istio_charts_install_in_order_at_the_pinned_version(plans):
+    plan = plans[OWNER]
+    releases = {r["inputs"]["chart"]: r for r in of_type(plan, ":helm.sh/v3:Release")}
+    assert set(releases) == {"base", "istiod", "gateway"}
+    for release in releases.values():
+        assert release["inputs"]["version"] == ISTIO_VERSION
+        assert release["inputs"]["repositoryOpts"]["repo"].startswith("https://istio-release")
+    assert releases["base"]["urn"] in releases["istiod"]["dependencies"]
+    assert releases["istiod"]["urn"] in releases["gateway"]["dependencies"]
+    # The webhook policy the istiod controller would otherwise flip at runtime (drift).
+    for chart in ("base", "istiod"):
+        assert releases[chart]["inputs"]["values"]["base"]["validationFailurePolicy"] == "Fail"
+
+
+def test_istio_custom_resources_depend_on_istiod(plans):
+    plan = plans[OWNER]
+    istiod = next(r for r in of_type(plan, ":helm.sh/v3:Release") if r["inputs"]["chart"] == "istiod")
+    istio_crs = [r for r in plan["resources"] if ".istio.io/" in r["type"]]
+    assert len(istio_crs) >= 5
+    for resource in istio_crs:
+        assert istiod["urn"] in resource["dependencies"], resource["name"]
+
+
+def test_gateway_service_takes_the_reserved_ip_and_only_https(plans):
+    plan = plans[OWNER]
+    gateway = next(r for r in of_type(plan, ":helm.sh/v3:Release") if r["inputs"]["chart"] == "gateway")
+    address = one(plan, "gcp:compute/address:Address")
+    service = gateway["inputs"]["values"]["service"]
+    assert service["loadBalancerIP"] == plan["outputs"]["ingressIp"]
+    assert address["urn"] in gateway["propertyDependencies"]["values"]
+    assert [p["port"] for p in service["ports"]] == [443]
+    assert address["protect"] and address["inputs"]["addressType"] == "EXTERNAL"
+    assert address["inputs"]["region"] == "us-central1"
+
+
+def test_dns_record_points_every_host_at_the_reserved_ip(plans):
+    ingress_ip = plans[OWNER]["outputs"]["ingressIp"]
+    ipaddress.ip_address(ingress_ip)
+    for stack in SHIPPED_STACKS:
+        record = one(plans[stack], "gcp:dns/recordSet:RecordSet")["inputs"]
+        assert record["name"] == f"{stack}.api.example.com."
+        assert record["type"] == "A"
+        assert record["rrdatas"] == [ingress_ip]
+        assert record["managedZone"] == plans[OWNER]["outputs"]["dnsZone"]
+        assert record["ttl"] == 300 and isinstance(record["ttl"], int)
+    owner_record = one(plans[OWNER], "gcp:dns/recordSet:RecordSet")
+    address = one(plans[OWNER], "gcp:compute/address:Address")
+    assert address["urn"] in owner_record["propertyDependencies"]["rrdatas"]
+
+
+def test_one_gateway_https_only_tls12_with_the_certificate_secret(plans):
+    plan = plans[OWNER]
+    gateway = one(plan, ":networking.istio.io/v1:Gateway")["inputs"]
+    secret = one(plan, "kubernetes:core/v1:Secret")["inputs"]
+    assert gateway["spec"]["selector"] == GATEWAY_SELECTOR
+    (server,) = gateway["spec"]["servers"]
+    assert server["port"] == {"number": 443, "name": "https", "protocol": "HTTPS"}
+    assert server["tls"]["mode"] == "SIMPLE"
+    assert server["tls"]["minProtocolVersion"] == "TLSV1_2"
+    assert server["tls"]["credentialName"] == secret["metadata"]["name"]
+    # Istio looks the credential up in the gateway workload's namespace.
+    assert secret["metadata"]["namespace"] == gateway["metadata"]["namespace"] == "istio-ingress"
+    assert secret["type"] == "kubernetes.io/tls"
+    assert secret["stringData"] == {"tls.crt": "[secret]", "tls.key": "[secret]"}
+    assert server["hosts"] == ["*.api.example.com"]
+
+
+def test_no_other_stack_declares_a_gateway(plans):
+    for stack in ATTACHED:
+        assert not of_type(plans[stack], ":Gateway")
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_environment_namespace_routes_and_jwt(plans, stack):
+    plan = plans[stack]
+    namespace = next(r for r in of_type(plan, "core/v1:Namespace")
+                     if r["inputs"]["metadata"]["name"] == stack)
+    assert namespace["inputs"]["metadata"]["labels"]["istio-injection"] == "enabled"
+
+    vs = one(plan, ":VirtualService")["inputs"]
+    assert vs["metadata"]["namespace"] == stack
+    assert vs["spec"]["hosts"] == [f"{stack}.api.example.com"]
+    assert vs["spec"]["gateways"] == ["istio-ingress/api-gateway"]
+    routes = {h["match"][0]["uri"]["prefix"]: h["route"][0]["destination"] for h in vs["spec"]["http"]}
+    assert routes == {
+        f"/{svc}": {"host": f"{svc}.{stack}.svc.cluster.local", "port": {"number": 8080}}
+        for svc in ("accounts", "orders", "fulfillment")
+    }
+
+    audience = f"https://{stack}.api.example.com"
+    (rule,) = one(plan, ":RequestAuthentication")["inputs"]["spec"]["jwtRules"]
+    assert rule["issuer"].startswith("https://") and rule["jwksUri"].startswith("https://")
+    assert rule["audiences"] == [audience]
+
+    policy = one(plan, ":AuthorizationPolicy")["inputs"]
+    assert policy["metadata"]["namespace"] == stack
+    assert policy["spec"]["action"] == "ALLOW"
+    token_rule = policy["spec"]["rules"][0]
+    assert token_rule["when"] == [{"key": "request.auth.audiences", "values": [audience]}]
+    source = token_rule["from"][0]["source"]
+    assert source["requestPrincipals"] == [f"{rule['issuer']}/*"]
+    assert source["principals"] == ["cluster.local/ns/istio-ingress/sa/istio-ingressgateway"]
+    # Every routed prefix is covered by the token rule: nothing routed is open by accident.
+    for prefix in routes:
+        assert prefix in token_rule["to"][0]["operation"]["paths"]
+
+
+def test_public_path_is_the_only_exception_to_the_token_rule(plans):
+    policy = one(plans[OWNER], ":AuthorizationPolicy")["inputs"]["spec"]
+    token_rule, public_rule, internal_rule = policy["rules"]
+    assert token_rule["to"][0]["operation"]["notPaths"] == ["/accounts/health", "/accounts/health/*"]
+    assert public_rule["to"][0]["operation"]["paths"] == ["/accounts/health", "/accounts/health/*"]
+    assert "requestPrincipals" not in public_rule["from"][0]["source"]
+    assert internal_rule == {"from": [{"source": {"namespaces": ["dev"]}}]}
+
+
+def test_audiences_differ_between_environments(plans):
+    audiences = [tuple(plans[s]["outputs"]["audiences"]) for s in SHIPPED_STACKS]
+    assert len(set(audiences)) == len(audiences)
+
+
+def test_virtual_service_hosts_are_covered_by_the_certificate(plans):
+    names = plans[OWNER]["outputs"]["certificateNames"]
+    for stack in SHIPPED_STACKS:
+        for host in one(plans[stack], ":VirtualService")["inputs"]["spec"]["hosts"]:
+            assert host_covered(host, names)
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_quota_and_limits(plans, stack):
+    quota = one(plans[stack], "core/v1:ResourceQuota")["inputs"]["spec"]["hard"]
+    assert quota["requests.cpu"] == "4" and quota["requests.memory"] == "8Gi" and quota["pods"] == "40"
+    assert quota["services.loadbalancers"] == "0"
+    limits = one(plans[stack], "core/v1:LimitRange")["inputs"]["spec"]["limits"][0]
+    assert limits["type"] == "Container" and limits["defaultRequest"]["cpu"] == "100m"
+
+
+@pytest.mark.parametrize("stack", ATTACHED)
+def test_attached_stacks_declare_no_platform_resource(plans, stack):
+    plan = plans[stack]
+    types = {r["type"] for r in plan["resources"]}
+    assert not types & set(PLATFORM_TYPES)
+    assert not any(t.startswith("tls:") for t in types)
+    reference = one(plan, "pulumi:pulumi:StackReference")
+    assert reference["read"] and reference["inputs"]["name"] == OWNER
+
+
+@pytest.mark.parametrize("stack", ATTACHED)
+def test_attached_environment_waits_only_on_the_owner_outputs(plans, stack):
+    """Nothing in an attached stack waits on a cluster: every dependency chain ends at the
+    StackReference (the owner's outputs) or at the stack's own objects."""
+    plan = plans[stack]
+    resources = by_urn(plan)
+    for resource in plan["resources"]:
+        for dep in resource["dependencies"] + ([resource["provider"]] if resource["provider"] else []):
+            assert dep in resources, f"{resource['name']} depends on {dep}, not in this stack"
+    provider = one(plan, "pulumi:providers:kubernetes")
+    reference = one(plan, "pulumi:pulumi:StackReference")
+    assert provider["dependencies"] == [reference["urn"]]
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+
+
+def test_attached_stack_reads_the_owner_values(plans):
+    for stack in ATTACHED:
+        assert plans[stack]["outputs"]["ingressIp"] == plans[OWNER]["outputs"]["ingressIp"]
+        assert plans[stack]["outputs"]["platformOwner"] == OWNER
+
+
+def test_owner_protects_stateful_resources(plans):
+    protected = {r["type"] for r in plans[OWNER]["resources"] if r["protect"]}
+    assert protected == {"gcp:container/cluster:Cluster", "gcp:dns/managedZone:ManagedZone",
+                         "gcp:compute/address:Address"}
+
+
+def test_cluster_is_hardened_with_a_separate_autoscaling_pool(plans):
+    cluster = one(plans[OWNER], "container/cluster:Cluster")["inputs"]
+    pool = one(plans[OWNER], "container/nodePool:NodePool")["inputs"]
+    assert cluster["removeDefaultNodePool"] is True
+    assert cluster["workloadIdentityConfig"] == {"workloadPool": "acme-nonprod.svc.id.goog"}
+    assert cluster["releaseChannel"] == {"channel": "REGULAR"}
+    assert cluster["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert cluster["masterAuthorizedNetworksConfig"]["cidrBlocks"] == [
+        {"cidrBlock": "203.0.113.0/24", "displayName": "office"}]
+    assert cluster["enableShieldedNodes"] is True and cluster["enableLegacyAbac"] is False
+    assert cluster["deletionProtection"] is True
+    assert cluster["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert cluster["location"] == "us-central1"
+    assert pool["autoscaling"] == {"maxNodeCount": 3, "minNodeCount": 1}
+    assert pool["nodeLocations"] == ["us-central1-a", "us-central1-b", "us-central1-c"]
+    node = pool["nodeConfig"]
+    assert node["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+    assert node["shieldedInstanceConfig"] == {"enableIntegrityMonitoring": True, "enableSecureBoot": True}
+    assert "compute@developer" not in node["serviceAccount"]
+
+
+def test_kubeconfig_is_secret_and_uses_the_gke_auth_plugin(build_dir):
+    run = run_program(ROOT, OWNER, owner_outputs(build_dir))
+    kubeconfig = run.outputs["kubeconfig"]
+    assert kubeconfig.secret
+    document = yaml.safe_load(kubeconfig.value)
+    (user,) = document["users"]
+    assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert user["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert user["user"]["exec"]["provideClusterInfo"] is True
+    (cluster,) = document["clusters"]
+    assert cluster["cluster"]["server"].startswith("https://198.51.100.")
+
+
+def test_owner_outputs_carry_what_an_attached_stack_reads(plans):
+    from components.platform import SHARED_OUTPUTS
+
+    outputs = plans[OWNER]["outputs"]
+    for key in SHARED_OUTPUTS:
+        assert key in outputs
+    assert plans[OWNER]["secretOutputs"] == ["kubeconfig"]
+    assert outputs["url"] == "https://dev.api.example.com"
+    assert outputs["nameServers"] and outputs["clusterName"] == "nonprod"
+
+
+def test_numbers_stay_integers_in_plan_and_manifests(build_dir, plans):
+    text = (build_dir / OWNER / "plan.json").read_text()
+    assert "8080.0" not in text and "443.0" not in text
+    vs = yaml.safe_load((build_dir / OWNER / "manifests" / "dev.virtualservice.dev-api.yaml").read_text())
+    port = vs["spec"]["http"][0]["route"][0]["destination"]["port"]["number"]
+    assert port == 8080 and isinstance(port, int)
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_build_has_one_manifest_per_kubernetes_object(build_dir, plans, stack):
+    files = sorted((build_dir / stack / "manifests").iterdir())
+    objects = [r for r in plans[stack]["resources"]
+               if r["type"].startswith("kubernetes:") and r["custom"]
+               and r["type"] != "kubernetes:helm.sh/v3:Release"]
+    assert len(files) == len(objects)
+    for path in files:
+        body = yaml.safe_load(path.read_text())
+        assert body["apiVersion"] and body["kind"] and body["metadata"]["name"]
+
+
+def test_no_key_material_anywhere_in_the_build(build_dir, plans):
+    for path in build_dir.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert "PRIVATE KEY" not in text, path
+            assert "preview: private key" not in text, path
+
+
+def test_summary_tells_a_reviewer_hosts_routes_and_auth(build_dir, plans):
+    summary = (build_dir / OWNER / "summary.md").read_text()
+    assert "https://dev.api.example.com" in summary
+    assert "HTTPS on 443" in summary and "TLSV1_2" in summary
+    assert "| `/orders` | `orders.dev.svc.cluster.local:8080` | token required (aud `https://dev.api.example.com`) |" in summary
+    assert "`/accounts/health` public" in summary
+    attached = (build_dir / "uat" / "summary.md").read_text()
+    assert "Attached" in attached and "gcp:container" not in attached
+
+
+def test_program_also_runs_in_preview_mode_with_unknowns(build_dir):
+    """`pulumi preview` sees unknown outputs: the program must not depend on them at declare time."""
+    run = run_program(ROOT, OWNER, owner_outputs(build_dir), dry_run=True)
+    assert len(run.registrations) == len(json.loads((build_dir / OWNER / "plan.json").read_text())["resources"])
+
+
+def test_attached_preview_runs_the_owner_first_when_missing(tmp_path):
+    result = preview_stack("test", ROOT, tmp_path)
+    assert (tmp_path / "dev" / "plan.json").exists()
+    assert result.plan["outputs"]["ingressIp"] == json.loads(
+        (tmp_path / "dev" / "plan.json").read_text())["outputs"]["ingressIp"]
