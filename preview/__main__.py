@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make preview", description=__doc__)
     parser.add_argument("stack", nargs="?", default="dev", help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--build-dir", default=str(PROJECT_DIR / "build"))
+    parser.add_argument("--project-dir", default=str(PROJECT_DIR),
+                        help="folder of the stack files (default: this project)")
     parser.add_argument("--secret", action="append", default=[], metavar="KEY=VALUE",
                         help="stand-in for an encrypted config value, e.g. istio-envs:tlsPrivateKey=...")
     args = parser.parse_args(argv)
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     try:
-        result = preview_stack(args.stack, PROJECT_DIR, Path(args.build_dir), secrets,
+        result = preview_stack(args.stack, Path(args.project_dir), Path(args.build_dir), secrets,
                                log=lambda message: print(f"… {message}", file=sys.stderr))
     except (ConfigError, PreviewError) as err:
         print(f"error: {err}", file=sys.stderr)

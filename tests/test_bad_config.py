@@ -1,0 +1,257 @@
+"""Bad stack files stop the program before any resource is declared, with one message that
+names the stack file, the key and what is expected."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from components.config import ConfigError
+from conftest import ROOT
+from preview.engine import run_program
+
+NS = "istio-envs"
+
+
+def certificate(names: list[str], days: int = 90, expired: bool = False) -> tuple[str, str]:
+    """A throwaway self-signed certificate and key, PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = now - datetime.timedelta(days=days + 10) if expired else now - datetime.timedelta(hours=1)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+def shipped() -> dict[str, dict]:
+    return {p.name: yaml.safe_load(p.read_text()) for p in ROOT.glob("Pulumi.*.yaml")}
+
+
+def env(files, stack="dev"):
+    return files[f"Pulumi.{stack}.yaml"]["config"][f"{NS}:environment"]
+
+
+def platform(files):
+    return files["Pulumi.dev.yaml"]["config"][f"{NS}:platform"]
+
+
+def provided(names, expired=False, with_key=True):
+    def edit(files):
+        cert, _ = certificate(names, expired=expired)
+        platform(files)["tls"] = {"source": "provided"}
+        files["Pulumi.dev.yaml"]["config"][f"{NS}:tlsCertificate"] = cert
+        if with_key:
+            files["Pulumi.dev.yaml"]["config"][f"{NS}:tlsPrivateKey"] = {"secure": "v1:AAAA"}
+    return edit
+
+
+def set_key(path: str, value, stack="dev") -> Callable[[dict], None]:
+    """Edit one value by a dotted path under the stack's config (``[i]`` for list items)."""
+    def edit(files):
+        node = files[f"Pulumi.{stack}.yaml"]["config"]
+        parts = path.replace("]", "").replace("[", ".").split(".")
+        # The first part is a config key with a namespace, e.g. istio-envs:environment.
+        keys = [f"{NS}:{parts[0]}"] + [int(p) if p.isdigit() else p for p in parts[1:]]
+        for key in keys[:-1]:
+            node = node[key]
+        if value is DELETE:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return edit
+
+
+DELETE = object()
+
+CASES = {
+    "missing environment": ("dev", set_key("environment", DELETE), "environment", "missing"),
+    "missing required key": ("dev", set_key("environment.auth", DELETE), "environment.auth", "required"),
+    "missing platform key": ("dev", set_key("platform.domain", DELETE), "platform.domain", "required"),
+    "wrong type: port as string": ("dev", set_key("environment.routes[0].port", "8080"),
+                                   "environment.routes[0].port", "expected an integer from 1 to 65535"),
+    "wrong type: routes as mapping": ("dev", set_key("environment.routes", {"path": "/a"}),
+                                      "environment.routes", "expected a list"),
+    "wrong type: bool as count": ("dev", set_key("platform.cluster.maxNodesPerZone", True),
+                                  "platform.cluster.maxNodesPerZone", "expected an integer"),
+    "unknown nested key (typo)": ("dev", set_key("environment.rotues", []), "environment.rotues", "unknown key"),
+    "unknown top-level key (typo)": ("dev", set_key("enviroment", {}), "enviroment", "unknown key"),
+    "environment name not a DNS label": ("dev", set_key("environment.name", "Dev_1"),
+                                         "environment.name", "DNS label"),
+    "environment name reserved": ("dev", set_key("environment.name", "kube-system"),
+                                  "environment.name", "belongs to the cluster"),
+    "environment name used by another stack": ("test", set_key("environment.name", "uat", "test"),
+                                               "environment.name", "Pulumi.uat.yaml"),
+    "domain not a DNS name": ("dev", set_key("platform.domain", "example..com"),
+                              "platform.domain", "DNS domain"),
+    "domain with wildcard": ("dev", set_key("platform.domain", "*.example.com"),
+                             "platform.domain", "DNS domain"),
+    "issuer not https": ("dev", set_key("environment.auth.issuer", "http://acme.auth0.com/"),
+                         "environment.auth.issuer", "https://"),
+    "jwks not https": ("dev", set_key("environment.auth.jwksUri", "ftp://acme/jwks.json"),
+                       "environment.auth.jwksUri", "https://"),
+    "empty audience list": ("dev", set_key("environment.auth.audiences", []),
+                            "environment.auth.audiences", "at least 1"),
+    "empty audience": ("dev", set_key("environment.auth.audiences", [""]),
+                       "environment.auth.audiences[0]", "non-empty"),
+    "audience shared with another stack": ("uat", set_key("environment.auth.audiences",
+                                                          ["https://test.api.example.com"], "uat"),
+                                           "environment.auth.audiences", "Pulumi.test.yaml"),
+    "unknown TLS source": ("dev", set_key("platform.tls.source", "letsencrypt"),
+                           "platform.tls.source", "self-signed, provided"),
+    "provided without certificate": ("dev", set_key("platform.tls", {"source": "provided"}),
+                                     "tlsCertificate", "missing"),
+    "provided without key": ("dev", provided(["*.api.example.com"], with_key=False),
+                             "tlsPrivateKey", "missing"),
+    "provided cert misses the host": ("dev", provided(["*.example.org"]), "environment.name",
+                                      "not covered by the certificate"),
+    "provided cert wildcard one level too high": ("dev", provided(["*.example.com"]), "environment.name",
+                                                  "not covered"),
+    "provided cert expired": ("dev", provided(["*.api.example.com"], expired=True), "tlsCertificate",
+                              "expired"),
+    "route path without slash": ("dev", set_key("environment.routes[0].path", "accounts"),
+                                 "environment.routes[0].path", "starting with '/'"),
+    "duplicate route": ("dev", set_key("environment.routes[1].path", "/accounts"),
+                        "environment.routes[1].path", "routes[0]"),
+    "port out of range": ("dev", set_key("environment.routes[0].port", 70000),
+                          "environment.routes[0].port", "1 to 65535"),
+    "service not a DNS label": ("dev", set_key("environment.routes[0].service", "Accounts"),
+                                "environment.routes[0].service", "DNS label"),
+    "public path under no route": ("dev", set_key("environment.auth.publicPaths", ["/healthz"]),
+                                   "environment.auth.publicPaths[0]", "under no route"),
+    "quota memory malformed": ("dev", set_key("environment.quota.memory", "8 GB"),
+                               "environment.quota.memory", "quantity"),
+    "attached stack names itself": ("test", set_key("attachTo", "test", "test"), "attachTo", "itself"),
+    "attached to a missing owner": ("test", set_key("attachTo", "perf", "test"), "attachTo",
+                                    "Pulumi.perf.yaml does not exist"),
+    "attached to a non-owner": ("test", set_key("attachTo", "uat", "test"), "attachTo",
+                                "no istio-envs:platform"),
+    "both platform and attachTo": ("dev", set_key("attachTo", "test"), "platform", "exactly one"),
+    "neither platform nor attachTo": ("test", set_key("attachTo", DELETE, "test"), "attachTo", "exactly one"),
+    "autoscaling min > max": ("dev", set_key("platform.cluster.minNodesPerZone", 5),
+                              "platform.cluster.minNodesPerZone", "min <= max"),
+    "control plane open to the internet": ("dev", set_key("platform.cluster.authorizedNetworks[0].cidr",
+                                                          "0.0.0.0/0"),
+                                           "platform.cluster.authorizedNetworks[0].cidr", "whole internet"),
+    "malformed CIDR": ("dev", set_key("platform.cluster.authorizedNetworks[0].cidr", "203.0.113.0/33"),
+                       "platform.cluster.authorizedNetworks[0].cidr", "CIDR"),
+    "no authorized network and public endpoint": ("dev", set_key("platform.cluster.authorizedNetworks", []),
+                                                  "platform.cluster.authorizedNetworks", "privateEndpoint"),
+    "overlapping ranges": ("dev", set_key("platform.cluster.podsCidr", "10.8.0.0/14"),
+                           "platform.cluster.podsCidr", "overlaps"),
+    "zone outside the region": ("dev", set_key("platform.zones", ["europe-west1-b"]),
+                                "platform.zones[0]", "a zone of region us-central1"),
+    "renewal window longer than validity": ("dev", set_key("platform.tls.earlyRenewalDays", 90),
+                                            "platform.tls.earlyRenewalDays", "fewer days than validityDays"),
+    "owner file broken for an attached stack": ("test", set_key("platform.domain", "bad domain"),
+                                                "platform.domain", "Pulumi.dev.yaml"),
+}
+
+
+def write_project(tmp_path: Path, edit: Callable[[dict], None]) -> Path:
+    files = copy.deepcopy(shipped())
+    edit(files)
+    for name, document in files.items():
+        (tmp_path / name).write_text(yaml.safe_dump(document, sort_keys=False))
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", sorted(CASES), ids=sorted(CASES))
+def test_bad_config_is_refused_before_any_resource(tmp_path, case):
+    stack, edit, key, expected = CASES[case]
+    project = write_project(tmp_path, edit)
+    monitors = []
+    secrets = {f"{NS}:tlsPrivateKey": certificate(["x.example"])[1]} \
+        if "tlsPrivateKey" in (project / "Pulumi.dev.yaml").read_text() and stack == "dev" else {}
+    with pytest.raises(ConfigError) as caught:
+        run_program(project, stack, lambda name: ({}, []), secrets=secrets, on_monitor=monitors.append)
+    error = caught.value
+    # Owner-file problems found from an attached stack name the owner's file.
+    expected_file = "Pulumi.dev.yaml" if case == "owner file broken for an attached stack" else f"Pulumi.{stack}.yaml"
+    assert error.stack_file == expected_file
+    assert error.key == key
+    message = str(error)
+    assert message.startswith(f"{expected_file}: {NS}:{key}: ")
+    assert expected in message
+    assert monitors[0].registrations == []
+
+
+def test_corpus_covers_the_listed_rules():
+    assert len(CASES) >= 40
+
+
+def test_a_valid_provided_certificate_is_used_and_stays_secret(tmp_path):
+    cert, key = certificate(["*.api.example.com", "api.example.com"])
+    project = write_project(tmp_path, provided(["*.api.example.com"]))
+    # Use this cert (the edit made its own); its key stands in for the encrypted value.
+    dev = yaml.safe_load((project / "Pulumi.dev.yaml").read_text())
+    dev["config"][f"{NS}:tlsCertificate"] = cert
+    (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev))
+    from preview import preview_stack
+
+    result = preview_stack("dev", project, tmp_path / "build", secrets={f"{NS}:tlsPrivateKey": key})
+    secret = next(r for r in result.plan["resources"] if r["type"] == "kubernetes:core/v1:Secret")
+    assert secret["inputs"]["stringData"] == {"tls.crt": "[secret]", "tls.key": "[secret]"}
+    assert not [r for r in result.plan["resources"] if r["type"].startswith("tls:")]
+    gateway = next(r for r in result.plan["resources"] if r["type"].endswith(":Gateway"))
+    assert gateway["inputs"]["spec"]["servers"][0]["hosts"] == ["*.api.example.com", "api.example.com"]
+    key_body = key.splitlines()[1]
+    for path in (tmp_path / "build").rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert "PRIVATE KEY" not in text and key_body not in text
+
+
+def test_cli_reports_one_line_and_writes_nothing(tmp_path):
+    project = write_project(tmp_path, set_key("environment.routes[0].port", 0))
+    build = tmp_path / "build"
+    done = subprocess.run([sys.executable, "-m", "preview", "dev", "--project-dir", str(project),
+                           "--build-dir", str(build)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: Pulumi.dev.yaml: istio-envs:environment.routes[0].port: got 0; "
+                      "expected an integer from 1 to 65535"]
+    assert not (build / "dev").exists()
+
+
+def test_cli_refuses_yaml_that_does_not_parse(tmp_path):
+    project = write_project(tmp_path, lambda files: None)
+    (project / "Pulumi.uat.yaml").write_text("config:\n  istio-envs:environment: [unclosed\n")
+    done = subprocess.run([sys.executable, "-m", "preview", "uat", "--project-dir", str(project),
+                           "--build-dir", str(tmp_path / "build")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Pulumi.uat.yaml: not valid YAML" in done.stderr
+
+
+def test_a_failed_preview_keeps_the_previous_build(tmp_path):
+    from preview import preview_stack
+
+    good = tmp_path / "good"
+    good.mkdir()
+    write_project(good, lambda files: None)
+    build = tmp_path / "build"
+    preview_stack("dev", good, build)
+    before = (build / "dev" / "plan.json").read_text()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    write_project(bad, set_key("environment.auth.issuer", "http://x"))
+    with pytest.raises(ConfigError):
+        preview_stack("dev", bad, build)
+    assert (build / "dev" / "plan.json").read_text() == before
