@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import dns
 
 from .config import EnvironmentConfig, Route
-from .mesh import ISTIO_API_NETWORKING, ISTIO_API_SECURITY
+from .mesh import istio_resource
 
 # Defaults for containers that declare no resources; the ResourceQuota counts requests, so a
 # pod without them would otherwise be refused.
@@ -89,43 +89,24 @@ class Environment(pulumi.ComponentResource):
             opts=child,
         )
 
-        k8s.apiextensions.CustomResource(
-            f"{name}-routes",
-            api_version=ISTIO_API_NETWORKING,
-            kind="VirtualService",
-            metadata={"name": f"{cfg.name}-api", "namespace": ns},
-            spec={
-                "hosts": [args.host],
-                "gateways": [args.gateway],
-                "http": [_http_route(route, cfg.namespace) for route in routing_order(cfg.routes)],
-            },
-            opts=istio,
-        )
-        k8s.apiextensions.CustomResource(
-            f"{name}-jwt",
-            api_version=ISTIO_API_SECURITY,
-            kind="RequestAuthentication",
-            metadata={"name": "jwt", "namespace": ns},
-            spec={"jwtRules": [{
-                "issuer": cfg.auth.issuer,
-                "jwksUri": cfg.auth.jwks_uri,
-                # A token minted for another environment fails here with 401.
-                "audiences": list(cfg.auth.audiences),
-                "forwardOriginalToken": True,
-            }]},
-            opts=istio,
-        )
+        istio_resource(f"{name}-routes", "VirtualService", f"{cfg.name}-api", ns, {
+            "hosts": [args.host],
+            "gateways": [args.gateway],
+            "http": [_http_route(route, cfg.namespace) for route in routing_order(cfg.routes)],
+        }, istio)
+        istio_resource(f"{name}-jwt", "RequestAuthentication", "jwt", ns, {"jwtRules": [{
+            "issuer": cfg.auth.issuer,
+            "jwksUri": cfg.auth.jwks_uri,
+            # A token minted for another environment fails here with 401.
+            "audiences": list(cfg.auth.audiences),
+            "forwardOriginalToken": True,
+        }]}, istio)
         # RequestAuthentication only rejects *bad* tokens; a request with no token passes it.
         # This ALLOW policy is what refuses a missing token (403), and, being the namespace's only
         # ALLOW policy, denies everything it does not list.
-        k8s.apiextensions.CustomResource(
-            f"{name}-require-jwt",
-            api_version=ISTIO_API_SECURITY,
-            kind="AuthorizationPolicy",
-            metadata={"name": "require-jwt", "namespace": ns},
-            spec={"action": "ALLOW", "rules": authorization_rules(cfg, args.gateway_principal)},
-            opts=istio,
-        )
+        istio_resource(f"{name}-require-jwt", "AuthorizationPolicy", "require-jwt", ns,
+                       {"action": "ALLOW", "rules": authorization_rules(cfg, args.gateway_principal)},
+                       istio)
 
         dns.RecordSet(
             f"{name}-dns",

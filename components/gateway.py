@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from .mesh import GATEWAY_SELECTOR, ISTIO_API_NETWORKING
+from .mesh import GATEWAY_SELECTOR, istio_resource
 
 GATEWAY_NAME = "api-gateway"
 
@@ -37,12 +36,9 @@ class ApiGateway(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ApiGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:platform:ApiGateway", name, None, opts)
-        gateway = k8s.apiextensions.CustomResource(
-            f"{name}-gateway",
-            api_version=ISTIO_API_NETWORKING,
-            kind="Gateway",
-            metadata={"name": GATEWAY_NAME, "namespace": args.namespace},
-            spec={
+        gateway = istio_resource(
+            f"{name}-gateway", "Gateway", GATEWAY_NAME, args.namespace,
+            {
                 "selector": GATEWAY_SELECTOR,
                 "servers": [{
                     "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
@@ -54,7 +50,7 @@ class ApiGateway(pulumi.ComponentResource):
                     },
                 }],
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_ready)),
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_ready)),
         )
         self.reference: pulumi.Output[str] = pulumi.Output.concat(
             gateway.metadata["namespace"], "/", gateway.metadata["name"])

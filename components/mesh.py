@@ -25,8 +25,28 @@ GATEWAY_SELECTOR = {"istio": GATEWAY_RELEASE.removeprefix("istio-")}
 # from this identity (mTLS proves it).
 GATEWAY_PRINCIPAL = f"cluster.local/ns/{GATEWAY_NAMESPACE}/sa/{GATEWAY_RELEASE}"
 
-ISTIO_API_NETWORKING = "networking.istio.io/v1"
-ISTIO_API_SECURITY = "security.istio.io/v1"
+# GA APIs (the write-ups' authentication.istio.io/v1alpha1 Policy was removed in Istio 1.6).
+ISTIO_API_VERSIONS = {
+    "Gateway": "networking.istio.io/v1",
+    "VirtualService": "networking.istio.io/v1",
+    "PeerAuthentication": "security.istio.io/v1",
+    "RequestAuthentication": "security.istio.io/v1",
+    "AuthorizationPolicy": "security.istio.io/v1",
+}
+
+
+def istio_resource(resource_name: str, kind: str, name: str, namespace: pulumi.Input[str],
+                   spec: dict, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    """An Istio custom resource at its GA API version. ``opts`` should depend on istiod: the
+    CRDs and the validating webhook come with the charts."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=ISTIO_API_VERSIONS[kind],
+        kind=kind,
+        metadata={"name": name, "namespace": namespace},
+        spec=spec,
+        opts=opts,
+    )
 
 
 @dataclass(frozen=True)
@@ -109,14 +129,9 @@ class IstioMesh(pulumi.ComponentResource):
         }, [self.istiod])
 
         # Every workload-to-workload hop in the mesh is mutual TLS; plaintext is refused.
-        k8s.apiextensions.CustomResource(
-            f"{name}-strict-mtls",
-            api_version=ISTIO_API_SECURITY,
-            kind="PeerAuthentication",
-            metadata={"name": "default", "namespace": ISTIO_NAMESPACE},
-            spec={"mtls": {"mode": "STRICT"}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]),
-        )
+        istio_resource(f"{name}-strict-mtls", "PeerAuthentication", "default", ISTIO_NAMESPACE,
+                       {"mtls": {"mode": "STRICT"}},
+                       pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]))
 
         self.register_outputs({
             "istio_version": ISTIO_VERSION,

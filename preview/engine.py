@@ -106,7 +106,7 @@ class PreviewMocks(pulumi_mocks.Mocks):
                                 "namespace": inputs.get("namespace"), "name": inputs.get("name")}
         return resource_id, inputs
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, Optional[list]]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
         if args.token == "gcp:dns/getManagedZone:getManagedZone":
             name = args.args.get("name")
             return {
@@ -117,8 +117,8 @@ class PreviewMocks(pulumi_mocks.Mocks):
                 "project": args.args.get("project"),
                 "visibility": "public",
                 "id": f"projects/{args.args.get('project')}/managedZones/{name}",
-            }, None
-        return {}, None
+            }
+        return {}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -3,82 +3,17 @@ names the stack file, the key and what is expected."""
 
 from __future__ import annotations
 
-import copy
-import datetime
 import subprocess
 import sys
-from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from components.config import ConfigError
 from conftest import ROOT
 from preview.engine import run_program
+from stackfiles import DELETE, NS, certificate, provided, set_key, write_project
 
-NS = "istio-envs"
-
-
-def certificate(names: list[str], days: int = 90, expired: bool = False) -> tuple[str, str]:
-    """A throwaway self-signed certificate and key, PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    start = now - datetime.timedelta(days=days + 10) if expired else now - datetime.timedelta(hours=1)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
-
-
-def shipped() -> dict[str, dict]:
-    return {p.name: yaml.safe_load(p.read_text()) for p in ROOT.glob("Pulumi.*.yaml")}
-
-
-def env(files, stack="dev"):
-    return files[f"Pulumi.{stack}.yaml"]["config"][f"{NS}:environment"]
-
-
-def platform(files):
-    return files["Pulumi.dev.yaml"]["config"][f"{NS}:platform"]
-
-
-def provided(names, expired=False, with_key=True):
-    def edit(files):
-        cert, _ = certificate(names, expired=expired)
-        platform(files)["tls"] = {"source": "provided"}
-        files["Pulumi.dev.yaml"]["config"][f"{NS}:tlsCertificate"] = cert
-        if with_key:
-            files["Pulumi.dev.yaml"]["config"][f"{NS}:tlsPrivateKey"] = {"secure": "v1:AAAA"}
-    return edit
-
-
-def set_key(path: str, value, stack="dev") -> Callable[[dict], None]:
-    """Edit one value by a dotted path under the stack's config (``[i]`` for list items)."""
-    def edit(files):
-        node = files[f"Pulumi.{stack}.yaml"]["config"]
-        parts = path.replace("]", "").replace("[", ".").split(".")
-        # The first part is a config key with a namespace, e.g. istio-envs:environment.
-        keys = [f"{NS}:{parts[0]}"] + [int(p) if p.isdigit() else p for p in parts[1:]]
-        for key in keys[:-1]:
-            node = node[key]
-        if value is DELETE:
-            del node[keys[-1]]
-        else:
-            node[keys[-1]] = value
-    return edit
-
-
-DELETE = object()
 
 CASES = {
     "missing environment": ("dev", set_key("environment", DELETE), "environment", "missing"),
@@ -162,14 +97,6 @@ CASES = {
     "owner file broken for an attached stack": ("test", set_key("platform.domain", "bad domain"),
                                                 "platform.domain", "Pulumi.dev.yaml"),
 }
-
-
-def write_project(tmp_path: Path, edit: Callable[[dict], None]) -> Path:
-    files = copy.deepcopy(shipped())
-    edit(files)
-    for name, document in files.items():
-        (tmp_path / name).write_text(yaml.safe_dump(document, sort_keys=False))
-    return tmp_path
 
 
 @pytest.mark.parametrize("case", sorted(CASES), ids=sorted(CASES))
