@@ -62,7 +62,8 @@ class ConfigError(pulumi.RunError):
     def __init__(self, stack_file: str, key: str, problem: str) -> None:
         self.stack_file = stack_file
         self.key = key
-        super().__init__(f"{stack_file}: {NAMESPACE}:{key}: {problem}")
+        # No key: the file as a whole is unreadable.
+        super().__init__(f"{stack_file}: {NAMESPACE}:{key}: {problem}" if key else f"{stack_file}: {problem}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,17 +557,17 @@ def _stack_file_name(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
 
 
-def _read_stack_file(path: Path) -> dict:
+def read_stack_file(path: Path) -> dict:
     """The ``config:`` map of another stack file, as raw YAML values."""
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(path.name, "config", f"is not valid YAML{where}") from None
+        raise ConfigError(path.name, "", f"not valid YAML{where}") from None
     config = document.get("config", {}) if isinstance(document, dict) else None
     if not isinstance(config, dict):
-        raise ConfigError(path.name, "config", "expected a mapping of config keys")
+        raise ConfigError(path.name, "", "expected a `config:` mapping of config keys")
     return config
 
 
@@ -634,7 +635,7 @@ def load(
         if not owner_path.exists():
             raise where.fail(f"got {_show(owner_stack)}, but {owner_path.name} does not exist; "
                              "expected the stack file of the platform owner")
-        owner_config = _read_stack_file(owner_path)
+        owner_config = read_stack_file(owner_path)
         owner_platform = owner_config.get(f"{NAMESPACE}:platform")
         if owner_platform is None:
             raise where.fail(f"got {_show(owner_stack)}, but {owner_path.name} has no "
@@ -661,7 +662,7 @@ def _check_against_other_stacks(config: StackConfig, project_dir: Path) -> None:
         other_stack = path.name[len("Pulumi."):-len(".yaml")]
         if other_stack == config.stack:
             continue
-        other = _environment_of(other_stack, _read_stack_file(path), path.name)
+        other = _environment_of(other_stack, read_stack_file(path), path.name)
         if other is None:
             continue
         if other.name == config.environment.name:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from components.config import ConfigError
+
 from . import render
 from .engine import PROJECT, SECRET, PreviewError, ProgramRun, run_program, stack_file_config
 
@@ -33,7 +35,7 @@ def owner_of(project_dir: Path, stack: str) -> Optional[str]:
     program's own validation then reports it)."""
     try:
         value = stack_file_config(project_dir / f"Pulumi.{stack}.yaml").get(f"{PROJECT}:attachTo")
-    except PreviewError:
+    except (PreviewError, ConfigError):
         return None
     return value.rsplit("/", 1)[-1] if isinstance(value, str) else None
 

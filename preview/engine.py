@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+from components.config import read_stack_file
 
 PROJECT = "istio-envs"
 SECRET = "[secret]"
@@ -192,16 +193,7 @@ def stack_file_config(stack_file: Path) -> dict:
     if not stack_file.exists():
         raise PreviewError(f"{stack_file.name}: no such stack file; stacks here: "
                            + ", ".join(sorted(p.name[7:-5] for p in stack_file.parent.glob("Pulumi.*.yaml"))))
-    try:
-        document = yaml.safe_load(stack_file.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise PreviewError(f"{stack_file.name}: not valid YAML"
-                           + (f" at line {mark.line + 1}" if mark else "")) from None
-    config = document.get("config", {}) if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise PreviewError(f"{stack_file.name}: config: expected a mapping of config keys")
-    return config
+    return read_stack_file(stack_file)
 
 
 def engine_config(stack_file: Path, secrets: dict[str, str]) -> tuple[dict[str, str], list[str]]:
