@@ -619,6 +619,9 @@ def load(
                           "expected exactly one of `platform` (this stack owns the cluster) or "
                           "`attachTo: <owner stack>` (this stack joins the owner's cluster)")
 
+    # Every other stack file, read once: the owner's platform and the cross-stack rules use them.
+    siblings = {path.name: read_stack_file(path)
+                for path in sorted(project_dir.glob("Pulumi.*.yaml")) if path.name != stack_file}
     owner_stack: Optional[str] = None
     if platform_raw is not None:
         platform = _platform(stack_file, platform_raw, read("tlsCertificate"),
@@ -632,10 +635,10 @@ def load(
             raise where.fail(f"got {_show(owner_stack)}, this stack itself; expected the stack that "
                              "owns the platform")
         owner_path = project_dir / _stack_file_name(owner)
-        if not owner_path.exists():
+        if owner_path.name not in siblings:
             raise where.fail(f"got {_show(owner_stack)}, but {owner_path.name} does not exist; "
                              "expected the stack file of the platform owner")
-        owner_config = read_stack_file(owner_path)
+        owner_config = siblings[owner_path.name]
         owner_platform = owner_config.get(f"{NAMESPACE}:platform")
         if owner_platform is None:
             raise where.fail(f"got {_show(owner_stack)}, but {owner_path.name} has no "
@@ -651,28 +654,26 @@ def load(
         raise ConfigError(stack_file, "environment.name",
                           f"host {config.host} is not covered by the certificate names "
                           f"{', '.join(platform.tls.dns_names)}; expected a host the certificate covers")
-    _check_against_other_stacks(config, project_dir)
+    _check_against_other_stacks(config, siblings)
     return config
 
 
-def _check_against_other_stacks(config: StackConfig, project_dir: Path) -> None:
+def _check_against_other_stacks(config: StackConfig, siblings: Mapping[str, dict]) -> None:
     """Environment names and audiences must be unique across the project's stacks: a shared
     audience would let one environment's tokens open another (the write-ups' isolation rule)."""
-    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
-        other_stack = path.name[len("Pulumi."):-len(".yaml")]
-        if other_stack == config.stack:
-            continue
-        other = _environment_of(other_stack, read_stack_file(path), path.name)
+    for file_name, other_config in siblings.items():
+        other_stack = file_name[len("Pulumi."):-len(".yaml")]
+        other = _environment_of(other_stack, other_config, file_name)
         if other is None:
             continue
         if other.name == config.environment.name:
             raise ConfigError(config.stack_file, "environment.name",
-                              f"got {_show(other.name)}, already the environment of {path.name}; "
+                              f"got {_show(other.name)}, already the environment of {file_name}; "
                               "expected a name no other stack uses")
         shared = sorted(set(other.auth.audiences) & set(config.environment.auth.audiences))
         if shared:
             raise ConfigError(config.stack_file, "environment.auth.audiences",
-                              f"{_show(shared[0])} is also an audience of {path.name}; expected "
+                              f"{_show(shared[0])} is also an audience of {file_name}; expected "
                               "audiences unique to this environment")
 
 
