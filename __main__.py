@@ -17,6 +17,8 @@ environment = Environment(config.environment.name, EnvironmentArgs(
     ingress_ip=platform.ingress_ip,
     dns_zone=platform.dns_zone,
     dns_project=platform.project,
+    gateway_namespace=platform.gateway_namespace,
+    tls_credential=platform.tls_credential,
     mesh_ready=platform.mesh_ready,
 ), opts=pulumi.ResourceOptions(providers={"kubernetes": platform.kubernetes, "gcp": platform.gcp}))
 
@@ -27,3 +29,10 @@ pulumi.export("namespace", environment.namespace)
 pulumi.export("host", environment.host)
 pulumi.export("url", environment.url)
 pulumi.export("audiences", environment.audiences)
+pulumi.export("tlsMode", environment.tls_mode)
+if config.environment.tls.mutual:
+    pulumi.export("clientCaCertificate", environment.client_ca_pem)
+    if environment.client_certificate_pem is not None:
+        # Secrets: `pulumi stack output clientCertificate --show-secrets > client.pem`.
+        pulumi.export("clientCertificate", environment.client_certificate_pem)
+        pulumi.export("clientPrivateKey", environment.client_private_key_pem)

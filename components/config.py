@@ -36,8 +36,18 @@ import yaml
 NAMESPACE = "istio-envs"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-TOP_LEVEL_KEYS = ("environment", "platform", "attachTo", "tlsCertificate", "tlsPrivateKey")
-TLS_SOURCES = ("self-signed", "provided")
+TOP_LEVEL_KEYS = ("environment", "platform", "attachTo", "tlsCertificate", "tlsPrivateKey",
+                  "clientCaCertificate")
+TLS_SOURCES = ("self-signed", "provided", "acme")
+# Let's Encrypt's ACME directories; staging issues untrusted certificates with generous limits.
+ACME_SERVERS = {
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+# The CAA issuer domain of the CA behind each automatic source.
+ACME_CAA_ISSUER = "letsencrypt.org"
+TLS_MODES = ("SIMPLE", "MUTUAL")
+CLIENT_CA_SOURCES = ("self-signed", "provided")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE")
 DNS_ZONE_MODES = ("create", "existing")
 # Namespaces an environment may never take: the cluster's and the mesh's own.
@@ -53,6 +63,7 @@ _GCP_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 _GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _MACHINE_TYPE = re.compile(r"^[a-z0-9]+-[a-z0-9-]+$")
 _SERVICE_NAME = _DNS_LABEL
+_EMAIL = re.compile(r"^[^@\s]+@[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
 _PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 
 
@@ -101,11 +112,30 @@ class Quota:
 
 
 @dataclass(frozen=True)
+class ClientTls:
+    """How the gateway checks clients of this environment's host.
+
+    ``SIMPLE``: server TLS only. ``MUTUAL``: clients present a certificate signed by the
+    environment's own client CA (``self-signed``: pulumi-tls makes it and issues one client
+    certificate; ``provided``: the PEM CA in ``clientCaCertificate``)."""
+
+    mode: str
+    client_ca_source: Optional[str] = None
+    client_ca_pem: Optional[str] = None
+    client_certificate_days: int = 90
+
+    @property
+    def mutual(self) -> bool:
+        return self.mode == "MUTUAL"
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
     routes: tuple[Route, ...]
     auth: JwtAuth
     quota: Quota
+    tls: ClientTls = ClientTls("SIMPLE")
 
     @property
     def namespace(self) -> str:
@@ -136,22 +166,41 @@ class ClusterConfig:
     pods_cidr: str
     services_cidr: str
     deletion_protection: bool
+    rbac_security_group: Optional[str]
+    intranode_visibility: bool
 
 
 @dataclass(frozen=True)
 class DnsConfig:
     mode: str  # "create" | "existing"
     zone_name: str
+    # CAA issuers for a created zone: only these CAs may issue for the domain; () = none may.
+    caa_issuers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AcmeConfig:
+    email: str
+    server: str  # "staging" | "production"
+
+    @property
+    def directory_url(self) -> str:
+        return ACME_SERVERS[self.server]
 
 
 @dataclass(frozen=True)
 class TlsConfig:
-    source: str  # "self-signed" | "provided"
+    source: str  # "self-signed" | "provided" | "acme"
     dns_names: tuple[str, ...]
     validity_days: int
     early_renewal_days: int
-    # PEM of the provided certificate chain; public, parsed at load time. None when self-signed.
-    provided_certificate_pem: Optional[str]
+    # PEM of the provided certificate chain; public, parsed at load time. None otherwise.
+    provided_certificate_pem: Optional[str] = None
+    acme: Optional[AcmeConfig] = None
+    # Provided certificates only: refuse one that expires within this many days.
+    expiry_warning_days: int = 30
+    # When the provided certificate expires (ISO date), for reviewers; None otherwise.
+    not_after: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -344,8 +393,9 @@ def _route(where: _Where, raw: Any) -> Route:
     )
 
 
-def _environment(where: _Where, raw: Any, stack: str) -> EnvironmentConfig:
-    raw = _mapping(where, raw, ("routes", "auth"), ("name", "quota"))
+def _environment(where: _Where, raw: Any, stack: str, client_ca_pem: Any = None,
+                 now: Optional[datetime.datetime] = None) -> EnvironmentConfig:
+    raw = _mapping(where, raw, ("routes", "auth"), ("name", "quota", "tls"))
     name_where = where.child("name")
     name = _dns_label(name_where, raw.get("name", stack), "the environment name")
     if name in RESERVED_NAMESPACES:
@@ -388,7 +438,53 @@ def _environment(where: _Where, raw: Any, stack: str) -> EnvironmentConfig:
         memory=_quantity(quota_where.child("memory"), quota_raw.get("memory", "8Gi")),
         pods=_integer(quota_where.child("pods"), quota_raw.get("pods", 40), 1, 10000),
     )
-    return EnvironmentConfig(name=name, routes=routes, auth=auth, quota=quota)
+    tls = _client_tls(where.child("tls"), raw.get("tls", {}), client_ca_pem,
+                      now or datetime.datetime.now(datetime.timezone.utc))
+    return EnvironmentConfig(name=name, routes=routes, auth=auth, quota=quota, tls=tls)
+
+
+def _client_tls(where: _Where, raw: Any, client_ca_pem: Any, now: datetime.datetime) -> ClientTls:
+    raw = _mapping(where, raw, (), ("mode", "clientCa", "clientCertificateDays"))
+    mode = _choice(where.child("mode"), raw.get("mode", "SIMPLE"), TLS_MODES)
+    ca_where = _Where(where.stack_file, "clientCaCertificate")
+    if mode == "SIMPLE":
+        for key in ("clientCa", "clientCertificateDays"):
+            if key in raw:
+                raise where.child(key).fail("set, but tls.mode is SIMPLE (no client certificates); "
+                                            "expected tls.mode: MUTUAL or no " + key)
+        if client_ca_pem is not None:
+            raise ca_where.fail("set, but environment.tls.mode is SIMPLE; expected "
+                                "environment.tls.mode: MUTUAL with clientCa: provided")
+        return ClientTls("SIMPLE")
+    if "clientCa" not in raw:
+        raise where.child("clientCa").fail("missing; tls.mode MUTUAL needs a client CA, expected "
+                                           f"one of {', '.join(CLIENT_CA_SOURCES)}")
+    source = _choice(where.child("clientCa"), raw["clientCa"], CLIENT_CA_SOURCES)
+    days = _integer(where.child("clientCertificateDays"), raw.get("clientCertificateDays", 90), 1, 825)
+    if source == "self-signed":
+        if client_ca_pem is not None:
+            raise ca_where.fail("set, but environment.tls.clientCa is self-signed; expected "
+                                "clientCa: provided, or no clientCaCertificate")
+        return ClientTls("MUTUAL", "self-signed", None, days)
+    if "clientCertificateDays" in raw:
+        raise where.child("clientCertificateDays").fail(
+            "set, but clientCa is provided (client certificates come from your CA); expected no "
+            "clientCertificateDays")
+    if client_ca_pem is None:
+        raise ca_where.fail("missing; environment.tls.clientCa is provided, so set the client CA's "
+                            "PEM certificate with `pulumi config set clientCaCertificate -- "
+                            "\"$(cat client-ca.pem)\"`")
+    cert = _parse_certificate(ca_where, client_ca_pem, now)
+    from cryptography import x509
+
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise ca_where.fail("is not a CA certificate (basicConstraints CA:TRUE); expected the CA "
+                            "that signs your clients' certificates")
+    return ClientTls("MUTUAL", "provided", client_ca_pem, 0)
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -399,7 +495,7 @@ def _cluster(where: _Where, raw: Any) -> ClusterConfig:
     raw = _mapping(where, raw, ("authorizedNetworks",), (
         "name", "regional", "releaseChannel", "machineType", "diskSizeGb", "minNodesPerZone",
         "maxNodesPerZone", "spot", "privateEndpoint", "masterCidr", "nodesCidr", "podsCidr",
-        "servicesCidr", "deletionProtection"))
+        "servicesCidr", "deletionProtection", "rbacSecurityGroup", "intranodeVisibility"))
     private_endpoint = _boolean(where.child("privateEndpoint"), raw.get("privateEndpoint", False))
     networks = _list(where.child("authorizedNetworks"), raw["authorizedNetworks"], _authorized_network)
     if not networks and not private_endpoint:
@@ -429,7 +525,17 @@ def _cluster(where: _Where, raw: Any) -> ClusterConfig:
         pods_cidr=_cidr(where.child("podsCidr"), raw.get("podsCidr", "10.20.0.0/14"), private=True),
         services_cidr=_cidr(where.child("servicesCidr"), raw.get("servicesCidr", "10.24.0.0/20"), private=True),
         deletion_protection=_boolean(where.child("deletionProtection"), raw.get("deletionProtection", True)),
+        rbac_security_group=(None if raw.get("rbacSecurityGroup") is None else _string(
+            where.child("rbacSecurityGroup"), raw["rbacSecurityGroup"], _EMAIL,
+            "a Google Group address such as gke-security-groups@example.com")),
+        intranode_visibility=_boolean(where.child("intranodeVisibility"),
+                                      raw.get("intranodeVisibility", False)),
     )
+    if (cluster.rbac_security_group is not None
+            and not cluster.rbac_security_group.startswith("gke-security-groups@")):
+        raise where.child("rbacSecurityGroup").fail(
+            f"got {_show(cluster.rbac_security_group)}; Google Groups for RBAC requires the group "
+            "named gke-security-groups@<your domain>")
     if ipaddress.ip_network(cluster.master_cidr).prefixlen != 28:
         raise where.child("masterCidr").fail(f"got {_show(cluster.master_cidr)}; GKE expects a /28")
     ranges = {"masterCidr": cluster.master_cidr, "nodesCidr": cluster.nodes_cidr,
@@ -452,57 +558,147 @@ def _authorized_network(where: _Where, raw: Any) -> AuthorizedNetwork:
     return AuthorizedNetwork(name=_string(where.child("name"), raw["name"]), cidr=cidr)
 
 
-def _dns(where: _Where, raw: Any, domain: str) -> DnsConfig:
-    raw = _mapping(where, raw, (), ("zone", "zoneName"))
+def _dns(where: _Where, raw: Any, domain: str, tls_source: str) -> DnsConfig:
+    raw = _mapping(where, raw, (), ("zone", "zoneName", "caaIssuers"))
+    mode = _choice(where.child("zone"), raw.get("zone", "create"), DNS_ZONE_MODES)
+    caa_where = where.child("caaIssuers")
+    if "caaIssuers" in raw:
+        if mode != "create":
+            raise caa_where.fail("set, but dns.zone is existing (its records are yours to manage); "
+                                 "expected no caaIssuers")
+        issuers = _list(caa_where, raw["caaIssuers"], _domain)
+        if tls_source == "acme" and ACME_CAA_ISSUER not in issuers:
+            raise caa_where.fail(f"got {_show(list(issuers))}; tls.source is acme, so expected a list "
+                                 f"that includes {ACME_CAA_ISSUER}")
+    elif mode == "create" and tls_source == "provided":
+        raise caa_where.fail("missing; the zone is created with a CAA record and tls.source is "
+                             "provided, so expected the CA domain(s) that issue your certificate, "
+                             "such as [digicert.com]")
+    else:
+        # acme: only Let's Encrypt may issue; self-signed: no public CA may issue at all.
+        issuers = (ACME_CAA_ISSUER,) if tls_source == "acme" else ()
     return DnsConfig(
-        mode=_choice(where.child("zone"), raw.get("zone", "create"), DNS_ZONE_MODES),
+        mode=mode,
         zone_name=_dns_label(where.child("zoneName"), raw.get("zoneName", domain.replace(".", "-")),
                              "a Cloud DNS managed zone name"),
+        caa_issuers=issuers,
     )
 
 
 def _tls(where: _Where, raw: Any, domain: str, certificate_pem: Optional[str],
-         has_private_key: bool, now: datetime.datetime) -> TlsConfig:
-    raw = _mapping(where, raw, ("source",), ("validityDays", "earlyRenewalDays"))
-    source = raw["source"]
-    if source not in TLS_SOURCES:
-        raise where.child("source").fail(f"got {_show(source)}; expected one of {', '.join(TLS_SOURCES)}")
+         private_key: "SecretText | bool", now: datetime.datetime) -> TlsConfig:
+    """``private_key``: the provided key (this stack's own, to check it matches the
+    certificate), True when it is set but unreadable here (another stack's encrypted value),
+    False when absent."""
+    raw = _mapping(where, raw, ("source",), ("validityDays", "earlyRenewalDays",
+                                             "expiryWarningDays", "acme"))
+    source = _choice(where.child("source"), raw["source"], TLS_SOURCES)
+    names = (f"*.api.{domain}",)  # the wildcard covers exactly one label: every <env>.api.<domain>
+    for key, allowed in (("validityDays", "self-signed"), ("earlyRenewalDays", "self-signed"),
+                         ("expiryWarningDays", "provided"), ("acme", "acme")):
+        if key in raw and source != allowed:
+            raise where.child(key).fail(f"set, but tls.source is {source}; {key} applies to "
+                                        f"tls.source {allowed} only, expected no {key}")
     validity = _integer(where.child("validityDays"), raw.get("validityDays", 90), 1, 825)
     renewal = _integer(where.child("earlyRenewalDays"), raw.get("earlyRenewalDays", 30), 0, 824)
     if renewal >= validity:
         raise where.child("earlyRenewalDays").fail(
             f"got {renewal}; expected fewer days than validityDays ({validity})")
     if source == "self-signed":
-        # The wildcard covers exactly one label: every <env>.api.<domain>.
-        return TlsConfig(source, (f"*.api.{domain}",), validity, renewal, None)
+        return TlsConfig(source, names, validity, renewal)
+    if source == "acme":
+        acme_where = where.child("acme")
+        if "acme" not in raw:
+            raise acme_where.fail("missing; tls.source is acme, expected {email: <contact>, "
+                                  "server: staging|production}")
+        acme_raw = _mapping(acme_where, raw["acme"], ("email",), ("server",))
+        acme = AcmeConfig(
+            email=_string(acme_where.child("email"), acme_raw["email"], _EMAIL,
+                          "an email address for Let's Encrypt expiry notices"),
+            server=_choice(acme_where.child("server"), acme_raw.get("server", "staging"),
+                           tuple(ACME_SERVERS)),
+        )
+        # cert-manager renews 30 days before expiry of Let's Encrypt's 90-day certificates.
+        return TlsConfig(source, names, 90, 30, acme=acme)
 
+    warning = _integer(where.child("expiryWarningDays"), raw.get("expiryWarningDays", 30), 0, 365)
     cert_where = _Where(where.stack_file, "tlsCertificate")
     if certificate_pem is None:
         raise cert_where.fail("missing; tls.source is 'provided', so set the PEM certificate chain "
                               "with `pulumi config set tlsCertificate -- \"$(cat fullchain.pem)\"` and "
                               "the key with `pulumi config set --secret tlsPrivateKey -- \"$(cat key.pem)\"`")
-    names = _certificate_names(cert_where, certificate_pem, now)
-    if not has_private_key:
+    cert = _parse_certificate(cert_where, certificate_pem, now)
+    expires = cert.not_valid_after_utc
+    if expires - now < datetime.timedelta(days=warning):
+        raise cert_where.fail(
+            f"expires on {expires:%Y-%m-%d}, within expiryWarningDays ({warning}); expected a "
+            "certificate valid beyond the warning window: renew it and set it again")
+    names = _certificate_names(cert_where, cert)
+    if private_key is False:
         raise _Where(where.stack_file, "tlsPrivateKey").fail(
             "missing; tls.source is 'provided', so set the PEM key with "
             "`pulumi config set --secret tlsPrivateKey -- \"$(cat key.pem)\"`")
-    return TlsConfig(source, names, validity, renewal, certificate_pem)
+    if isinstance(private_key, SecretText):
+        _check_key_matches(_Where(where.stack_file, "tlsPrivateKey"), cert, private_key)
+    return TlsConfig(source, names, validity, renewal, certificate_pem,
+                     expiry_warning_days=warning, not_after=f"{expires:%Y-%m-%d}")
 
 
-def _certificate_names(where: _Where, pem: Any, now: datetime.datetime) -> tuple[str, ...]:
-    from cryptography import x509  # imported only for provided certificates
+class SecretText:
+    """A secret config value held only to validate it: it never prints, never reaches a
+    resource (resources get ``Config.require_secret``) and is not kept in the config."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretText([secret])"
+
+    __str__ = __repr__
+
+
+def _check_key_matches(where: _Where, cert: Any, key: SecretText) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    text = key.reveal()
+    if "PRIVATE KEY-----" not in text:
+        raise where.fail("is not a PEM private key; expected text starting with -----BEGIN "
+                         "PRIVATE KEY----- (or EC/RSA PRIVATE KEY)")
+    try:
+        loaded = serialization.load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError):
+        # The parser's message could quote key material: say only what is wrong.
+        raise where.fail("is not a readable unencrypted PEM private key") from None
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if (loaded.public_key().public_bytes(serialization.Encoding.DER, spki)
+            != cert.public_key().public_bytes(serialization.Encoding.DER, spki)):
+        raise where.fail("does not match tlsCertificate (their public keys differ); expected the "
+                         "key the certificate was issued for")
+
+
+def _parse_certificate(where: _Where, pem: Any, now: datetime.datetime) -> Any:
+    from cryptography import x509  # imported only when a stack provides a certificate
 
     if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
         raise where.fail("got no PEM certificate; expected text starting with "
                          "-----BEGIN CERTIFICATE-----")
     if "PRIVATE KEY" in pem:
-        raise where.fail("contains a private key; the key belongs in the secret key tlsPrivateKey")
+        raise where.fail("contains a private key; keys belong in secret config only")
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError as err:
         raise where.fail(f"is not a readable PEM certificate ({err})") from None
     if cert.not_valid_after_utc <= now:
         raise where.fail(f"expired on {cert.not_valid_after_utc:%Y-%m-%d}; expected a valid certificate")
+    return cert
+
+
+def _certificate_names(where: _Where, cert: Any) -> tuple[str, ...]:
+    from cryptography import x509
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
         names = tuple(san.value.get_values_for_type(x509.DNSName))
@@ -523,8 +719,8 @@ def host_covered(host: str, names: Sequence[str]) -> bool:
     return False
 
 
-def _platform(stack_file: str, raw: Any, certificate_pem: Optional[str], has_private_key: bool,
-              now: datetime.datetime) -> PlatformConfig:
+def _platform(stack_file: str, raw: Any, certificate_pem: Optional[str],
+              private_key: "SecretText | bool", now: datetime.datetime) -> PlatformConfig:
     where = _Where(stack_file, "platform")
     raw = _mapping(where, raw, ("project", "region", "zones", "domain", "cluster", "tls"), ("dns",))
     project = _string(where.child("project"), raw["project"], _GCP_PROJECT,
@@ -537,14 +733,16 @@ def _platform(stack_file: str, raw: Any, certificate_pem: Optional[str], has_pri
     if len(set(zones)) != len(zones):
         raise where.child("zones").fail(f"got {_show(list(zones))}; zones must be unique")
     domain = _domain(where.child("domain"), raw["domain"])
+    cluster = _cluster(where.child("cluster"), raw["cluster"])
+    tls = _tls(where.child("tls"), raw["tls"], domain, certificate_pem, private_key, now)
     return PlatformConfig(
         project=project,
         region=region,
         zones=zones,
         domain=domain,
-        cluster=_cluster(where.child("cluster"), raw["cluster"]),
-        dns=_dns(where.child("dns"), raw.get("dns", {}), domain),
-        tls=_tls(where.child("tls"), raw["tls"], domain, certificate_pem, has_private_key, now),
+        cluster=cluster,
+        dns=_dns(where.child("dns"), raw.get("dns", {}), domain, tls.source),
+        tls=tls,
     )
 
 
@@ -579,7 +777,8 @@ def _environment_of(stack: str, config: Mapping[str, Any], stack_file: str) -> O
     raw = config.get(f"{NAMESPACE}:environment")
     if raw is None:
         return None
-    return _environment(_Where(stack_file, "environment"), raw, stack)
+    return _environment(_Where(stack_file, "environment"), raw, stack,
+                        config.get(f"{NAMESPACE}:clientCaCertificate"))
 
 
 def load(
@@ -611,7 +810,8 @@ def load(
     if env_raw is None:
         raise ConfigError(stack_file, "environment", "missing; every stack declares its environment "
                           "(routes and auth)")
-    environment = _environment(_Where(stack_file, "environment"), env_raw, stack)
+    environment = _environment(_Where(stack_file, "environment"), env_raw, stack,
+                               read("clientCaCertificate"), now)
 
     platform_raw, attach_raw = read("platform"), read("attachTo")
     if (platform_raw is None) == (attach_raw is None):
@@ -624,8 +824,9 @@ def load(
                 for path in sorted(project_dir.glob("Pulumi.*.yaml")) if path.name != stack_file}
     owner_stack: Optional[str] = None
     if platform_raw is not None:
+        key = read("tlsPrivateKey")
         platform = _platform(stack_file, platform_raw, read("tlsCertificate"),
-                             f"{NAMESPACE}:tlsPrivateKey" in (known_keys or ()), now)
+                             SecretText(key) if isinstance(key, str) else key is not None, now)
     else:
         where = _Where(stack_file, "attachTo")
         owner_stack = _string(where, attach_raw, re.compile(r"^([-\w.]+/){0,2}[-\w.]+$"),
@@ -666,6 +867,16 @@ def _check_against_other_stacks(config: StackConfig, siblings: Mapping[str, dict
         other = _environment_of(other_stack, other_config, file_name)
         if other is None:
             continue
+        attached_here = other_config.get(f"{NAMESPACE}:attachTo")
+        if (config.owns_platform and isinstance(attached_here, str)
+                and _short_stack(attached_here) == config.stack):
+            # Every environment on this platform must be covered, not only this stack's own.
+            host = config.platform.host_for(other.name)
+            if not host_covered(host, config.platform.tls.dns_names):
+                raise ConfigError(config.stack_file, "tlsCertificate",
+                                  f"does not cover {host}, the host of {file_name}; expected "
+                                  f"a certificate for every environment host (names: "
+                                  f"{', '.join(config.platform.tls.dns_names)})")
         if other.name == config.environment.name:
             raise ConfigError(config.stack_file, "environment.name",
                               f"got {_show(other.name)}, already the environment of {file_name}; "
@@ -684,7 +895,8 @@ def _pulumi_reader(stack_file: str) -> tuple[Callable[[str], Any], list[str]]:
     config = pulumi.Config(NAMESPACE)
 
     def read(key: str) -> Any:
-        if key in ("tlsCertificate", "tlsPrivateKey"):
+        if key in ("tlsCertificate", "tlsPrivateKey", "clientCaCertificate"):
+            # PEM text, never JSON. The key is only wrapped in SecretText to check it matches.
             return config.get(key)
         try:
             return config.get_object(key)

@@ -7,11 +7,14 @@ owns the zone, so an attached environment needs nothing but the zone's name and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import pulumi
 from pulumi_gcp import dns
 
 from .config import DnsConfig
+
+CAA_TTL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,8 @@ class DnsZoneArgs:
 
 
 class DnsZone(pulumi.ComponentResource):
-    """Outputs: ``zone_name`` (managed zone name), ``name_servers`` (delegate the domain to these)."""
+    """Outputs: ``zone_name`` (managed zone name), ``name_servers`` (delegate the domain to
+    these), ``ds_record`` (created zones: publish it at the registrar for DNSSEC)."""
 
     def __init__(self, name: str, args: DnsZoneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:platform:DnsZone", name, None, opts)
@@ -46,6 +50,23 @@ class DnsZone(pulumi.ComponentResource):
             )
             self.zone_name: pulumi.Output[str] = zone.name
             self.name_servers: pulumi.Output[list[str]] = zone.name_servers
+            # CAA: only the configured CAs may issue for the domain (none at all when the
+            # certificate is self-signed), so a mis-issued public certificate is refused.
+            dns.RecordSet(
+                f"{name}-caa",
+                name=dns_name,
+                type="CAA",
+                ttl=CAA_TTL_SECONDS,
+                managed_zone=zone.name,
+                project=args.project,
+                rrdatas=caa_records(args.dns.caa_issuers),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            # The DS record the parent zone (your registrar) publishes to complete the DNSSEC chain.
+            keys = dns.get_keys_output(managed_zone=zone.name, project=args.project,
+                                       opts=pulumi.InvokeOutputOptions(parent=self))
+            self.ds_record: Optional[pulumi.Output[str]] = keys.key_signing_keys.apply(
+                lambda ksks: ksks[0].ds_record if ksks else None)
         else:
             found = dns.get_managed_zone_output(
                 name=args.dns.zone_name, project=args.project,
@@ -53,10 +74,19 @@ class DnsZone(pulumi.ComponentResource):
             )
             self.zone_name = found.name
             self.name_servers = found.name_servers
+            self.ds_record = None  # an existing zone's DNSSEC is managed where the zone is
             # A zone for another domain would take records we can never resolve.
             found.dns_name.apply(lambda actual: _check_zone_domain(args.dns.zone_name, actual, dns_name))
 
-        self.register_outputs({"zone_name": self.zone_name, "name_servers": self.name_servers})
+        self.register_outputs({"zone_name": self.zone_name, "name_servers": self.name_servers,
+                               "ds_record": self.ds_record})
+
+
+def caa_records(issuers: Sequence[str]) -> list[str]:
+    """CAA rrdatas: ``issue`` and ``issuewild`` per CA; ``;`` alone forbids every CA."""
+    if not issuers:
+        return ['0 issue ";"', '0 issuewild ";"']
+    return [f'0 {tag} "{issuer}"' for issuer in issuers for tag in ("issue", "issuewild")]
 
 
 def _check_zone_domain(zone_name: str, actual: str, expected: str) -> None:

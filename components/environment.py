@@ -15,6 +15,7 @@ from pulumi_gcp import dns
 
 from .config import EnvironmentConfig, Route
 from .mesh import istio_resource
+from .mutual_tls import MutualTlsHost, MutualTlsHostArgs
 
 # Defaults for containers that declare no resources; the ResourceQuota counts requests, so a
 # pod without them would otherwise be refused.
@@ -39,12 +40,18 @@ class EnvironmentArgs:
     """Cloud DNS managed zone name that holds the record."""
     dns_project: pulumi.Input[str]
     """Project of that zone."""
+    gateway_namespace: pulumi.Input[str] = ""
+    """The gateway workload's namespace (MUTUAL: the environment's Gateway and CA go there)."""
+    tls_credential: pulumi.Input[str] = ""
+    """The shared wildcard certificate's Secret (MUTUAL: served by the environment's Gateway)."""
     mesh_ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """What Istio custom resources wait for (istiod in the owner stack; nothing when attached)."""
 
 
 class Environment(pulumi.ComponentResource):
-    """Outputs: ``namespace``, ``host``, ``url``, ``audiences``."""
+    """Outputs: ``namespace``, ``host``, ``url``, ``audiences``, ``tls_mode``; MUTUAL:
+    ``client_ca_pem`` and (self-signed client CA) ``client_certificate_pem`` /
+    ``client_private_key_pem`` as secrets."""
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:environment:Environment", name, None, opts)
@@ -89,9 +96,25 @@ class Environment(pulumi.ComponentResource):
             opts=child,
         )
 
+        gateway = args.gateway
+        self.client_certificate_pem = self.client_private_key_pem = self.client_ca_pem = None
+        if cfg.tls.mutual:
+            mutual = MutualTlsHost(f"{name}-mtls", MutualTlsHostArgs(
+                environment=cfg.name, host=args.host, tls=cfg.tls,
+                gateway_namespace=args.gateway_namespace, server_credential=args.tls_credential,
+                mesh_ready=args.mesh_ready), opts=child)
+            # Bound to its own MUTUAL Gateway only: no route to it through the shared SIMPLE one.
+            gateway = mutual.gateway
+            self.client_ca_pem = mutual.client_ca_pem
+            self.client_certificate_pem = mutual.client_certificate_pem
+            self.client_private_key_pem = mutual.client_private_key_pem
+
+        # Baseline: with no ALLOW policy matching, nothing is allowed in this namespace. If
+        # require-jwt below were deleted or broken, the namespace fails closed, not open.
+        istio_resource(f"{name}-deny-all", "AuthorizationPolicy", "allow-nothing", ns, {}, istio)
         istio_resource(f"{name}-routes", "VirtualService", f"{cfg.name}-api", ns, {
             "hosts": [args.host],
-            "gateways": [args.gateway],
+            "gateways": [gateway],
             "http": [_http_route(route, cfg.namespace) for route in routing_order(cfg.routes)],
         }, istio)
         istio_resource(f"{name}-jwt", "RequestAuthentication", "jwt", ns, {"jwtRules": [{
@@ -123,8 +146,9 @@ class Environment(pulumi.ComponentResource):
         self.host = args.host
         self.url = f"https://{args.host}"
         self.audiences = list(cfg.auth.audiences)
+        self.tls_mode = cfg.tls.mode
         self.register_outputs({"namespace": self.namespace, "host": self.host, "url": self.url,
-                               "audiences": self.audiences})
+                               "audiences": self.audiences, "tls_mode": self.tls_mode})
 
 
 def routing_order(routes: Sequence[Route]) -> list[Route]:

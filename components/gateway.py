@@ -8,13 +8,15 @@ No plain-HTTP server exists, so port 80 is refused (the Service does not even ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import pulumi
 
 from .mesh import GATEWAY_SELECTOR, istio_resource
 
 GATEWAY_NAME = "api-gateway"
+# Oldest TLS version accepted; TLS 1.0/1.1 are broken and deprecated (RFC 8996).
+MIN_TLS_VERSION = "TLSV1_2"
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,7 @@ class ApiGatewayArgs:
     """The TLS Secret in the gateway namespace."""
     mesh_ready: Sequence[pulumi.Resource] = ()
     """What the Gateway waits for: istiod (its CRDs and validating webhook)."""
-    min_tls_version: str = "TLSV1_2"
-    """Oldest TLS version accepted; TLS 1.0/1.1 are broken and deprecated (RFC 8996)."""
+    min_tls_version: str = MIN_TLS_VERSION
 
 
 class ApiGateway(pulumi.ComponentResource):
@@ -36,22 +37,36 @@ class ApiGateway(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ApiGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:platform:ApiGateway", name, None, opts)
-        gateway = istio_resource(
-            f"{name}-gateway", "Gateway", GATEWAY_NAME, args.namespace,
-            {
-                "selector": GATEWAY_SELECTOR,
-                "servers": [{
-                    "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
-                    "hosts": list(args.hosts),
-                    "tls": {
-                        "mode": "SIMPLE",
-                        "credentialName": args.credential_name,
-                        "minProtocolVersion": args.min_tls_version,
-                    },
-                }],
-            },
-            pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_ready)),
-        )
-        self.reference: pulumi.Output[str] = pulumi.Output.concat(
-            gateway.metadata["namespace"], "/", gateway.metadata["name"])
+        gateway = https_gateway(f"{name}-gateway", GATEWAY_NAME, args.namespace, https_server(
+            "https", list(args.hosts), args.credential_name, min_tls_version=args.min_tls_version),
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_ready)))
+        self.reference: pulumi.Output[str] = gateway_reference(gateway)
         self.register_outputs({"reference": self.reference})
+
+
+def https_server(port_name: str, hosts: list[str], credential_name: pulumi.Input[str],
+                 ca_credential_name: Optional[pulumi.Input[str]] = None,
+                 min_tls_version: str = MIN_TLS_VERSION) -> dict:
+    """One HTTPS server on 443. With ``ca_credential_name`` it is MUTUAL: clients must present
+    a certificate signed by the CA in that Secret (``ca.crt``)."""
+    tls: dict = {
+        "mode": "MUTUAL" if ca_credential_name is not None else "SIMPLE",
+        "credentialName": credential_name,
+        "minProtocolVersion": min_tls_version,
+    }
+    if ca_credential_name is not None:
+        # Istio >= 1.28: the CA may come from its own Secret, so environments sharing the
+        # wildcard server certificate each trust only their own client CA.
+        tls["caCertCredentialName"] = ca_credential_name
+    return {"port": {"number": 443, "name": port_name, "protocol": "HTTPS"}, "hosts": hosts, "tls": tls}
+
+
+def https_gateway(resource_name: str, name: str, namespace: pulumi.Input[str], server: dict,
+                  opts: pulumi.ResourceOptions):
+    return istio_resource(resource_name, "Gateway", name, namespace,
+                          {"selector": GATEWAY_SELECTOR, "servers": [server]}, opts)
+
+
+def gateway_reference(gateway) -> pulumi.Output[str]:
+    """``<namespace>/<name>``: how a VirtualService names a Gateway in another namespace."""
+    return pulumi.Output.concat(gateway.metadata["namespace"], "/", gateway.metadata["name"])

@@ -15,6 +15,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 from pulumi_gcp import compute
 
+from .cert_manager import CertManager, CertManagerArgs
 from .cluster import GkeCluster, GkeClusterArgs
 from .config import PlatformConfig, private_key_secret
 from .dns import DnsZone, DnsZoneArgs
@@ -23,7 +24,8 @@ from .mesh import GATEWAY_PRINCIPAL, ISTIO_VERSION, IstioMesh, IstioMeshArgs
 from .tls import WildcardCertificate, WildcardCertificateArgs
 
 # Stack outputs of the owner that attached stacks read; the kubeconfig is a secret.
-SHARED_OUTPUTS = ("project", "kubeconfig", "ingressIp", "gateway", "gatewayPrincipal", "dnsZone")
+SHARED_OUTPUTS = ("project", "kubeconfig", "ingressIp", "gateway", "gatewayPrincipal", "dnsZone",
+                  "gatewayNamespace", "tlsCredential")
 
 
 @dataclass
@@ -37,6 +39,8 @@ class PlatformHandles:
     gateway: pulumi.Input[str]
     gateway_principal: pulumi.Input[str]
     dns_zone: pulumi.Input[str]
+    gateway_namespace: pulumi.Input[str]
+    tls_credential: pulumi.Input[str]
     mesh_ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
     exports: dict = field(default_factory=dict)
     """Owner only: stack outputs (the shared ones first) to export."""
@@ -72,14 +76,25 @@ class OwnedPlatform(pulumi.ComponentResource):
 
         k8s_child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         mesh = IstioMesh(f"{name}-mesh", IstioMeshArgs(ingress_ip=ingress_ip.address), opts=k8s_child)
+        cert_manager_ready: tuple = ()
+        if config.tls.source == "acme":
+            cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(
+                project=config.project, cluster_ready=(cluster.cluster,)),
+                opts=pulumi.ResourceOptions(parent=self, providers={
+                    "kubernetes": cluster.provider, "gcp": self.gcp_provider}))
+            cert_manager_ready = (cert_manager.release,)
+        gateway_namespace = mesh.gateway_namespace.metadata.name
         certificate = WildcardCertificate(f"{name}-tls", WildcardCertificateArgs(
             tls=config.tls,
             domain=config.domain,
-            namespace=mesh.gateway_namespace.metadata.name,
+            namespace=gateway_namespace,
             provided_private_key=private_key_secret() if config.tls.source == "provided" else None,
+            project=config.project,
+            dns_zone=zone.zone_name,
+            cert_manager_ready=cert_manager_ready,
         ), opts=k8s_child)
         gateway = ApiGateway(f"{name}-gateway", ApiGatewayArgs(
-            namespace=mesh.gateway_namespace.metadata.name,
+            namespace=gateway_namespace,
             hosts=config.tls.dns_names,
             credential_name=certificate.secret_name,
             mesh_ready=(mesh.istiod,),
@@ -93,6 +108,8 @@ class OwnedPlatform(pulumi.ComponentResource):
             gateway=gateway.reference,
             gateway_principal=GATEWAY_PRINCIPAL,
             dns_zone=zone.zone_name,
+            gateway_namespace=gateway_namespace,
+            tls_credential=certificate.secret_name,
             mesh_ready=(mesh.istiod,),
             exports={
                 "project": config.project,
@@ -101,11 +118,15 @@ class OwnedPlatform(pulumi.ComponentResource):
                 "gateway": gateway.reference,
                 "gatewayPrincipal": GATEWAY_PRINCIPAL,
                 "dnsZone": zone.zone_name,
+                "gatewayNamespace": gateway_namespace,
+                "tlsCredential": certificate.secret_name,
                 "clusterName": cluster.name,
                 "nameServers": zone.name_servers,
+                "dnsDsRecord": zone.ds_record,
                 "istioVersion": ISTIO_VERSION,
                 "tlsSource": config.tls.source,
                 "certificateNames": list(config.tls.dns_names),
+                "certificateNotAfter": config.tls.not_after,
                 "caCertificate": certificate.ca_certificate_pem,
             },
         )
@@ -132,6 +153,8 @@ class PlatformReference(pulumi.ComponentResource):
             gateway=shared["gateway"],
             gateway_principal=shared["gatewayPrincipal"],
             dns_zone=shared["dnsZone"],
+            gateway_namespace=shared["gatewayNamespace"],
+            tls_credential=shared["tlsCredential"],
             exports={"platformOwner": owner_stack, "ingressIp": shared["ingressIp"]},
         )
         self.register_outputs({"owner": owner_stack})

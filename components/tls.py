@@ -3,8 +3,11 @@
 Sources:
 - ``self-signed``: a pulumi-tls CA and a leaf for ``*.api.<domain>`` signed by it. The leaf has
   ``early_renewal_hours``: a ``pulumi up`` inside the renewal window issues a new one and the
-  Secret follows (istiod's SDS pushes it to the gateway without a restart).
+  Secret follows (istiod's SDS pushes it to the gateway without a restart). The CA certificate
+  is a stack output for clients to trust.
 - ``provided``: the PEM chain from config (checked at load time) and the key from secret config.
+- ``acme``: cert-manager obtains it from Let's Encrypt with a DNS-01 challenge in Cloud DNS and
+  renews it 30 days before expiry; cert-manager writes the Secret.
 
 The Secret lives in the gateway workload's namespace: Istio resolves ``credentialName`` there.
 """
@@ -12,13 +15,15 @@ The Secret lives in the gateway workload's namespace: Istio resolves ``credentia
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
 from .config import TlsConfig
+
+CERT_MANAGER_API = "cert-manager.io/v1"
 
 # The Gateway's credentialName; derived here once, read by the gateway from this component.
 TLS_SECRET_NAME = "api-wildcard-tls"
@@ -34,6 +39,12 @@ class WildcardCertificateArgs:
     """The gateway workload's namespace (where the Secret must live)."""
     provided_private_key: Optional[pulumi.Output[str]] = None
     """The provided certificate's key, a Pulumi secret (``tls.source: provided`` only)."""
+    project: Optional[str] = None
+    """``acme`` only: the project of the Cloud DNS zone the DNS-01 solver writes to."""
+    dns_zone: Optional[pulumi.Input[str]] = None
+    """``acme`` only: the managed zone of the domain."""
+    cert_manager_ready: Sequence[pulumi.Resource] = ()
+    """``acme`` only: the cert-manager release (its CRDs)."""
 
 
 class WildcardCertificate(pulumi.ComponentResource):
@@ -47,56 +58,125 @@ class WildcardCertificate(pulumi.ComponentResource):
         cfg = args.tls
 
         if cfg.source == "self-signed":
-            ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
-            ca = tls.SelfSignedCert(
-                f"{name}-ca",
-                private_key_pem=ca_key.private_key_pem,
-                is_ca_certificate=True,
-                set_subject_key_id=True,
-                subject={"common_name": f"{args.domain} environments CA", "organization": args.domain},
+            ca_key, ca = self_signed_ca(
+                f"{name}-ca", f"{args.domain} environments CA", args.domain,
                 # The CA outlives many leaves; clients trust it once.
-                validity_period_hours=cfg.validity_days * 24 * 5,
-                allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
-                opts=child,
-            )
-            leaf_key = tls.PrivateKey(f"{name}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
-            request = tls.CertRequest(
-                f"{name}-csr",
-                private_key_pem=leaf_key.private_key_pem,
-                subject={"common_name": cfg.dns_names[0], "organization": args.domain},
-                dns_names=list(cfg.dns_names),
-                opts=child,
-            )
-            leaf = tls.LocallySignedCert(
-                f"{name}-cert",
-                cert_request_pem=request.cert_request_pem,
-                ca_private_key_pem=ca_key.private_key_pem,
-                ca_cert_pem=ca.cert_pem,
-                validity_period_hours=cfg.validity_days * 24,
-                # Inside this window `pulumi up` re-issues the leaf (ready_for_renewal).
-                early_renewal_hours=cfg.early_renewal_days * 24,
-                set_subject_key_id=True,
-                allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
-                opts=child,
-            )
+                validity_hours=cfg.validity_days * 24 * 5, opts=child)
+            leaf_key, leaf = signed_leaf(
+                name, ca_key, ca, common_name=cfg.dns_names[0], organization=args.domain,
+                dns_names=list(cfg.dns_names), usage="server_auth",
+                validity_hours=cfg.validity_days * 24,
+                renew_hours_before=cfg.early_renewal_days * 24, opts=child)
             chain = pulumi.Output.concat(leaf.cert_pem, ca.cert_pem)
             key = leaf_key.private_key_pem
             self.ca_certificate_pem: Optional[pulumi.Output[str]] = ca.cert_pem
-        else:
+        elif cfg.source == "provided":
             assert cfg.provided_certificate_pem is not None and args.provided_private_key is not None
             chain = pulumi.Output.from_input(cfg.provided_certificate_pem)
             key = args.provided_private_key
             self.ca_certificate_pem = None
 
-        secret = k8s.core.v1.Secret(
-            f"{name}-secret",
-            metadata={"name": TLS_SECRET_NAME, "namespace": args.namespace,
-                      "labels": {"app.kubernetes.io/managed-by": "pulumi"}},
-            type="kubernetes.io/tls",
-            # The key is a secret whatever its source: state and previews never show it.
-            string_data={"tls.crt": chain, "tls.key": pulumi.Output.secret(key)},
-            opts=child,
-        )
-        self.secret_name: pulumi.Output[str] = secret.metadata.name
         self.source = cfg.source
+        if cfg.source == "acme":
+            # cert-manager writes the Secret (and re-writes it on every renewal).
+            self.ca_certificate_pem = None
+            self.secret_name: pulumi.Output[str] = self._acme(name, args)
+        else:
+            secret = k8s.core.v1.Secret(
+                f"{name}-secret",
+                metadata={"name": TLS_SECRET_NAME, "namespace": args.namespace,
+                          "labels": {"app.kubernetes.io/managed-by": "pulumi"}},
+                type="kubernetes.io/tls",
+                # The key is a secret whatever its source: state and previews never show it.
+                string_data={"tls.crt": chain, "tls.key": pulumi.Output.secret(key)},
+                opts=child,
+            )
+            self.secret_name = secret.metadata.name
         self.register_outputs({"secret_name": self.secret_name, "source": self.source})
+
+    def _acme(self, name: str, args: WildcardCertificateArgs) -> pulumi.Output[str]:
+        cfg = args.tls
+        assert cfg.acme is not None and args.project is not None and args.dns_zone is not None
+        opts = pulumi.ResourceOptions(parent=self, depends_on=list(args.cert_manager_ready))
+        issuer_name = f"letsencrypt-{cfg.acme.server}"
+        issuer = k8s.apiextensions.CustomResource(
+            f"{name}-issuer",
+            api_version=CERT_MANAGER_API,
+            kind="ClusterIssuer",
+            metadata={"name": issuer_name},
+            spec={"acme": {
+                "server": cfg.acme.directory_url,
+                "email": cfg.acme.email,
+                # cert-manager generates and keeps the ACME account key here.
+                "privateKeySecretRef": {"name": f"{issuer_name}-account-key"},
+                "solvers": [{"dns01": {"cloudDNS": {
+                    "project": args.project,
+                    # Named, so the solver needs no zone listing across the project.
+                    "hostedZoneName": args.dns_zone,
+                }}}],
+            }},
+            opts=opts,
+        )
+        certificate = k8s.apiextensions.CustomResource(
+            f"{name}-certificate",
+            api_version=CERT_MANAGER_API,
+            kind="Certificate",
+            metadata={"name": TLS_SECRET_NAME, "namespace": args.namespace},
+            spec={
+                "secretName": TLS_SECRET_NAME,
+                "secretTemplate": {"labels": {"app.kubernetes.io/managed-by": "cert-manager"}},
+                "dnsNames": list(cfg.dns_names),
+                "issuerRef": {"kind": "ClusterIssuer", "name": issuer.metadata["name"]},
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                # Let's Encrypt issues for 90 days; renew with a month to spare.
+                "duration": f"{cfg.validity_days * 24}h",
+                "renewBefore": f"{cfg.early_renewal_days * 24}h",
+            },
+            opts=opts,
+        )
+        return certificate.spec["secretName"]
+
+
+def self_signed_ca(name: str, common_name: str, organization: str, validity_hours: int,
+                   opts: pulumi.ResourceOptions) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
+    """A pulumi-tls CA: an ECDSA P-256 key (kept in state as a secret) and its certificate."""
+    key = tls.PrivateKey(f"{name}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
+    cert = tls.SelfSignedCert(
+        name,
+        private_key_pem=key.private_key_pem,
+        is_ca_certificate=True,
+        set_subject_key_id=True,
+        subject={"common_name": common_name, "organization": organization},
+        validity_period_hours=validity_hours,
+        allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
+        opts=opts,
+    )
+    return key, cert
+
+
+def signed_leaf(name: str, ca_key: tls.PrivateKey, ca: tls.SelfSignedCert, *, common_name: str,
+                organization: str, dns_names: list[str], usage: str, validity_hours: int,
+                renew_hours_before: int, opts: pulumi.ResourceOptions
+                ) -> tuple[tls.PrivateKey, tls.LocallySignedCert]:
+    """A key and a certificate signed by ``ca`` for ``usage`` (server_auth or client_auth)."""
+    key = tls.PrivateKey(f"{name}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
+    request = tls.CertRequest(
+        f"{name}-csr",
+        private_key_pem=key.private_key_pem,
+        subject={"common_name": common_name, "organization": organization},
+        dns_names=dns_names,
+        opts=opts,
+    )
+    cert = tls.LocallySignedCert(
+        f"{name}-cert",
+        cert_request_pem=request.cert_request_pem,
+        ca_private_key_pem=ca_key.private_key_pem,
+        ca_cert_pem=ca.cert_pem,
+        validity_period_hours=validity_hours,
+        # Inside this window `pulumi up` re-issues the certificate (ready_for_renewal).
+        early_renewal_hours=renew_hours_before,
+        set_subject_key_id=True,
+        allowed_uses=["digital_signature", "key_encipherment", usage],
+        opts=opts,
+    )
+    return key, cert

@@ -119,6 +119,13 @@ class PreviewMocks(pulumi_mocks.Mocks):
                 "visibility": "public",
                 "id": f"projects/{args.args.get('project')}/managedZones/{name}",
             }
+        if args.token == "gcp:dns/getKeys:getKeys":
+            # Cloud DNS makes the key-signing key when DNSSEC turns on; its DS record is only
+            # known then.
+            return {"keySigningKeys": [{"dsRecord": "preview: DS record of the zone's key-signing key",
+                                        "algorithm": "rsasha256", "keyTag": 0}],
+                    "zoneSigningKeys": [], "managedZone": args.args.get("managedZone"),
+                    "id": "preview-keys"}
         return {}
 
 

@@ -39,3 +39,17 @@ def one(plan: dict, type_suffix: str) -> dict:
 
 def by_urn(plan: dict) -> dict[str, dict]:
     return {r["urn"]: r for r in plan["resources"]}
+
+
+def a_record(plan: dict) -> dict:
+    """The environment's A record (an owner's zone also holds its CAA record)."""
+    found = [r for r in of_type(plan, "gcp:dns/recordSet:RecordSet") if r["inputs"]["type"] == "A"]
+    assert len(found) == 1, [r["name"] for r in found]
+    return found[0]
+
+
+def named(plan: dict, type_suffix: str, name: str) -> dict:
+    """The one object of a type whose Kubernetes metadata.name is ``name``."""
+    found = [r for r in of_type(plan, type_suffix) if r["inputs"]["metadata"]["name"] == name]
+    assert len(found) == 1, (type_suffix, name, [r["name"] for r in found])
+    return found[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import datetime
 from pathlib import Path
 from typing import Callable
@@ -38,14 +39,26 @@ def shipped() -> dict[str, dict]:
 def platform(files):
     return files["Pulumi.dev.yaml"]["config"][f"{NS}:platform"]
 
-def provided(names, expired=False, with_key=True):
+def provided(names, expired=False, with_key=True, days=90, wrong_key=False, key_text=None):
+    """Owner uses a provided certificate for ``names``; the matching key (or another one, or
+    ``key_text``) becomes the secret stand-in the preview passes for the encrypted value."""
     def edit(files):
-        cert, _ = certificate(names, expired=expired)
+        cert, key = certificate(names, days=days, expired=expired)
         platform(files)["tls"] = {"source": "provided"}
+        platform(files)["dns"] = {"zone": "create", "caaIssuers": ["digicert.com"]}
         files["Pulumi.dev.yaml"]["config"][f"{NS}:tlsCertificate"] = cert
         if with_key:
             files["Pulumi.dev.yaml"]["config"][f"{NS}:tlsPrivateKey"] = {"secure": "v1:AAAA"}
+            stand_in = key_text or (certificate(names)[1] if wrong_key else key)
+            files[SECRETS] = {f"{NS}:tlsPrivateKey": stand_in}
     return edit
+
+SECRETS = "secrets.json"
+
+def secrets_for(project: Path) -> dict[str, str]:
+    """The stand-ins for encrypted values an edit made (what `--secret` passes)."""
+    path = project / SECRETS
+    return json.loads(path.read_text()) if path.exists() else {}
 
 def set_key(path: str, value, stack="dev") -> Callable[[dict], None]:
     """Edit one value by a dotted path under the stack's config (``[i]`` for list items)."""
@@ -67,6 +80,9 @@ DELETE = object()
 def write_project(tmp_path: Path, edit: Callable[[dict], None]) -> Path:
     files = copy.deepcopy(shipped())
     edit(files)
+    secrets = files.pop(SECRETS, None)
+    if secrets:
+        (tmp_path / SECRETS).write_text(json.dumps(secrets))
     for name, document in files.items():
         (tmp_path / name).write_text(yaml.safe_dump(document, sort_keys=False))
     return tmp_path

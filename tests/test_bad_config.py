@@ -12,7 +12,7 @@ import yaml
 from components.config import ConfigError
 from conftest import ROOT
 from preview.engine import run_program
-from stackfiles import DELETE, NS, certificate, provided, set_key, write_project
+from stackfiles import DELETE, NS, certificate, provided, secrets_for, set_key, write_project
 
 
 CASES = {
@@ -104,8 +104,7 @@ def test_bad_config_is_refused_before_any_resource(tmp_path, case):
     stack, edit, key, expected = CASES[case]
     project = write_project(tmp_path, edit)
     monitors = []
-    secrets = {f"{NS}:tlsPrivateKey": certificate(["x.example"])[1]} \
-        if "tlsPrivateKey" in (project / "Pulumi.dev.yaml").read_text() and stack == "dev" else {}
+    secrets = secrets_for(project) if stack == "dev" else {}
     with pytest.raises(ConfigError) as caught:
         run_program(project, stack, lambda name: ({}, []), secrets=secrets, on_monitor=monitors.append)
     error = caught.value
@@ -124,15 +123,11 @@ def test_corpus_covers_the_listed_rules():
 
 
 def test_a_valid_provided_certificate_is_used_and_stays_secret(tmp_path):
-    cert, key = certificate(["*.api.example.com", "api.example.com"])
-    project = write_project(tmp_path, provided(["*.api.example.com"]))
-    # Use this cert (the edit made its own); its key stands in for the encrypted value.
-    dev = yaml.safe_load((project / "Pulumi.dev.yaml").read_text())
-    dev["config"][f"{NS}:tlsCertificate"] = cert
-    (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev))
+    project = write_project(tmp_path, provided(["*.api.example.com", "api.example.com"]))
+    key = secrets_for(project)[f"{NS}:tlsPrivateKey"]
     from preview import preview_stack
 
-    result = preview_stack("dev", project, tmp_path / "build", secrets={f"{NS}:tlsPrivateKey": key})
+    result = preview_stack("dev", project, tmp_path / "build", secrets=secrets_for(project))
     secret = next(r for r in result.plan["resources"] if r["type"] == "kubernetes:core/v1:Secret")
     assert secret["inputs"]["stringData"] == {"tls.crt": "[secret]", "tls.key": "[secret]"}
     assert not [r for r in result.plan["resources"] if r["type"].startswith("tls:")]

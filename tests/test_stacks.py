@@ -11,7 +11,7 @@ import yaml
 
 from components.config import host_covered
 from components.mesh import GATEWAY_SELECTOR, ISTIO_VERSION
-from conftest import ROOT, SHIPPED_STACKS, by_urn, of_type, one
+from conftest import a_record, named, ROOT, SHIPPED_STACKS, by_urn, of_type, one
 from preview import preview_stack
 from preview.engine import run_program
 from preview import owner_outputs
@@ -95,13 +95,13 @@ def test_dns_record_points_every_host_at_the_reserved_ip(plans):
     ingress_ip = plans[OWNER]["outputs"]["ingressIp"]
     ipaddress.ip_address(ingress_ip)
     for stack in SHIPPED_STACKS:
-        record = one(plans[stack], "gcp:dns/recordSet:RecordSet")["inputs"]
+        record = a_record(plans[stack])["inputs"]
         assert record["name"] == f"{stack}.api.example.com."
         assert record["type"] == "A"
         assert record["rrdatas"] == [ingress_ip]
         assert record["managedZone"] == plans[OWNER]["outputs"]["dnsZone"]
         assert record["ttl"] == 300 and isinstance(record["ttl"], int)
-    owner_record = one(plans[OWNER], "gcp:dns/recordSet:RecordSet")
+    owner_record = a_record(plans[OWNER])
     address = one(plans[OWNER], "gcp:compute/address:Address")
     assert address["urn"] in owner_record["propertyDependencies"]["rrdatas"]
 
@@ -150,7 +150,7 @@ def test_environment_namespace_routes_and_jwt(plans, stack):
     assert rule["issuer"].startswith("https://") and rule["jwksUri"].startswith("https://")
     assert rule["audiences"] == [audience]
 
-    policy = one(plan, ":AuthorizationPolicy")["inputs"]
+    policy = named(plan, ":AuthorizationPolicy", "require-jwt")["inputs"]
     assert policy["metadata"]["namespace"] == stack
     assert policy["spec"]["action"] == "ALLOW"
     token_rule = policy["spec"]["rules"][0]
@@ -163,8 +163,18 @@ def test_environment_namespace_routes_and_jwt(plans, stack):
         assert prefix in token_rule["to"][0]["operation"]["paths"]
 
 
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_environment_namespace_denies_by_default(plans, stack):
+    deny = named(plans[stack], ":AuthorizationPolicy", "allow-nothing")["inputs"]
+    # An ALLOW policy that matches nothing: what require-jwt does not open stays shut.
+    assert deny["metadata"]["namespace"] == stack
+    assert deny["spec"] == {}
+    policies = {r["inputs"]["metadata"]["name"] for r in of_type(plans[stack], ":AuthorizationPolicy")}
+    assert policies == {"allow-nothing", "require-jwt"}
+
+
 def test_public_path_is_the_only_exception_to_the_token_rule(plans):
-    policy = one(plans[OWNER], ":AuthorizationPolicy")["inputs"]["spec"]
+    policy = named(plans[OWNER], ":AuthorizationPolicy", "require-jwt")["inputs"]["spec"]
     token_rule, public_rule, internal_rule = policy["rules"]
     assert token_rule["to"][0]["operation"]["notPaths"] == ["/accounts/health", "/accounts/health/*"]
     assert public_rule["to"][0]["operation"]["paths"] == ["/accounts/health", "/accounts/health/*"]

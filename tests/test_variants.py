@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import of_type, one
+from conftest import a_record, of_type, one
 from preview import preview_stack
 from stackfiles import set_key, write_project
 
@@ -20,7 +20,7 @@ def test_existing_zone_is_looked_up_not_created(tmp_path):
     assert not of_type(plan, "dns/managedZone:ManagedZone")
     (lookup,) = [i for i in plan["invokes"] if i["token"] == "gcp:dns/getManagedZone:getManagedZone"]
     assert lookup["args"] == {"name": "acme-public", "project": "acme-nonprod"}
-    assert one(plan, "dns/recordSet:RecordSet")["inputs"]["managedZone"] == "acme-public"
+    assert a_record(plan)["inputs"]["managedZone"] == "acme-public"
     assert plan["outputs"]["dnsZone"] == "acme-public"
 
 

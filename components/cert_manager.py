@@ -1,0 +1,114 @@
+"""cert-manager from its official Helm chart, with a Google identity for Cloud DNS DNS-01.
+
+Workload identity, no key file: cert-manager's Kubernetes service account is bound to a Google
+service account whose only grant is a custom role with the Cloud DNS permissions the DNS-01
+solver uses (create and delete the ``_acme-challenge`` TXT records, watch the change).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_gcp import projects, serviceaccount
+
+# Pinned like Istio: one place, the chart brings its CRDs at the same version.
+CERT_MANAGER_VERSION = "v1.21.1"
+CERT_MANAGER_CHARTS = "https://charts.jetstack.io"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+# The chart names the controller's service account after the release.
+CERT_MANAGER_RELEASE = "cert-manager"
+
+# What cert-manager's cloudDNS solver calls, and nothing else (roles/dns.admin would also let it
+# delete zones and change DNSSEC).
+DNS01_PERMISSIONS = (
+    "dns.changes.create",
+    "dns.changes.get",
+    "dns.changes.list",
+    "dns.managedZones.get",
+    "dns.managedZones.list",
+    "dns.resourceRecordSets.create",
+    "dns.resourceRecordSets.delete",
+    "dns.resourceRecordSets.get",
+    "dns.resourceRecordSets.list",
+    "dns.resourceRecordSets.update",
+)
+
+
+@dataclass(frozen=True)
+class CertManagerArgs:
+    project: str
+    """Project of the cluster's workload identity pool and of the DNS zone."""
+    cluster_ready: Sequence[pulumi.Resource]
+    """The cluster: its workload identity pool must exist before the binding."""
+
+
+class CertManager(pulumi.ComponentResource):
+    """Outputs: ``release`` (what cert-manager resources depend on), ``service_account_email``."""
+
+    def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("istio-envs:platform:CertManager", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        solver = serviceaccount.Account(
+            f"{name}-dns01",
+            account_id="cert-manager-dns01",
+            display_name="cert-manager DNS-01 solver (Cloud DNS records only)",
+            project=args.project,
+            opts=child,
+        )
+        role = projects.IAMCustomRole(
+            f"{name}-dns01-role",
+            role_id="certManagerDns01Solver",
+            title="cert-manager DNS-01 solver",
+            description="Create and remove ACME challenge records in Cloud DNS",
+            permissions=list(DNS01_PERMISSIONS),
+            project=args.project,
+            opts=child,
+        )
+        projects.IAMMember(
+            f"{name}-dns01-grant",
+            project=args.project,
+            role=role.name,
+            member=solver.email.apply(lambda email: f"serviceAccount:{email}"),
+            opts=child,
+        )
+        # The controller's Kubernetes service account may act as the solver account, nothing else.
+        serviceaccount.IAMMember(
+            f"{name}-workload-identity",
+            service_account_id=solver.name,
+            role="roles/iam.workloadIdentityUser",
+            member=(f"serviceAccount:{args.project}.svc.id.goog"
+                    f"[{CERT_MANAGER_NAMESPACE}/{CERT_MANAGER_RELEASE}]"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.cluster_ready)),
+        )
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": CERT_MANAGER_NAMESPACE},
+            opts=child,
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-chart",
+            name=CERT_MANAGER_RELEASE,
+            chart="cert-manager",
+            version=CERT_MANAGER_VERSION,
+            repository_opts={"repo": CERT_MANAGER_CHARTS},
+            namespace=namespace.metadata.name,
+            values={
+                # CRDs at the chart's version; kept on uninstall so Certificates are not wiped.
+                "crds": {"enabled": True, "keep": True},
+                "replicaCount": 2,
+                "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+                "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": solver.email}},
+            },
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=600,
+            opts=child,
+        )
+        self.service_account_email = solver.email
+        self.register_outputs({"version": CERT_MANAGER_VERSION,
+                               "service_account_email": self.service_account_email})
