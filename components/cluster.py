@@ -156,10 +156,18 @@ class GkeCluster(pulumi.ComponentResource):
                     {"display_name": net.name, "cidr_block": net.cidr} for net in cfg.authorized_networks
                 ],
             },
-            # Dataplane V2 enforces NetworkPolicy (Cilium); no Calico add-on alongside it.
+            # Dataplane V2 enforces NetworkPolicy (Cilium); no Calico add-on alongside it, so the
+            # legacy network_policy block is stated, and off.
             datapath_provider="ADVANCED_DATAPATH",
+            network_policy={"enabled": False, "provider": "PROVIDER_UNSPECIFIED"},
+            # Node-to-node pod traffic on one node goes through the VPC: flow logs see it.
+            enable_intranode_visibility=cfg.intranode_visibility,
             enable_shielded_nodes=True,
+            # RBAC only: legacy ABAC grants broad rights to every service account.
             enable_legacy_abac=False,
+            # Alpha clusters cannot be upgraded and expire after 30 days.
+            enable_kubernetes_alpha=False,
+            resource_labels={"managed-by": "pulumi", "cluster": cfg.name, "purpose": "environments"},
             # No static client certificate: identities come from Google IAM only.
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
             logging_config={"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
@@ -173,6 +181,9 @@ class GkeCluster(pulumi.ComponentResource):
                 # Network policy comes from Dataplane V2; the Calico add-on must stay off with it.
                 "network_policy_config": {"disabled": True},
             },
+            # Google Groups for RBAC: bind roles to groups that your directory manages.
+            authenticator_groups_config=({"security_group": cfg.rbac_security_group}
+                                         if cfg.rbac_security_group else None),
             # Same node hardening for the short-lived default pool GKE creates and deletes.
             node_config=_node_config(cfg, node_sa.email, default_pool=True),
             opts=pulumi.ResourceOptions(parent=self, protect=True),
