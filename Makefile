@@ -12,8 +12,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The provided-certificate example previews with a throwaway pair made in memory.
+PREVIEW_FLAGS_provided := --demo-certificate
+
 preview: $(VENV)/.installed  ## offline preview of one stack: make preview STACK=uat
-	$(PY) -m preview $(STACK)
+	$(PY) -m preview $(STACK) $(PREVIEW_FLAGS_$(STACK))
 
 test: $(VENV)/.installed  ## the whole test suite (what CI runs)
 	$(PY) -m pytest -q

@@ -20,6 +20,16 @@ from . import render
 from .engine import PROJECT, SECRET, PreviewError, ProgramRun, run_program, stack_file_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+EXAMPLES = "examples"
+
+
+def locate_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
+    """The folder holding ``Pulumi.<stack>.yaml``: the project itself, or one of its examples
+    (each example folder is a set of stack files previewed together)."""
+    if (project_dir / f"Pulumi.{stack}.yaml").exists():
+        return project_dir
+    found = sorted((project_dir / EXAMPLES).glob(f"*/Pulumi.{stack}.yaml"))
+    return found[0].parent if found else project_dir
 
 
 @dataclass
@@ -58,7 +68,7 @@ def owner_outputs(build_dir: Path) -> Callable[[str], tuple[dict, list[str]]]:
 
 def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Optional[Path] = None,
                   secrets: Optional[dict[str, str]] = None, log: Callable[[str], None] = lambda m: None,
-                  _chain: tuple[str, ...] = ()) -> PreviewResult:
+                  _chain: tuple[str, ...] = (), overrides: Optional[dict[str, str]] = None) -> PreviewResult:
     """Preview ``stack`` (previewing its owner first when the owner has no preview yet) and write
     the build folder. Nothing is written when the program fails: the previous build stays."""
     build_dir = build_dir or project_dir / "build"
@@ -66,11 +76,12 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Option
     if owner and owner != stack and owner not in _chain and (project_dir / f"Pulumi.{owner}.yaml").exists() \
             and not (build_dir / owner / "plan.json").exists():
         log(f"{stack} attaches to {owner}: previewing {owner} first")
-        preview_stack(owner, project_dir, build_dir, secrets, log, _chain + (stack,))
+        preview_stack(owner, project_dir, build_dir, secrets, log, _chain + (stack,), overrides)
 
     log(f"running the program for stack {stack} under the mock engine")
     started = time.perf_counter()
-    run: ProgramRun = run_program(project_dir, stack, owner_outputs(build_dir), secrets)
+    run: ProgramRun = run_program(project_dir, stack, owner_outputs(build_dir), secrets,
+                                  overrides=overrides)
     plan_doc = render.plan(run)
     files = render.manifests(plan_doc)
     summary = render.summary(plan_doc)
@@ -93,4 +104,4 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Option
     return PreviewResult(stack, out_dir, plan_doc, time.perf_counter() - started)
 
 
-__all__ = ["PreviewError", "PreviewResult", "preview_stack", "SECRET"]
+__all__ = ["PreviewError", "PreviewResult", "locate_stack", "preview_stack", "SECRET"]

@@ -4,11 +4,41 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections import Counter
 
 from components.config import ConfigError
 
-from . import PROJECT_DIR, PreviewError, preview_stack
+from . import PROJECT_DIR, PreviewError, locate_stack, preview_stack
+from .engine import stack_file_config
+
+
+def demo_certificate(project_dir: Path, stack: str) -> tuple[str, str]:
+    """A throwaway pair for ``*.api.<domain>`` of the stack's own platform."""
+    from .democert import issue
+
+    platform = stack_file_config(project_dir / f"Pulumi.{stack}.yaml").get("istio-envs:platform")
+    domain = platform.get("domain") if isinstance(platform, dict) else None
+    if not isinstance(domain, str):
+        raise PreviewError(f"Pulumi.{stack}.yaml: --demo-certificate needs an owner stack with "
+                           "istio-envs:platform.domain")
+    return issue([f"*.api.{domain}"])
+
+
+def _values(flag: str, items: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` or ``KEY=@file``; a bare key gets the project namespace."""
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} {item.split('=')[0]!r}: expected KEY=VALUE or KEY=@file")
+        if value.startswith("@"):
+            try:
+                value = Path(value[1:]).read_text()
+            except OSError as err:
+                raise ValueError(f"{flag} {key}: cannot read {value[1:]} ({err.strerror})") from None
+        values[key if ":" in key else f"istio-envs:{key}"] = value
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,21 +48,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-dir", default=str(PROJECT_DIR),
                         help="folder of the stack files (default: this project)")
     parser.add_argument("--secret", action="append", default=[], metavar="KEY=VALUE",
-                        help="stand-in for an encrypted config value, e.g. istio-envs:tlsPrivateKey=...")
+                        help="stand-in for an encrypted config value, e.g. tlsPrivateKey=@key.pem "
+                             "(@file reads the value from a file)")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="a plain config value, as `pulumi config set` sets it, e.g. "
+                             "tlsCertificate=@fullchain.pem")
+    parser.add_argument("--demo-certificate", action="store_true",
+                        help="tls.source provided: use a throwaway certificate and key for "
+                             "*.api.<domain>, made in memory (the examples/provided stack)")
     args = parser.parse_args(argv)
-    secrets = {}
-    for item in args.secret:
-        key, sep, value = item.partition("=")
-        if not sep:
-            print(f"error: --secret {item!r}: expected KEY=VALUE", file=sys.stderr)
-            return 2
-        secrets[key] = value
-
-    from pathlib import Path
-
     try:
-        result = preview_stack(args.stack, Path(args.project_dir), Path(args.build_dir), secrets,
-                               log=lambda message: print(f"… {message}", file=sys.stderr))
+        secrets = _values("--secret", args.secret)
+        overrides = _values("--config", args.config)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    project_dir = locate_stack(args.stack, Path(args.project_dir))
+    if args.demo_certificate:
+        try:
+            chain, key = demo_certificate(project_dir, args.stack)
+        except (ConfigError, PreviewError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        overrides.setdefault("istio-envs:tlsCertificate", chain)
+        secrets.setdefault("istio-envs:tlsPrivateKey", key)
+    try:
+        result = preview_stack(args.stack, project_dir, Path(args.build_dir), secrets,
+                               log=lambda message: print(f"… {message}", file=sys.stderr),
+                               overrides=overrides)
     except (ConfigError, PreviewError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

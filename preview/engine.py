@@ -94,6 +94,8 @@ class PreviewMocks(pulumi_mocks.Mocks):
             inputs["nameServers"] = [f"ns-preview-{i}.example.net." for i in (1, 2, 3, 4)]
         elif typ == "gcp:serviceaccount/account:Account":
             inputs["email"] = f"{inputs.get('accountId')}@{inputs.get('project')}.iam.gserviceaccount.com"
+        elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+            inputs["name"] = f"projects/{inputs.get('project')}/roles/{inputs.get('roleId')}"
         elif typ == "tls:index/privateKey:PrivateKey":
             inputs.update(privateKeyPem=FAKE_KEY, privateKeyPemPkcs8=FAKE_KEY,
                           privateKeyOpenssh=FAKE_KEY, publicKeyPem="preview: public key")
@@ -203,7 +205,8 @@ def stack_file_config(stack_file: Path) -> dict:
     return read_stack_file(stack_file)
 
 
-def engine_config(stack_file: Path, secrets: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+def engine_config(stack_file: Path, secrets: dict[str, str],
+                  overrides: Optional[dict[str, str]] = None) -> tuple[dict[str, str], list[str]]:
     """Config as the engine hands it to a program: strings, objects as JSON, secrets decrypted.
 
     Encrypted values (``secure:``) cannot be decrypted offline; their preview stand-ins come from
@@ -228,6 +231,11 @@ def engine_config(stack_file: Path, secrets: dict[str, str]) -> tuple[dict[str, 
         if key not in values:
             values[key] = value
             secret_keys.append(key)
+    # Plain values set on the command line, as `pulumi config set` would (not secret).
+    for key, value in (overrides or {}).items():
+        if key in secret_keys:
+            raise PreviewError(f"{key}: given with --secret and --config; expected one")
+        values[key] = value
     return values, secret_keys
 
 
@@ -241,6 +249,7 @@ def run_program(
     secrets: Optional[dict[str, str]] = None,
     dry_run: bool = False,
     on_monitor: Optional[Callable[[RecordingMonitor], None]] = None,
+    overrides: Optional[dict[str, str]] = None,
 ) -> ProgramRun:
     """Run the program as stack ``stack`` of the project in ``project_dir`` (its stack files)
     under mocks, as the engine would: same ``__main__.py``, same config, same root directory.
@@ -249,7 +258,7 @@ def run_program(
     from pulumi import Output
     from pulumi.runtime import config as runtime_config
 
-    config, secret_keys = engine_config(project_dir / f"Pulumi.{stack}.yaml", secrets or {})
+    config, secret_keys = engine_config(project_dir / f"Pulumi.{stack}.yaml", secrets or {}, overrides)
     runtime_config.set_all_config(config, secret_keys)
     domain = _raw_domain(config)
     monitor = RecordingMonitor(PreviewMocks(stack, stack_outputs, domain))

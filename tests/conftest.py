@@ -27,6 +27,26 @@ def plans(build_dir) -> dict[str, dict]:
     return {stack: preview_stack(stack, ROOT, build_dir).plan for stack in SHIPPED_STACKS}
 
 
+EXAMPLES = {p.name[len("Pulumi."):-len(".yaml")]: p.parent
+            for p in sorted(ROOT.glob("examples/*/Pulumi.*.yaml"))}
+
+
+@pytest.fixture(scope="session")
+def example_plans(build_dir) -> dict[str, dict]:
+    """stack -> plan.json of every example stack (examples/<mode>/Pulumi.<stack>.yaml)."""
+    from preview.__main__ import demo_certificate
+
+    plans = {}
+    for stack, folder in EXAMPLES.items():
+        secrets, overrides = {}, {}
+        if "source: provided" in (folder / f"Pulumi.{stack}.yaml").read_text():
+            chain, key = demo_certificate(folder, stack)
+            overrides["istio-envs:tlsCertificate"] = chain
+            secrets["istio-envs:tlsPrivateKey"] = key
+        plans[stack] = preview_stack(stack, folder, build_dir, secrets, overrides=overrides).plan
+    return plans
+
+
 def of_type(plan: dict, type_suffix: str) -> list[dict]:
     return [r for r in plan["resources"] if r["type"].endswith(type_suffix)]
 

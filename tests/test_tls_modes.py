@@ -1,0 +1,189 @@
+"""Every TLS mode ends in one kubernetes.io/tls Secret the Gateway names; each example stack
+under examples/ previews through the real program."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.cert_manager import DNS01_PERMISSIONS
+from components.config import ACME_SERVERS
+from conftest import EXAMPLES, by_urn, named, of_type, one
+
+ACME, PROVIDED, MUTUAL_OWNER = "acme", "provided", "mtls"
+
+
+def gateway_server(plan: dict, name: str) -> dict:
+    (server,) = named(plan, ":networking.istio.io/v1:Gateway", name)["inputs"]["spec"]["servers"]
+    return server
+
+
+def caa(plan: dict) -> list[str]:
+    (record,) = [r for r in of_type(plan, "dns/recordSet:RecordSet") if r["inputs"]["type"] == "CAA"]
+    assert record["inputs"]["name"] == "example.com."
+    return record["inputs"]["rrdatas"]
+
+
+def test_every_example_previews(example_plans):
+    assert set(example_plans) == set(EXAMPLES) >= {ACME, PROVIDED, MUTUAL_OWNER, "partner", "web"}
+    for plan in example_plans.values():
+        assert plan["resources"]
+
+
+# --- acme -------------------------------------------------------------------------------------
+
+def test_acme_installs_pinned_cert_manager_with_crds_and_workload_identity(example_plans):
+    plan = example_plans[ACME]
+    release = named_release(plan, "cert-manager")
+    values = release["inputs"]["values"]
+    assert release["inputs"]["version"].startswith("v1.")
+    assert release["inputs"]["repositoryOpts"] == {"repo": "https://charts.jetstack.io"}
+    assert values["crds"] == {"enabled": True, "keep": True}
+    solver = next(r for r in of_type(plan, "serviceaccount/account:Account")
+                  if r["inputs"]["accountId"] == "cert-manager-dns01")
+    email = f"cert-manager-dns01@{solver['inputs']['project']}.iam.gserviceaccount.com"
+    assert values["serviceAccount"]["annotations"] == {"iam.gke.io/gcp-service-account": email}
+    binding = one(plan, "serviceaccount/iAMMember:IAMMember")["inputs"]
+    assert binding["role"] == "roles/iam.workloadIdentityUser"
+    assert binding["member"] == "serviceAccount:acme-nonprod.svc.id.goog[cert-manager/cert-manager]"
+    # No JSON key file anywhere: no service account key resource, no key Secret for the solver.
+    assert not of_type(plan, "serviceaccount/key:Key")
+
+
+def test_acme_solver_may_only_touch_dns_records(example_plans):
+    plan = example_plans[ACME]
+    role = one(plan, "projects/iAMCustomRole:IAMCustomRole")["inputs"]
+    assert role["permissions"] == list(DNS01_PERMISSIONS)
+    assert all(p.startswith("dns.") for p in role["permissions"])
+    assert not any(p.startswith("dns.managedZones.") and not p.endswith((".get", ".list"))
+                   for p in role["permissions"])
+    (grant,) = [r["inputs"] for r in of_type(plan, "projects/iAMMember:IAMMember") if "dns01" in r["name"]]
+    # The solver's only project grant is that custom role (not roles/dns.admin).
+    assert grant["role"] == f"projects/acme-nonprod/roles/{role['roleId']}"
+    assert grant["member"].startswith("serviceAccount:cert-manager-dns01@")
+
+
+def test_acme_issuer_and_certificate_feed_the_gateway(example_plans):
+    plan = example_plans[ACME]
+    issuer = one(plan, "cert-manager.io/v1:ClusterIssuer")
+    acme = issuer["inputs"]["spec"]["acme"]
+    assert acme["server"] == ACME_SERVERS["staging"]
+    assert acme["email"] == "platform-team@example.com"
+    (solver,) = acme["solvers"]
+    assert solver == {"dns01": {"cloudDNS": {"project": "acme-nonprod",
+                                             "hostedZoneName": plan["outputs"]["dnsZone"]}}}
+    certificate = one(plan, "cert-manager.io/v1:Certificate")
+    spec = certificate["inputs"]["spec"]
+    assert spec["dnsNames"] == ["*.api.example.com"]
+    assert spec["issuerRef"] == {"kind": "ClusterIssuer", "name": issuer["inputs"]["metadata"]["name"]}
+    assert certificate["inputs"]["metadata"]["namespace"] == "istio-ingress"
+    server = gateway_server(plan, "api-gateway")
+    assert server["tls"]["credentialName"] == spec["secretName"] == plan["outputs"]["tlsCredential"]
+    # cert-manager writes that Secret; the program declares none with key material.
+    assert not of_type(plan, "core/v1:Secret")
+    # Both wait for cert-manager's CRDs.
+    release_urn = named_release(plan, "cert-manager")["urn"]
+    assert release_urn in issuer["dependencies"] and release_urn in certificate["dependencies"]
+
+
+def test_acme_caa_allows_only_lets_encrypt(example_plans):
+    assert caa(example_plans[ACME]) == ['0 issue "letsencrypt.org"', '0 issuewild "letsencrypt.org"']
+
+
+# --- provided ---------------------------------------------------------------------------------
+
+def test_provided_certificate_becomes_the_gateway_secret(example_plans):
+    plan = example_plans[PROVIDED]
+    secret = one(plan, "core/v1:Secret")["inputs"]
+    assert secret["type"] == "kubernetes.io/tls"
+    assert secret["stringData"] == {"tls.crt": "[secret]", "tls.key": "[secret]"}
+    assert gateway_server(plan, "api-gateway")["tls"]["credentialName"] == secret["metadata"]["name"]
+    assert not [r for r in plan["resources"] if r["type"].startswith("tls:")]
+    assert caa(plan) == ['0 issue "digicert.com"', '0 issuewild "digicert.com"']
+    # The expiry date is known at load time and shown to reviewers.
+    assert len(plan["outputs"]["certificateNotAfter"]) == len("2027-01-01")
+
+
+# --- self-signed, rotation --------------------------------------------------------------------
+
+def test_self_signed_leaf_renews_inside_the_window_and_the_secret_follows(plans):
+    plan = plans["dev"]
+    leaf = one(plan, "tls:index/locallySignedCert:LocallySignedCert")
+    # dev: validityDays 90, earlyRenewalDays 30 -> pulumi-tls marks the leaf ready_for_renewal
+    # from day 60, and the next `pulumi up` replaces it.
+    assert leaf["inputs"]["validityPeriodHours"] == 90 * 24
+    assert leaf["inputs"]["earlyRenewalHours"] == 30 * 24
+    assert "server_auth" in leaf["inputs"]["allowedUses"]
+    secret = one(plan, "core/v1:Secret")
+    assert leaf["urn"] in secret["propertyDependencies"]["stringData"]
+    # The CA (5x the leaf) is exported for clients to trust; it is not renewed with the leaf.
+    ca = next(r for r in of_type(plan, "tls:index/selfSignedCert:SelfSignedCert"))
+    assert ca["inputs"]["isCaCertificate"] is True
+    assert ca["inputs"]["validityPeriodHours"] == 5 * 90 * 24
+    assert "earlyRenewalHours" not in ca["inputs"]
+    assert plan["outputs"]["caCertificate"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_created_zone_has_caa_and_ds_outputs(plans):
+    plan = plans["dev"]
+    # Self-signed: no public CA may issue for the domain at all.
+    assert caa(plan) == ['0 issue ";"', '0 issuewild ";"']
+    assert plan["outputs"]["dnsDsRecord"]
+    assert plan["outputs"]["nameServers"]
+    (keys,) = [i for i in plan["invokes"] if i["token"] == "gcp:dns/getKeys:getKeys"]
+    assert keys["args"]["managedZone"] == plan["outputs"]["dnsZone"]
+
+
+# --- mutual -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", [MUTUAL_OWNER, "partner"])
+def test_mutual_environment_has_its_own_gateway_server_and_client_ca(example_plans, stack):
+    plan = example_plans[stack]
+    host = f"{stack}.api.example.com"
+    server = gateway_server(plan, f"{stack}-mtls")
+    assert server["hosts"] == [host]
+    assert server["tls"]["mode"] == "MUTUAL" and server["tls"]["minProtocolVersion"] == "TLSV1_2"
+    assert server["tls"]["credentialName"] == "api-wildcard-tls"
+    ca_secret = named(plan, "core/v1:Secret", server["tls"]["caCertCredentialName"])
+    assert ca_secret["inputs"]["metadata"]["name"].endswith("-cacert")
+    assert ca_secret["inputs"]["metadata"]["namespace"] == "istio-ingress"
+    assert set(ca_secret["inputs"]["stringData"]) == {"ca.crt"}
+    # Its routes bind to that Gateway only: the shared SIMPLE server has no route to this host.
+    vs = one(plan, ":VirtualService")["inputs"]["spec"]
+    assert vs["gateways"] == [f"istio-ingress/{stack}-mtls"]
+    assert plan["outputs"]["tlsMode"] == "MUTUAL"
+
+
+def test_self_signed_client_ca_issues_one_client_certificate_as_secret_outputs(example_plans):
+    plan = example_plans[MUTUAL_OWNER]
+    assert {"clientCertificate", "clientPrivateKey"} <= set(plan["secretOutputs"])
+    assert plan["outputs"]["clientPrivateKey"] == "[secret]"
+    client = next(r for r in of_type(plan, "tls:index/locallySignedCert:LocallySignedCert")
+                  if "client" in r["name"])
+    assert "client_auth" in client["inputs"]["allowedUses"]
+    assert "server_auth" not in client["inputs"]["allowedUses"]
+    assert client["inputs"]["validityPeriodHours"] == 30 * 24
+    # The partner brings its own CA: nothing issued, no key of theirs.
+    partner = example_plans["partner"]
+    assert not [r for r in partner["resources"] if r["type"].startswith("tls:")]
+    assert "clientPrivateKey" not in partner["outputs"]
+
+
+def test_simple_environment_next_to_mutual_ones_uses_the_shared_gateway(example_plans):
+    plan = example_plans["web"]
+    assert not of_type(plan, ":Gateway")
+    assert one(plan, ":VirtualService")["inputs"]["spec"]["gateways"] == ["istio-ingress/api-gateway"]
+    assert plan["outputs"]["tlsMode"] == "SIMPLE"
+
+
+def test_mutual_gateway_waits_for_istiod_in_the_owner(example_plans):
+    plan = example_plans[MUTUAL_OWNER]
+    istiod = named_release(plan, "istiod")["urn"]
+    gateway = named(plan, ":networking.istio.io/v1:Gateway", f"{MUTUAL_OWNER}-mtls")
+    assert istiod in gateway["dependencies"]
+    resources = by_urn(plan)
+    assert resources[gateway["parent"]]["type"] == "istio-envs:environment:MutualTlsHost"
+
+
+def named_release(plan: dict, release: str) -> dict:
+    (found,) = [r for r in of_type(plan, "helm.sh/v3:Release") if r["inputs"]["name"] == release]
+    return found
