@@ -12,7 +12,7 @@ import yaml
 from components.config import ConfigError
 from conftest import ROOT
 from preview.engine import run_program
-from stackfiles import DELETE, NS, certificate, provided, secrets_for, set_key, write_project
+from stackfiles import DELETE, NS, certificate, platform, provided, secrets_for, set_key, write_project
 
 
 CASES = {
@@ -49,7 +49,7 @@ CASES = {
                                                           ["https://test.api.example.com"], "uat"),
                                            "environment.auth.audiences", "Pulumi.test.yaml"),
     "unknown TLS source": ("dev", set_key("platform.tls.source", "letsencrypt"),
-                           "platform.tls.source", "self-signed, provided"),
+                           "platform.tls.source", "self-signed, provided, acme"),
     "provided without certificate": ("dev", set_key("platform.tls", {"source": "provided"}),
                                      "tlsCertificate", "missing"),
     "provided without key": ("dev", provided(["*.api.example.com"], with_key=False),
@@ -94,6 +94,45 @@ CASES = {
                                 "platform.zones[0]", "a zone of region us-central1"),
     "renewal window longer than validity": ("dev", set_key("platform.tls.earlyRenewalDays", 90),
                                             "platform.tls.earlyRenewalDays", "fewer days than validityDays"),
+    "provided key does not match the certificate": ("dev", provided(["*.api.example.com"], wrong_key=True),
+                                                    "tlsPrivateKey", "does not match tlsCertificate"),
+    "provided key is not PEM": ("dev", provided(["*.api.example.com"], key_text="hunter2"),
+                                "tlsPrivateKey", "not a PEM private key"),
+    "provided cert expires inside the warning window": ("dev", provided(["*.api.example.com"], days=10),
+                                                        "tlsCertificate", "within expiryWarningDays (30)"),
+    "provided cert misses an attached environment": ("dev", provided(["dev.api.example.com"]),
+                                                     "tlsCertificate", "the host of Pulumi.test.yaml"),
+    "provided without CAA issuers": ("dev", lambda f: (provided(["*.api.example.com"])(f),
+                                                       platform(f).update(dns={"zone": "create"})),
+                                     "platform.dns.caaIssuers", "CA domain(s)"),
+    "self-signed with expiryWarningDays": ("dev", set_key("platform.tls.expiryWarningDays", 10),
+                                           "platform.tls.expiryWarningDays", "applies to tls.source provided"),
+    "acme without settings": ("dev", set_key("platform.tls", {"source": "acme"}), "platform.tls.acme",
+                              "missing"),
+    "acme email malformed": ("dev", set_key("platform.tls", {"source": "acme", "acme": {"email": "ops"}}),
+                             "platform.tls.acme.email", "email address"),
+    "acme unknown server": ("dev", set_key("platform.tls", {"source": "acme", "acme": {
+        "email": "ops@example.com", "server": "prod"}}), "platform.tls.acme.server", "staging, production"),
+    "acme CAA without letsencrypt": ("dev", lambda f: (set_key("platform.tls", {"source": "acme", "acme": {
+        "email": "ops@example.com"}})(f), platform(f).update(dns={"caaIssuers": ["digicert.com"]})),
+        "platform.dns.caaIssuers", "letsencrypt.org"),
+    "CAA issuers on an existing zone": ("dev", set_key("platform.dns", {"zone": "existing",
+                                                                        "caaIssuers": ["letsencrypt.org"]}),
+                                        "platform.dns.caaIssuers", "existing"),
+    "MUTUAL without a client CA": ("dev", set_key("environment.tls", {"mode": "MUTUAL"}),
+                                   "environment.tls.clientCa", "needs a client CA"),
+    "client CA with SIMPLE": ("dev", set_key("environment.tls", {"mode": "SIMPLE", "clientCa": "self-signed"}),
+                              "environment.tls.clientCa", "tls.mode is SIMPLE"),
+    "unknown TLS mode": ("dev", set_key("environment.tls", {"mode": "STRICT"}), "environment.tls.mode",
+                         "SIMPLE, MUTUAL"),
+    "provided client CA missing": ("dev", set_key("environment.tls", {"mode": "MUTUAL", "clientCa": "provided"}),
+                                   "clientCaCertificate", "missing"),
+    "provided client CA is not a CA": ("dev", lambda f: (
+        set_key("environment.tls", {"mode": "MUTUAL", "clientCa": "provided"})(f),
+        f["Pulumi.dev.yaml"]["config"].update({f"{NS}:clientCaCertificate": certificate(["leaf.example.com"])[0]})),
+        "clientCaCertificate", "not a CA certificate"),
+    "RBAC group with the wrong name": ("dev", set_key("platform.cluster.rbacSecurityGroup", "admins@example.com"),
+                                       "platform.cluster.rbacSecurityGroup", "gke-security-groups@"),
     "owner file broken for an attached stack": ("test", set_key("platform.domain", "bad domain"),
                                                 "platform.domain", "Pulumi.dev.yaml"),
 }
@@ -116,10 +155,12 @@ def test_bad_config_is_refused_before_any_resource(tmp_path, case):
     assert message.startswith(f"{expected_file}: {NS}:{key}: ")
     assert expected in message
     assert monitors[0].registrations == []
+    # A secret value is never quoted back, even when it is what is wrong.
+    assert not any(value in message for value in secrets.values())
 
 
 def test_corpus_covers_the_listed_rules():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 60
 
 
 def test_a_valid_provided_certificate_is_used_and_stays_secret(tmp_path):
