@@ -119,7 +119,13 @@ class IstioMesh(pulumi.ComponentResource):
             },
             "autoscaling": {"enabled": True, "minReplicas": args.gateway_replicas, "maxReplicas": 5},
             "podDisruptionBudget": {"minAvailable": 1},
-            # Spread gateway pods over zones so one zone outage leaves ingress up.
+            # Prefer gateway pods on different nodes and zones: one node drain or zone outage
+            # leaves ingress up.
+            "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": {
+                    "topologyKey": key, "labelSelector": {"matchLabels": GATEWAY_SELECTOR}}}
+                for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+            ]}},
             "topologySpreadConstraints": [{
                 "maxSkew": 1,
                 "topologyKey": "topology.kubernetes.io/zone",

@@ -79,6 +79,17 @@ def test_istio_custom_resources_depend_on_istiod(plans):
         assert istiod["urn"] in resource["dependencies"], resource["name"]
 
 
+def test_gateway_replicas_spread_over_nodes_and_zones_with_a_budget(plans):
+    values = next(r for r in of_type(plans[OWNER], ":helm.sh/v3:Release")
+                  if r["inputs"]["chart"] == "gateway")["inputs"]["values"]
+    assert values["autoscaling"]["minReplicas"] >= 2
+    assert values["podDisruptionBudget"] == {"minAvailable": 1}
+    terms = values["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert {t["podAffinityTerm"]["topologyKey"] for t in terms} == {
+        "topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    assert all(t["podAffinityTerm"]["labelSelector"]["matchLabels"] == GATEWAY_SELECTOR for t in terms)
+
+
 def test_gateway_service_takes_the_reserved_ip_and_only_https(plans):
     plan = plans[OWNER]
     gateway = next(r for r in of_type(plan, ":helm.sh/v3:Release") if r["inputs"]["chart"] == "gateway")

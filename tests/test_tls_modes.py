@@ -187,3 +187,12 @@ def test_mutual_gateway_waits_for_istiod_in_the_owner(example_plans):
 def named_release(plan: dict, release: str) -> dict:
     (found,) = [r for r in of_type(plan, "helm.sh/v3:Release") if r["inputs"]["name"] == release]
     return found
+
+
+@pytest.mark.parametrize("stack", [ACME, PROVIDED, MUTUAL_OWNER])
+def test_example_owners_istio_resources_wait_for_istiod(example_plans, stack):
+    plan = example_plans[stack]
+    istiod = named_release(plan, "istiod")["urn"]
+    for resource in plan["resources"]:
+        if ".istio.io/" in resource["type"]:
+            assert istiod in resource["dependencies"], resource["name"]
