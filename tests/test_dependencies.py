@@ -1,0 +1,88 @@
+"""Dependency depth from plan.json: environments wait on what they need and nothing else."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from conftest import SHIPPED_STACKS, by_urn
+
+OWNER = "dev"
+ATTACHED = [s for s in SHIPPED_STACKS if s != OWNER]
+
+
+def edges(resource: dict) -> set[str]:
+    """What a resource waits for: dependsOn, input (property) dependencies and its parent."""
+    found = set(resource["dependencies"])
+    for urns in resource["propertyDependencies"].values():
+        found |= set(urns)
+    return found
+
+
+def longest_chain(plan: dict) -> list[str]:
+    resources = by_urn(plan)
+
+    @functools.lru_cache(maxsize=None)
+    def chain(urn: str) -> tuple[str, ...]:
+        best: tuple[str, ...] = ()
+        for dep in edges(resources[urn]):
+            if dep in resources:
+                candidate = chain(dep)
+                if len(candidate) > len(best):
+                    best = candidate
+        return best + (resources[urn]["name"],)
+
+    return max((list(chain(urn)) for urn in resources), key=len)
+
+
+def closure(plan: dict, urn: str) -> set[str]:
+    """Every resource name ``urn`` waits for, transitively."""
+    resources = by_urn(plan)
+    seen: set[str] = set()
+    todo = [urn]
+    while todo:
+        for dep in edges(resources[todo.pop()]):
+            if dep in resources and dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return {resources[u]["type"] for u in seen}
+
+
+def environment_objects(plan: dict, stack: str) -> list[dict]:
+    return [r for r in plan["resources"] if r["custom"] and f"istio-envs:environment:Environment::{stack}" in r["parent"]]
+
+
+def test_chain_lengths(plans):
+    depth = {stack: len(longest_chain(plans[stack])) for stack in SHIPPED_STACKS}
+    # The owner builds cluster -> mesh -> gateway -> routes; attached stacks are flat.
+    assert depth[OWNER] >= 5
+    for stack in ATTACHED:
+        assert depth[stack] <= 2, (stack, longest_chain(plans[stack]))
+
+
+@pytest.mark.parametrize("stack", ATTACHED)
+def test_attached_environment_waits_on_nothing_of_the_platform(plans, stack):
+    plan = plans[stack]
+    objects = environment_objects(plan, stack)
+    assert objects
+    for resource in objects:
+        waits_for = closure(plan, resource["urn"])
+        # Only its own namespace and the StackReference (the owner's outputs): no cluster,
+        # chart, zone or certificate is created, or waited for, by an attached stack.
+        assert waits_for <= {"kubernetes:core/v1:Namespace", "pulumi:pulumi:StackReference"}, \
+            (resource["name"], waits_for)
+
+
+def test_owner_environment_waits_only_on_namespace_istiod_and_its_gateway(plans):
+    plan = plans[OWNER]
+    resources = by_urn(plan)
+    for resource in environment_objects(plan, OWNER):
+        direct = {resources[u]["name"] for u in edges(resource) if u in resources}
+        if resource["type"] == "gcp:dns/recordSet:RecordSet":
+            assert direct == {"platform-dns-zone", "platform-ingress-ip"}
+            continue
+        assert direct <= {f"{OWNER}-namespace", "platform-mesh-istiod", "platform-gateway-gateway"}, \
+            (resource["name"], direct)
+        # Not the DNS zone, not the certificate: a zone or TLS change never holds up routes.
+        assert not {"platform-dns-zone", "platform-tls-secret"} & direct

@@ -1,0 +1,97 @@
+"""Secrets stay secret everywhere a preview writes or prints; two previews are byte-identical."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, ROOT, SHIPPED_STACKS
+from preview import preview_stack
+from stackfiles import NS, provided, secrets_for, write_project
+
+PEM_KEY_MARKERS = ("PRIVATE KEY-----", "BEGIN OPENSSH PRIVATE KEY", "BEGIN EC PRIVATE KEY")
+# Outputs that carry credentials or key material, wherever a stack has them.
+SECRET_OUTPUTS = ("kubeconfig", "clientCertificate", "clientPrivateKey")
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def test_no_key_material_anywhere_in_build(build_dir, plans, example_plans):
+    written = files_under(build_dir)
+    assert len(written) > 50
+    for path in written:
+        text = path.read_text()
+        for marker in PEM_KEY_MARKERS:
+            assert marker not in text, path
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS + sorted(EXAMPLES))
+def test_outputs_and_inputs_holding_keys_are_secret(plans, example_plans, stack):
+    plan = {**plans, **example_plans}[stack]
+    for name in SECRET_OUTPUTS:
+        if name in plan["outputs"]:
+            assert name in plan["secretOutputs"], name
+            assert plan["outputs"][name] == "[secret]", name
+
+    def walk(value, path, key=""):
+        if isinstance(value, dict):
+            for inner_key, inner in value.items():
+                yield from walk(inner, f"{path}.{inner_key}", inner_key)
+        elif isinstance(value, list):
+            for i, inner in enumerate(value):
+                yield from walk(inner, f"{path}[{i}]", key)
+        else:
+            yield path, key.lower(), value
+
+    checked = 0
+    for resource in plan["resources"]:
+        for path, leaf, value in walk(resource["inputs"], resource["name"]):
+            if "privatekey" in leaf or leaf in ("tls.key", "kubeconfig"):
+                assert value == "[secret]", path
+                checked += 1
+    if stack in ("dev", "mtls", "provided"):
+        assert checked >= 2  # pulumi-tls CSR/signing inputs, the Secret's tls.key, the provider
+
+
+def test_a_provided_key_never_reaches_output_files_or_the_terminal(tmp_path):
+    (tmp_path / "project").mkdir()
+    project = write_project(tmp_path / "project", provided(["*.api.example.com"]))
+    key = secrets_for(project)[f"{NS}:tlsPrivateKey"]
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(key)
+    build = tmp_path / "build"
+    done = subprocess.run([sys.executable, "-m", "preview", "dev", "--project-dir", str(project),
+                           "--build-dir", str(build), "--secret", f"tlsPrivateKey=@{key_file}"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    body = [line for line in key.splitlines() if "-----" not in line]
+    for text in [done.stdout, done.stderr] + [p.read_text() for p in files_under(build)]:
+        assert not any(marker in text for marker in PEM_KEY_MARKERS)
+        assert not any(line in text for line in body)
+
+
+def test_demo_certificate_preview_prints_and_writes_no_key(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "preview", "provided", "--demo-certificate",
+                           "--build-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    written = files_under(tmp_path)
+    assert (tmp_path / "provided" / "plan.json") in written
+    for text in [done.stdout, done.stderr] + [p.read_text() for p in written]:
+        assert not any(marker in text for marker in PEM_KEY_MARKERS)
+
+
+@pytest.mark.parametrize("stack", ["dev", "test", "mtls", "acme"])
+def test_two_previews_are_byte_identical(build_dir, plans, example_plans, tmp_path, stack):
+    folder = EXAMPLES.get(stack, ROOT)
+    again = tmp_path / "again"
+    preview_stack(stack, folder, again)
+    first = {p.relative_to(build_dir / stack): p.read_bytes() for p in files_under(build_dir / stack)}
+    second = {p.relative_to(again / stack): p.read_bytes() for p in files_under(again / stack)}
+    assert sorted(first) == sorted(second)
+    for name in first:
+        assert first[name] == second[name], name
