@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test clean
+.PHONY: preview test bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,6 @@ test: $(VENV)/.installed  ## the whole test suite (what CI runs)
 
 clean:
 	rm -rf build .pytest_cache
+
+bench: $(VENV)/.installed  ## preview timings and scaling -> build/bench.json
+	$(PY) -m preview.bench
