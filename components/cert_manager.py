@@ -14,6 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_gcp import projects, serviceaccount
 
+from .charts import pinned_chart
+
 # Pinned like Istio: one place, the chart brings its CRDs at the same version.
 CERT_MANAGER_VERSION = "v1.21.1"
 CERT_MANAGER_CHARTS = "https://charts.jetstack.io"
@@ -90,12 +92,12 @@ class CertManager(pulumi.ComponentResource):
             metadata={"name": CERT_MANAGER_NAMESPACE},
             opts=child,
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_chart(
             f"{name}-chart",
-            name=CERT_MANAGER_RELEASE,
+            release=CERT_MANAGER_RELEASE,
             chart="cert-manager",
             version=CERT_MANAGER_VERSION,
-            repository_opts={"repo": CERT_MANAGER_CHARTS},
+            repo=CERT_MANAGER_CHARTS,
             namespace=namespace.metadata.name,
             values={
                 # CRDs at the chart's version; kept on uninstall so Certificates are not wiped.
@@ -104,9 +106,6 @@ class CertManager(pulumi.ComponentResource):
                 "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
                 "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": solver.email}},
             },
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
             opts=child,
         )
         self.service_account_email = solver.email

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .charts import pinned_chart
+
 # The one place the Istio version is pinned. Charts, CRDs and proxies all follow it.
 ISTIO_VERSION = "1.29.6"
 ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
@@ -80,19 +82,10 @@ class IstioMesh(pulumi.ComponentResource):
 
         def chart(release: str, chart_name: str, namespace: k8s.core.v1.Namespace, values: dict,
                   depends_on: list[pulumi.Resource]) -> k8s.helm.v3.Release:
-            return k8s.helm.v3.Release(
-                f"{name}-{chart_name}",
-                name=release,
-                chart=chart_name,
-                version=ISTIO_VERSION,
-                repository_opts={"repo": ISTIO_CHARTS},
-                namespace=namespace.metadata["name"],
-                values=values,
-                atomic=True,
-                cleanup_on_fail=True,
-                timeout=600,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
-            )
+            return pinned_chart(f"{name}-{chart_name}", release=release, chart=chart_name,
+                                version=ISTIO_VERSION, repo=ISTIO_CHARTS,
+                                namespace=namespace.metadata["name"], values=values,
+                                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
         # The validating webhook's failurePolicy is flipped to Fail by istiod at runtime; set it
         # here so every `pulumi up` does not show drift (and invalid config is refused).

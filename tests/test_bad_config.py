@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from components.config import ConfigError
 from conftest import ROOT
