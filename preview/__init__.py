@@ -44,9 +44,12 @@ def owner_of(project_dir: Path, stack: str) -> Optional[str]:
     """The owner stack an attached stack names (None for an owner, or when unreadable: the
     program's own validation then reports it)."""
     try:
-        value = stack_file_config(project_dir / f"Pulumi.{stack}.yaml").get(f"{PROJECT}:attachTo")
+        config = stack_file_config(project_dir / f"Pulumi.{stack}.yaml")
     except (PreviewError, ConfigError):
         return None
+    if f"{PROJECT}:platform" in config:
+        return None  # an owner (a file with both keys is refused by the program itself)
+    value = config.get(f"{PROJECT}:attachTo")
     return value.rsplit("/", 1)[-1] if isinstance(value, str) else None
 
 

@@ -315,8 +315,14 @@ def run_program(
         on_monitor(monitor)
     if str(PROGRAM.parent) not in sys.path:
         sys.path.insert(0, str(PROGRAM.parent))
-    runpy.run_path(str(PROGRAM), run_name="__main__")
-    _sync_await(wait_for_rpcs())
+    try:
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        _sync_await(wait_for_rpcs())
+    except BaseException:
+        # A failed program leaves outputs and RPCs in flight; the next run in this process must
+        # not inherit (and re-raise) them.
+        _discard_outstanding()
+        raise
 
     root = settings.get_root_resource()
     outputs: dict[str, StackOutput] = {}
@@ -328,6 +334,22 @@ def run_program(
     _sync_await(wait_for_rpcs())
     return ProgramRun(stack, list(monitor.registrations), list(monitor.invocations), outputs,
                       dict(monitor.mocks.certificates))
+
+
+def _discard_outstanding() -> None:
+    pending = list(settings.SETTINGS.outputs) + list(settings.SETTINGS.rpc_manager.rpcs)
+    settings.SETTINGS.outputs.clear()
+    settings.SETTINGS.rpc_manager.clear()
+    for task in pending:
+        if hasattr(task, "cancel"):
+            task.cancel()
+    loop = _ensure_event_loop()
+    for task in pending:
+        if hasattr(task, "cancel"):
+            try:
+                loop.run_until_complete(task)
+            except BaseException:  # cancelled, or the failure we are discarding
+                pass
 
 
 def _raw_domain(config: dict[str, str]) -> Optional[str]:

@@ -132,6 +132,32 @@ CASES = {
         "clientCaCertificate", "not a CA certificate"),
     "RBAC group with the wrong name": ("dev", set_key("platform.cluster.rbacSecurityGroup", "admins@example.com"),
                                        "platform.cluster.rbacSecurityGroup", "gke-security-groups@"),
+    "unicode environment name": ("dev", set_key("environment.name", "dév"), "environment.name", "DNS label"),
+    "unicode route path": ("dev", set_key("environment.routes[0].path", "/comptes/é"),
+                           "environment.routes[0].path", "starting with '/'"),
+    "oversized audience": ("dev", set_key("environment.auth.audiences", ["https://" + "a" * 3000]),
+                           "environment.auth.audiences[0]", "at most 2048"),
+    "oversized environment name": ("dev", set_key("environment.name", "e" * 64), "environment.name",
+                                   "at most 63 characters"),
+    "malformed PEM certificate": ("dev", lambda f: (provided(["*.api.example.com"])(f), f["Pulumi.dev.yaml"][
+        "config"].update({f"{NS}:tlsCertificate": "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"})),
+        "tlsCertificate", "not a readable PEM certificate"),
+    "private key pasted into the certificate": ("dev", lambda f: (provided(["*.api.example.com"])(f), f[
+        "Pulumi.dev.yaml"]["config"].update({f"{NS}:tlsCertificate": "\n".join(certificate(["*.api.example.com"]))})),
+        "tlsCertificate", "contains a private key"),
+    "zones empty": ("dev", set_key("platform.zones", []), "platform.zones", "at least 1"),
+    "duplicate zones": ("dev", set_key("platform.zones", ["us-central1-a", "us-central1-a"]), "platform.zones",
+                        "unique"),
+    "project id malformed": ("dev", set_key("platform.project", "Acme_NonProd"), "platform.project",
+                             "GCP project id"),
+    "release channel unknown": ("dev", set_key("platform.cluster.releaseChannel", "BETA"),
+                                "platform.cluster.releaseChannel", "RAPID, REGULAR, STABLE"),
+    "pods quota out of range": ("dev", set_key("environment.quota.pods", 0), "environment.quota.pods",
+                                "1 to 10000"),
+    "master CIDR not a /28": ("dev", set_key("platform.cluster.masterCidr", "172.16.0.0/24"),
+                              "platform.cluster.masterCidr", "/28"),
+    "public nodes range": ("dev", set_key("platform.cluster.nodesCidr", "8.8.0.0/20"),
+                           "platform.cluster.nodesCidr", "private"),
     "owner file broken for an attached stack": ("test", set_key("platform.domain", "bad domain"),
                                                 "platform.domain", "Pulumi.dev.yaml"),
 }
@@ -158,8 +184,30 @@ def test_bad_config_is_refused_before_any_resource(tmp_path, case):
     assert not any(value in message for value in secrets.values())
 
 
+@pytest.mark.parametrize("case", sorted(CASES), ids=sorted(CASES))
+def test_bad_config_through_the_cli_exits_2_with_one_line_and_writes_nothing(tmp_path, case, capsys):
+    """The same corpus as a user runs it (`make preview`): exit 2, one `error:` line naming the
+    key, no traceback, and no build/<stack> folder."""
+    from preview.__main__ import main
+
+    stack, edit, key, _ = CASES[case]
+    project = write_project(tmp_path, edit)
+    build = tmp_path / "build"
+    args = [stack, "--project-dir", str(project), "--build-dir", str(build)]
+    for name, value in (secrets_for(project) if stack == "dev" else {}).items():
+        path = tmp_path / f"{name.split(':')[-1]}.pem"
+        path.write_text(value)
+        args += ["--secret", f"{name}=@{path}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err
+    assert f"{NS}:{key}: " in errors[0]
+    assert not (build / stack).exists()
+
+
 def test_corpus_covers_the_listed_rules():
-    assert len(CASES) >= 60
+    assert len(CASES) >= 70
 
 
 def test_a_valid_provided_certificate_is_used_and_stays_secret(tmp_path):
