@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import EXAMPLES, ROOT, SHIPPED_STACKS
 from preview import preview_stack
@@ -95,3 +96,19 @@ def test_two_previews_are_byte_identical(build_dir, plans, example_plans, tmp_pa
     assert sorted(first) == sorted(second)
     for name in first:
         assert first[name] == second[name], name
+
+
+def test_the_provided_key_is_checked_but_never_kept_in_the_config(tmp_path):
+    """The key is read once, wrapped, to compare it with the certificate; the validated config
+    (what the program passes around) does not hold it, and its wrapper never prints it."""
+    from components.config import SecretText, load
+
+    project = write_project(tmp_path, provided(["*.api.example.com"]))
+    key = secrets_for(project)[f"{NS}:tlsPrivateKey"]
+    raw = yaml.safe_load((project / "Pulumi.dev.yaml").read_text())["config"]
+    values = {name.split(":", 1)[1]: value for name, value in raw.items()}
+    values["tlsPrivateKey"] = key  # what the engine hands the program, decrypted
+    config = load("dev", project, read=values.get, known_keys=[f"{NS}:{k}" for k in values])
+    body = [line for line in key.splitlines() if "-----" not in line]
+    assert not any(line in repr(config) for line in body)
+    assert repr(SecretText(key)) == str(SecretText(key)) == "SecretText([secret])"
