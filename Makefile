@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test bench clean
+.PHONY: preview test policy bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(VENV)/.installed  ## the whole test suite (what CI runs)
 
 clean:
 	rm -rf build .pytest_cache
+
+policy: $(VENV)/.installed  ## the policy pack over the offline plan: make policy STACK=uat
+	$(PY) -m preview $(STACK) $(PREVIEW_FLAGS_$(STACK)) >/dev/null
+	$(PY) -m policy.offline $(STACK)
 
 bench: $(VENV)/.installed  ## preview timings and scaling -> build/bench.json
 	$(PY) -m preview.bench

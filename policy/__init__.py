@@ -1,0 +1,1 @@
+"""The platform's policy pack: ``rules`` (shared), ``pack`` (CrossGuard), ``offline`` (plan.json)."""

@@ -1,0 +1,65 @@
+"""The rules as CrossGuard policies, for ``pulumi preview --policy-pack policy``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+try:  # run by the Pulumi engine from this folder, or imported as the `policy` package
+    from rules import (RESOURCE_RULES, STACK_RULES, Resource, audiences_unique,
+                       hosts_require_a_token, other_stack_audiences)
+except ImportError:  # pragma: no cover - the package form
+    from .rules import (RESOURCE_RULES, STACK_RULES, Resource, audiences_unique,
+                        hosts_require_a_token, other_stack_audiences)
+
+# The project (its stack files) is the folder above this pack.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _resource_policy(name: str, description: str, rule) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in rule(args.resource_type, args.props):
+            report_violation(message, None)
+
+    return ResourceValidationPolicy(name=name, description=description, validate=validate,
+                                    enforcement_level=EnforcementLevel.MANDATORY)
+
+
+def _stack_resources(args: StackValidationArgs) -> list[Resource]:
+    return [Resource(r.resource_type, r.name, r.props) for r in args.resources]
+
+
+def stack_of(args: StackValidationArgs) -> str:
+    """The stack being previewed, from a URN (``urn:pulumi:<stack>::<project>::...``)."""
+    return args.resources[0].urn.split("::", 1)[0].rsplit(":", 1)[-1] if args.resources else ""
+
+
+def policies() -> list:
+    """Every policy of the pack, mandatory."""
+    found = [_resource_policy(name, description, rule) for name, (description, rule) in RESOURCE_RULES.items()]
+
+    def tokens(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        for message in hosts_require_a_token(_stack_resources(args)):
+            report_violation(message, None)
+
+    def unique(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        # The stack's own file is not "another stack".
+        others = other_stack_audiences(PROJECT_DIR, stack_of(args))
+        for message in audiences_unique(_stack_resources(args), others):
+            report_violation(message, None)
+
+    found.append(StackValidationPolicy(name="hosts-require-a-token", validate=tokens,
+                                       description=STACK_RULES["hosts-require-a-token"],
+                                       enforcement_level=EnforcementLevel.MANDATORY))
+    found.append(StackValidationPolicy(name="audiences-unique-across-stacks", validate=unique,
+                                       description=STACK_RULES["audiences-unique-across-stacks"],
+                                       enforcement_level=EnforcementLevel.MANDATORY))
+    return found

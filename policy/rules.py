@@ -1,0 +1,237 @@
+"""The platform's security invariants as plain functions, shared by the CrossGuard pack
+(``pulumi preview --policy-pack policy``) and the offline runner over ``plan.json``.
+
+A resource rule takes a resource's type token and its input properties (camelCase, as the engine
+and ``plan.json`` both carry them) and yields one message per violation. A stack rule takes every
+resource of the stack as :class:`Resource`. Messages are for a reviewer: what is wrong, on which
+object, and what is expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import yaml
+
+GATEWAY = "kubernetes:networking.istio.io/v1:Gateway"
+VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
+REQUEST_AUTHENTICATION = "kubernetes:security.istio.io/v1:RequestAuthentication"
+AUTHORIZATION_POLICY = "kubernetes:security.istio.io/v1:AuthorizationPolicy"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+SECRET = "kubernetes:core/v1:Secret"
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+MANAGED_ZONE = "gcp:dns/managedZone:ManagedZone"
+
+MODERN_TLS = ("TLSV1_2", "TLSV1_3")
+PEM_KEY_MARKER = "PRIVATE KEY-----"
+# Where key material may live: Kubernetes Secrets and pulumi-tls's own signing inputs.
+KEY_HOLDERS = (SECRET,)
+KEY_HOLDER_PREFIXES = ("tls:",)
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    props: Mapping[str, Any]
+
+
+def _get(props: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    node: Any = props
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def _object_name(props: Mapping[str, Any]) -> str:
+    meta = props.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '?')}".lstrip("/")
+
+
+# --- resource rules ---------------------------------------------------------------------------
+
+def gateway_https_only(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type != GATEWAY:
+        return
+    for server in _get(props, "spec.servers", []) or []:
+        protocol = _get(server, "port.protocol")
+        if protocol == "HTTPS":
+            continue
+        if protocol == "HTTP" and _get(server, "tls.httpsRedirect") is True:
+            continue  # only a redirect to HTTPS
+        yield (f"Gateway {_object_name(props)}: server on port {_get(server, 'port.number')} speaks "
+               f"{protocol}; expected HTTPS (plain HTTP only as a redirect with tls.httpsRedirect)")
+
+
+def gateway_min_tls(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type != GATEWAY:
+        return
+    for server in _get(props, "spec.servers", []) or []:
+        if _get(server, "port.protocol") != "HTTPS":
+            continue
+        version = _get(server, "tls.minProtocolVersion")
+        if version not in MODERN_TLS:
+            yield (f"Gateway {_object_name(props)}: HTTPS server for {', '.join(server.get('hosts', []))} "
+                   f"accepts TLS from {version or 'TLS_AUTO (1.0)'}; expected minProtocolVersion TLSV1_2 "
+                   "or TLSV1_3")
+
+
+def no_wildcard_host(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type == GATEWAY:
+        hosts = [h for s in _get(props, "spec.servers", []) or [] for h in s.get("hosts", [])]
+    elif resource_type == VIRTUAL_SERVICE:
+        hosts = _get(props, "spec.hosts", []) or []
+    else:
+        return
+    for host in hosts:
+        if host == "*" or host.endswith("/*"):
+            yield (f"{resource_type.rsplit(':', 1)[-1]} {_object_name(props)}: host {host!r} matches "
+                   "every name; expected explicit hosts such as <env>.api.<domain>")
+
+
+def environment_namespace_injected(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type != NAMESPACE:
+        return
+    labels = _get(props, "metadata.labels", {}) or {}
+    if "istio-envs/environment" in labels and labels.get("istio-injection") != "enabled":
+        yield (f"Namespace {_object_name(props)} is an environment without sidecar injection; "
+               "expected label istio-injection: enabled (no sidecar: no mTLS, no JWT checks)")
+
+
+def cluster_hardened(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type not in (CLUSTER, NODE_POOL):
+        return
+    what = f"{resource_type.rsplit(':', 1)[-1]} {props.get('name', '?')}"
+    expected: list[tuple[bool, str]] = []
+    if resource_type == CLUSTER:
+        expected += [
+            (_get(props, "privateClusterConfig.enablePrivateNodes") is True, "private nodes"),
+            (props.get("enableShieldedNodes") is True, "shielded nodes"),
+            (bool(_get(props, "workloadIdentityConfig.workloadPool")), "workload identity"),
+            (bool(_get(props, "releaseChannel.channel")), "a release channel"),
+            (props.get("enableLegacyAbac") is not True, "legacy ABAC off"),
+            (props.get("deletionProtection") is True, "deletion protection"),
+        ]
+    node_config = props.get("nodeConfig")
+    if node_config is not None or resource_type == NODE_POOL:
+        expected.append((_get(props, "nodeConfig.workloadMetadataConfig.mode") == "GKE_METADATA",
+                         "GKE_METADATA (metadata server)"))
+        expected.append((_get(props, "nodeConfig.shieldedInstanceConfig.enableSecureBoot") is True,
+                         "secure boot"))
+    missing = [name for ok, name in expected if not ok]
+    if missing:
+        yield f"{what} lacks {', '.join(missing)}; the platform's hardening requires each of them"
+
+
+def dnssec_on_created_zones(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type != MANAGED_ZONE or props.get("visibility", "public") != "public":
+        return
+    if _get(props, "dnssecConfig.state") != "on":
+        yield (f"ManagedZone {props.get('name', '?')} ({props.get('dnsName', '?')}) is unsigned; "
+               "expected dnssecConfig.state: on")
+
+
+def private_keys_only_in_secrets(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type in KEY_HOLDERS or resource_type.startswith(KEY_HOLDER_PREFIXES):
+        return
+    for path, value in _strings(props, ""):
+        if PEM_KEY_MARKER in value:
+            yield (f"{resource_type} {props.get('name') or _object_name(props)}: {path.lstrip('.')} "
+                   "holds a PEM private key; keys belong only in Kubernetes Secrets and secret outputs")
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield from _strings(inner, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, inner in enumerate(value):
+            yield from _strings(inner, f"{path}[{i}]")
+
+
+# --- stack rules ------------------------------------------------------------------------------
+
+def hosts_require_a_token(resources: Iterable[Resource]) -> Iterator[str]:
+    """Every VirtualService host is behind a RequestAuthentication with audiences and an ALLOW
+    policy that asks for a request principal, in the VirtualService's namespace."""
+    resources = list(resources)
+
+    def in_namespace(kind: str, namespace: str) -> list[Mapping[str, Any]]:
+        return [r.props for r in resources
+                if r.type == kind and _get(r.props, "metadata.namespace") == namespace]
+
+    for vs in (r for r in resources if r.type == VIRTUAL_SERVICE):
+        namespace = _get(vs.props, "metadata.namespace", "")
+        hosts = ", ".join(_get(vs.props, "spec.hosts", []) or [])
+        jwt = [ra for ra in in_namespace(REQUEST_AUTHENTICATION, namespace)
+               if any(rule.get("audiences") for rule in _get(ra, "spec.jwtRules", []) or [])]
+        if not jwt:
+            yield (f"VirtualService {_object_name(vs.props)} ({hosts}): no RequestAuthentication with "
+                   f"audiences in namespace {namespace}; expected one, so tokens for other "
+                   "environments are refused")
+        requiring = [ap for ap in in_namespace(AUTHORIZATION_POLICY, namespace)
+                     if _get(ap, "spec.action", "ALLOW") == "ALLOW" and any(
+                         src.get("source", {}).get("requestPrincipals")
+                         for rule in _get(ap, "spec.rules", []) or [] for src in rule.get("from", []))]
+        if not requiring:
+            yield (f"VirtualService {_object_name(vs.props)} ({hosts}): no AuthorizationPolicy in "
+                   f"namespace {namespace} requires a token (requestPrincipals); expected one, or a "
+                   "request without a token gets through")
+
+
+def audiences(resources: Iterable[Resource]) -> set[str]:
+    return {aud for r in resources if r.type == REQUEST_AUTHENTICATION
+            for rule in _get(r.props, "spec.jwtRules", []) or [] for aud in rule.get("audiences", [])}
+
+
+def audiences_unique(resources: Iterable[Resource], others: Mapping[str, set[str]]) -> Iterator[str]:
+    """``others``: where else audiences are used (stack file -> audiences)."""
+    mine = audiences(resources)
+    for where, theirs in sorted(others.items()):
+        for shared in sorted(mine & theirs):
+            yield (f"audience {shared!r} is also accepted by {where}; expected audiences unique to "
+                   "one environment, or its tokens open the other")
+
+
+def other_stack_audiences(project_dir: Path, this_stack: str) -> dict[str, set[str]]:
+    """Audiences declared by the other stack files of the project (the source of truth)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+        if path.name == f"Pulumi.{this_stack}.yaml":
+            continue
+        try:
+            config = (yaml.safe_load(path.read_text()) or {}).get("config", {}) or {}
+        except yaml.YAMLError:
+            continue
+        environment = config.get("istio-envs:environment") or {}
+        values = _get(environment, "auth.audiences", []) if isinstance(environment, Mapping) else []
+        if isinstance(values, list):
+            found[path.name] = {a for a in values if isinstance(a, str)}
+    return found
+
+
+ResourceRule = Callable[[str, Mapping[str, Any]], Iterable[str]]
+
+# name -> (description, rule); the pack and the offline runner both read these.
+RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
+    "gateway-https-only": ("Gateway servers speak HTTPS only (HTTP only as a redirect)", gateway_https_only),
+    "gateway-min-tls-1-2": ("HTTPS Gateway servers refuse TLS older than 1.2", gateway_min_tls),
+    "no-wildcard-hosts": ("No Gateway or VirtualService host matches every name", no_wildcard_host),
+    "environment-namespaces-injected": ("Environment namespaces have Istio sidecar injection",
+                                        environment_namespace_injected),
+    "gke-cluster-hardened": ("GKE cluster and node pools keep the platform's hardening", cluster_hardened),
+    "dnssec-on-created-zones": ("Public Cloud DNS zones are DNSSEC-signed", dnssec_on_created_zones),
+    "private-keys-only-in-secrets": ("PEM private keys only in Kubernetes Secrets and pulumi-tls",
+                                     private_keys_only_in_secrets),
+}
+STACK_RULES = {
+    "hosts-require-a-token": "Every VirtualService host requires a JWT with an audience",
+    "audiences-unique-across-stacks": "No audience is accepted by two environments",
+}

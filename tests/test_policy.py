@@ -1,0 +1,106 @@
+"""The policy pack: every shipped and example plan passes; a plan edited to break exactly one
+rule is reported by that rule, with a message a reviewer understands."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EXAMPLES, ROOT, SHIPPED_STACKS, named, one
+from policy.offline import check_plan
+from policy.pack import policies
+from policy.rules import RESOURCE_RULES, STACK_RULES
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS + sorted(EXAMPLES))
+def test_every_plan_passes_the_pack(plans, example_plans, stack):
+    plan = {**plans, **example_plans}[stack]
+    assert check_plan(plan, EXAMPLES.get(stack, ROOT)) == []
+
+
+def test_the_crossguard_pack_has_every_rule_mandatory():
+    pack = policies()
+    assert {p.name for p in pack} == set(RESOURCE_RULES) | set(STACK_RULES)
+    assert all(p.enforcement_level.value == "mandatory" for p in pack)
+
+
+def _gateway(plan):
+    return named(plan, ":networking.istio.io/v1:Gateway", "api-gateway")["inputs"]["spec"]["servers"][0]
+
+
+def _edit_namespace(plan):
+    namespace = named(plan, "core/v1:Namespace", "dev")["inputs"]["metadata"]["labels"]
+    namespace["istio-injection"] = "disabled"
+
+
+def _drop(plan, kind, name=None):
+    plan["resources"] = [r for r in plan["resources"] if not (
+        r["type"].endswith(kind) and (name is None or r["inputs"]["metadata"]["name"] == name))]
+
+
+def _leak_key(plan):
+    config_map = copy.deepcopy(one(plan, "core/v1:LimitRange"))
+    config_map.update(type="kubernetes:core/v1:ConfigMap", name="leaky")
+    config_map["inputs"] = {"metadata": {"name": "keys", "namespace": "dev"},
+                            "data": {"tls.key": "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----"}}
+    plan["resources"].append(config_map)
+
+
+def _share_audience(plan):
+    (rule,) = named(plan, ":RequestAuthentication", "jwt")["inputs"]["spec"]["jwtRules"]
+    rule["audiences"].append("https://uat.api.example.com")
+
+
+BREAKS = {
+    "gateway-https-only": (lambda p: _gateway(p)["port"].update(protocol="HTTP", number=80),
+                           "speaks HTTP; expected HTTPS"),
+    "gateway-min-tls-1-2": (lambda p: _gateway(p)["tls"].update(minProtocolVersion="TLSV1_0"),
+                            "accepts TLS from TLSV1_0; expected minProtocolVersion TLSV1_2"),
+    "no-wildcard-hosts": (lambda p: one(p, ":VirtualService")["inputs"]["spec"].update(hosts=["*"]),
+                          "host '*' matches every name"),
+    "environment-namespaces-injected": (_edit_namespace, "without sidecar injection"),
+    "gke-cluster-hardened": (lambda p: one(p, "container/cluster:Cluster")["inputs"]["privateClusterConfig"]
+                             .update(enablePrivateNodes=False), "lacks private nodes"),
+    "dnssec-on-created-zones": (lambda p: one(p, "dns/managedZone:ManagedZone")["inputs"].update(
+        dnssecConfig={"state": "off"}), "is unsigned; expected dnssecConfig.state: on"),
+    "private-keys-only-in-secrets": (_leak_key, "data.tls.key holds a PEM private key"),
+    "hosts-require-a-token": (lambda p: _drop(p, ":AuthorizationPolicy", "require-jwt"),
+                              "requires a token (requestPrincipals)"),
+    "audiences-unique-across-stacks": (_share_audience, "also accepted by Pulumi.uat.yaml"),
+}
+
+
+def test_every_policy_has_a_negative_case():
+    assert set(BREAKS) == set(RESOURCE_RULES) | set(STACK_RULES)
+
+
+@pytest.mark.parametrize("policy", sorted(BREAKS))
+def test_a_plan_broken_for_one_rule_is_reported_by_that_rule(plans, policy):
+    broken = copy.deepcopy(plans["dev"])
+    edit, expected = BREAKS[policy]
+    edit(broken)
+    violations = check_plan(broken, ROOT)
+    assert {v.policy for v in violations} == {policy}, violations
+    assert any(expected in v.message for v in violations), [v.message for v in violations]
+
+
+def test_a_key_in_clear_inside_a_secret_is_reported_offline(plans):
+    broken = copy.deepcopy(plans["dev"])
+    one(broken, "core/v1:Secret")["inputs"]["stringData"]["tls.key"] = \
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"
+    (violation,) = check_plan(broken, ROOT)
+    assert violation.policy == "private-keys-only-in-secrets"
+    assert "in clear; expected a Pulumi secret" in violation.message
+
+
+def test_make_policy_cli(plans, build_dir):
+    done = subprocess.run([sys.executable, "-m", "policy.offline", "dev", "--build-dir", str(build_dir)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 violation(s)" in done.stdout
+    missing = subprocess.run([sys.executable, "-m", "policy.offline", "nope", "--build-dir", str(build_dir)],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: no offline preview")
