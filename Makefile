@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test policy bench clean
+.PHONY: preview test policy diff bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ clean:
 policy: $(VENV)/.installed  ## the policy pack over the offline plan: make policy STACK=uat
 	$(PY) -m preview $(STACK) $(PREVIEW_FLAGS_$(STACK)) >/dev/null
 	$(PY) -m policy.offline $(STACK)
+
+diff: $(VENV)/.installed  ## what differs between two stacks: make diff FROM=dev TO=uat
+	$(PY) -m preview $(FROM) $(PREVIEW_FLAGS_$(FROM)) >/dev/null
+	$(PY) -m preview $(TO) $(PREVIEW_FLAGS_$(TO)) >/dev/null
+	$(PY) -m preview.diff $(FROM) $(TO)
 
 bench: $(VENV)/.installed  ## preview timings and scaling -> build/bench.json
 	$(PY) -m preview.bench

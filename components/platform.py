@@ -19,11 +19,13 @@ from .cert_manager import CertManager, CertManagerArgs
 from .cluster import GkeCluster, GkeClusterArgs
 from .config import PlatformConfig, private_key_secret
 from .dns import DnsZone, DnsZoneArgs
-from .gateway import ApiGateway, ApiGatewayArgs
+from .gateway import MIN_TLS_VERSION, ApiGateway, ApiGatewayArgs
 from .mesh import GATEWAY_PRINCIPAL, ISTIO_VERSION, IstioMesh, IstioMeshArgs
 from .tls import WildcardCertificate, WildcardCertificateArgs
 
 # Stack outputs of the owner that attached stacks read; the kubeconfig is a secret.
+# Owner outputs an attached stack re-exports so its own preview and outputs show them.
+REVIEW_OUTPUTS = ("tlsSource", "minTlsVersion", "certificateNotAfter", "certificateLifetime")
 SHARED_OUTPUTS = ("project", "kubeconfig", "ingressIp", "gateway", "gatewayPrincipal", "dnsZone",
                   "gatewayNamespace", "tlsCredential")
 
@@ -125,8 +127,13 @@ class OwnedPlatform(pulumi.ComponentResource):
                 "dnsDsRecord": zone.ds_record,
                 "istioVersion": ISTIO_VERSION,
                 "tlsSource": config.tls.source,
+                "minTlsVersion": MIN_TLS_VERSION,
                 "certificateNames": list(config.tls.dns_names),
                 "certificateNotAfter": config.tls.not_after,
+                # For reviewers: how long the certificate lives and when it is renewed.
+                "certificateLifetime": ({"validityDays": config.tls.validity_days,
+                                         "renewBeforeDays": config.tls.early_renewal_days}
+                                        if config.tls.source != "provided" else None),
                 "caCertificate": certificate.ca_certificate_pem,
             },
         )
@@ -155,7 +162,9 @@ class PlatformReference(pulumi.ComponentResource):
             dns_zone=shared["dnsZone"],
             gateway_namespace=shared["gatewayNamespace"],
             tls_credential=shared["tlsCredential"],
-            exports={"platformOwner": owner_stack, "ingressIp": shared["ingressIp"]},
+            exports={"platformOwner": owner_stack, "ingressIp": shared["ingressIp"],
+                     # The owner's TLS facts, repeated for this stack's reviewers.
+                     **{key: owner.get_output(key) for key in REVIEW_OUTPUTS}},
         )
         self.register_outputs({"owner": owner_stack})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import Optional, Any
 
 import yaml
 from pulumi.runtime import rpc
@@ -98,33 +98,42 @@ def _of_type(plan_doc: dict, type_suffix: str) -> list[dict]:
 
 
 def summary(plan_doc: dict) -> str:
-    """What a reviewer wants in a pull-request comment, read off the plan itself."""
+    """What a reviewer wants in a pull-request comment, read off the plan itself: per environment
+    its host, DNS, TLS (mode, minimum version, certificate source and lifetime), who may call each
+    route, then resource counts by type. Secrets never appear (the plan has none)."""
     out = plan_doc["outputs"]
     owner = bool(_of_type(plan_doc, ":container/cluster:Cluster"))
     lines = [f"# Stack `{plan_doc['stack']}` — offline preview",
              "",
              ("Owns the platform (cluster, Istio, DNS zone, certificate, Gateway) and its environment."
-              if owner else "Attached: declares only its environment on the owner's platform."),
+              if owner else f"Attached to `{out.get('platformOwner', '?')}`: declares only its "
+              "environment on the owner's platform."),
              "Fake cloud values (documentation IP ranges, `preview-` names) stand in for what GCP "
              "assigns at deploy time.",
              ""]
 
     gateways = _of_type(plan_doc, ":networking.istio.io/v1:Gateway")
     for gateway in gateways:
-        spec = gateway["inputs"]["spec"]
-        for server in spec["servers"]:
+        meta = gateway["inputs"]["metadata"]
+        for server in gateway["inputs"]["spec"]["servers"]:
             tls = server.get("tls", {})
-            lines.append(f"**Gateway** `{gateway['inputs']['metadata']['namespace']}/"
-                         f"{gateway['inputs']['metadata']['name']}`: {server['port']['protocol']} on "
-                         f"{server['port']['number']} for {', '.join(server['hosts'])}, TLS "
+            lines.append(f"**Gateway** `{meta['namespace']}/{meta['name']}`: {server['port']['protocol']} "
+                         f"on {server['port']['number']} for {', '.join(server['hosts'])}, TLS "
                          f"{tls.get('mode')} ≥ {tls.get('minProtocolVersion')}, certificate Secret "
-                         f"`{tls.get('credentialName')}` ({out.get('tlsSource', '?')}).")
+                         f"`{tls.get('credentialName')}`"
+                         + (f", client CA `{tls['caCertCredentialName']}`" if tls.get("caCertCredentialName") else "")
+                         + ".")
     if gateways:
         lines.append("")
 
-    records = {r["inputs"]["name"].rstrip("."): r["inputs"]["rrdatas"] for r in _of_type(plan_doc, ":dns/recordSet:RecordSet")}
-    authz = {r["inputs"]["metadata"]["namespace"]: r["inputs"]["spec"] for r in _of_type(plan_doc, ":security.istio.io/v1:AuthorizationPolicy")}
-    jwt = {r["inputs"]["metadata"]["namespace"]: r["inputs"]["spec"] for r in _of_type(plan_doc, ":security.istio.io/v1:RequestAuthentication")}
+    records = {r["inputs"]["name"].rstrip("."): r["inputs"]["rrdatas"]
+               for r in _of_type(plan_doc, ":dns/recordSet:RecordSet") if r["inputs"]["type"] == "A"}
+    # The namespace's ALLOW policy with rules (the default-deny policy has none).
+    authz = {r["inputs"]["metadata"]["namespace"]: r["inputs"]["spec"]
+             for r in _of_type(plan_doc, ":security.istio.io/v1:AuthorizationPolicy")
+             if r["inputs"]["spec"].get("rules")}
+    jwt = {r["inputs"]["metadata"]["namespace"]: r["inputs"]["spec"]
+           for r in _of_type(plan_doc, ":security.istio.io/v1:RequestAuthentication")}
     for vs in _of_type(plan_doc, ":networking.istio.io/v1:VirtualService"):
         ns = vs["inputs"]["metadata"]["namespace"]
         spec = vs["inputs"]["spec"]
@@ -132,11 +141,13 @@ def summary(plan_doc: dict) -> str:
             lines.append(f"## Environment `{ns}`: https://{host}")
             lines.append("")
             lines.append(f"- DNS: `{host}` A → {', '.join(records.get(host, ['(no record)']))}")
+            lines.append(f"- TLS: {_tls_line(gateways, host, out)}")
+            lines.append(f"- Certificate: {_certificate_line(out)}")
             for rule in jwt.get(ns, {}).get("jwtRules", []):
                 lines.append(f"- JWT: issuer `{rule['issuer']}`, audiences "
                              f"{', '.join('`' + a + '`' for a in rule.get('audiences', []))}")
         lines.append("")
-        lines.append("| Path prefix | Destination | Access |")
+        lines.append("| Path prefix | Service | Access |")
         lines.append("|---|---|---|")
         policy = authz.get(ns, {})
         for http in spec["http"]:
@@ -158,6 +169,46 @@ def summary(plan_doc: dict) -> str:
         lines.append(f"Protected from deletion: {', '.join('`' + p + '`' for p in sorted(protected))}.")
         lines.append("")
     return "\n".join(lines)
+
+
+def _serving_server(gateways: list[dict], host: str) -> Optional[dict]:
+    """The Gateway server Envoy picks for ``host``: an exact host before a wildcard."""
+    servers = [s for g in gateways for s in g["inputs"]["spec"]["servers"]]
+    for server in servers:
+        if host in server["hosts"]:
+            return server
+    for server in servers:
+        if any(h.startswith("*.") and host.split(".", 1)[-1] == h[2:] for h in server["hosts"]):
+            return server
+    return None
+
+
+def _tls_line(gateways: list[dict], host: str, out: dict) -> str:
+    server = _serving_server(gateways, host)
+    if server is not None:
+        tls = server["tls"]
+        mode, minimum = tls["mode"], tls["minProtocolVersion"]
+    else:  # attached, SIMPLE: the owner's shared Gateway serves it
+        mode, minimum = out.get("tlsMode", "SIMPLE"), out.get("minTlsVersion") or "(the owner's)"
+    clients = " (client certificate required)" if mode == "MUTUAL" else ""
+    return f"{mode}{clients}, minimum {minimum}, HTTPS only on 443"
+
+
+def _certificate_line(out: dict) -> str:
+    source = out.get("tlsSource") or "?"
+    lifetime = out.get("certificateLifetime") or {}
+    if source == "provided":
+        return f"provided, expires {out.get('certificateNotAfter') or '(unknown)'}"
+    if source == "acme":
+        return (f"Let's Encrypt through cert-manager, {lifetime.get('validityDays', 90)} days, renewed "
+                f"{lifetime.get('renewBeforeDays', 30)} days before expiry")
+    if source == "self-signed":
+        text = "self-signed (pulumi-tls CA, `caCertificate` output)"
+        if lifetime:
+            text += (f", leaf valid {lifetime['validityDays']} days, re-issued by the first "
+                     f"`pulumi up` in its last {lifetime['renewBeforeDays']} days")
+        return text
+    return source
 
 
 def _access(policy: dict, prefix: str) -> str:
