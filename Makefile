@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test policy diff bench clean
+.PHONY: preview test policy diff new-env bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ diff: $(VENV)/.installed  ## what differs between two stacks: make diff FROM=dev
 	$(PY) -m preview $(FROM) $(PREVIEW_FLAGS_$(FROM)) >/dev/null
 	$(PY) -m preview $(TO) $(PREVIEW_FLAGS_$(TO)) >/dev/null
 	$(PY) -m preview.diff $(FROM) $(TO)
+
+new-env: $(VENV)/.installed  ## a new environment stack: make new-env ENV=qa [FROM=test]
+	$(PY) -m tools.new_env $(ENV) $(if $(FROM),--from $(FROM))
 
 bench: $(VENV)/.installed  ## preview timings and scaling -> build/bench.json
 	$(PY) -m preview.bench
