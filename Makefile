@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test policy diff new-env bench clean
+.PHONY: preview test policy diff new-env verify bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ diff: $(VENV)/.installed  ## what differs between two stacks: make diff FROM=dev
 
 new-env: $(VENV)/.installed  ## a new environment stack: make new-env ENV=qa [FROM=test]
 	$(PY) -m tools.new_env $(ENV) $(if $(FROM),--from $(FROM))
+
+verify: $(VENV)/.installed  ## check a deployed stack from outside: make verify STACK=dev
+	$(PY) -m tools.verify --stack $(STACK) $(if $(VERIFY_PATH),--path $(VERIFY_PATH))
 
 bench: $(VENV)/.installed  ## preview timings and scaling -> build/bench.json
 	$(PY) -m preview.bench

@@ -1,0 +1,84 @@
+"""`make verify`'s checks, run against a local HTTPS double on 127.0.0.1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from conftest import ROOT
+from https_double import mint, running
+from tools.verify import Target, verify
+
+
+def target_for(double, **overrides) -> Target:
+    values = dict(host=double.host, ingress_ip="127.0.0.1", path="/accounts",
+                  https_port=double.https_port, http_port=double.http_port, ca_file=double.ca_file,
+                  timeout=2.0)
+    values.update(overrides)
+    return Target(**values)
+
+
+def results(checks) -> dict[str, str]:
+    return {c.name: c.status for c in checks}
+
+
+def local(_host):
+    return ["127.0.0.1"]
+
+
+def test_a_healthy_environment_passes_every_check(tmp_path):
+    with running(tmp_path) as double:
+        good = mint(double.signing_key, double.audience)
+        foreign = mint(double.signing_key, "https://uat.api.example.com")
+        checks = verify(target_for(double), good, foreign, resolve=local)
+    assert results(checks) == {"dns": "PASS", "plain-http-refused": "PASS", "tls": "PASS",
+                               "tls-1.1-refused": "PASS", "no-token-403": "PASS",
+                               "foreign-audience-refused": "PASS", "token-accepted": "PASS"}
+    tls = next(c for c in checks if c.name == "tls")
+    assert tls.detail.startswith(("TLSv1.2", "TLSv1.3"))
+
+
+def test_tokens_are_optional_and_reported_as_skipped(tmp_path):
+    with running(tmp_path) as double:
+        checks = verify(target_for(double), resolve=local)
+    assert results(checks)["token-accepted"] == "SKIP"
+    assert results(checks)["foreign-audience-refused"] == "SKIP"
+    assert "FAIL" not in results(checks).values()
+
+
+@pytest.mark.parametrize("problem, setup, failing", [
+    ("DNS points elsewhere", dict(), "dns"),
+    ("plain HTTP answers", dict(plain_http=True), "plain-http-refused"),
+    ("old TLS accepted", dict(allow_old_tls=True), "tls-1.1-refused"),
+    ("certificate misses the host", dict(names=["*.example.org"]), "tls"),
+])
+def test_each_failure_is_caught(tmp_path, problem, setup, failing):
+    with running(tmp_path, **setup) as double:
+        resolve = (lambda _h: ["192.0.2.7"]) if problem == "DNS points elsewhere" else local
+        checks = verify(target_for(double, connect_ip="127.0.0.1"), resolve=resolve)
+    assert results(checks)[failing] == "FAIL", checks
+
+
+def test_a_token_signed_by_someone_else_is_not_a_good_token(tmp_path):
+    with running(tmp_path) as double:
+        impostor = mint(ec.generate_private_key(ec.SECP256R1()), double.audience)
+        checks = verify(target_for(double), impostor, resolve=local)
+    assert results(checks)["token-accepted"] == "FAIL"
+
+
+def test_the_cli_exit_codes(tmp_path):
+    with running(tmp_path) as double:
+        done = subprocess.run(
+            [sys.executable, "-m", "tools.verify", "--host", double.host, "--ingress-ip", "127.0.0.1",
+             "--resolve", f"{double.host}:127.0.0.1", "--ca-file", double.ca_file,
+             "--https-port", str(double.https_port), "--http-port", str(double.http_port)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "VERIFY_TOKEN": mint(double.signing_key, double.audience)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS  token-accepted" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "tools.verify", "--host", "x"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")

@@ -1,0 +1,214 @@
+"""``make verify STACK=x``: check a deployed environment from the outside, as a client would.
+
+1. DNS: the host resolves to the ingress IP.
+2. Plain HTTP on port 80 is refused (no listener, or nothing but an error).
+3. TLS: the handshake verifies the certificate for the host (against the stack's CA for a
+   self-signed platform) with TLS 1.2 or newer, and a client limited to TLS 1.1 is refused.
+4. A request without a token gets 403.
+5. A token minted for another environment (``VERIFY_FOREIGN_TOKEN``) is refused (401/403).
+6. A good token (``VERIFY_TOKEN``) gets through (neither 401 nor 403).
+
+Checks 5 and 6 are skipped when their token is not given. Exit code: 0 all passed, 1 a check
+failed, 2 bad input. ``make verify`` reads host, IP and CA from ``pulumi stack output``; the tests
+run this same code against a local HTTPS double on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+
+@dataclass
+class Target:
+    host: str
+    ingress_ip: str
+    path: str = "/"
+    https_port: int = 443
+    http_port: int = 80
+    ca_file: Optional[str] = None
+    connect_ip: Optional[str] = None
+    """Where to connect (default: what DNS says); like curl's --resolve."""
+    timeout: float = 5.0
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # PASS | FAIL | SKIP
+    detail: str
+
+
+def system_resolve(host: str) -> list[str]:
+    return sorted({info[4][0] for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)})
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a chosen IP with SNI and certificate checks for the host name."""
+
+    def __init__(self, ip: str, host: str, port: int, context: ssl.SSLContext, timeout: float):
+        super().__init__(host, port, context=context, timeout=timeout)
+        self._ip, self._context = ip, context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _context(target: Target, modern: bool = True) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=target.ca_file)
+    if modern:
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+    else:
+        with warnings.catch_warnings():  # deliberately old: the server must refuse it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return context
+
+
+def _status(target: Target, ip: str, token: Optional[str]) -> int:
+    connection = _PinnedHTTPSConnection(ip, target.host, target.https_port, _context(target), target.timeout)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        connection.request("GET", target.path, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def verify(target: Target, token: Optional[str] = None, foreign_token: Optional[str] = None,
+           resolve: Callable[[str], list[str]] = system_resolve) -> list[Check]:
+    checks: list[Check] = []
+    try:
+        addresses = resolve(target.host)
+    except OSError as err:
+        addresses = []
+        checks.append(Check("dns", "FAIL", f"{target.host} does not resolve ({err})"))
+    else:
+        ok = target.ingress_ip in addresses
+        checks.append(Check("dns", "PASS" if ok else "FAIL",
+                            f"{target.host} → {', '.join(addresses) or 'nothing'}; expected {target.ingress_ip}"))
+    ip = target.connect_ip or (addresses[0] if addresses else target.ingress_ip)
+
+    try:
+        with socket.create_connection((ip, target.http_port), timeout=target.timeout) as sock:
+            sock.sendall(f"GET {target.path} HTTP/1.1\r\nHost: {target.host}\r\nConnection: close\r\n\r\n".encode())
+            answer = sock.recv(128).decode(errors="replace").split("\r\n", 1)[0]
+        checks.append(Check("plain-http-refused", "FAIL" if answer.startswith("HTTP/") else "PASS",
+                            f"port {target.http_port} answered {answer!r}" if answer else
+                            f"port {target.http_port} accepted and closed without an answer"))
+    except OSError as err:
+        checks.append(Check("plain-http-refused", "PASS", f"port {target.http_port}: {err.__class__.__name__}"))
+
+    try:
+        with socket.create_connection((ip, target.https_port), timeout=target.timeout) as sock:
+            with _context(target).wrap_socket(sock, server_hostname=target.host) as tls:
+                version, peer = tls.version(), tls.getpeercert()
+        names = [v for k, v in peer.get("subjectAltName", ()) if k == "DNS"]
+        checks.append(Check("tls", "PASS", f"{version}, certificate for {', '.join(names)} verified "
+                            f"for {target.host}, valid until {peer.get('notAfter')}"))
+    except (OSError, ssl.SSLError) as err:
+        checks.append(Check("tls", "FAIL", f"handshake for {target.host} failed: {err}"))
+    try:
+        with socket.create_connection((ip, target.https_port), timeout=target.timeout) as sock:
+            with _context(target, modern=False).wrap_socket(sock, server_hostname=target.host) as tls:
+                old = tls.version()
+        checks.append(Check("tls-1.1-refused", "FAIL", f"the server accepted {old}"))
+    except (OSError, ssl.SSLError) as err:
+        checks.append(Check("tls-1.1-refused", "PASS", f"TLS 1.0/1.1 client refused ({err.__class__.__name__})"))
+
+    def auth_check(name: str, bearer: Optional[str], expect: Callable[[int], bool], wanted: str) -> None:
+        try:
+            status = _status(target, ip, bearer)
+        except (OSError, ssl.SSLError, http.client.HTTPException) as err:
+            checks.append(Check(name, "FAIL", f"request failed: {err}"))
+            return
+        checks.append(Check(name, "PASS" if expect(status) else "FAIL",
+                            f"GET {target.path} → {status}; expected {wanted}"))
+
+    auth_check("no-token-403", None, lambda s: s == 403, "403")
+    if foreign_token:
+        auth_check("foreign-audience-refused", foreign_token, lambda s: s in (401, 403), "401 or 403")
+    else:
+        checks.append(Check("foreign-audience-refused", "SKIP", "set VERIFY_FOREIGN_TOKEN to a token of another environment"))
+    if token:
+        auth_check("token-accepted", token, lambda s: s not in (401, 403), "neither 401 nor 403")
+    else:
+        checks.append(Check("token-accepted", "SKIP", "set VERIFY_TOKEN to a token for this environment"))
+    return checks
+
+
+def _stack_target(stack: str) -> tuple[Target, Optional[str]]:
+    """Host, IP and CA of a deployed stack, from `pulumi stack output` (and its owner for the CA)."""
+    outputs = json.loads(subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack],
+                                        check=True, capture_output=True, text=True).stdout)
+    ca = outputs.get("caCertificate")
+    ca_file = None
+    if ca:
+        handle = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)
+        handle.write(ca)
+        handle.close()
+        ca_file = handle.name
+    return Target(host=outputs["host"], ingress_ip=outputs["ingressIp"], ca_file=ca_file), ca_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make verify", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", help="read host, ingress IP and CA from `pulumi stack output`")
+    parser.add_argument("--host")
+    parser.add_argument("--ingress-ip")
+    parser.add_argument("--path", default=None, help="a routed path (default /)")
+    parser.add_argument("--ca-file", help="CA bundle for a self-signed platform")
+    parser.add_argument("--https-port", type=int, default=443)
+    parser.add_argument("--http-port", type=int, default=80)
+    parser.add_argument("--resolve", metavar="HOST:IP", help="use IP for HOST instead of DNS (like curl)")
+    args = parser.parse_args(argv)
+
+    resolve = system_resolve
+    try:
+        if args.stack:
+            target, _ = _stack_target(args.stack)
+        elif args.host and args.ingress_ip:
+            target = Target(host=args.host, ingress_ip=args.ingress_ip, ca_file=args.ca_file)
+        else:
+            raise ValueError("give --stack, or --host and --ingress-ip")
+        if args.resolve:
+            host, sep, ip = args.resolve.partition(":")
+            if not sep or host != target.host:
+                raise ValueError(f"--resolve {args.resolve}: expected {target.host}:<ip>")
+            resolve = lambda name: [ip]  # noqa: E731
+    except (ValueError, OSError, subprocess.CalledProcessError, KeyError, json.JSONDecodeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    target.https_port, target.http_port = args.https_port, args.http_port
+    if args.path:
+        target.path = args.path
+    if args.ca_file:
+        target.ca_file = args.ca_file
+
+    started = time.perf_counter()
+    checks = verify(target, os.environ.get("VERIFY_TOKEN"), os.environ.get("VERIFY_FOREIGN_TOKEN"), resolve)
+    for check in checks:
+        print(f"{check.status:<4}  {check.name:<26} {check.detail}")
+    failed = [c for c in checks if c.status == "FAIL"]
+    print(f"{target.host}: {len(checks) - len(failed)} of {len(checks)} checks without failure "
+          f"in {time.perf_counter() - started:.2f}s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
