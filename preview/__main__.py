@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     out = plan["outputs"]
     print(f"stack {result.stack}: {len(plan['resources'])} resources "
           f"({', '.join(f'{n} {p}' for p, n in sorted(counts.items()))}) in {result.seconds:.2f}s")
-    for key in ("url", "ingressIp", "namespace", "audiences"):
+    for key in ("url", "ingressIp", "namespace", "audiences", "stateUrl", "secretsProvider"):
         if key in out:
             print(f"  {key:<10} {out[key]}")
     print(f"  wrote      {result.out_dir}/plan.json, summary.md, "

@@ -134,6 +134,12 @@ class PreviewMocks(pulumi_mocks.Mocks):
             inputs["nameServers"] = [f"ns-preview-{i}.example.net." for i in (1, 2, 3, 4)]
         elif typ == "gcp:serviceaccount/account:Account":
             inputs["email"] = f"{inputs.get('accountId')}@{inputs.get('project')}.iam.gserviceaccount.com"
+        elif typ == "gcp:storage/bucket:Bucket":
+            inputs["url"] = f"gs://{inputs.get('name')}"
+        elif typ == "gcp:kms/keyRing:KeyRing":
+            resource_id = f"projects/{inputs.get('project')}/locations/{inputs.get('location')}/keyRings/{inputs.get('name')}"
+        elif typ == "gcp:kms/cryptoKey:CryptoKey":
+            resource_id = f"{inputs.get('keyRing')}/cryptoKeys/{inputs.get('name')}"
         elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
             inputs["name"] = f"projects/{inputs.get('project')}/roles/{inputs.get('roleId')}"
         elif typ == "tls:index/privateKey:PrivateKey":
@@ -284,6 +290,17 @@ def engine_config(stack_file: Path, secrets: dict[str, str],
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
 
 
+def program_of(project_dir: Path) -> tuple[Path, str]:
+    """The program and project name a folder of stack files belongs to: its own ``Pulumi.yaml``
+    and ``__main__.py`` (the bootstrap project), else this project's (the examples)."""
+    import yaml
+
+    manifest = project_dir / "Pulumi.yaml"
+    if manifest.exists() and (project_dir / "__main__.py").exists():
+        return project_dir / "__main__.py", yaml.safe_load(manifest.read_text())["name"]
+    return PROGRAM, PROJECT
+
+
 def run_program(
     project_dir: Path,
     stack: str,
@@ -307,16 +324,17 @@ def run_program(
     domain = _raw_domain(config)
     monitor = RecordingMonitor(PreviewMocks(stack, stack_outputs, domain, clock, certificates))
     settings.ROOT.set(None)
-    pulumi_mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=dry_run,
+    program, project = program_of(project_dir)
+    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=dry_run,
                            monitor=monitor)
     # What the language host sets: the directory of Pulumi.yaml and the stack files.
     settings.SETTINGS.root_directory = str(project_dir)
     if on_monitor is not None:
         on_monitor(monitor)
-    if str(PROGRAM.parent) not in sys.path:
-        sys.path.insert(0, str(PROGRAM.parent))
+    if str(program.parent) not in sys.path:
+        sys.path.insert(0, str(program.parent))
     try:
-        runpy.run_path(str(PROGRAM), run_name="__main__")
+        runpy.run_path(str(program), run_name="__main__")
         _sync_await(wait_for_rpcs())
     except BaseException:
         # A failed program leaves outputs and RPCs in flight; the next run in this process must

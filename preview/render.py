@@ -107,7 +107,8 @@ def summary(plan_doc: dict) -> str:
              "",
              ("Owns the platform (cluster, Istio, DNS zone, certificate, Gateway) and its environment."
               if owner else f"Attached to `{out.get('platformOwner', '?')}`: declares only its "
-              "environment on the owner's platform."),
+              "environment on the owner's platform." if "environment" in out else
+              "No environment: " + ", ".join(f"`{k}` = `{v}`" for k, v in sorted(out.items())) + "."),
              "Fake cloud values (documentation IP ranges, `preview-` names) stand in for what GCP "
              "assigns at deploy time.",
              ""]

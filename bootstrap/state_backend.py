@@ -1,0 +1,65 @@
+"""A GCS bucket for Pulumi state and a Cloud KMS key for stack secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_gcp import kms, storage
+
+
+@dataclass(frozen=True)
+class StateBackendArgs:
+    project: str
+    location: str
+    """Region of the bucket and the key ring (state stays in one jurisdiction)."""
+    bucket_name: str
+    kept_state_versions: int
+    """Noncurrent versions of each state object kept for recovery."""
+    key_rotation_days: int
+
+
+class StateBackend(pulumi.ComponentResource):
+    """Outputs: ``state_url`` (``gs://...``, for `pulumi login`), ``secrets_provider``
+    (``gcpkms://...``, for `pulumi stack init --secrets-provider`)."""
+
+    def __init__(self, name: str, args: StateBackendArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("istio-envs:bootstrap:StateBackend", name, None, opts)
+        # State and keys outlive every stack they serve: deleting them loses the fleet.
+        keep = pulumi.ResourceOptions(parent=self, protect=True)
+
+        bucket = storage.Bucket(
+            f"{name}-state",
+            name=args.bucket_name,
+            project=args.project,
+            location=args.location,
+            # IAM only, no object ACLs; and never public, whatever an IAM binding says.
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            # Every state write keeps the previous version: a broken update can be rolled back.
+            versioning={"enabled": True},
+            lifecycle_rules=[{
+                "action": {"type": "Delete"},
+                "condition": {"num_newer_versions": args.kept_state_versions, "with_state": "ARCHIVED"},
+            }],
+            force_destroy=False,
+            labels={"managed-by": "pulumi", "purpose": "pulumi-state"},
+            opts=keep,
+        )
+        ring = kms.KeyRing(f"{name}-keyring", name="pulumi", project=args.project,
+                           location=args.location, opts=keep)
+        key = kms.CryptoKey(
+            f"{name}-secrets-key",
+            name="stack-secrets",
+            key_ring=ring.id,
+            purpose="ENCRYPT_DECRYPT",
+            # A new key version every N days; old versions still decrypt existing secrets.
+            rotation_period=f"{args.key_rotation_days * 86400}s",
+            version_template={"algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION", "protection_level": "SOFTWARE"},
+            labels={"managed-by": "pulumi", "purpose": "pulumi-secrets"},
+            opts=keep,
+        )
+        self.state_url = pulumi.Output.concat("gs://", bucket.name)
+        # The key's id is projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>.
+        self.secrets_provider = pulumi.Output.concat("gcpkms://", key.id)
+        self.register_outputs({"state_url": self.state_url, "secrets_provider": self.secrets_provider})
