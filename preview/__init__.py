@@ -73,7 +73,8 @@ def owner_outputs(build_dir: Path) -> Callable[[str], tuple[dict, list[str]]]:
 
 def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Optional[Path] = None,
                   secrets: Optional[dict[str, str]] = None, log: Callable[[str], None] = lambda m: None,
-                  _chain: tuple[str, ...] = (), overrides: Optional[dict[str, str]] = None) -> PreviewResult:
+                  _chain: tuple[str, ...] = (), overrides: Optional[dict[str, str]] = None,
+                  check_schemas: bool = False) -> PreviewResult:
     """Preview ``stack`` (previewing its owner first when the owner has no preview yet) and write
     the build folder. Nothing is written when the program fails: the previous build stays."""
     build_dir = build_dir or project_dir / "build"
@@ -90,6 +91,15 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Option
     plan_doc = render.plan(run)
     files = render.manifests(plan_doc)
     summary = render.summary(plan_doc)
+    if check_schemas and files:
+        from .schemas import KUBERNETES_VERSION, check
+
+        log(f"checking {len(files)} manifests: Kubernetes {KUBERNETES_VERSION} schemas, "
+            "Istio 1.29 and cert-manager CRD models")
+        problems = check(files)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise PreviewError(f"invalid manifest {problems[0]}{more}")
 
     build_dir.mkdir(parents=True, exist_ok=True)
     out_dir = build_dir / stack

@@ -11,6 +11,7 @@ from components.config import ConfigError
 
 from . import PROJECT_DIR, PreviewError, locate_stack, preview_stack
 from .engine import stack_file_config
+from .schemas import SchemasUnavailable
 
 
 def demo_certificate(project_dir: Path, stack: str) -> tuple[str, str]:
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-certificate", action="store_true",
                         help="tls.source provided: use a throwaway certificate and key for "
                              "*.api.<domain>, made in memory (the examples/provided stack)")
+    parser.add_argument("--no-schemas", action="store_true",
+                        help="skip the manifest schema checks (they need Node.js for Istio objects)")
     args = parser.parse_args(argv)
     try:
         secrets = _values("--secret", args.secret)
@@ -76,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = preview_stack(args.stack, project_dir, Path(args.build_dir), secrets,
                                log=lambda message: print(f"… {message}", file=sys.stderr),
-                               overrides=overrides)
-    except (ConfigError, PreviewError) as err:
+                               overrides=overrides, check_schemas=not args.no_schemas)
+    except (ConfigError, PreviewError, SchemasUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

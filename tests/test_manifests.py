@@ -1,46 +1,93 @@
-"""Rendered Kubernetes objects validate against the real Kubernetes schemas (strict: no unknown
-fields). Istio custom resources are checked for the GA API versions the program must use."""
+"""Rendered objects pass the schema checks `make preview` runs: Kubernetes objects against the
+Kubernetes schemas (strict), Istio and cert-manager objects against the models generated from
+their CRDs (types, enums, required fields, no unknown fields)."""
 
 from __future__ import annotations
 
-import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import EXAMPLES, SHIPPED_STACKS
+import preview
+from conftest import EXAMPLES, ROOT, SHIPPED_STACKS
+from preview.schemas import Problem, check
 
-# GKE's REGULAR channel runs 1.33-1.35 during 2026; validate against the oldest we target.
-KUBERNETES_VERSION = "1.33"
 ISTIO_GA = {"networking.istio.io/v1", "security.istio.io/v1"}
-CUSTOM_GROUPS = ("istio.io/", "cert-manager.io/")
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS + sorted(EXAMPLES))
-def test_core_manifests_match_the_kubernetes_schema(build_dir, plans, example_plans, stack):
-    checked = 0
-    for path in sorted((build_dir / stack / "manifests").glob("*.yaml")):
-        body = yaml.safe_load(path.read_text())
-        if any(group in body["apiVersion"] for group in CUSTOM_GROUPS):
-            continue
-        kubernetes_validate.validate(body, KUBERNETES_VERSION, strict=True)
-        checked += 1
-    assert checked >= 3
+@pytest.fixture(scope="module")
+def all_manifests(build_dir, plans, example_plans) -> dict[str, str]:
+    """stack/file -> YAML of every shipped and example stack, checked in one batch."""
+    return {f"{stack}/{path.name}": path.read_text()
+            for stack in SHIPPED_STACKS + sorted(EXAMPLES)
+            for path in sorted((build_dir / stack / "manifests").glob("*.yaml"))}
 
 
-def test_a_wrong_field_is_caught_by_the_schema_check():
-    bad = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
-           "spec": {"hardd": {"pods": "1"}}}
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(bad, KUBERNETES_VERSION, strict=True)
+def test_every_rendered_manifest_passes(all_manifests):
+    kinds = {yaml.safe_load(text)["kind"] for text in all_manifests.values()}
+    assert {"Gateway", "VirtualService", "AuthorizationPolicy", "RequestAuthentication",
+            "PeerAuthentication", "ClusterIssuer", "Certificate", "Namespace", "Secret"} <= kinds
+    assert check(all_manifests) == []
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_istio_resources_use_ga_api_versions(build_dir, plans, stack):
-    kinds = {}
-    for path in (build_dir / stack / "manifests").glob("*.yaml"):
-        body = yaml.safe_load(path.read_text())
+def _edited(all_manifests, name, edit) -> dict[str, str]:
+    body = yaml.safe_load(all_manifests[name])
+    edit(body)
+    return {name: yaml.safe_dump(body)}
+
+
+WRONG_FIELDS = [
+    ("dev/istio-ingress.gateway.api-gateway.yaml",
+     lambda b: b["spec"]["servers"][0]["tls"].update(minProtocolVersion="TLSV1_9"),
+     "spec.servers.0.tls.minProtocolVersion", "allowed values"),
+    ("mtls/istio-ingress.gateway.mtls-mtls.yaml",
+     lambda b: b["spec"]["servers"][0]["tls"].update(credentialname="typo"),
+     "spec.servers[0].tls.credentialname", "unknown field"),
+    ("dev/dev.authorizationpolicy.require-jwt.yaml",
+     lambda b: b["spec"]["rules"][0]["from"][0]["source"].update(requestPrincipal=["x"]),
+     "spec.rules[0].from[0].source.requestPrincipal", "unknown field"),
+    ("acme/_cluster.clusterissuer.letsencrypt-staging.yaml",
+     lambda b: b["spec"]["acme"]["solvers"][0]["dns01"]["cloudDNS"].update(zone="x"),
+     "spec.acme.solvers[0].dns01.cloudDNS.zone", "unknown field"),
+    ("acme/istio-ingress.certificate.api-wildcard-tls.yaml",
+     lambda b: b["spec"].pop("secretName"), "spec", "must have required property secretName"),
+    ("dev/dev.resourcequota.environment-quota.yaml",
+     lambda b: b["spec"].update(hardd={"pods": "1"}), "spec", "hardd"),
+]
+
+
+def test_each_wrong_field_is_named_with_its_file(all_manifests):
+    files = {}
+    for name, edit, _, _ in WRONG_FIELDS:
+        files.update(_edited(all_manifests, name, edit))
+    problems = check(files)  # one batch: one Node.js run
+    assert len(problems) == len(WRONG_FIELDS), problems
+    for name, _, path, message in WRONG_FIELDS:
+        assert any(p.file == name and p.path == path and message in p.message for p in problems), \
+            (name, path, problems)
+
+
+def test_istio_resources_use_ga_api_versions(all_manifests):
+    for name, text in all_manifests.items():
+        body = yaml.safe_load(text)
         if "istio.io" in body["apiVersion"]:
-            assert body["apiVersion"] in ISTIO_GA, path.name
-            kinds[body["kind"]] = body["apiVersion"]
-    # The write-ups' authentication.istio.io/v1alpha1 Policy was removed in Istio 1.6.
-    assert {"VirtualService", "RequestAuthentication", "AuthorizationPolicy"} <= set(kinds)
+            # The write-ups' authentication.istio.io/v1alpha1 Policy was removed in Istio 1.6.
+            assert body["apiVersion"] in ISTIO_GA, name
+
+
+def test_preview_refuses_an_invalid_manifest_and_writes_nothing(tmp_path, monkeypatch):
+    real = preview.render.manifests
+
+    def broken(plan):
+        files = real(plan)
+        name = next(n for n in files if ".gateway." in n)
+        body = yaml.safe_load(files[name])
+        body["spec"]["servers"][0]["portt"] = 1
+        return {**files, name: yaml.safe_dump(body)}
+
+    monkeypatch.setattr(preview.render, "manifests", broken)
+    with pytest.raises(preview.PreviewError) as caught:
+        preview.preview_stack("dev", ROOT, tmp_path, check_schemas=True)
+    assert str(caught.value) == ("invalid manifest istio-ingress.gateway.api-gateway.yaml: "
+                                 "spec.servers[0].portt: unknown field")
+    assert not (tmp_path / "dev").exists()
+    assert str(Problem("f", "", "m")) == "f: (object): m"
