@@ -87,13 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     plan = result.plan
     counts = Counter(r["type"].split(":")[0] for r in plan["resources"])
     out = plan["outputs"]
-    print(f"stack {result.stack}: {len(plan['resources'])} resources "
-          f"({', '.join(f'{n} {p}' for p, n in sorted(counts.items()))}) in {result.seconds:.2f}s")
-    for key in ("url", "ingressIp", "namespace", "audiences", "stateUrl", "secretsProvider"):
-        if key in out:
-            print(f"  {key:<10} {out[key]}")
-    print(f"  wrote      {result.out_dir}/plan.json, summary.md, "
-          f"{len(list((result.out_dir / 'manifests').iterdir()))} manifests")
+    rows = [("stack", f"{result.stack} ({'owner' if 'clusterName' in out else 'attached' if 'platformOwner' in out else 'other'})"),
+            ("resources", f"{len(plan['resources'])}: " + ", ".join(f"{n} {p}" for p, n in sorted(counts.items())))]
+    rows += [(key, str(out[key])) for key in ("url", "ingressIp", "tlsMode", "audiences", "stateUrl",
+                                              "secretsProvider") if key in out]
+    rows += [("wrote", f"{result.out_dir}/ plan.json, summary.md, "
+                       f"{len(list((result.out_dir / 'manifests').iterdir()))} manifests"),
+             ("took", f"{result.seconds:.2f}s")]
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
     return 0
 
 
