@@ -4,7 +4,6 @@ import re
 
 import pulumi
 import pulumi_gcp as gcp
-
 from state_backend import StateBackend, StateBackendArgs
 
 NAMESPACE = "istio-envs-bootstrap"

@@ -7,8 +7,8 @@ solver uses (create and delete the ``_acme-challenge`` TXT records, watch the ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s

@@ -25,9 +25,10 @@ import datetime
 import ipaddress
 import json
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import pulumi
@@ -120,8 +121,8 @@ class ClientTls:
     certificate; ``provided``: the PEM CA in ``clientCaCertificate``)."""
 
     mode: str
-    client_ca_source: Optional[str] = None
-    client_ca_pem: Optional[str] = None
+    client_ca_source: str | None = None
+    client_ca_pem: str | None = None
     client_certificate_days: int = 90
 
     @property
@@ -166,7 +167,7 @@ class ClusterConfig:
     pods_cidr: str
     services_cidr: str
     deletion_protection: bool
-    rbac_security_group: Optional[str]
+    rbac_security_group: str | None
     intranode_visibility: bool
 
 
@@ -195,12 +196,12 @@ class TlsConfig:
     validity_days: int
     early_renewal_days: int
     # PEM of the provided certificate chain; public, parsed at load time. None otherwise.
-    provided_certificate_pem: Optional[str] = None
-    acme: Optional[AcmeConfig] = None
+    provided_certificate_pem: str | None = None
+    acme: AcmeConfig | None = None
     # Provided certificates only: refuse one that expires within this many days.
     expiry_warning_days: int = 30
     # When the provided certificate expires (ISO date), for reviewers; None otherwise.
-    not_after: Optional[str] = None
+    not_after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ class StackConfig:
     # the StackReference.
     platform: PlatformConfig
     owns_platform: bool
-    owner_stack: Optional[str]  # fully qualified StackReference name when attached
+    owner_stack: str | None  # fully qualified StackReference name when attached
 
     @property
     def host(self) -> str:
@@ -251,7 +252,7 @@ class _Where:
     stack_file: str
     key: str
 
-    def child(self, sub: str | int) -> "_Where":
+    def child(self, sub: str | int) -> _Where:
         return _Where(self.stack_file, f"{self.key}[{sub}]" if isinstance(sub, int) else f"{self.key}.{sub}")
 
     def fail(self, problem: str) -> ConfigError:
@@ -283,7 +284,7 @@ def _mapping(where: _Where, raw: Any, required: Sequence[str], optional: Sequenc
     return raw
 
 
-def _string(where: _Where, raw: Any, pattern: Optional[re.Pattern] = None, expected: str = "") -> str:
+def _string(where: _Where, raw: Any, pattern: re.Pattern | None = None, expected: str = "") -> str:
     if not isinstance(raw, str) or not raw:
         raise where.fail(f"got {_type_name(raw)} {_show(raw)}; expected a non-empty string"
                          + (f" ({expected})" if expected else ""))
@@ -394,7 +395,7 @@ def _route(where: _Where, raw: Any) -> Route:
 
 
 def _environment(where: _Where, raw: Any, stack: str, client_ca_pem: Any = None,
-                 now: Optional[datetime.datetime] = None) -> EnvironmentConfig:
+                 now: datetime.datetime | None = None) -> EnvironmentConfig:
     raw = _mapping(where, raw, ("routes", "auth"), ("name", "quota", "tls"))
     name_where = where.child("name")
     name = _dns_label(name_where, raw.get("name", stack), "the environment name")
@@ -585,8 +586,8 @@ def _dns(where: _Where, raw: Any, domain: str, tls_source: str) -> DnsConfig:
     )
 
 
-def _tls(where: _Where, raw: Any, domain: str, certificate_pem: Optional[str],
-         private_key: "SecretText | bool", now: datetime.datetime) -> TlsConfig:
+def _tls(where: _Where, raw: Any, domain: str, certificate_pem: str | None,
+         private_key: SecretText | bool, now: datetime.datetime) -> TlsConfig:
     """``private_key``: the provided key (this stack's own, to check it matches the
     certificate), True when it is set but unreadable here (another stack's encrypted value),
     False when absent."""
@@ -719,8 +720,8 @@ def host_covered(host: str, names: Sequence[str]) -> bool:
     return False
 
 
-def _platform(stack_file: str, raw: Any, certificate_pem: Optional[str],
-              private_key: "SecretText | bool", now: datetime.datetime) -> PlatformConfig:
+def _platform(stack_file: str, raw: Any, certificate_pem: str | None,
+              private_key: SecretText | bool, now: datetime.datetime) -> PlatformConfig:
     where = _Where(stack_file, "platform")
     raw = _mapping(where, raw, ("project", "region", "zones", "domain", "cluster", "tls"), ("dns",))
     project = _string(where.child("project"), raw["project"], _GCP_PROJECT,
@@ -773,7 +774,7 @@ def _short_stack(reference: str) -> str:
     return reference.rsplit("/", 1)[-1]
 
 
-def _environment_of(stack: str, config: Mapping[str, Any], stack_file: str) -> Optional[EnvironmentConfig]:
+def _environment_of(stack: str, config: Mapping[str, Any], stack_file: str) -> EnvironmentConfig | None:
     raw = config.get(f"{NAMESPACE}:environment")
     if raw is None:
         return None
@@ -783,10 +784,10 @@ def _environment_of(stack: str, config: Mapping[str, Any], stack_file: str) -> O
 
 def load(
     stack: str,
-    project_dir: Optional[Path] = None,
-    read: Optional[Callable[[str], Any]] = None,
-    known_keys: Optional[Sequence[str]] = None,
-    now: Optional[datetime.datetime] = None,
+    project_dir: Path | None = None,
+    read: Callable[[str], Any] | None = None,
+    known_keys: Sequence[str] | None = None,
+    now: datetime.datetime | None = None,
 ) -> StackConfig:
     """Validate this stack's configuration.
 
@@ -822,7 +823,7 @@ def load(
     # Every other stack file, read once: the owner's platform and the cross-stack rules use them.
     siblings = {path.name: read_stack_file(path)
                 for path in sorted(project_dir.glob("Pulumi.*.yaml")) if path.name != stack_file}
-    owner_stack: Optional[str] = None
+    owner_stack: str | None = None
     if platform_raw is not None:
         key = read("tlsPrivateKey")
         platform = _platform(stack_file, platform_raw, read("tlsCertificate"),

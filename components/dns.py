@@ -6,8 +6,8 @@ owns the zone, so an attached environment needs nothing but the zone's name and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 from pulumi_gcp import dns
@@ -65,7 +65,7 @@ class DnsZone(pulumi.ComponentResource):
             # The DS record the parent zone (your registrar) publishes to complete the DNSSEC chain.
             keys = dns.get_keys_output(managed_zone=zone.name, project=args.project,
                                        opts=pulumi.InvokeOutputOptions(parent=self))
-            self.ds_record: Optional[pulumi.Output[str]] = keys.key_signing_keys.apply(
+            self.ds_record: pulumi.Output[str] | None = keys.key_signing_keys.apply(
                 lambda ksks: ksks[0].ds_record if ksks else None)
         else:
             found = dns.get_managed_zone_output(

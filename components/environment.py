@@ -6,8 +6,8 @@ stack touches nothing shared: adding or destroying an environment never waits on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s

@@ -7,8 +7,8 @@ No plain-HTTP server exists, so port 80 is refused (the Service does not even ex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 
@@ -45,7 +45,7 @@ class ApiGateway(pulumi.ComponentResource):
 
 
 def https_server(port_name: str, hosts: list[str], credential_name: pulumi.Input[str],
-                 ca_credential_name: Optional[pulumi.Input[str]] = None,
+                 ca_credential_name: pulumi.Input[str] | None = None,
                  min_tls_version: str = MIN_TLS_VERSION) -> dict:
     """One HTTPS server on 443. With ``ca_credential_name`` it is MUTUAL: clients must present
     a certificate signed by the CA in that Secret (``ca.crt``)."""

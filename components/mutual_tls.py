@@ -9,8 +9,8 @@ the environment's VirtualService binds only to this Gateway, so its routes exist
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -44,8 +44,8 @@ class MutualTlsHost(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         cfg = args.tls
 
-        self.client_certificate_pem: Optional[pulumi.Output[str]] = None
-        self.client_private_key_pem: Optional[pulumi.Output[str]] = None
+        self.client_certificate_pem: pulumi.Output[str] | None = None
+        self.client_private_key_pem: pulumi.Output[str] | None = None
         if cfg.client_ca_source == "self-signed":
             ca_key, ca = self_signed_ca(
                 f"{name}-client-ca", f"{args.environment} clients CA", args.environment,

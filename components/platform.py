@@ -7,8 +7,8 @@ exist once, here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_gcp as gcp
@@ -169,7 +169,7 @@ class PlatformReference(pulumi.ComponentResource):
         self.register_outputs({"owner": owner_stack})
 
 
-def platform_for(config, opts: Optional[pulumi.ResourceOptions] = None) -> PlatformHandles:
+def platform_for(config, opts: pulumi.ResourceOptions | None = None) -> PlatformHandles:
     """The owner declares its platform; an attached stack reads the owner's."""
     if config.owns_platform:
         return OwnedPlatform("platform", config.platform, opts).handles

@@ -14,8 +14,8 @@ The Secret lives in the gateway workload's namespace: Istio resolves ``credentia
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -37,11 +37,11 @@ class WildcardCertificateArgs:
     """The platform domain, for the CA's subject."""
     namespace: pulumi.Input[str]
     """The gateway workload's namespace (where the Secret must live)."""
-    provided_private_key: Optional[pulumi.Output[str]] = None
+    provided_private_key: pulumi.Output[str] | None = None
     """The provided certificate's key, a Pulumi secret (``tls.source: provided`` only)."""
-    project: Optional[str] = None
+    project: str | None = None
     """``acme`` only: the project of the Cloud DNS zone the DNS-01 solver writes to."""
-    dns_zone: Optional[pulumi.Input[str]] = None
+    dns_zone: pulumi.Input[str] | None = None
     """``acme`` only: the managed zone of the domain."""
     cert_manager_ready: Sequence[pulumi.Resource] = ()
     """``acme`` only: the cert-manager release (its CRDs)."""
@@ -69,7 +69,7 @@ class WildcardCertificate(pulumi.ComponentResource):
                 renew_hours_before=cfg.early_renewal_days * 24, opts=child)
             chain = pulumi.Output.concat(leaf.cert_pem, ca.cert_pem)
             key = leaf_key.private_key_pem
-            self.ca_certificate_pem: Optional[pulumi.Output[str]] = ca.cert_pem
+            self.ca_certificate_pem: pulumi.Output[str] | None = ca.cert_pem
         elif cfg.source == "provided":
             assert cfg.provided_certificate_pem is not None and args.provided_private_key is not None
             chain = pulumi.Output.from_input(cfg.provided_certificate_pem)

@@ -13,8 +13,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .rules import (PEM_KEY_MARKER, RESOURCE_RULES, Resource, _strings, audiences_unique,
-                    hosts_require_a_token, other_stack_audiences)
+from .rules import (
+    PEM_KEY_MARKER,
+    RESOURCE_RULES,
+    Resource,
+    _strings,
+    audiences_unique,
+    hosts_require_a_token,
+    other_stack_audiences,
+)
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,23 @@ from pulumi_policy import (
 )
 
 try:  # run by the Pulumi engine from this folder, or imported as the `policy` package
-    from rules import (RESOURCE_RULES, STACK_RULES, Resource, audiences_unique,
-                       hosts_require_a_token, other_stack_audiences)
+    from rules import (
+        RESOURCE_RULES,
+        STACK_RULES,
+        Resource,
+        audiences_unique,
+        hosts_require_a_token,
+        other_stack_audiences,
+    )
 except ImportError:  # pragma: no cover - the package form
-    from .rules import (RESOURCE_RULES, STACK_RULES, Resource, audiences_unique,
-                        hosts_require_a_token, other_stack_audiences)
+    from .rules import (
+        RESOURCE_RULES,
+        STACK_RULES,
+        Resource,
+        audiences_unique,
+        hosts_require_a_token,
+        other_stack_audiences,
+    )
 
 # The project (its stack files) is the folder above this pack.
 PROJECT_DIR = Path(__file__).resolve().parent.parent

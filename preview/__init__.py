@@ -10,9 +10,10 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from components.config import ConfigError
 
@@ -42,7 +43,7 @@ class PreviewResult:
     seconds: float
 
 
-def owner_of(project_dir: Path, stack: str) -> Optional[str]:
+def owner_of(project_dir: Path, stack: str) -> str | None:
     """The owner stack an attached stack names (None for an owner, or when unreadable: the
     program's own validation then reports it)."""
     try:
@@ -71,9 +72,9 @@ def owner_outputs(build_dir: Path) -> Callable[[str], tuple[dict, list[str]]]:
     return read
 
 
-def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Optional[Path] = None,
-                  secrets: Optional[dict[str, str]] = None, log: Callable[[str], None] = lambda m: None,
-                  _chain: tuple[str, ...] = (), overrides: Optional[dict[str, str]] = None,
+def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path | None = None,
+                  secrets: dict[str, str] | None = None, log: Callable[[str], None] = lambda m: None,
+                  _chain: tuple[str, ...] = (), overrides: dict[str, str] | None = None,
                   check_schemas: bool = False) -> PreviewResult:
     """Preview ``stack`` (previewing its owner first when the owner has no preview yet) and write
     the build folder. Nothing is written when the program fails: the previous build stays."""

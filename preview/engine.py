@@ -16,9 +16,10 @@ import hashlib
 import json
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
@@ -83,8 +84,8 @@ class PreviewMocks(pulumi_mocks.Mocks):
     """Provider-computed fields, per type token, with fake but plausible values."""
 
     def __init__(self, stack: str, stack_outputs: Callable[[str], tuple[dict, list[str]]],
-                 domain: Optional[str] = None, clock: Optional[datetime.datetime] = None,
-                 certificates: Optional[dict[str, "CertificateState"]] = None):
+                 domain: str | None = None, clock: datetime.datetime | None = None,
+                 certificates: dict[str, CertificateState] | None = None):
         self.stack = stack
         self.stack_outputs = stack_outputs
         self.domain = domain
@@ -115,7 +116,7 @@ class PreviewMocks(pulumi_mocks.Mocks):
                 "validityStartTime": state.not_before.isoformat(),
                 "validityEndTime": state.not_after.isoformat()}
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[Optional[str], dict]:
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         inputs = dict(args.inputs)
         typ = args.typ
         resource_id = f"preview-{args.name}"
@@ -254,7 +255,7 @@ def stack_file_config(stack_file: Path) -> dict:
 
 
 def engine_config(stack_file: Path, secrets: dict[str, str],
-                  overrides: Optional[dict[str, str]] = None) -> tuple[dict[str, str], list[str]]:
+                  overrides: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
     """Config as the engine hands it to a program: strings, objects as JSON, secrets decrypted.
 
     Encrypted values (``secure:``) cannot be decrypted offline; their preview stand-ins come from
@@ -305,12 +306,12 @@ def run_program(
     project_dir: Path,
     stack: str,
     stack_outputs: Callable[[str], tuple[dict, list[str]]],
-    secrets: Optional[dict[str, str]] = None,
+    secrets: dict[str, str] | None = None,
     dry_run: bool = False,
-    on_monitor: Optional[Callable[[RecordingMonitor], None]] = None,
-    overrides: Optional[dict[str, str]] = None,
-    clock: Optional[datetime.datetime] = None,
-    certificates: Optional[dict[str, CertificateState]] = None,
+    on_monitor: Callable[[RecordingMonitor], None] | None = None,
+    overrides: dict[str, str] | None = None,
+    clock: datetime.datetime | None = None,
+    certificates: dict[str, CertificateState] | None = None,
 ) -> ProgramRun:
     """Run the program as stack ``stack`` of the project in ``project_dir`` (its stack files)
     under mocks, as the engine would: same ``__main__.py``, same config, same root directory.
@@ -370,7 +371,7 @@ def _discard_outstanding() -> None:
                 pass
 
 
-def _raw_domain(config: dict[str, str]) -> Optional[str]:
+def _raw_domain(config: dict[str, str]) -> str | None:
     try:
         platform = json.loads(config.get(f"{PROJECT}:platform", "null"))
         return platform.get("domain") if isinstance(platform, dict) else None

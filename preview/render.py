@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Optional, Any
+from typing import Any
 
 import yaml
 from pulumi.runtime import rpc
@@ -172,7 +172,7 @@ def summary(plan_doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _serving_server(gateways: list[dict], host: str) -> Optional[dict]:
+def _serving_server(gateways: list[dict], host: str) -> dict | None:
     """The Gateway server Envoy picks for ``host``: an exact host before a wildcard."""
     servers = [s for g in gateways for s in g["inputs"]["spec"]["servers"]]
     for server in servers:

@@ -11,11 +11,11 @@ import ssl
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator, Optional
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -75,7 +75,7 @@ def _free_port() -> int:
 @contextmanager
 def running(tmp: Path, host: str = "dev.api.example.com", audience: str = "https://dev.api.example.com",
             allow_old_tls: bool = False, plain_http: bool = False,
-            names: Optional[list[str]] = None) -> Iterator[Double]:
+            names: list[str] | None = None) -> Iterator[Double]:
     chain, key = issue(names or ["*.api.example.com"])
     (tmp / "chain.pem").write_text(chain)
     (tmp / "key.pem").write_text(key)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import copy
-import json
 import datetime
+import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
+from conftest import ROOT
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-from conftest import ROOT
 
 NS = "istio-envs"
 

@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import pytest
-
-from components.config import ConfigError
 from conftest import ROOT
-from preview.engine import run_program
 from stackfiles import DELETE, NS, certificate, platform, provided, secrets_for, set_key, write_project
 
+from components.config import ConfigError
+from preview.engine import run_program
 
 CASES = {
     "missing environment": ("dev", set_key("environment", DELETE), "environment", "missing"),

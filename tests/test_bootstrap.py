@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from conftest import ROOT, one
+
 from preview import locate_stack, preview_stack
 from preview.engine import run_program
 

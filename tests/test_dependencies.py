@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 import pytest
-
 from conftest import SHIPPED_STACKS, by_urn
 
 OWNER = "dev"
@@ -23,7 +22,7 @@ def edges(resource: dict) -> set[str]:
 def longest_chain(plan: dict) -> list[str]:
     resources = by_urn(plan)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def chain(urn: str) -> tuple[str, ...]:
         best: tuple[str, ...] = ()
         for dep in edges(resources[urn]):

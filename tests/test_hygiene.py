@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import EXAMPLES, ROOT, SHIPPED_STACKS
-from preview import preview_stack
 from stackfiles import NS, provided, secrets_for, write_project
+
+from preview import preview_stack
 
 PEM_KEY_MARKERS = ("PRIVATE KEY-----", "BEGIN OPENSSH PRIVATE KEY", "BEGIN EC PRIVATE KEY")
 # Outputs that carry credentials or key material, wherever a stack has them.

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from conftest import EXAMPLES, ROOT, SHIPPED_STACKS
 
 import preview
-from conftest import EXAMPLES, ROOT, SHIPPED_STACKS
 from preview.schemas import Problem, check
 
 ISTIO_GA = {"networking.istio.io/v1", "security.istio.io/v1"}

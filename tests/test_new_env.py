@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from stackfiles import NS, set_key, write_project
+
 from tools.new_env import PLATFORM_TYPES, main
 
 

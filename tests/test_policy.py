@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import EXAMPLES, ROOT, SHIPPED_STACKS, named, one
+
 from policy.offline import check_plan
 from policy.pack import policies
 from policy.rules import RESOURCE_RULES, STACK_RULES

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 
 from conftest import ROOT
+
 from preview import owner_outputs
 from preview.engine import PREVIEW_EPOCH, run_program
 

@@ -8,13 +8,12 @@ import json
 
 import pytest
 import yaml
+from conftest import ROOT, SHIPPED_STACKS, a_record, by_urn, named, of_type, one
 
 from components.config import host_covered
 from components.mesh import GATEWAY_SELECTOR, ISTIO_VERSION
-from conftest import a_record, named, ROOT, SHIPPED_STACKS, by_urn, of_type, one
-from preview import preview_stack
+from preview import owner_outputs, preview_stack
 from preview.engine import run_program
-from preview import owner_outputs
 
 OWNER, ATTACHED = "dev", ("test", "uat")
 PLATFORM_TYPES = (

@@ -4,10 +4,10 @@ under examples/ previews through the real program."""
 from __future__ import annotations
 
 import pytest
+from conftest import EXAMPLES, by_urn, named, of_type, one
 
 from components.cert_manager import DNS01_PERMISSIONS
 from components.config import ACME_SERVERS
-from conftest import EXAMPLES, by_urn, named, of_type, one
 
 ACME, PROVIDED, MUTUAL_OWNER = "acme", "provided", "mtls"
 

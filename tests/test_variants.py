@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from conftest import a_record, of_type, one
-from preview import preview_stack
 from stackfiles import set_key, write_project
+
+from preview import preview_stack
 
 
 def _preview(tmp_path, *edits):

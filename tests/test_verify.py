@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from conftest import ROOT
+from cryptography.hazmat.primitives.asymmetric import ec
 from https_double import mint, running
+
 from tools.verify import Target, verify
 
 

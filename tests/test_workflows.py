@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
 from stackfiles import write_project
+
 from tools.stacks import stacks
 
 WORKFLOWS = ROOT / ".github" / "workflows"

@@ -14,7 +14,6 @@ import copy
 import re
 import sys
 from pathlib import Path
-from typing import Optional
 
 import yaml
 
@@ -46,7 +45,7 @@ def _environment_names(project_dir: Path) -> dict[str, str]:
     return names
 
 
-def _owner_and_template(project_dir: Path, template: Optional[str]) -> tuple[str, dict, dict]:
+def _owner_and_template(project_dir: Path, template: str | None) -> tuple[str, dict, dict]:
     """(owner stack, owner config, template config)."""
     files = {_stack_name(p): read_stack_file(p) for p in sorted(project_dir.glob("Pulumi.*.yaml"))}
     owners = [s for s, c in files.items() if f"{NAMESPACE}:platform" in c]
@@ -66,8 +65,8 @@ def _owner_and_template(project_dir: Path, template: Optional[str]) -> tuple[str
     return config.get(f"{NAMESPACE}:attachTo", owner), files[owner], config
 
 
-def new_environment(name: str, project_dir: Path = PROJECT_DIR, template: Optional[str] = None,
-                    quota: Optional[dict] = None) -> Path:
+def new_environment(name: str, project_dir: Path = PROJECT_DIR, template: str | None = None,
+                    quota: dict | None = None) -> Path:
     """Write ``Pulumi.<name>.yaml``; returns its path. Raises NewEnvironmentError."""
     if not _DNS_LABEL.match(name):
         raise NewEnvironmentError(f"{name!r} is not a DNS label (lowercase letters, digits and '-', "

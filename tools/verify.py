@@ -26,8 +26,8 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 
 @dataclass
@@ -37,8 +37,8 @@ class Target:
     path: str = "/"
     https_port: int = 443
     http_port: int = 80
-    ca_file: Optional[str] = None
-    connect_ip: Optional[str] = None
+    ca_file: str | None = None
+    connect_ip: str | None = None
     """Where to connect (default: what DNS says); like curl's --resolve."""
     timeout: float = 5.0
 
@@ -79,7 +79,7 @@ def _context(target: Target, modern: bool = True) -> ssl.SSLContext:
     return context
 
 
-def _status(target: Target, ip: str, token: Optional[str]) -> int:
+def _status(target: Target, ip: str, token: str | None) -> int:
     connection = _PinnedHTTPSConnection(ip, target.host, target.https_port, _context(target), target.timeout)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
@@ -89,7 +89,7 @@ def _status(target: Target, ip: str, token: Optional[str]) -> int:
         connection.close()
 
 
-def verify(target: Target, token: Optional[str] = None, foreign_token: Optional[str] = None,
+def verify(target: Target, token: str | None = None, foreign_token: str | None = None,
            resolve: Callable[[str], list[str]] = system_resolve) -> list[Check]:
     checks: list[Check] = []
     try:
@@ -130,7 +130,7 @@ def verify(target: Target, token: Optional[str] = None, foreign_token: Optional[
     except (OSError, ssl.SSLError) as err:
         checks.append(Check("tls-1.1-refused", "PASS", f"TLS 1.0/1.1 client refused ({err.__class__.__name__})"))
 
-    def auth_check(name: str, bearer: Optional[str], expect: Callable[[int], bool], wanted: str) -> None:
+    def auth_check(name: str, bearer: str | None, expect: Callable[[int], bool], wanted: str) -> None:
         try:
             status = _status(target, ip, bearer)
         except (OSError, ssl.SSLError, http.client.HTTPException) as err:
@@ -151,7 +151,7 @@ def verify(target: Target, token: Optional[str] = None, foreign_token: Optional[
     return checks
 
 
-def _stack_target(stack: str) -> tuple[Target, Optional[str]]:
+def _stack_target(stack: str) -> tuple[Target, str | None]:
     """Host, IP and CA of a deployed stack, from `pulumi stack output` (and its owner for the CA)."""
     outputs = json.loads(subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack],
                                         check=True, capture_output=True, text=True).stdout)
