@@ -13,24 +13,12 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-try:  # run by the Pulumi engine from this folder, or imported as the `policy` package
-    from rules import (
-        RESOURCE_RULES,
-        STACK_RULES,
-        Resource,
-        audiences_unique,
-        hosts_require_a_token,
-        other_stack_audiences,
-    )
-except ImportError:  # pragma: no cover - the package form
-    from .rules import (
-        RESOURCE_RULES,
-        STACK_RULES,
-        Resource,
-        audiences_unique,
-        hosts_require_a_token,
-        other_stack_audiences,
-    )
+# The engine runs __main__.py from this folder (`rules` is a top-level module there); the tests
+# import the `policy` package.
+if __package__:
+    from . import rules
+else:  # pragma: no cover - inside the Pulumi engine
+    import rules
 
 # The project (its stack files) is the folder above this pack.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -45,8 +33,8 @@ def _resource_policy(name: str, description: str, rule) -> ResourceValidationPol
                                     enforcement_level=EnforcementLevel.MANDATORY)
 
 
-def _stack_resources(args: StackValidationArgs) -> list[Resource]:
-    return [Resource(r.resource_type, r.name, r.props) for r in args.resources]
+def _stack_resources(args: StackValidationArgs) -> list[rules.Resource]:
+    return [rules.Resource(r.resource_type, r.name, r.props) for r in args.resources]
 
 
 def stack_of(args: StackValidationArgs) -> str:
@@ -56,22 +44,22 @@ def stack_of(args: StackValidationArgs) -> str:
 
 def policies() -> list:
     """Every policy of the pack, mandatory."""
-    found = [_resource_policy(name, description, rule) for name, (description, rule) in RESOURCE_RULES.items()]
+    found = [_resource_policy(name, description, rule) for name, (description, rule) in rules.RESOURCE_RULES.items()]
 
     def tokens(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        for message in hosts_require_a_token(_stack_resources(args)):
+        for message in rules.hosts_require_a_token(_stack_resources(args)):
             report_violation(message, None)
 
     def unique(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         # The stack's own file is not "another stack".
-        others = other_stack_audiences(PROJECT_DIR, stack_of(args))
-        for message in audiences_unique(_stack_resources(args), others):
+        others = rules.other_stack_audiences(PROJECT_DIR, stack_of(args))
+        for message in rules.audiences_unique(_stack_resources(args), others):
             report_violation(message, None)
 
     found.append(StackValidationPolicy(name="hosts-require-a-token", validate=tokens,
-                                       description=STACK_RULES["hosts-require-a-token"],
+                                       description=rules.STACK_RULES["hosts-require-a-token"],
                                        enforcement_level=EnforcementLevel.MANDATORY))
     found.append(StackValidationPolicy(name="audiences-unique-across-stacks", validate=unique,
-                                       description=STACK_RULES["audiences-unique-across-stacks"],
+                                       description=rules.STACK_RULES["audiences-unique-across-stacks"],
                                        enforcement_level=EnforcementLevel.MANDATORY))
     return found
