@@ -57,13 +57,13 @@ RESERVED_NAMESPACES = frozenset(
      "gke-managed-system", "gmp-system", "gmp-public", "cert-manager"}
 )
 
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DOMAIN_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 _GCP_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 _GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _MACHINE_TYPE = re.compile(r"^[a-z0-9]+-[a-z0-9-]+$")
-_SERVICE_NAME = _DNS_LABEL
+_SERVICE_NAME = DNS_LABEL
 _EMAIL = re.compile(r"^[^@\s]+@[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
 _PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 
@@ -350,7 +350,7 @@ def _https_url(where: _Where, raw: Any) -> str:
 
 
 def _dns_label(where: _Where, raw: Any, what: str) -> str:
-    return _string(where, raw, _DNS_LABEL,
+    return _string(where, raw, DNS_LABEL,
                    f"{what}: a DNS label (lowercase letters, digits and '-', starting with a "
                    "letter, at most 63 characters)")
 

@@ -10,27 +10,15 @@ from pathlib import Path
 
 import yaml
 from conftest import ROOT
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from preview.democert import issue
 
 NS = "istio-envs"
 
 def certificate(names: list[str], days: int = 90, expired: bool = False) -> tuple[str, str]:
-    """A throwaway self-signed certificate and key, PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    """A throwaway CA-signed certificate chain for ``names`` and its key, PEM."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    start = now - datetime.timedelta(days=days + 10) if expired else now - datetime.timedelta(hours=1)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+    return issue(names, days, not_before=now - datetime.timedelta(days=days + 10) if expired else None)
 
 def shipped() -> dict[str, dict]:
     return {p.name: yaml.safe_load(p.read_text()) for p in ROOT.glob("Pulumi.*.yaml")}

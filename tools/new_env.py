@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import re
 import sys
 from pathlib import Path
 
 import yaml
 
-from components.config import NAMESPACE, RESERVED_NAMESPACES, ConfigError, read_stack_file
+from components.config import DNS_LABEL, NAMESPACE, RESERVED_NAMESPACES, ConfigError, read_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 # What only an owner declares; an environment stack must show none of it.
 PLATFORM_TYPES = ("gcp:container/", "gcp:compute/", "gcp:dns/managedZone", "kubernetes:helm.sh/",
                   "tls:", "istio-envs:platform:OwnedPlatform")
@@ -68,7 +66,7 @@ def _owner_and_template(project_dir: Path, template: str | None) -> tuple[str, d
 def new_environment(name: str, project_dir: Path = PROJECT_DIR, template: str | None = None,
                     quota: dict | None = None) -> Path:
     """Write ``Pulumi.<name>.yaml``; returns its path. Raises NewEnvironmentError."""
-    if not _DNS_LABEL.match(name):
+    if not DNS_LABEL.match(name):
         raise NewEnvironmentError(f"{name!r} is not a DNS label (lowercase letters, digits and '-', "
                                   "starting with a letter, at most 63 characters)")
     if name in RESERVED_NAMESPACES:
