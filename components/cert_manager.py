@@ -12,25 +12,28 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_gcp import projects, serviceaccount
+from pulumi_gcp import dns, projects, serviceaccount
 
 from .charts import pinned_chart
+from .versions import (
+    CERT_MANAGER_CHARTS,
+    CERT_MANAGER_IMAGE_NAMESPACE,
+    CERT_MANAGER_REGISTRY,
+    CERT_MANAGER_VERSION,
+)
 
-# Pinned like Istio: one place, the chart brings its CRDs at the same version.
-CERT_MANAGER_VERSION = "v1.21.1"
-CERT_MANAGER_CHARTS = "https://charts.jetstack.io"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 # The chart names the controller's service account after the release.
 CERT_MANAGER_RELEASE = "cert-manager"
 
-# What cert-manager's cloudDNS solver calls, and nothing else (roles/dns.admin would also let it
-# delete zones and change DNSSEC).
+# What cert-manager's cloudDNS solver calls with hostedZoneName set, and nothing else: it lists
+# record sets, then creates a change and polls it (pkg/issuer/acme/dns/clouddns/clouddns.go at
+# v1.21.1; with hostedZoneName it never lists zones). roles/dns.admin would also let it delete
+# zones and change DNSSEC.
 DNS01_PERMISSIONS = (
     "dns.changes.create",
     "dns.changes.get",
-    "dns.changes.list",
     "dns.managedZones.get",
-    "dns.managedZones.list",
     "dns.resourceRecordSets.create",
     "dns.resourceRecordSets.delete",
     "dns.resourceRecordSets.get",
@@ -43,6 +46,8 @@ DNS01_PERMISSIONS = (
 class CertManagerArgs:
     project: str
     """Project of the cluster's workload identity pool and of the DNS zone."""
+    dns_zone: pulumi.Input[str]
+    """The managed zone the solver may write to: its only grant is on this zone."""
     cluster_ready: Sequence[pulumi.Resource]
     """The cluster: its workload identity pool must exist before the binding."""
 
@@ -70,9 +75,12 @@ class CertManager(pulumi.ComponentResource):
             project=args.project,
             opts=child,
         )
-        projects.IAMMember(
+        # Granted on the one managed zone, not the project: the solver can write challenge
+        # records for this domain and touch no other zone.
+        dns.DnsManagedZoneIamMember(
             f"{name}-dns01-grant",
             project=args.project,
+            managed_zone=args.dns_zone,
             role=role.name,
             member=solver.email.apply(lambda email: f"serviceAccount:{email}"),
             opts=child,
@@ -102,6 +110,9 @@ class CertManager(pulumi.ComponentResource):
             values={
                 # CRDs at the chart's version; kept on uninstall so Certificates are not wiped.
                 "crds": {"enabled": True, "keep": True},
+                # Stated, so the Binary Authorization allowlist names the same registry.
+                "imageRegistry": CERT_MANAGER_REGISTRY,
+                "imageNamespace": CERT_MANAGER_IMAGE_NAMESPACE,
                 "replicaCount": 2,
                 "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
                 "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": solver.email}},

@@ -13,15 +13,14 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import compute, container, projects, serviceaccount
 
 from .config import ClusterConfig
+from .versions import ISTIO_KUBERNETES_MINORS, ISTIO_VERSION, MINOR_UPGRADE_HOLD_SINCE
 
-# Least privilege for nodes: write logs and metrics, read images. Replaces the Compute Engine
-# default service account, which has project Editor.
+# Least privilege for nodes: GKE's own role for node service accounts (logs, metrics, metadata;
+# CIS GKE 2.0 5.2.1) and image pulls. Replaces the Compute Engine default service account, which
+# has project Editor.
 # https://cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster#use_least_privilege_sa
 NODE_ROLES = (
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-    "roles/monitoring.viewer",
-    "roles/stackdriver.resourceMetadata.writer",
+    "roles/container.defaultNodeServiceAccount",
     "roles/artifactregistry.reader",
 )
 
@@ -31,11 +30,17 @@ class GkeClusterArgs:
     project: str
     """GCP project id that holds the cluster and its network."""
     region: str
-    """Region of the subnet, router and (when regional) the control plane."""
+    """Region of the subnet and router."""
+    location: str
+    """The control plane's location: the region (regional) or the first zone (zonal)."""
     zones: tuple[str, ...]
     """Zones the node pool spreads over."""
     cluster: ClusterConfig
     """Tunable cluster settings, validated."""
+    cluster_identifier: str
+    """Stable identity of the cluster for the Kubernetes provider (see ``cluster_identifier``)."""
+    depends_on: tuple[pulumi.Resource, ...] = ()
+    """What must exist before the cluster admits pods (the Binary Authorization policy)."""
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -49,7 +54,7 @@ class GkeCluster(pulumi.ComponentResource):
         super().__init__("istio-envs:platform:GkeCluster", name, None, opts)
         cfg = args.cluster
         child = pulumi.ResourceOptions(parent=self)
-        location = args.region if cfg.regional else args.zones[0]
+        location = args.location
 
         node_sa = serviceaccount.Account(
             f"{name}-nodes",
@@ -58,7 +63,7 @@ class GkeCluster(pulumi.ComponentResource):
             project=args.project,
             opts=child,
         )
-        for role in NODE_ROLES:
+        node_grants = [
             projects.IAMMember(
                 f"{name}-nodes-{role.split('/')[1].replace('.', '-')}",
                 project=args.project,
@@ -66,6 +71,8 @@ class GkeCluster(pulumi.ComponentResource):
                 member=node_sa.email.apply(lambda email: f"serviceAccount:{email}"),
                 opts=child,
             )
+            for role in NODE_ROLES
+        ]
 
         network = compute.Network(
             f"{name}-vpc",
@@ -143,7 +150,15 @@ class GkeCluster(pulumi.ComponentResource):
                 "cluster_secondary_range_name": "pods",
                 "services_secondary_range_name": "services",
             },
-            # Private nodes better control public exposure; the endpoint is public only for the
+            # The DNS-based endpoint is how Pulumi (and CI on hosted runners) reaches the control
+            # plane: reachable from anywhere, every request authorized by IAM
+            # (container.clusters.connect), never by the caller's IP. The IP endpoint stays behind
+            # the authorized networks, and has no public address with privateEndpoint.
+            # https://cloud.google.com/kubernetes-engine/docs/concepts/network-isolation#dns-based_endpoint
+            control_plane_endpoints_config={
+                "dns_endpoint_config": {"allow_external_traffic": True},
+            },
+            # Private nodes better control public exposure; the IP endpoint is public only for the
             # authorized networks below unless privateEndpoint is set.
             private_cluster_config={
                 "enable_private_nodes": True,
@@ -173,8 +188,27 @@ class GkeCluster(pulumi.ComponentResource):
             logging_config={"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
             monitoring_config={"enable_components": ["SYSTEM_COMPONENTS"],
                                "managed_prometheus": {"enabled": True}},
-            security_posture_config={"mode": "BASIC", "vulnerability_mode": "VULNERABILITY_BASIC"},
+            # Posture BASIC (workload configuration audit). No vulnerability_mode: GKE removed the
+            # standard scanning tier (VULNERABILITY_BASIC) on 2025-07-31 and refuses it; the
+            # advanced tier needs GKE Enterprise.
+            # https://cloud.google.com/kubernetes-engine/docs/deprecations/security-posture
+            security_posture_config={"mode": "BASIC"},
+            # The project's policy, declared as code (components/binary_authorization.py).
             binary_authorization={"evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE"},
+            # GKE's release channel must not move the cluster to a Kubernetes minor the pinned
+            # Istio does not support: minor upgrades wait (patches and security fixes still
+            # roll) until the minor's end of support, when GKE upgrades anyway. Bumping Istio is
+            # what moves the ceiling: the exclusion is named after the pin.
+            # https://cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions
+            maintenance_policy={
+                "maintenance_exclusions": [{
+                    "exclusion_name": f"istio-{ISTIO_VERSION.rsplit('.', 1)[0]}-supports-kubernetes-"
+                                      f"{ISTIO_KUBERNETES_MINORS[0]}-to-{ISTIO_KUBERNETES_MINORS[-1]}",
+                    "start_time": MINOR_UPGRADE_HOLD_SINCE,
+                    "exclusion_options": {"scope": "NO_MINOR_UPGRADES",
+                                          "end_time_behavior": "UNTIL_END_OF_SUPPORT"},
+                }],
+            },
             addons_config={
                 "http_load_balancing": {"disabled": False},
                 "horizontal_pod_autoscaling": {"disabled": False},
@@ -186,7 +220,13 @@ class GkeCluster(pulumi.ComponentResource):
                                          if cfg.rbac_security_group else None),
             # Same node hardening for the short-lived default pool GKE creates and deletes.
             node_config=_node_config(cfg, node_sa.email, default_pool=True),
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=True, depends_on=[*args.depends_on, *node_grants],
+                # Once the default pool is gone GKE reports the first remaining pool's
+                # node_config here, and node_config forces replacement: without this the second
+                # `pulumi up` would want to replace the (protected) cluster.
+                # https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/container_cluster#node_config
+                ignore_changes=["nodeConfig"]),
         )
 
         self.node_pool = container.NodePool(
@@ -204,32 +244,54 @@ class GkeCluster(pulumi.ComponentResource):
             management={"auto_repair": True, "auto_upgrade": True},
             upgrade_settings={"max_surge": 1, "max_unavailable": 0},
             node_config=_node_config(cfg, node_sa.email, default_pool=False),
-            opts=child,
+            # Nodes boot with their service account's grants in place: logging, metrics and
+            # image pulls work from the first pod.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=node_grants),
         )
 
         self.name = self.cluster.name
         self.endpoint = self.cluster.endpoint
         self.master_cidr = cfg.master_cidr
+        self.dns_endpoint = self.cluster.control_plane_endpoints_config.apply(
+            lambda endpoints: endpoints.dns_endpoint_config.endpoint
+            if endpoints and endpoints.dns_endpoint_config else None)
         self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
-                              self.cluster.master_auth.cluster_ca_certificate)
+            pulumi.Output.all(self.cluster.name, self.dns_endpoint)
             .apply(lambda parts: gke_kubeconfig(*parts))
         )
         # Kubernetes objects wait for the node pool: istiod and the gateway need nodes to run.
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_pool]),
-        )
+        self.provider = kubernetes_provider(
+            f"{name}-k8s", self.kubeconfig, args.cluster_identifier,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.node_pool]))
         self.register_outputs({
             "name": self.name,
             "endpoint": self.endpoint,
+            "dns_endpoint": self.dns_endpoint,
             "kubeconfig": self.kubeconfig,
+            "provider": self.provider,
         })
 
 
-def _node_config(cfg: ClusterConfig, service_account: pulumi.Input[str], default_pool: bool) -> dict:
+def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str], cluster_identifier: str,
+                        opts: pulumi.ResourceOptions) -> k8s.Provider:
+    """The one way this program talks to the cluster, in the owner and in attached stacks.
+
+    ``cluster_identifier`` is stable (project/location/name): without it pulumi-kubernetes
+    replaces the provider whenever the kubeconfig's cluster entry changes or is unknown at
+    preview time, and replacing a provider replaces every object under it, in every stack.
+    https://www.pulumi.com/registry/packages/kubernetes/api-docs/provider/#clusteridentifier_python
+    """
+    return k8s.Provider(
+        name,
+        kubeconfig=kubeconfig,
+        cluster_identifier=cluster_identifier,
+        enable_server_side_apply=True,
+        opts=opts,
+    )
+
+
+def _node_config(cfg: ClusterConfig, service_account: pulumi.Input[str],
+                 default_pool: bool) -> container.ClusterNodeConfigArgsDict:
     return {
         "machine_type": "e2-small" if default_pool else cfg.machine_type,
         "disk_size_gb": cfg.disk_size_gb,
@@ -246,18 +308,18 @@ def _node_config(cfg: ClusterConfig, service_account: pulumi.Input[str], default
     }
 
 
-def gke_kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str) -> str:
-    """A kubeconfig that authenticates through ``gke-gcloud-auth-plugin``: no key inside."""
+def gke_kubeconfig(cluster_name: str, dns_endpoint: str) -> str:
+    """A kubeconfig for the DNS-based endpoint that authenticates through
+    ``gke-gcloud-auth-plugin``: no key inside, and no cluster CA either (the DNS endpoint serves
+    a publicly trusted certificate, as ``gcloud container clusters get-credentials
+    --dns-endpoint`` writes it), so a CA rotation does not change it."""
     import yaml
 
     context = f"gke-{cluster_name}"
     return yaml.safe_dump({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {
-            "server": f"https://{endpoint}",
-            "certificate-authority-data": ca_certificate,
-        }}],
+        "clusters": [{"name": context, "cluster": {"server": f"https://{dns_endpoint}"}}],
         "users": [{"name": context, "user": {"exec": {
             "apiVersion": "client.authentication.k8s.io/v1beta1",
             "command": "gke-gcloud-auth-plugin",

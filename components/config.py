@@ -131,12 +131,28 @@ class ClientTls:
 
 
 @dataclass(frozen=True)
+class EgressDestination:
+    """One external destination the environment's workloads may call (the mesh refuses every
+    other: outboundTrafficPolicy REGISTRY_ONLY). ``host`` is a DNS name, ``*.`` allowed as its
+    first label."""
+
+    host: str
+    port: int
+    protocol: str
+
+    @property
+    def wildcard(self) -> bool:
+        return self.host.startswith("*.")
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
     routes: tuple[Route, ...]
     auth: JwtAuth
     quota: Quota
     tls: ClientTls = ClientTls("SIMPLE")
+    egress: tuple[EgressDestination, ...] = ()
 
     @property
     def namespace(self) -> str:
@@ -205,6 +221,15 @@ class TlsConfig:
 
 
 @dataclass(frozen=True)
+class BinaryAuthorizationConfig:
+    """The project's Binary Authorization policy (a project singleton)."""
+
+    enforcement: str  # "dry-run" | "enforce"
+    attestors: tuple[str, ...]
+    allowlist: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     project: str
     region: str
@@ -213,6 +238,18 @@ class PlatformConfig:
     cluster: ClusterConfig
     dns: DnsConfig
     tls: TlsConfig
+    binary_authorization: BinaryAuthorizationConfig = BinaryAuthorizationConfig("dry-run", (), ())
+
+    @property
+    def cluster_location(self) -> str:
+        """The control plane's location: the region, or the first zone of a zonal cluster."""
+        return self.region if self.cluster.regional else self.zones[0]
+
+    @property
+    def cluster_identifier(self) -> str:
+        """What the Kubernetes provider calls the cluster, in the owner and in every attached
+        stack: stable across CA rotations and endpoint changes (components/cluster.py)."""
+        return f"{self.project}/{self.cluster_location}/{self.cluster.name}"
 
     @property
     def api_domain(self) -> str:
@@ -396,7 +433,7 @@ def _route(where: _Where, raw: Any) -> Route:
 
 def _environment(where: _Where, raw: Any, stack: str, client_ca_pem: Any = None,
                  now: datetime.datetime | None = None) -> EnvironmentConfig:
-    raw = _mapping(where, raw, ("routes", "auth"), ("name", "quota", "tls"))
+    raw = _mapping(where, raw, ("routes", "auth"), ("name", "quota", "tls", "egress"))
     name_where = where.child("name")
     name = _dns_label(name_where, raw.get("name", stack), "the environment name")
     if name in RESERVED_NAMESPACES:
@@ -441,7 +478,48 @@ def _environment(where: _Where, raw: Any, stack: str, client_ca_pem: Any = None,
     )
     tls = _client_tls(where.child("tls"), raw.get("tls", {}), client_ca_pem,
                       now or datetime.datetime.now(datetime.timezone.utc))
-    return EnvironmentConfig(name=name, routes=routes, auth=auth, quota=quota, tls=tls)
+    egress = _list(where.child("egress"), raw.get("egress", []), _egress)
+    seen_egress: dict[tuple[str, int], int] = {}
+    for i, destination in enumerate(egress):
+        key = (destination.host, destination.port)
+        if key in seen_egress:
+            raise where.child("egress").child(i).fail(
+                f"got {destination.host}:{destination.port} again (also egress[{seen_egress[key]}]); "
+                "expected each host and port once")
+        seen_egress[key] = i
+    return EnvironmentConfig(name=name, routes=routes, auth=auth, quota=quota, tls=tls,
+                             egress=egress)
+
+
+# Istio ServiceEntry port protocols that make sense for a call out of the mesh.
+EGRESS_PROTOCOLS = ("TLS", "HTTPS", "HTTP", "HTTP2", "GRPC", "TCP")
+
+
+def _egress(where: _Where, raw: Any) -> EgressDestination:
+    raw = _mapping(where, raw, ("host",), ("port", "protocol"))
+    host_where = where.child("host")
+    host = _string(host_where, raw["host"], expected="a DNS name such as api.stripe.com")
+    expected = ("a DNS name such as api.stripe.com, or *.example.com for every name one label "
+                "below example.com")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        raise host_where.fail(f"got {_show(host)}, an IP address; expected {expected} (the mesh "
+                              "matches egress by name)")
+    if host == "*" or host.startswith("*") and not host.startswith("*."):
+        raise host_where.fail(f"got {_show(host)}; a bare wildcard would open egress to the whole "
+                              f"internet, expected {expected}")
+    name = host[2:] if host.startswith("*.") else host
+    labels = name.split(".")
+    if (len(name) > 240 or len(labels) < 2 or not all(_DOMAIN_LABEL.match(x) for x in labels)
+            or not labels[-1].isalpha()):
+        raise host_where.fail(f"got {_show(host)}; expected {expected} (lowercase, no trailing "
+                              "dot, at most 240 characters)")
+    protocol = _choice(where.child("protocol"), raw.get("protocol", "TLS"), EGRESS_PROTOCOLS)
+    return EgressDestination(host=host, port=_integer(where.child("port"), raw.get("port", 443), 1, 65535),
+                             protocol=protocol)
 
 
 def _client_tls(where: _Where, raw: Any, client_ca_pem: Any, now: datetime.datetime) -> ClientTls:
@@ -723,7 +801,8 @@ def host_covered(host: str, names: Sequence[str]) -> bool:
 def _platform(stack_file: str, raw: Any, certificate_pem: str | None,
               private_key: SecretText | bool, now: datetime.datetime) -> PlatformConfig:
     where = _Where(stack_file, "platform")
-    raw = _mapping(where, raw, ("project", "region", "zones", "domain", "cluster", "tls"), ("dns",))
+    raw = _mapping(where, raw, ("project", "region", "zones", "domain", "cluster", "tls"),
+                   ("dns", "binaryAuthorization"))
     project = _string(where.child("project"), raw["project"], _GCP_PROJECT,
                       "a GCP project id (6-30 lowercase letters, digits and '-')")
     region = _string(where.child("region"), raw["region"], _GCP_REGION, "a GCP region such as europe-west1")
@@ -744,6 +823,30 @@ def _platform(stack_file: str, raw: Any, certificate_pem: str | None,
         cluster=cluster,
         dns=_dns(where.child("dns"), raw.get("dns", {}), domain, tls.source),
         tls=tls,
+        binary_authorization=_binary_authorization(where.child("binaryAuthorization"),
+                                                   raw.get("binaryAuthorization", {})),
+    )
+
+
+BINARY_AUTHORIZATION_ENFORCEMENT = ("dry-run", "enforce")
+_ATTESTOR = re.compile(r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/attestors/[A-Za-z0-9_-]{1,64}$")
+# registry/path, with a '*' allowed only at the end and only after the registry (Binary
+# Authorization's admissionWhitelistPatterns rule).
+_IMAGE_PATTERN = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]*\*{0,2}$")
+
+
+def _binary_authorization(where: _Where, raw: Any) -> BinaryAuthorizationConfig:
+    raw = _mapping(where, raw, (), ("enforcement", "attestors", "allowlist"))
+    return BinaryAuthorizationConfig(
+        enforcement=_choice(where.child("enforcement"), raw.get("enforcement", "dry-run"),
+                            BINARY_AUTHORIZATION_ENFORCEMENT),
+        attestors=_list(where.child("attestors"), raw.get("attestors", []),
+                        lambda w, v: _string(w, v, _ATTESTOR,
+                                             "an attestor such as projects/<project>/attestors/<name>")),
+        allowlist=_list(where.child("allowlist"), raw.get("allowlist", []),
+                        lambda w, v: _string(w, v, _IMAGE_PATTERN,
+                                             "an image pattern such as europe-docker.pkg.dev/acme/apps/* "
+                                             "(registry/path, '*' only at the end)")),
     )
 
 

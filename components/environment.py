@@ -1,7 +1,10 @@
-"""One environment (a "virtual cluster"): its namespace, limits, routes, JWT auth and DNS name.
+"""One environment (a "virtual cluster"): its namespace, limits, routes, JWT auth, egress and
+DNS name.
 
-Everything here lives in the environment's own namespace plus one A record, so an attached
-stack touches nothing shared: adding or destroying an environment never waits on the cluster.
+What an environment writes, and where: everything in its own namespace, plus its A record in the
+platform's zone; a MUTUAL environment also writes its client CA Secret and its own Gateway into
+the gateway's namespace (``istio-ingress``), because Istio reads credentials only there. Nothing
+else shared is touched, so adding or destroying an environment never waits on the cluster.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_gcp import dns
 
-from .config import EnvironmentConfig, Route
+from .config import EgressDestination, EnvironmentConfig, Route
 from .mesh import istio_resource
 from .mutual_tls import MutualTlsHost, MutualTlsHostArgs
 
@@ -90,7 +93,7 @@ class Environment(pulumi.ComponentResource):
             metadata={"name": "container-defaults", "namespace": ns},
             spec={"limits": [{
                 "type": "Container",
-                "defaultRequest": CONTAINER_DEFAULT_REQUEST,
+                "default_request": CONTAINER_DEFAULT_REQUEST,
                 "default": CONTAINER_DEFAULT_LIMIT,
             }]},
             opts=child,
@@ -131,6 +134,12 @@ class Environment(pulumi.ComponentResource):
                        {"action": "ALLOW", "rules": authorization_rules(cfg, args.gateway_principal)},
                        istio)
 
+        # The only destinations outside the mesh this environment's workloads may call (the mesh
+        # is REGISTRY_ONLY), visible to this namespace only.
+        for destination in egress_service_entries(cfg.egress):
+            istio_resource(f"{name}-{destination['name']}", "ServiceEntry",
+                           destination["name"], ns, destination["spec"], istio)
+
         dns.RecordSet(
             f"{name}-dns",
             name=f"{args.host}.",
@@ -149,6 +158,30 @@ class Environment(pulumi.ComponentResource):
         self.tls_mode = cfg.tls.mode
         self.register_outputs({"namespace": self.namespace, "host": self.host, "url": self.url,
                                "audiences": self.audiences, "tls_mode": self.tls_mode})
+
+
+def egress_service_entries(egress: Sequence[EgressDestination]) -> list[dict]:
+    """One ServiceEntry per host, with every port listed for it, exported to the environment's
+    own namespace only. A wildcard host cannot be resolved by DNS: Envoy forwards to the
+    address the workload resolved itself (resolution NONE)."""
+    by_host: dict[str, list[EgressDestination]] = {}
+    for destination in egress:
+        by_host.setdefault(destination.host, []).append(destination)
+    entries = []
+    for host, destinations in sorted(by_host.items()):
+        wildcard = destinations[0].wildcard
+        entries.append({
+            "name": "egress-" + host.replace("*.", "wildcard.").replace(".", "-"),
+            "spec": {
+                "hosts": [host],
+                "ports": [{"number": d.port, "name": f"{d.protocol.lower()}-{d.port}",
+                           "protocol": d.protocol} for d in sorted(destinations, key=lambda d: d.port)],
+                "location": "MESH_EXTERNAL",
+                "resolution": "NONE" if wildcard else "DNS",
+                "exportTo": ["."],
+            },
+        })
+    return entries
 
 
 def routing_order(routes: Sequence[Route]) -> list[Route]:

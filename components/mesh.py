@@ -12,10 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .charts import pinned_chart
-
-# The one place the Istio version is pinned. Charts, CRDs and proxies all follow it.
-ISTIO_VERSION = "1.29.6"
-ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
+from .versions import ISTIO_CHARTS, ISTIO_HUB, ISTIO_VERSION
 
 ISTIO_NAMESPACE = "istio-system"
 # The gateway runs apart from the control plane (Istio's security advice for gateways).
@@ -27,10 +24,18 @@ GATEWAY_SELECTOR = {"istio": GATEWAY_RELEASE.removeprefix("istio-")}
 # from this identity (mTLS proves it).
 GATEWAY_PRINCIPAL = f"cluster.local/ns/{GATEWAY_NAMESPACE}/sa/{GATEWAY_RELEASE}"
 
+# The GKE metadata server: workload identity tokens come from it. With REGISTRY_ONLY egress a
+# sidecar sends anything unregistered to its BlackHole cluster, so it must be in the registry.
+# TCP on its link-local address gives it a listener of its own (plain HTTP on port 80 would be
+# matched by Host header, and clients use both the name and the address).
+# https://cloud.google.com/kubernetes-engine/docs/concepts/workload-identity#metadata_server
+METADATA_SERVER = {"host": "metadata.google.internal", "address": "169.254.169.254", "port": 80}
+
 # GA APIs (the write-ups' authentication.istio.io/v1alpha1 Policy was removed in Istio 1.6).
 ISTIO_API_VERSIONS = {
     "Gateway": "networking.istio.io/v1",
     "VirtualService": "networking.istio.io/v1",
+    "ServiceEntry": "networking.istio.io/v1",
     "PeerAuthentication": "security.istio.io/v1",
     "RequestAuthentication": "security.istio.io/v1",
     "AuthorizationPolicy": "security.istio.io/v1",
@@ -95,7 +100,10 @@ class IstioMesh(pulumi.ComponentResource):
         self.istiod = chart("istiod", "istiod", istio_ns, {
             **webhook,
             "pilot": {"autoscaleMin": 2, "autoscaleMax": 5},
-            "global": {"defaultPodDisruptionBudget": {"enabled": True}},
+            # Images from the pinned hub and tag, stated: the Binary Authorization allowlist
+            # derives from the same constants.
+            "global": {"defaultPodDisruptionBudget": {"enabled": True},
+                       "hub": ISTIO_HUB, "tag": ISTIO_VERSION},
             "meshConfig": {
                 "accessLogFile": "/dev/stdout",
                 "accessLogEncoding": "JSON",
@@ -132,7 +140,22 @@ class IstioMesh(pulumi.ComponentResource):
                        {"mtls": {"mode": "STRICT"}},
                        pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]))
 
+        # Every sidecar may reach the metadata server (workload identity); nothing else outside
+        # the mesh is registered here: environments list their own egress.
+        istio_resource(f"{name}-metadata-server", "ServiceEntry", "gke-metadata-server",
+                       ISTIO_NAMESPACE, {
+                           "hosts": [METADATA_SERVER["host"]],
+                           "addresses": [f"{METADATA_SERVER['address']}/32"],
+                           "ports": [{"number": METADATA_SERVER["port"], "name": "tcp-metadata",
+                                      "protocol": "TCP"}],
+                           "location": "MESH_EXTERNAL",
+                           "resolution": "STATIC",
+                           "endpoints": [{"address": METADATA_SERVER["address"]}],
+                           "exportTo": ["*"],
+                       }, pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]))
+
         self.register_outputs({
             "istio_version": ISTIO_VERSION,
-            "gateway_namespace": GATEWAY_NAMESPACE,
+            "gateway_namespace": self.gateway_namespace,
+            "istiod": self.istiod,
         })

@@ -49,7 +49,7 @@ class MutualTlsHost(pulumi.ComponentResource):
         if cfg.client_ca_source == "self-signed":
             ca_key, ca = self_signed_ca(
                 f"{name}-client-ca", f"{args.environment} clients CA", args.environment,
-                validity_hours=cfg.client_certificate_days * 24 * 5, opts=child)
+                leaf_validity_hours=cfg.client_certificate_days * 24, opts=child)
             client_key, client = signed_leaf(
                 f"{name}-client", ca_key, ca, common_name=f"{args.environment}-client",
                 organization=args.environment, dns_names=[], usage="client_auth",

@@ -15,8 +15,9 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 from pulumi_gcp import compute
 
+from .binary_authorization import ImageAdmissionPolicy, ImageAdmissionPolicyArgs
 from .cert_manager import CertManager, CertManagerArgs
-from .cluster import GkeCluster, GkeClusterArgs
+from .cluster import GkeCluster, GkeClusterArgs, kubernetes_provider
 from .config import PlatformConfig, private_key_secret
 from .dns import DnsZone, DnsZoneArgs
 from .gateway import MIN_TLS_VERSION, ApiGateway, ApiGatewayArgs
@@ -70,9 +71,13 @@ class OwnedPlatform(pulumi.ComponentResource):
             description="Istio ingress gateway of the environments",
             opts=pulumi.ResourceOptions(parent=self, providers={"gcp": self.gcp_provider}, protect=True),
         )
+        admission = ImageAdmissionPolicy(f"{name}-binauthz", ImageAdmissionPolicyArgs(
+            project=config.project, config=config.binary_authorization), opts=gcp_child)
         cluster = GkeCluster(f"{name}-gke", GkeClusterArgs(
-            project=config.project, region=config.region, zones=config.zones,
-            cluster=config.cluster), opts=gcp_child)
+            project=config.project, region=config.region, location=config.cluster_location,
+            zones=config.zones, cluster=config.cluster,
+            cluster_identifier=config.cluster_identifier, depends_on=(admission.policy,)),
+            opts=gcp_child)
         zone = DnsZone(f"{name}-dns", DnsZoneArgs(
             project=config.project, domain=config.domain, dns=config.dns), opts=gcp_child)
 
@@ -81,7 +86,7 @@ class OwnedPlatform(pulumi.ComponentResource):
         cert_manager_ready: tuple = ()
         if config.tls.source == "acme":
             cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(
-                project=config.project, cluster_ready=(cluster.cluster,)),
+                project=config.project, dns_zone=zone.zone_name, cluster_ready=(cluster.cluster,)),
                 opts=pulumi.ResourceOptions(parent=self, providers={
                     "kubernetes": cluster.provider, "gcp": self.gcp_provider}))
             cert_manager_ready = (cert_manager.release,)
@@ -143,13 +148,16 @@ class OwnedPlatform(pulumi.ComponentResource):
 class PlatformReference(pulumi.ComponentResource):
     """An attached stack's view of the owner's platform: its outputs, nothing declared."""
 
-    def __init__(self, name: str, owner_stack: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, owner_stack: str, owner_platform: PlatformConfig,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:platform:PlatformReference", name, None, opts)
         owner = pulumi.StackReference(owner_stack, opts=pulumi.ResourceOptions(parent=self))
         shared = {key: owner.require_output(key) for key in SHARED_OUTPUTS}
-        kubernetes = k8s.Provider(f"{name}-k8s", kubeconfig=shared["kubeconfig"],
-                                  enable_server_side_apply=True,
-                                  opts=pulumi.ResourceOptions(parent=self))
+        # The same identifier as the owner's provider, from the owner's stack file: known at
+        # preview time, so a changed kubeconfig never replaces this stack's objects.
+        kubernetes = kubernetes_provider(f"{name}-k8s", shared["kubeconfig"],
+                                         owner_platform.cluster_identifier,
+                                         pulumi.ResourceOptions(parent=self))
         gcp_provider = gcp.Provider(f"{name}-gcp", project=shared["project"],
                                     opts=pulumi.ResourceOptions(parent=self))
         self.handles = PlatformHandles(
@@ -173,4 +181,4 @@ def platform_for(config, opts: pulumi.ResourceOptions | None = None) -> Platform
     """The owner declares its platform; an attached stack reads the owner's."""
     if config.owns_platform:
         return OwnedPlatform("platform", config.platform, opts).handles
-    return PlatformReference("platform", config.owner_stack, opts).handles
+    return PlatformReference("platform", config.owner_stack, config.platform, opts).handles

@@ -60,8 +60,7 @@ class WildcardCertificate(pulumi.ComponentResource):
         if cfg.source == "self-signed":
             ca_key, ca = self_signed_ca(
                 f"{name}-ca", f"{args.domain} environments CA", args.domain,
-                # The CA outlives many leaves; clients trust it once.
-                validity_hours=cfg.validity_days * 24 * 5, opts=child)
+                leaf_validity_hours=cfg.validity_days * 24, opts=child)
             leaf_key, leaf = signed_leaf(
                 name, ca_key, ca, common_name=cfg.dns_names[0], organization=args.domain,
                 dns_names=list(cfg.dns_names), usage="server_auth",
@@ -137,9 +136,19 @@ class WildcardCertificate(pulumi.ComponentResource):
         return certificate.spec["secretName"]
 
 
-def self_signed_ca(name: str, common_name: str, organization: str, validity_hours: int,
+# A CA lives this many leaf lifetimes: clients trust it once, for a long while.
+CA_LIFETIME_IN_LEAVES = 5
+
+
+def self_signed_ca(name: str, common_name: str, organization: str, leaf_validity_hours: int,
                    opts: pulumi.ResourceOptions) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
-    """A pulumi-tls CA: an ECDSA P-256 key (kept in state as a secret) and its certificate."""
+    """A pulumi-tls CA for leaves of ``leaf_validity_hours``: an ECDSA P-256 key (kept in state
+    as a secret) and its certificate.
+
+    The CA is renewed once less than one leaf lifetime is left, so a leaf signed on any
+    `pulumi up` never outlives its CA: either the CA still has a leaf lifetime to go, or it is
+    re-issued in that same run, and the leaf with it (its ``ca_cert_pem`` changed). Clients then
+    need the new CA (stack output ``caCertificate``) before the old one expires."""
     key = tls.PrivateKey(f"{name}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
     cert = tls.SelfSignedCert(
         name,
@@ -147,7 +156,8 @@ def self_signed_ca(name: str, common_name: str, organization: str, validity_hour
         is_ca_certificate=True,
         set_subject_key_id=True,
         subject={"common_name": common_name, "organization": organization},
-        validity_period_hours=validity_hours,
+        validity_period_hours=leaf_validity_hours * CA_LIFETIME_IN_LEAVES,
+        early_renewal_hours=leaf_validity_hours,
         allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
         opts=opts,
     )

@@ -47,6 +47,9 @@ class CertificateState:
     not_before: datetime.datetime
     not_after: datetime.datetime
     reissued: bool = False
+    inputs_digest: str = ""
+    """What the certificate was issued from: changed inputs replace it (``ca_cert_pem`` of a
+    leaf whose CA was re-issued, a new validity), as a real update would."""
 
 
 class PreviewError(Exception):
@@ -67,6 +70,14 @@ class Registration:
     inputs: dict
     id: str = ""
     read: bool = False
+    # Resource options that change what a real `pulumi up` does on the second run; reviewers and
+    # tests read them from plan.json (the mock engine itself ignores them).
+    ignore_changes: list[str] = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -101,15 +112,18 @@ class PreviewMocks(pulumi_mocks.Mocks):
         it. A previous run's certificate stands in for existing state; without one it is new."""
         hours = int(inputs.get("validityPeriodHours") or 0)
         early = int(inputs.get("earlyRenewalHours") or 0)
+        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
         prior = self.prior_certificates.get(name)
-        if prior is not None and self.clock < prior.not_after - datetime.timedelta(hours=early):
+        if (prior is not None and self.clock < prior.not_after - datetime.timedelta(hours=early)
+                and prior.inputs_digest in ("", digest)):
             state = prior
         else:
             state = CertificateState(
                 serial=(prior.serial + 1) if prior else 1,
                 not_before=self.clock,
                 not_after=self.clock + datetime.timedelta(hours=hours),
-                reissued=prior is not None)
+                reissued=prior is not None,
+                inputs_digest=digest)
         self.certificates[name] = state
         pem = FAKE_CERT.replace("deploy time", f"deploy time (serial {state.serial})")
         return {"certPem": pem, "readyForRenewal": False,
@@ -131,6 +145,12 @@ class PreviewMocks(pulumi_mocks.Mocks):
             master_auth = dict(inputs.get("masterAuth") or {})
             master_auth["clusterCaCertificate"] = base64.b64encode(FAKE_CERT.encode()).decode()
             inputs["masterAuth"] = master_auth
+            # GKE names the DNS-based endpoint gke-<uid>-<project number>.<location>.gke.goog.
+            endpoints = dict(inputs.get("controlPlaneEndpointsConfig") or {})
+            dns_endpoint = dict(endpoints.get("dnsEndpointConfig") or {})
+            dns_endpoint["endpoint"] = (f"gke-preview{fake_octet(self.stack, args.name)}-000000000000."
+                                        f"{inputs.get('location')}.gke.goog")
+            inputs["controlPlaneEndpointsConfig"] = {**endpoints, "dnsEndpointConfig": dns_endpoint}
         elif typ == "gcp:dns/managedZone:ManagedZone":
             inputs["nameServers"] = [f"ns-preview-{i}.example.net." for i in (1, 2, 3, 4)]
         elif typ == "gcp:serviceaccount/account:Account":
@@ -204,7 +224,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom=bool(request.custom), provider=_provider_urn(request.provider),
             dependencies=sorted(set(request.dependencies)),
             property_dependencies={k: sorted(set(v.urns)) for k, v in request.propertyDependencies.items()},
-            protect=bool(request.protect), inputs=inputs, id=resource_id or ""))
+            protect=bool(request.protect), inputs=inputs, id=resource_id or "",
+            ignore_changes=sorted(request.ignoreChanges),
+            replace_on_changes=sorted(request.replaceOnChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            retain_on_delete=bool(request.retainOnDelete),
+            custom_timeouts={key: value for key in ("create", "update", "delete")
+                             if (value := getattr(request.customTimeouts, key))},
+            aliases=sorted([*request.aliasURNs, *map(_alias_text, request.aliases)])))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
         obj = _sync_await(rpc.serialize_properties(state, {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj)
@@ -222,6 +249,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def Invoke(self, request):
         self.invocations.append(Invocation(request.tok, rpc.deserialize_properties(request.args)))
         return super().Invoke(request)
+
+
+def _alias_text(alias) -> str:
+    """An alias as a reviewer reads it: its URN, or the parts of the old identity it names."""
+    if alias.urn:
+        return alias.urn
+    spec = alias.spec
+    parts = {"name": spec.name, "type": spec.type, "parent": spec.parentUrn,
+             "stack": spec.stack, "project": spec.project}
+    text = ", ".join(f"{key}={value}" for key, value in parts.items() if value)
+    return text + (", no parent" if spec.noParent else "")
 
 
 def _provider_urn(reference: str) -> str:

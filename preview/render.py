@@ -50,6 +50,12 @@ def plan(run: ProgramRun) -> dict:
             "dependencies": reg.dependencies,
             "propertyDependencies": reg.property_dependencies,
             "protect": reg.protect,
+            "ignoreChanges": reg.ignore_changes,
+            "replaceOnChanges": reg.replace_on_changes,
+            "deleteBeforeReplace": reg.delete_before_replace,
+            "retainOnDelete": reg.retain_on_delete,
+            "customTimeouts": reg.custom_timeouts,
+            "aliases": reg.aliases,
             "inputs": clean(reg.inputs),
         }
         if reg.read:

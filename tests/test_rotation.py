@@ -37,7 +37,7 @@ def test_leaf_is_kept_before_the_window_and_reissued_inside_it(build_dir):
     assert early_chain == first_chain
 
     # Day 61: inside the window. The leaf is re-issued, valid 90 days from now, and the
-    # Secret's chain is the new one; the CA (5x longer, no early renewal) stays.
+    # Secret's chain is the new one; the CA (5x longer, far from its own window) stays.
     late, late_chain = deploy(build_dir, PREVIEW_EPOCH + 61 * DAY, first)
     leaf = late.certificates[LEAF]
     assert leaf.reissued and leaf.serial == 2
@@ -50,9 +50,32 @@ def test_leaf_is_kept_before_the_window_and_reissued_inside_it(build_dir):
     assert after.certificates[LEAF] == leaf
 
 
-def test_ca_is_reissued_only_when_it_expires(build_dir):
+def test_ca_is_renewed_a_leaf_lifetime_before_it_expires_and_the_leaf_with_it(build_dir):
     first, _ = deploy(build_dir, PREVIEW_EPOCH)
-    kept, _ = deploy(build_dir, PREVIEW_EPOCH + 449 * DAY, first)
-    assert kept.certificates[CA] == first.certificates[CA]
-    expired, _ = deploy(build_dir, PREVIEW_EPOCH + 450 * DAY, first)
-    assert expired.certificates[CA].reissued
+    ca = first.certificates[CA]
+    assert ca.not_after - ca.not_before == 450 * DAY
+    # Day 359: 91 days left, more than a leaf's 90: the CA stays.
+    kept, _ = deploy(build_dir, PREVIEW_EPOCH + 359 * DAY, first)
+    assert kept.certificates[CA] == ca
+    # Day 361: 89 days left; a leaf issued now would outlive it, so the CA is renewed, and the
+    # leaf is re-signed by the new CA in the same run (its ca_cert_pem changed).
+    renewed, chain = deploy(build_dir, PREVIEW_EPOCH + 361 * DAY, kept)
+    assert renewed.certificates[CA].reissued and renewed.certificates[CA].serial == 2
+    assert renewed.certificates[LEAF].not_before == PREVIEW_EPOCH + 361 * DAY
+    assert renewed.certificates[LEAF].not_after <= renewed.certificates[CA].not_after
+    leaf_pem, ca_pem = chain.split("-----END CERTIFICATE-----\n")[:2]
+    assert f"serial {renewed.certificates[LEAF].serial}" in leaf_pem and "serial 2" in ca_pem
+
+
+def test_no_leaf_ever_outlives_its_ca(build_dir):
+    """Two CA lifetimes of `pulumi up` every 90 days: at every run the served leaf expires no later
+    than the CA that signed it."""
+    run, _ = deploy(build_dir, PREVIEW_EPOCH)
+    renewals = 0
+    for day in range(90, 2 * 450 + 1, 90):
+        previous_ca = run.certificates[CA]
+        run, _ = deploy(build_dir, PREVIEW_EPOCH + day * DAY, run)
+        leaf, ca = run.certificates[LEAF], run.certificates[CA]
+        assert leaf.not_after <= ca.not_after, f"day {day}: leaf outlives its CA"
+        renewals += ca != previous_ca
+    assert renewals >= 2  # the CA did roll over, more than once

@@ -271,7 +271,7 @@ def test_cluster_is_hardened_with_a_separate_autoscaling_pool(plans):
     assert "compute@developer" not in node["serviceAccount"]
 
 
-def test_kubeconfig_is_secret_and_uses_the_gke_auth_plugin(build_dir):
+def test_kubeconfig_is_secret_and_uses_the_gke_auth_plugin(build_dir, plans):
     run = run_program(ROOT, OWNER, owner_outputs(build_dir))
     kubeconfig = run.outputs["kubeconfig"]
     assert kubeconfig.secret
@@ -280,8 +280,16 @@ def test_kubeconfig_is_secret_and_uses_the_gke_auth_plugin(build_dir):
     assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert user["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
     assert user["user"]["exec"]["provideClusterInfo"] is True
+    # The DNS-based endpoint (access decided by IAM, not by the caller's IP), with no cluster
+    # CA: it serves a publicly trusted certificate, and a CA rotation leaves the file as it is.
     (cluster,) = document["clusters"]
-    assert cluster["cluster"]["server"].startswith("https://198.51.100.")
+    endpoints = one(plans[OWNER], "gcp:container/cluster:Cluster")["inputs"][
+        "controlPlaneEndpointsConfig"]
+    assert endpoints["dnsEndpointConfig"]["allowExternalTraffic"] is True
+    # The mock fills the endpoint GKE assigns: gke-<uid>-<project number>.<location>.gke.goog.
+    assert cluster["cluster"]["server"].startswith("https://gke-preview")
+    assert cluster["cluster"]["server"].endswith(".us-central1.gke.goog")
+    assert "certificate-authority-data" not in cluster["cluster"]
 
 
 def test_owner_outputs_carry_what_an_attached_stack_reads(plans):

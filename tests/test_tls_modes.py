@@ -54,11 +54,14 @@ def test_acme_solver_may_only_touch_dns_records(example_plans):
     role = one(plan, "projects/iAMCustomRole:IAMCustomRole")["inputs"]
     assert role["permissions"] == list(DNS01_PERMISSIONS)
     assert all(p.startswith("dns.") for p in role["permissions"])
-    assert not any(p.startswith("dns.managedZones.") and not p.endswith((".get", ".list"))
+    assert not any(p.startswith("dns.managedZones.") and not p.endswith(".get")
                    for p in role["permissions"])
-    (grant,) = [r["inputs"] for r in of_type(plan, "projects/iAMMember:IAMMember") if "dns01" in r["name"]]
-    # The solver's only project grant is that custom role (not roles/dns.admin).
+    # The solver has no project-wide grant at all: the custom role is bound on the one managed
+    # zone of the domain, so it can rewrite no other zone in the project.
+    assert not [r for r in of_type(plan, "projects/iAMMember:IAMMember") if "dns01" in r["name"]]
+    (grant,) = [r["inputs"] for r in of_type(plan, "dns/dnsManagedZoneIamMember:DnsManagedZoneIamMember")]
     assert grant["role"] == f"projects/acme-nonprod/roles/{role['roleId']}"
+    assert grant["managedZone"] == plan["outputs"]["dnsZone"]
     assert grant["member"].startswith("serviceAccount:cert-manager-dns01@")
 
 
@@ -119,7 +122,7 @@ def test_self_signed_leaf_renews_inside_the_window_and_the_secret_follows(plans)
     ca = next(r for r in of_type(plan, "tls:index/selfSignedCert:SelfSignedCert"))
     assert ca["inputs"]["isCaCertificate"] is True
     assert ca["inputs"]["validityPeriodHours"] == 5 * 90 * 24
-    assert "earlyRenewalHours" not in ca["inputs"]
+    assert ca["inputs"]["earlyRenewalHours"] == leaf["inputs"]["validityPeriodHours"]
     assert plan["outputs"]["caCertificate"].startswith("-----BEGIN CERTIFICATE-----")
 
 
