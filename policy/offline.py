@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .rules import (
+    OPTIONS_RULES,
     PEM_KEY_MARKER,
     RESOURCE_RULES,
     Resource,
@@ -34,10 +35,15 @@ class Violation:
 def check_plan(plan: dict, project_dir: Path) -> list[Violation]:
     """Every violation of every policy in one stack's plan."""
     found: list[Violation] = []
-    resources = [Resource(r["type"], r["name"], r["inputs"]) for r in plan["resources"] if not r.get("read")]
-    for resource in resources:
+    recorded = [r for r in plan["resources"] if not r.get("read")]
+    resources = [Resource(r["type"], r["name"], r["inputs"]) for r in recorded]
+    for resource, entry in zip(resources, recorded, strict=True):
         for name, (_, rule) in RESOURCE_RULES.items():
             found += [Violation(name, resource.name, m) for m in rule(resource.type, resource.props)]
+        options = {"ignoreChanges": entry.get("ignoreChanges", [])}
+        for name, (_, options_rule) in OPTIONS_RULES.items():
+            found += [Violation(name, resource.name, m)
+                      for m in options_rule(resource.type, resource.props, options)]
         for path, value in _strings(resource.props, ""):
             if PEM_KEY_MARKER in value and not any(
                     v.policy == "private-keys-only-in-secrets" and v.resource == resource.name for v in found):
@@ -64,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = json.loads(plan_path.read_text())
     violations = check_plan(plan, locate_stack(args.stack))
-    policies = len(RESOURCE_RULES) + 2
+    policies = len(RESOURCE_RULES) + len(OPTIONS_RULES) + 2
     for v in violations:
         print(f"[mandatory] {v.policy}: {v.message}")
     print(f"stack {args.stack}: {len(plan['resources'])} resources, {policies} policies, "

@@ -33,6 +33,16 @@ def _resource_policy(name: str, description: str, rule) -> ResourceValidationPol
                                     enforcement_level=EnforcementLevel.MANDATORY)
 
 
+def _options_policy(name: str, description: str, rule) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        options = {"ignoreChanges": list(args.opts.ignore_changes or [])}
+        for message in rule(args.resource_type, args.props, options):
+            report_violation(message, None)
+
+    return ResourceValidationPolicy(name=name, description=description, validate=validate,
+                                    enforcement_level=EnforcementLevel.MANDATORY)
+
+
 def _stack_resources(args: StackValidationArgs) -> list[rules.Resource]:
     return [rules.Resource(r.resource_type, r.name, r.props) for r in args.resources]
 
@@ -45,6 +55,8 @@ def stack_of(args: StackValidationArgs) -> str:
 def policies() -> list:
     """Every policy of the pack, mandatory."""
     found = [_resource_policy(name, description, rule) for name, (description, rule) in rules.RESOURCE_RULES.items()]
+    found += [_options_policy(name, description, rule)
+              for name, (description, rule) in rules.OPTIONS_RULES.items()]
 
     def tokens(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         for message in rules.hosts_require_a_token(_stack_resources(args)):

@@ -25,6 +25,33 @@ SECRET = "kubernetes:core/v1:Secret"
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 MANAGED_ZONE = "gcp:dns/managedZone:ManagedZone"
+SERVICE_ENTRY = "kubernetes:networking.istio.io/v1:ServiceEntry"
+KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
+MESH_ROOT_NAMESPACE = "istio-system"
+
+# GKE features that are gone: a request for one fails at `pulumi up` (or, worse, is silently
+# dropped), and the mock engine cannot know. (input path, value or None for "any value", since,
+# source)
+REMOVED_GKE_FEATURES = (
+    ("securityPostureConfig.vulnerabilityMode", "VULNERABILITY_BASIC", "2025-07-31",
+     "https://cloud.google.com/kubernetes-engine/docs/deprecations/security-posture"),
+    ("addonsConfig.istioConfig", None, "GKE 1.30 (Istio on GKE)",
+     "https://cloud.google.com/istio/docs/istio-on-gke/overview"),
+    ("addonsConfig.kubernetesDashboard", None, "GKE 1.15",
+     "https://cloud.google.com/kubernetes-engine/docs/concepts/dashboards"),
+    ("podSecurityPolicyConfig", None, "GKE 1.25 (PodSecurityPolicy removed from Kubernetes)",
+     "https://cloud.google.com/kubernetes-engine/docs/deprecations/podsecuritypolicy"),
+    ("loggingService", "logging.googleapis.com", "legacy Logging and Monitoring, 2021",
+     "https://cloud.google.com/stackdriver/docs/deprecations/legacy"),
+    ("monitoringService", "monitoring.googleapis.com", "legacy Logging and Monitoring, 2021",
+     "https://cloud.google.com/stackdriver/docs/deprecations/legacy"),
+)
+# Inputs a provider rewrites after creation, forcing replacement when they differ: each must be
+# ignored or the second `pulumi up` plans a replacement. (type, path, when(props), why)
+SERVER_REWRITTEN_INPUTS = (
+    (CLUSTER, "nodeConfig", lambda props: props.get("removeDefaultNodePool") is True,
+     "once the default pool is removed GKE reports the first remaining pool's node config"),
+)
 
 MODERN_TLS = ("TLSV1_2", "TLSV1_3")
 PEM_KEY_MARKER = "PRIVATE KEY-----"
@@ -218,7 +245,55 @@ def other_stack_audiences(project_dir: Path, this_stack: str) -> dict[str, set[s
     return found
 
 
+def no_removed_gke_features(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type not in (CLUSTER, NODE_POOL):
+        return
+    for path, value, since, source in REMOVED_GKE_FEATURES:
+        found = _get(props, path)
+        if found is None or (value is not None and found != value):
+            continue
+        yield (f"{resource_type.rsplit(':', 1)[-1]} {props.get('name', '?')}: {path} = {found!r} "
+               f"requests a feature GKE removed ({since}; {source}); expected it unset")
+
+
+def kubernetes_provider_has_cluster_identifier(resource_type: str,
+                                               props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type != KUBERNETES_PROVIDER:
+        return
+    if not props.get("clusterIdentifier"):
+        yield ("Kubernetes provider without clusterIdentifier: a changed or unknown kubeconfig "
+               "cluster entry replaces the provider and every object under it; expected a stable "
+               "clusterIdentifier (project/location/name)")
+
+
+def egress_confined_to_its_namespace(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    """An environment's ServiceEntries open egress for that namespace only; only the mesh root
+    namespace registers mesh-wide destinations (the metadata server)."""
+    if resource_type != SERVICE_ENTRY:
+        return
+    hosts = _get(props, "spec.hosts", []) or []
+    for host in hosts:
+        if host == "*":
+            yield f"ServiceEntry {_object_name(props)}: host '*' opens egress to every name"
+    if _get(props, "metadata.namespace") != MESH_ROOT_NAMESPACE and _get(
+            props, "spec.exportTo") != ["."]:
+        yield (f"ServiceEntry {_object_name(props)} ({', '.join(hosts)}): exportTo "
+               f"{_get(props, 'spec.exportTo')!r}; expected ['.'] so one environment's egress "
+               "opens nothing for another")
+
+
+def server_rewritten_inputs_ignored(resource_type: str, props: Mapping[str, Any],
+                                    options: Mapping[str, Any]) -> Iterator[str]:
+    for typ, path, applies, why in SERVER_REWRITTEN_INPUTS:
+        if resource_type == typ and _get(props, path) is not None and applies(props) \
+                and path not in (options.get("ignoreChanges") or []):
+            yield (f"{typ.rsplit(':', 1)[-1]} {props.get('name', '?')}: {path} is set and not in "
+                   f"ignoreChanges, but {why}, and it forces replacement; expected "
+                   f"ignore_changes=[{path!r}]")
+
+
 ResourceRule = Callable[[str, Mapping[str, Any]], Iterable[str]]
+OptionsRule = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Iterable[str]]
 
 # name -> (description, rule); the pack and the offline runner both read these.
 RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
@@ -231,6 +306,19 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
     "dnssec-on-created-zones": ("Public Cloud DNS zones are DNSSEC-signed", dnssec_on_created_zones),
     "private-keys-only-in-secrets": ("PEM private keys only in Kubernetes Secrets and pulumi-tls",
                                      private_keys_only_in_secrets),
+    "no-removed-gke-features": ("No GKE feature that GKE has removed is requested",
+                                no_removed_gke_features),
+    "kubernetes-provider-cluster-identifier": (
+        "Kubernetes providers carry a stable clusterIdentifier", kubernetes_provider_has_cluster_identifier),
+    "egress-confined-to-its-namespace": ("Environment ServiceEntries export to their own namespace",
+                                         egress_confined_to_its_namespace),
+}
+# Rules that also read the resource's options (ignoreChanges, ...): CrossGuard's args.opts, or
+# the options plan.json records.
+OPTIONS_RULES: dict[str, tuple[str, OptionsRule]] = {
+    "server-rewritten-inputs-ignored": (
+        "Inputs the provider rewrites and that force replacement are in ignoreChanges",
+        server_rewritten_inputs_ignored),
 }
 STACK_RULES = {
     "hosts-require-a-token": "Every VirtualService host requires a JWT with an audience",

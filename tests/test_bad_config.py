@@ -159,6 +159,37 @@ CASES = {
                            "platform.cluster.nodesCidr", "private"),
     "owner file broken for an attached stack": ("test", set_key("platform.domain", "bad domain"),
                                                 "platform.domain", "Pulumi.dev.yaml"),
+    "egress to every host": ("dev", set_key("environment.egress", [{"host": "*"}]),
+                             "environment.egress[0].host", "bare wildcard"),
+    "egress wildcard not a label": ("dev", set_key("environment.egress", [{"host": "*stripe.com"}]),
+                                    "environment.egress[0].host", "bare wildcard"),
+    "egress to an IP address": ("dev", set_key("environment.egress", [{"host": "10.1.2.3"}]),
+                                "environment.egress[0].host", "an IP address"),
+    "egress to an IPv6 address": ("dev", set_key("environment.egress", [{"host": "[2001:db8::1]"}]),
+                                  "environment.egress[0].host", "an IP address"),
+    "egress port out of range": ("dev", set_key("environment.egress",
+                                                [{"host": "api.stripe.com", "port": 0}]),
+                                 "environment.egress[0].port", "1 to 65535"),
+    "egress port as string": ("dev", set_key("environment.egress",
+                                             [{"host": "api.stripe.com", "port": "443"}]),
+                              "environment.egress[0].port", "expected an integer"),
+    "egress protocol unknown": ("dev", set_key("environment.egress",
+                                               [{"host": "api.stripe.com", "protocol": "UDP"}]),
+                                "environment.egress[0].protocol", "TLS, HTTPS"),
+    "egress listed twice": ("dev", set_key("environment.egress", [{"host": "api.stripe.com"},
+                                                                  {"host": "api.stripe.com", "port": 443}]),
+                            "environment.egress[1]", "again"),
+    "egress key typo": ("dev", set_key("environment.egress", [{"hots": "api.stripe.com"}]),
+                        "environment.egress[0].hots", "unknown key"),
+    "binary authorization enforcement unknown": (
+        "dev", set_key("platform.binaryAuthorization", {"enforcement": "strict"}),
+        "platform.binaryAuthorization.enforcement", "dry-run, enforce"),
+    "binary authorization attestor malformed": (
+        "dev", set_key("platform.binaryAuthorization", {"attestors": ["built-by-ci"]}),
+        "platform.binaryAuthorization.attestors[0]", "projects/<project>/attestors/<name>"),
+    "binary authorization allowlist without registry": (
+        "dev", set_key("platform.binaryAuthorization", {"allowlist": ["*"]}),
+        "platform.binaryAuthorization.allowlist[0]", "registry/path"),
 }
 
 

@@ -103,3 +103,60 @@ def test_generated_scale_stacks_preview_correctly(tmp_path):
     attached = preview_stack("env49", project, tmp_path / "b2").plan
     assert attached["outputs"]["host"] == "env49.api.example.com"
     assert len(attached["resources"]) == len(preview_stack("env1", project, tmp_path / "b2").plan["resources"])
+
+
+def _attached_stacks(plans, example_plans) -> dict[str, dict]:
+    every = {**plans, **example_plans}
+    return {stack: plan for stack, plan in every.items() if "platformOwner" in plan["outputs"]}
+
+
+def test_what_an_attached_stack_writes_and_where(plans, example_plans):
+    """Exactly what the README says an attached stack writes: objects in its own namespace, its
+    A record in the owner's zone, and for MUTUAL only its client CA Secret and its own Gateway in
+    the gateway namespace, never anything else shared."""
+    attached = _attached_stacks(plans, example_plans)
+    assert set(ATTACHED) <= set(attached) and len(attached) > len(ATTACHED)  # examples too
+    for stack, plan in attached.items():
+        namespace = plan["outputs"]["namespace"]
+        mutual = plan["outputs"]["tlsMode"] == "MUTUAL"
+        shared_writes = set()
+        for resource in plan["resources"]:
+            if resource.get("read") or not resource["custom"] or resource["type"].startswith("pulumi:"):
+                continue
+            if resource["type"].startswith("gcp:"):
+                assert resource["type"] == "gcp:dns/recordSet:RecordSet", (stack, resource["type"])
+                assert resource["inputs"]["type"] == "A"
+                assert resource["inputs"]["name"] == f"{plan['outputs']['host']}."
+                continue
+            kind = resource["inputs"]["kind"]
+            where = resource["inputs"]["metadata"].get("namespace")
+            if where is None:
+                assert kind == "Namespace" and resource["inputs"]["metadata"]["name"] == namespace
+            elif where != namespace:
+                assert where == "istio-ingress", (stack, kind, where)
+                shared_writes.add(kind)
+        assert shared_writes == ({"Secret", "Gateway"} if mutual else set()), stack
+
+
+def test_attached_providers_name_the_owners_cluster(plans, example_plans):
+    """Every Kubernetes provider carries the same stable clusterIdentifier as its owner's: a
+    kubeconfig change (CA rotation, endpoint) never replaces the provider or its objects."""
+    every = {**plans, **example_plans}
+    for plan in _attached_stacks(plans, example_plans).values():
+        (mine,) = [r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes"]
+        owner = every[plan["outputs"]["platformOwner"]]
+        (theirs,) = [r for r in owner["resources"] if r["type"] == "pulumi:providers:kubernetes"]
+        cluster = next(r for r in owner["resources"] if r["type"] == "gcp:container/cluster:Cluster")
+        expected = "/".join(cluster["inputs"][k] for k in ("project", "location", "name"))
+        assert mine["inputs"]["clusterIdentifier"] == theirs["inputs"]["clusterIdentifier"] == expected
+
+
+def test_owner_stacks_can_be_deployed_side_by_side(plans, example_plans):
+    """Every owner (shipped and examples) has its own project, cluster, zone and domain: the
+    Binary Authorization policy is one per project, and cluster and zone names are unique in
+    one."""
+    owners = [plan for plan in {**plans, **example_plans}.values() if "clusterName" in plan["outputs"]]
+    assert len(owners) >= 4
+    for key in ("project", "dnsZone", "url"):
+        values = [plan["outputs"].get(key) for plan in owners]
+        assert len(set(values)) == len(values), (key, values)

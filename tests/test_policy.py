@@ -12,7 +12,7 @@ from conftest import EXAMPLES, ROOT, SHIPPED_STACKS, named, one
 
 from policy.offline import check_plan
 from policy.pack import policies
-from policy.rules import RESOURCE_RULES, STACK_RULES
+from policy.rules import OPTIONS_RULES, RESOURCE_RULES, STACK_RULES
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS + sorted(EXAMPLES))
@@ -23,7 +23,7 @@ def test_every_plan_passes_the_pack(plans, example_plans, stack):
 
 def test_the_crossguard_pack_has_every_rule_mandatory():
     pack = policies()
-    assert {p.name for p in pack} == set(RESOURCE_RULES) | set(STACK_RULES)
+    assert {p.name for p in pack} == set(RESOURCE_RULES) | set(OPTIONS_RULES) | set(STACK_RULES)
     assert all(p.enforcement_level.value == "mandatory" for p in pack)
 
 
@@ -70,11 +70,23 @@ BREAKS = {
     "hosts-require-a-token": (lambda p: _drop(p, ":AuthorizationPolicy", "require-jwt"),
                               "requires a token (requestPrincipals)"),
     "audiences-unique-across-stacks": (_share_audience, "also accepted by Pulumi.uat.yaml"),
+    "no-removed-gke-features": (
+        lambda p: one(p, "container/cluster:Cluster")["inputs"]["securityPostureConfig"].update(
+            vulnerabilityMode="VULNERABILITY_BASIC"), "requests a feature GKE removed (2025-07-31"),
+    "kubernetes-provider-cluster-identifier": (
+        lambda p: one(p, "pulumi:providers:kubernetes")["inputs"].pop("clusterIdentifier"),
+        "without clusterIdentifier"),
+    "egress-confined-to-its-namespace": (
+        lambda p: named(p, ":ServiceEntry", "egress-api-stripe-com")["inputs"]["spec"].update(
+            exportTo=["*"]), "expected ['.']"),
+    "server-rewritten-inputs-ignored": (
+        lambda p: one(p, "container/cluster:Cluster").update(ignoreChanges=[]),
+        "nodeConfig is set and not in ignoreChanges"),
 }
 
 
 def test_every_policy_has_a_negative_case():
-    assert set(BREAKS) == set(RESOURCE_RULES) | set(STACK_RULES)
+    assert set(BREAKS) == set(RESOURCE_RULES) | set(OPTIONS_RULES) | set(STACK_RULES)
 
 
 @pytest.mark.parametrize("policy", sorted(BREAKS))

@@ -19,7 +19,7 @@ def gateway_server(plan: dict, name: str) -> dict:
 
 def caa(plan: dict) -> list[str]:
     (record,) = [r for r in of_type(plan, "dns/recordSet:RecordSet") if r["inputs"]["type"] == "CAA"]
-    assert record["inputs"]["name"] == "example.com."
+    assert record["inputs"]["name"] == one(plan, "dns/managedZone:ManagedZone")["inputs"]["dnsName"]
     return record["inputs"]["rrdatas"]
 
 
@@ -44,7 +44,8 @@ def test_acme_installs_pinned_cert_manager_with_crds_and_workload_identity(examp
     assert values["serviceAccount"]["annotations"] == {"iam.gke.io/gcp-service-account": email}
     binding = one(plan, "serviceaccount/iAMMember:IAMMember")["inputs"]
     assert binding["role"] == "roles/iam.workloadIdentityUser"
-    assert binding["member"] == "serviceAccount:acme-nonprod.svc.id.goog[cert-manager/cert-manager]"
+    project = plan["outputs"]["project"]
+    assert binding["member"] == f"serviceAccount:{project}.svc.id.goog[cert-manager/cert-manager]"
     # No JSON key file anywhere: no service account key resource, no key Secret for the solver.
     assert not of_type(plan, "serviceaccount/key:Key")
 
@@ -60,7 +61,7 @@ def test_acme_solver_may_only_touch_dns_records(example_plans):
     # zone of the domain, so it can rewrite no other zone in the project.
     assert not [r for r in of_type(plan, "projects/iAMMember:IAMMember") if "dns01" in r["name"]]
     (grant,) = [r["inputs"] for r in of_type(plan, "dns/dnsManagedZoneIamMember:DnsManagedZoneIamMember")]
-    assert grant["role"] == f"projects/acme-nonprod/roles/{role['roleId']}"
+    assert grant["role"] == f"projects/{plan['outputs']['project']}/roles/{role['roleId']}"
     assert grant["managedZone"] == plan["outputs"]["dnsZone"]
     assert grant["member"].startswith("serviceAccount:cert-manager-dns01@")
 
@@ -72,11 +73,12 @@ def test_acme_issuer_and_certificate_feed_the_gateway(example_plans):
     assert acme["server"] == ACME_SERVERS["staging"]
     assert acme["email"] == "platform-team@example.com"
     (solver,) = acme["solvers"]
-    assert solver == {"dns01": {"cloudDNS": {"project": "acme-nonprod",
+    assert solver == {"dns01": {"cloudDNS": {"project": plan["outputs"]["project"],
                                              "hostedZoneName": plan["outputs"]["dnsZone"]}}}
     certificate = one(plan, "cert-manager.io/v1:Certificate")
     spec = certificate["inputs"]["spec"]
-    assert spec["dnsNames"] == ["*.api.example.com"]
+    zone = one(plan, "dns/managedZone:ManagedZone")["inputs"]["dnsName"]
+    assert spec["dnsNames"] == [f"*.api.{zone.rstrip('.')}"] == plan["outputs"]["certificateNames"]
     assert spec["issuerRef"] == {"kind": "ClusterIssuer", "name": issuer["inputs"]["metadata"]["name"]}
     assert certificate["inputs"]["metadata"]["namespace"] == "istio-ingress"
     server = gateway_server(plan, "api-gateway")
@@ -141,7 +143,8 @@ def test_created_zone_has_caa_and_ds_outputs(plans):
 @pytest.mark.parametrize("stack", [MUTUAL_OWNER, "partner"])
 def test_mutual_environment_has_its_own_gateway_server_and_client_ca(example_plans, stack):
     plan = example_plans[stack]
-    host = f"{stack}.api.example.com"
+    host = plan["outputs"]["host"]
+    assert host.startswith(f"{stack}.api.")
     server = gateway_server(plan, f"{stack}-mtls")
     assert server["hosts"] == [host]
     assert server["tls"]["mode"] == "MUTUAL" and server["tls"]["minProtocolVersion"] == "TLSV1_2"
