@@ -352,3 +352,51 @@ def test_attached_preview_runs_the_owner_first_when_missing(tmp_path):
     assert (tmp_path / "dev" / "plan.json").exists()
     assert result.plan["outputs"]["ingressIp"] == json.loads(
         (tmp_path / "dev" / "plan.json").read_text())["outputs"]["ingressIp"]
+
+
+def test_environment_egress_is_its_own_and_the_metadata_server_is_everyones(plans, tmp_path):
+    """REGISTRY_ONLY egress: the owner registers only the GKE metadata server (workload identity
+    tokens), mesh-wide; an environment's allow-list becomes ServiceEntries visible to its own
+    namespace only."""
+    plan = plans[OWNER]
+    entries = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in of_type(plan, ":ServiceEntry")}
+    metadata = entries.pop("gke-metadata-server")
+    assert metadata["metadata"]["namespace"] == "istio-system"
+    assert metadata["spec"]["addresses"] == ["169.254.169.254/32"]
+    assert metadata["spec"]["exportTo"] == ["*"]
+    istiod = next(r for r in of_type(plan, "helm.sh/v3:Release") if r["inputs"]["chart"] == "istiod")
+    assert istiod["inputs"]["values"]["meshConfig"]["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
+    (stripe,) = entries.values()
+    assert stripe["metadata"]["namespace"] == OWNER
+    assert stripe["spec"] == {"hosts": ["api.stripe.com"], "exportTo": ["."],
+                              "location": "MESH_EXTERNAL", "resolution": "DNS",
+                              "ports": [{"name": "tls-443", "number": 443, "protocol": "TLS"}]}
+    for stack in ("test", "uat"):
+        assert not of_type(plans[stack], ":ServiceEntry")  # no egress listed, none opened
+
+    # A wildcard cannot be resolved by DNS; two ports of one host are one entry.
+    from stackfiles import set_key, write_project
+
+    project = write_project(tmp_path, set_key("environment.egress", [
+        {"host": "*.googleapis.com"}, {"host": "db.example.net", "port": 5432, "protocol": "TCP"},
+        {"host": "db.example.net", "port": 443}], stack="uat"))
+    uat = preview_stack("uat", project, tmp_path / "build").plan
+    specs = {r["inputs"]["metadata"]["name"]: r["inputs"]["spec"] for r in of_type(uat, ":ServiceEntry")}
+    assert specs["egress-wildcard-googleapis-com"]["resolution"] == "NONE"
+    assert [p["number"] for p in specs["egress-db-example-net"]["ports"]] == [443, 5432]
+
+
+def test_gke_minor_upgrades_wait_for_the_pinned_istio(plans):
+    """The release channel cannot move the cluster past the Kubernetes minors the pinned Istio
+    supports: minor upgrades wait until the minor's end of support (patches still roll)."""
+    from components.versions import ISTIO_KUBERNETES_MINORS, MINOR_UPGRADE_HOLD_SINCE
+    from preview.schemas import KUBERNETES_VERSION
+
+    cluster = one(plans[OWNER], "gcp:container/cluster:Cluster")["inputs"]
+    (exclusion,) = cluster["maintenancePolicy"]["maintenanceExclusions"]
+    assert exclusion["exclusionOptions"] == {"scope": "NO_MINOR_UPGRADES",
+                                             "endTimeBehavior": "UNTIL_END_OF_SUPPORT"}
+    assert exclusion["startTime"] == MINOR_UPGRADE_HOLD_SINCE and "endTime" not in exclusion
+    assert ISTIO_VERSION.rsplit(".", 1)[0] in exclusion["exclusionName"]
+    # The manifests are validated against a Kubernetes minor Istio supports.
+    assert KUBERNETES_VERSION in ISTIO_KUBERNETES_MINORS

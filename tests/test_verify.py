@@ -82,3 +82,24 @@ def test_the_cli_exit_codes(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tools.verify", "--host", "x"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("problem, setup, port", [
+    ("not issued: nothing speaks TLS for the host", dict(), "http_port"),
+    ("issued by an untrusted CA (staging)", dict(names=["*.example.org"]), "https_port"),
+])
+def test_an_acme_certificate_not_ready_yet_is_waiting_not_failed(tmp_path, problem, setup, port):
+    """Before the domain is delegated Let's Encrypt cannot issue: the HTTPS checks wait, and
+    the message says why and what to look at."""
+    with running(tmp_path, **setup) as double:
+        target = target_for(double, tls_source="acme", https_port=getattr(double, port))
+        checks = verify(target, resolve=local)
+    statuses = results(checks)
+    assert statuses["tls"] == "WAIT" and "delegated" in checks[2].detail
+    assert {statuses[n] for n in ("tls-1.1-refused", "no-token-403", "token-accepted")} == {"WAIT"}
+    assert "FAIL" not in statuses.values()
+    # Any other source: the same handshake failure is a failure.
+    with running(tmp_path, **setup) as double:
+        checks = verify(target_for(double, tls_source="self-signed", https_port=getattr(double, port)),
+                        resolve=local)
+    assert results(checks)["tls"] == "FAIL"
