@@ -6,12 +6,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: preview test policy diff new-env verify bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt schemas/package-lock.json
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	# Istio and cert-manager CRD models for the manifest schema checks (Node.js, npm registry).
-	npm ci --prefix schemas --no-audit --no-fund --silent
 	touch $@
 
 # The provided-certificate example previews with a throwaway pair made in memory.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.config import ConfigError
+from components.versions import CERT_MANAGER_VERSION, ISTIO_VERSION
 
 from . import render
 from .engine import PROJECT, SECRET, PreviewError, ProgramRun, run_program, stack_file_config
@@ -95,7 +96,7 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path |
         from .schemas import KUBERNETES_VERSION, check
 
         log(f"checking {len(files)} manifests: Kubernetes {KUBERNETES_VERSION} schemas, "
-            "Istio 1.29 and cert-manager CRD models")
+            f"Istio {ISTIO_VERSION} and cert-manager {CERT_MANAGER_VERSION} CRDs (schemas and CEL rules)")
         problems = check(files)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="tls.source provided: use a throwaway certificate and key for "
                              "*.api.<domain>, made in memory (the examples/provided stack)")
     parser.add_argument("--no-schemas", action="store_true",
-                        help="skip the manifest schema checks (they need Node.js for Istio objects)")
+                        help="skip the manifest schema checks")
     args = parser.parse_args(argv)
     try:
         secrets = _values("--secret", args.secret)
