@@ -33,8 +33,8 @@ diff: $(VENV)/.installed  ## what differs between two stacks: make diff FROM=dev
 	$(PY) -m preview $(TO) $(PREVIEW_FLAGS_$(TO)) >/dev/null
 	$(PY) -m preview.diff $(FROM) $(TO)
 
-new-env: $(VENV)/.installed  ## a new environment stack: make new-env ENV=qa [FROM=test]
-	$(PY) -m tools.new_env $(ENV) $(if $(FROM),--from $(FROM))
+new-env: $(VENV)/.installed  ## a new environment stack: make new-env ENV=qa [FROM=test] [QUOTA_CPU=1] [QUOTA_MEMORY=2Gi] [QUOTA_PODS=10]
+	$(PY) -m tools.new_env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(QUOTA_CPU),--quota-cpu $(QUOTA_CPU)) $(if $(QUOTA_MEMORY),--quota-memory $(QUOTA_MEMORY)) $(if $(QUOTA_PODS),--quota-pods $(QUOTA_PODS))
 
 verify: $(VENV)/.installed  ## check a deployed stack from outside: make verify STACK=dev
 	$(PY) -m tools.verify --stack $(STACK) $(if $(VERIFY_PATH),--path $(VERIFY_PATH))

@@ -32,9 +32,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pulumi
-import yaml
 
-NAMESPACE = "istio-envs"
+from .errors import NAMESPACE, ConfigError
+from .stackset import StackSet, read_stack_file, short_stack, stack_file_name
+
+__all__ = ["ConfigError", "NAMESPACE", "StackConfig", "load", "read_stack_file"]
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 TOP_LEVEL_KEYS = ("environment", "platform", "attachTo", "tlsCertificate", "tlsPrivateKey",
@@ -66,16 +69,6 @@ _MACHINE_TYPE = re.compile(r"^[a-z0-9]+-[a-z0-9-]+$")
 _SERVICE_NAME = DNS_LABEL
 _EMAIL = re.compile(r"^[^@\s]+@[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
 _PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
-
-
-class ConfigError(pulumi.RunError):
-    """A stack file value is wrong. The message names the file, the key, the value and the fix."""
-
-    def __init__(self, stack_file: str, key: str, problem: str) -> None:
-        self.stack_file = stack_file
-        self.key = key
-        # No key: the file as a whole is unreadable.
-        super().__init__(f"{stack_file}: {NAMESPACE}:{key}: {problem}" if key else f"{stack_file}: {problem}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -855,28 +848,6 @@ def _binary_authorization(where: _Where, raw: Any) -> BinaryAuthorizationConfig:
 # --------------------------------------------------------------------------------------------
 
 
-def _stack_file_name(stack: str) -> str:
-    return f"Pulumi.{stack}.yaml"
-
-
-def read_stack_file(path: Path) -> dict:
-    """The ``config:`` map of another stack file, as raw YAML values."""
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(path.name, "", f"not valid YAML{where}") from None
-    config = document.get("config", {}) if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise ConfigError(path.name, "", "expected a `config:` mapping of config keys")
-    return config
-
-
-def _short_stack(reference: str) -> str:
-    return reference.rsplit("/", 1)[-1]
-
-
 def _environment_of(stack: str, config: Mapping[str, Any], stack_file: str) -> EnvironmentConfig | None:
     raw = config.get(f"{NAMESPACE}:environment")
     if raw is None:
@@ -898,7 +869,7 @@ def load(
     ``known_keys`` lists every config key the engine passed; both default to Pulumi's runtime
     config. Sibling stack files are read from ``project_dir`` (default: the project root).
     """
-    stack_file = _stack_file_name(stack)
+    stack_file = stack_file_name(stack)
     # The engine runs the program with the project root (Pulumi.yaml, the stack files) set.
     project_dir = project_dir or Path(pulumi.get_root_directory() or PROJECT_DIR)
     if read is None:
@@ -924,8 +895,7 @@ def load(
                           "`attachTo: <owner stack>` (this stack joins the owner's cluster)")
 
     # Every other stack file, read once: the owner's platform and the cross-stack rules use them.
-    siblings = {path.name: read_stack_file(path)
-                for path in sorted(project_dir.glob("Pulumi.*.yaml")) if path.name != stack_file}
+    siblings = {other.file_name: other.config for other in StackSet.load(project_dir).others(stack)}
     owner_stack: str | None = None
     if platform_raw is not None:
         key = read("tlsPrivateKey")
@@ -935,11 +905,11 @@ def load(
         where = _Where(stack_file, "attachTo")
         owner_stack = _string(where, attach_raw, re.compile(r"^([-\w.]+/){0,2}[-\w.]+$"),
                               "an owner stack name such as dev or acme/istio-envs/dev")
-        owner = _short_stack(owner_stack)
+        owner = short_stack(owner_stack)
         if owner == stack:
             raise where.fail(f"got {_show(owner_stack)}, this stack itself; expected the stack that "
                              "owns the platform")
-        owner_path = project_dir / _stack_file_name(owner)
+        owner_path = project_dir / stack_file_name(owner)
         if owner_path.name not in siblings:
             raise where.fail(f"got {_show(owner_stack)}, but {owner_path.name} does not exist; "
                              "expected the stack file of the platform owner")
@@ -963,7 +933,8 @@ def load(
     return config
 
 
-def _check_against_other_stacks(config: StackConfig, siblings: Mapping[str, dict]) -> None:
+def _check_against_other_stacks(config: StackConfig,
+                                siblings: Mapping[str, Mapping[str, Any]]) -> None:
     """Environment names and audiences must be unique across the project's stacks: a shared
     audience would let one environment's tokens open another (the write-ups' isolation rule)."""
     for file_name, other_config in siblings.items():
@@ -973,7 +944,7 @@ def _check_against_other_stacks(config: StackConfig, siblings: Mapping[str, dict
             continue
         attached_here = other_config.get(f"{NAMESPACE}:attachTo")
         if (config.owns_platform and isinstance(attached_here, str)
-                and _short_stack(attached_here) == config.stack):
+                and short_stack(attached_here) == config.stack):
             # Every environment on this platform must be covered, not only this stack's own.
             host = config.platform.host_for(other.name)
             if not host_covered(host, config.platform.tls.dns_names):

@@ -49,7 +49,7 @@ class DnsZone(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, protect=True),
             )
             self.zone_name: pulumi.Output[str] = zone.name
-            self.name_servers: pulumi.Output[list[str]] = zone.name_servers
+            self.name_servers: pulumi.Output[Sequence[str]] = zone.name_servers
             # CAA: only the configured CAs may issue for the domain (none at all when the
             # certificate is self-signed), so a mis-issued public certificate is refused.
             dns.RecordSet(
@@ -65,7 +65,7 @@ class DnsZone(pulumi.ComponentResource):
             # The DS record the parent zone (your registrar) publishes to complete the DNSSEC chain.
             keys = dns.get_keys_output(managed_zone=zone.name, project=args.project,
                                        opts=pulumi.InvokeOutputOptions(parent=self))
-            self.ds_record: pulumi.Output[str] | None = keys.key_signing_keys.apply(
+            self.ds_record: pulumi.Output[str | None] | None = keys.key_signing_keys.apply(
                 lambda ksks: ksks[0].ds_record if ksks else None)
         else:
             found = dns.get_managed_zone_output(

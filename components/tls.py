@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -125,7 +126,7 @@ class WildcardCertificate(pulumi.ComponentResource):
                 "secretName": TLS_SECRET_NAME,
                 "secretTemplate": {"labels": {"app.kubernetes.io/managed-by": "cert-manager"}},
                 "dnsNames": list(cfg.dns_names),
-                "issuerRef": {"kind": "ClusterIssuer", "name": issuer.metadata["name"]},
+                "issuerRef": {"kind": "ClusterIssuer", "name": cast(Any, issuer).metadata["name"]},
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
                 # Let's Encrypt issues for 90 days; renew with a month to spare.
                 "duration": f"{cfg.validity_days * 24}h",
@@ -133,7 +134,7 @@ class WildcardCertificate(pulumi.ComponentResource):
             },
             opts=opts,
         )
-        return certificate.spec["secretName"]
+        return cast(Any, certificate).spec["secretName"]
 
 
 # A CA lives this many leaf lifetimes: clients trust it once, for a long while.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -20,8 +22,10 @@ if __package__:
 else:  # pragma: no cover - inside the Pulumi engine
     import rules
 
-# The project (its stack files) is the folder above this pack.
+# The project (its stack files) is the folder above this pack; its components.stackset reads them.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.append(str(PROJECT_DIR))
 
 
 def _resource_policy(name: str, description: str, rule) -> ResourceValidationPolicy:
@@ -52,9 +56,9 @@ def stack_of(args: StackValidationArgs) -> str:
     return args.resources[0].urn.split("::", 1)[0].rsplit(":", 1)[-1] if args.resources else ""
 
 
-def policies() -> list:
+def policies() -> list[Policy]:
     """Every policy of the pack, mandatory."""
-    found = [_resource_policy(name, description, rule) for name, (description, rule) in rules.RESOURCE_RULES.items()]
+    found: list[Policy] = [_resource_policy(name, description, rule) for name, (description, rule) in rules.RESOURCE_RULES.items()]
     found += [_options_policy(name, description, rule)
               for name, (description, rule) in rules.OPTIONS_RULES.items()]
 

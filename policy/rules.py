@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 GATEWAY = "kubernetes:networking.istio.io/v1:Gateway"
 VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
 REQUEST_AUTHENTICATION = "kubernetes:security.istio.io/v1:RequestAuthentication"
@@ -230,19 +228,10 @@ def audiences_unique(resources: Iterable[Resource], others: Mapping[str, set[str
 
 def other_stack_audiences(project_dir: Path, this_stack: str) -> dict[str, set[str]]:
     """Audiences declared by the other stack files of the project (the source of truth)."""
-    found: dict[str, set[str]] = {}
-    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
-        if path.name == f"Pulumi.{this_stack}.yaml":
-            continue
-        try:
-            config = (yaml.safe_load(path.read_text()) or {}).get("config", {}) or {}
-        except yaml.YAMLError:
-            continue
-        environment = config.get("istio-envs:environment") or {}
-        values = _get(environment, "auth.audiences", []) if isinstance(environment, Mapping) else []
-        if isinstance(values, list):
-            found[path.name] = {a for a in values if isinstance(a, str)}
-    return found
+    from components.stackset import StackSet
+
+    return {other.file_name: other.audiences
+            for other in StackSet.load(project_dir).others(this_stack)}
 
 
 def no_removed_gke_features(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:

@@ -15,24 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.config import ConfigError
+from components.stackset import locate
 from components.versions import CERT_MANAGER_VERSION, ISTIO_VERSION
 
 from . import render
 from .engine import PROJECT, SECRET, PreviewError, ProgramRun, run_program, stack_file_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-EXAMPLES = "examples"
-BOOTSTRAP = "bootstrap"  # its own Pulumi project: the team's state and secrets backend
 
 
 def locate_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Path:
     """The folder holding ``Pulumi.<stack>.yaml``: the project itself, one of its examples (each
     example folder is a set of stack files previewed together), or the bootstrap project."""
-    if (project_dir / f"Pulumi.{stack}.yaml").exists():
-        return project_dir
-    found = sorted((project_dir / EXAMPLES).glob(f"*/Pulumi.{stack}.yaml")) + sorted(
-        (project_dir / BOOTSTRAP).glob(f"Pulumi.{stack}.yaml"))
-    return found[0].parent if found else project_dir
+    return locate(stack, project_dir) or project_dir
 
 
 @dataclass

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from components.stackset import StackSet
+
 from . import PROJECT_DIR
 
 RUNS = 5
@@ -55,7 +57,7 @@ def preview_command(stack: str, project: Path, build: Path, schemas: bool = Fals
 
 
 def shipped() -> dict[str, dict]:
-    return {p.name: yaml.safe_load(p.read_text()) for p in PROJECT_DIR.glob("Pulumi.*.yaml")}
+    return {stack.file_name: {"config": dict(stack.config)} for stack in StackSet.load(PROJECT_DIR)}
 
 
 def write(project: Path, files: dict[str, dict]) -> Path:

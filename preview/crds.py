@@ -84,7 +84,7 @@ def crd(group: str, kind: str) -> dict | None:
     return doc
 
 
-def served_schema(api_version: str, kind: str) -> dict | None:
+def served_schema(api_version: object, kind: object) -> dict | None:
     """The OpenAPI schema of the served version ``api_version`` (``group/version``) of ``kind``."""
     group, _, version = str(api_version).partition("/")
     doc = crd(group, str(kind))
@@ -216,8 +216,8 @@ def _value_problems(value: Any, schema: dict, path: str) -> Iterator[tuple[str, 
     if "enum" in schema and not any(_same(value, allowed) for allowed in schema["enum"]):
         allowed = ", ".join(json.dumps(a) for a in schema["enum"])
         yield path, f"must be one of the allowed values: {allowed} (got {json.dumps(value)})"
-    if "type" in schema and _type_problem(value, {"type": schema["type"]}):  # inside anyOf & co
-        yield path, _type_problem(value, {"type": schema["type"]})
+    if "type" in schema and (problem := _type_problem(value, {"type": schema["type"]})):  # inside anyOf & co
+        yield path, problem
         return
     if isinstance(value, str):
         if "maxLength" in schema and len(value) > schema["maxLength"]:

@@ -27,7 +27,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from components.config import read_stack_file
+from components.stackset import StackSet, every_stack_name, read_stack_file
 
 PROJECT = "istio-envs"
 SECRET = "[secret]"
@@ -176,7 +176,10 @@ class PreviewMocks(pulumi_mocks.Mocks):
                                 "namespace": inputs.get("namespace"), "name": inputs.get("name")}
         return resource_id, inputs
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        return self._invoke(args), []  # no check failures
+
+    def _invoke(self, args: pulumi_mocks.MockCallArgs) -> dict:
         if args.token == "gcp:dns/getManagedZone:getManagedZone":
             name = args.args.get("name")
             return {
@@ -232,9 +235,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom_timeouts={key: value for key in ("create", "update", "delete")
                              if (value := getattr(request.customTimeouts, key))},
             aliases=sorted([*request.aliasURNs, *map(_alias_text, request.aliases)])))
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
         obj = _sync_await(rpc.serialize_properties(state, {}))
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id or "", object=obj)
 
     def ReadResource(self, request):
         response = super().ReadResource(request)
@@ -288,7 +291,10 @@ def stack_file_config(stack_file: Path) -> dict:
     """The ``config:`` map of a stack file as YAML values (``{secure: ...}`` left as it is)."""
     if not stack_file.exists():
         raise PreviewError(f"{stack_file.name}: no such stack file; stacks here: "
-                           + ", ".join(sorted(p.name[7:-5] for p in stack_file.parent.glob("Pulumi.*.yaml"))))
+                           + ", ".join(StackSet.names_in(stack_file.parent))
+                           + "; examples and the backend: "
+                           + ", ".join(n for n in every_stack_name(PROGRAM.parent)
+                                       if n not in StackSet.names_in(stack_file.parent)))
     return read_stack_file(stack_file)
 
 
@@ -361,7 +367,8 @@ def run_program(
     config, secret_keys = engine_config(project_dir / f"Pulumi.{stack}.yaml", secrets or {}, overrides)
     runtime_config.set_all_config(config, secret_keys)
     domain = _raw_domain(config)
-    monitor = RecordingMonitor(PreviewMocks(stack, stack_outputs, domain, clock, certificates))
+    mocks = PreviewMocks(stack, stack_outputs, domain, clock, certificates)
+    monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
     program, project = program_of(project_dir)
     pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=dry_run,
@@ -390,7 +397,7 @@ def run_program(
         outputs[name] = StackOutput(resolved, _sync_await(output.is_secret()), known)
     _sync_await(wait_for_rpcs())
     return ProgramRun(stack, list(monitor.registrations), list(monitor.invocations), outputs,
-                      dict(monitor.mocks.certificates))
+                      dict(mocks.certificates))
 
 
 def _discard_outstanding() -> None:

@@ -11,9 +11,25 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from components.stackset import EXAMPLES_DIR, StackSet, stack_folders  # noqa: E402
 from preview import preview_stack  # noqa: E402
 
-SHIPPED_STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+# What the tests expect comes from the stack files present, never from a list written here: an
+# owner who adds Pulumi.qa.yaml (make new-env) gets the same tests run over qa too.
+STACKS = StackSet.load(ROOT)
+SHIPPED_STACKS = STACKS.names
+# The shipped platform owner whose platform the hardening and platform tests read.
+OWNER = "dev"
+# Every shipped stack attached to it (test, uat, and any an environment owner adds).
+ATTACHED_STACKS = [stack.name for stack in STACKS.attached_to(OWNER)]
+
+
+def scratch_stack_name(project: Path, wanted: str = "qa") -> str:
+    """A stack name no stack file in ``project`` has: tests that create a stack never collide
+    with one a repository happens to contain."""
+    taken = set(StackSet.names_in(project)) | set(SHIPPED_STACKS)
+    return next(name for name in (wanted, *(f"{wanted}-scratch-{i}" for i in range(1, 100)))
+                if name not in taken)
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +43,8 @@ def plans(build_dir) -> dict[str, dict]:
     return {stack: preview_stack(stack, ROOT, build_dir).plan for stack in SHIPPED_STACKS}
 
 
-EXAMPLES = {p.name[len("Pulumi."):-len(".yaml")]: p.parent
-            for p in sorted(ROOT.glob("examples/*/Pulumi.*.yaml"))}
+EXAMPLES = {stack.name: folder for folder in stack_folders(ROOT)
+            if folder.parent.name == EXAMPLES_DIR for stack in StackSet.load(folder)}
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from conftest import ROOT
+from conftest import STACKS
 
 from preview.democert import issue
 
@@ -21,7 +21,7 @@ def certificate(names: list[str], days: int = 90, expired: bool = False) -> tupl
     return issue(names, days, not_before=now - datetime.timedelta(days=days + 10) if expired else None)
 
 def shipped() -> dict[str, dict]:
-    return {p.name: yaml.safe_load(p.read_text()) for p in ROOT.glob("Pulumi.*.yaml")}
+    return {stack.file_name: yaml.safe_load(stack.path.read_text()) for stack in STACKS}
 
 def platform(files):
     return files["Pulumi.dev.yaml"]["config"][f"{NS}:platform"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import functools
 
 import pytest
-from conftest import SHIPPED_STACKS, by_urn
+from conftest import ATTACHED_STACKS, OWNER, SHIPPED_STACKS, by_urn
 
-OWNER = "dev"
-ATTACHED = [s for s in SHIPPED_STACKS if s != OWNER]
+ATTACHED = ATTACHED_STACKS
 
 
 def edges(resource: dict) -> set[str]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, one
-
-OWNER = "dev"
+from conftest import ATTACHED_STACKS, OWNER, ROOT, one
 
 # id -> (CIS item, rule over (cluster inputs, node pool inputs)). None: not met (see README).
 CHECKS = {
@@ -127,5 +125,5 @@ def test_owner_stateful_resources_are_protected(plans):
     protected = {r["type"] for r in plans[OWNER]["resources"] if r["protect"]}
     assert {"gcp:container/cluster:Cluster", "gcp:dns/managedZone:ManagedZone",
             "gcp:compute/address:Address"} <= protected
-    for stack in ("test", "uat"):
+    for stack in ATTACHED_STACKS:
         assert not [r for r in plans[stack]["resources"] if r["protect"]]

@@ -8,14 +8,25 @@ import json
 
 import pytest
 import yaml
-from conftest import ROOT, SHIPPED_STACKS, a_record, by_urn, named, of_type, one
+from conftest import (
+    ATTACHED_STACKS,
+    OWNER,
+    ROOT,
+    SHIPPED_STACKS,
+    STACKS,
+    a_record,
+    by_urn,
+    named,
+    of_type,
+    one,
+)
 
 from components.config import host_covered
 from components.mesh import GATEWAY_SELECTOR, ISTIO_VERSION
 from preview import owner_outputs, preview_stack
 from preview.engine import run_program
 
-OWNER, ATTACHED = "dev", ("test", "uat")
+ATTACHED = ATTACHED_STACKS
 PLATFORM_TYPES = (
     "gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool",
     "gcp:compute/address:Address", "gcp:dns/managedZone:ManagedZone",
@@ -23,9 +34,13 @@ PLATFORM_TYPES = (
 )
 
 
-def test_shipped_stacks_are_dev_test_uat(plans):
-    assert SHIPPED_STACKS == ["dev", "test", "uat"]
+def test_every_stack_file_is_previewed_and_attached_to_a_shipped_owner(plans):
+    """The shipped set is whatever stack files are present: dev owns the platform and every
+    other stack file attaches to an owner in the set (test and uat ship; make new-env adds)."""
     assert set(plans) == set(SHIPPED_STACKS)
+    assert OWNER in STACKS.owners and {"test", "uat"} <= set(ATTACHED)
+    for stack in STACKS:
+        assert stack.is_owner or stack.owner in STACKS.owners, stack.name
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
@@ -371,8 +386,9 @@ def test_environment_egress_is_its_own_and_the_metadata_server_is_everyones(plan
     assert stripe["spec"] == {"hosts": ["api.stripe.com"], "exportTo": ["."],
                               "location": "MESH_EXTERNAL", "resolution": "DNS",
                               "ports": [{"name": "tls-443", "number": 443, "protocol": "TLS"}]}
-    for stack in ("test", "uat"):
-        assert not of_type(plans[stack], ":ServiceEntry")  # no egress listed, none opened
+    for stack in ATTACHED:
+        if not STACKS[stack].environment.get("egress"):
+            assert not of_type(plans[stack], ":ServiceEntry")  # no egress listed, none opened
 
     # A wildcard cannot be resolved by DNS; two ports of one host are one entry.
     from stackfiles import set_key, write_project

@@ -1,7 +1,9 @@
-"""``make new-env ENV=qa [FROM=test]``: a new environment stack attached to the platform owner.
+"""``make new-env ENV=qa [FROM=test] [QUOTA_CPU=1] [QUOTA_MEMORY=2Gi] [QUOTA_PODS=10]``: a new
+environment stack attached to the platform owner.
 
-Writes ``Pulumi.<env>.yaml`` with the routes, issuer and quota of a template stack and a fresh
-audience (``https://<env>.api.<domain>``), then previews it offline through the real program.
+Writes ``Pulumi.<env>.yaml`` with the routes, issuer and quota of a template stack (its comments
+kept) and a fresh audience (``https://<env>.api.<domain>``), then previews it offline through
+the real program.
 Refused, with one line and exit code 2: a name that is not a DNS label, a reserved namespace, a
 stack file or environment name that exists, or anything the program's own validation rejects
 (then the file is removed again). The preview must show no cluster-level resource.
@@ -10,13 +12,13 @@ stack file or environment name that exists, or anything the program's own valida
 from __future__ import annotations
 
 import argparse
-import copy
+import io
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-
-from components.config import DNS_LABEL, NAMESPACE, RESERVED_NAMESPACES, ConfigError, read_stack_file
+from components.config import DNS_LABEL, NAMESPACE, RESERVED_NAMESPACES, ConfigError
+from components.stackset import StackSet
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # What only an owner declares; an environment stack must show none of it.
@@ -28,29 +30,21 @@ class NewEnvironmentError(Exception):
     pass
 
 
-def _stack_name(path: Path) -> str:
-    return path.name[len("Pulumi."):-len(".yaml")]
-
-
 def _environment_names(project_dir: Path) -> dict[str, str]:
     """environment name -> stack file, for every stack file."""
-    names = {}
-    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
-        environment = read_stack_file(path).get(f"{NAMESPACE}:environment") or {}
-        name = environment.get("name", _stack_name(path)) if isinstance(environment, dict) else None
-        if isinstance(name, str):
-            names[name] = path.name
-    return names
+    return {stack.environment_name: stack.file_name for stack in StackSet.load(project_dir)
+            if stack.environment_name is not None}
 
 
-def _owner_and_template(project_dir: Path, template: str | None) -> tuple[str, dict, dict]:
-    """(owner stack, owner config, template config)."""
-    files = {_stack_name(p): read_stack_file(p) for p in sorted(project_dir.glob("Pulumi.*.yaml"))}
-    owners = [s for s, c in files.items() if f"{NAMESPACE}:platform" in c]
+def _owner_and_template(project_dir: Path, template: str | None) -> tuple[str, Mapping, str]:
+    """(owner stack reference, owner config, template stack name)."""
+    stack_set = StackSet.load(project_dir)
+    files = {stack.name: stack.config for stack in stack_set}
+    owners = stack_set.owners
     if not owners:
         raise NewEnvironmentError("no stack file declares istio-envs:platform; create the owner first")
     if template is None:
-        attached = [s for s, c in files.items() if f"{NAMESPACE}:attachTo" in c]
+        attached = stack_set.attached
         template = attached[0] if attached else owners[0]
     if template not in files:
         raise NewEnvironmentError(f"--from {template}: no Pulumi.{template}.yaml; expected one of "
@@ -60,7 +54,7 @@ def _owner_and_template(project_dir: Path, template: str | None) -> tuple[str, d
     owner = owner.rsplit("/", 1)[-1] if isinstance(owner, str) else template
     if owner not in owners:
         raise NewEnvironmentError(f"--from {template}: its owner {owner} declares no platform")
-    return config.get(f"{NAMESPACE}:attachTo", owner), files[owner], config
+    return config.get(f"{NAMESPACE}:attachTo", owner), files[owner], template
 
 
 def new_environment(name: str, project_dir: Path = PROJECT_DIR, template: str | None = None,
@@ -78,31 +72,59 @@ def new_environment(name: str, project_dir: Path = PROJECT_DIR, template: str | 
     taken = _environment_names(project_dir)
     if name in taken:
         raise NewEnvironmentError(f"{name!r} is already the environment of {taken[name]}")
-    owner_ref, owner_config, template_config = _owner_and_template(project_dir, template)
+    owner_ref, owner_config, template_name = _owner_and_template(project_dir, template)
     domain = owner_config[f"{NAMESPACE}:platform"]["domain"]
-
-    environment = copy.deepcopy(template_config[f"{NAMESPACE}:environment"])
-    environment.pop("name", None)  # the stack name is the environment name
-    environment.pop("tls", None)   # client CAs are per environment: opt in explicitly
-    environment["auth"]["audiences"] = [f"https://{name}.api.{domain}"]
-    if quota:
-        environment["quota"] = {**environment.get("quota", {}), **quota}
-    document = {"config": {f"{NAMESPACE}:attachTo": owner_ref, f"{NAMESPACE}:environment": environment}}
     header = (f"# Environment {name}: https://{name}.api.{domain}, attached to {owner_ref}.\n"
-              f"# Written by `make new-env`; routes and issuer copied from the template stack.\n")
-    path.write_text(header + yaml.safe_dump(document, sort_keys=False))
+              f"# Written by `make new-env` from Pulumi.{template_name}.yaml: edit the routes below\n"
+              f"# (Services of namespace {name}), auth and quota, then `make preview STACK={name}`.\n")
+    path.write_text(header + _from_template(project_dir / f"Pulumi.{template_name}.yaml",
+                                            name, owner_ref, domain, quota or {}))
     return path
 
 
+def _from_template(template: Path, name: str, owner_ref: str, domain: str, quota: dict) -> str:
+    """The template's ``config:`` with this environment's values, its comments kept: a
+    round-trip YAML edit (ruamel.yaml), not a re-dump. The template's own header comment (it
+    describes the template) is dropped for this stack's."""
+    from ruamel.yaml import YAML
+
+    lines = template.read_text().splitlines(keepends=True)
+    body = "".join(lines[next(i for i, line in enumerate(lines)
+                              if line.strip() and not line.lstrip().startswith("#")):])
+    rt = YAML()  # round-trip: keeps comments, order and flow style
+    rt.width = 100
+    document = rt.load(body)
+    config = document["config"]
+    config.pop(f"{NAMESPACE}:attachTo", None)
+    config.insert(0, f"{NAMESPACE}:attachTo", owner_ref)
+    for key in list(config):
+        if key not in (f"{NAMESPACE}:attachTo", f"{NAMESPACE}:environment"):
+            del config[key]  # an owner template's platform and certificates are not this stack's
+    environment = config[f"{NAMESPACE}:environment"]
+    environment.pop("name", None)  # the stack name is the environment name
+    environment.pop("tls", None)   # client CAs are per environment: opt in explicitly
+    environment.pop("egress", None)  # what it may call out to is this environment's own choice
+    audiences = environment["auth"]["audiences"]
+    audiences.clear()
+    audiences.append(f"https://{name}.api.{domain}")
+    if quota:
+        environment.setdefault("quota", {}).update(quota)
+    out = io.StringIO()
+    rt.dump(document, out)
+    return out.getvalue()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make new-env", description=__doc__)
-    parser.add_argument("name", help="environment and stack name (a DNS label)")
-    parser.add_argument("--from", dest="template", help="template stack (default: an attached stack)")
+    parser = argparse.ArgumentParser(
+        prog="make new-env", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="make new-env ENV=<name> [FROM=<stack>] [QUOTA_CPU=..] [QUOTA_MEMORY=..] [QUOTA_PODS=..]")
+    parser.add_argument("name", help="ENV: environment and stack name (a DNS label)")
+    parser.add_argument("--from", dest="template", help="FROM: template stack (default: an attached stack)")
     parser.add_argument("--project-dir", default=str(PROJECT_DIR))
     parser.add_argument("--build-dir", default=None)
-    parser.add_argument("--quota-cpu")
-    parser.add_argument("--quota-memory")
-    parser.add_argument("--quota-pods", type=int)
+    parser.add_argument("--quota-cpu", help="QUOTA_CPU: requests.cpu of the namespace, e.g. 1")
+    parser.add_argument("--quota-memory", help="QUOTA_MEMORY: requests.memory, e.g. 2Gi")
+    parser.add_argument("--quota-pods", type=int, help="QUOTA_PODS: pod count, e.g. 10")
     args = parser.parse_args(argv)
     project_dir = Path(args.project_dir)
     quota = {k: v for k, v in (("cpu", args.quota_cpu), ("memory", args.quota_memory),
@@ -131,8 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {path.name}: https://{result.plan['outputs']['host']}, audience "
           f"{result.plan['outputs']['audiences'][0]}, {len(result.plan['resources'])} resources, "
           "no cluster-level resource")
-    print(f"next: pulumi stack init {args.name} && pulumi up   (review {result.out_dir}/summary.md)")
+    print(NEXT_STEPS.format(name=args.name, file=path.name, summary=result.out_dir / "summary.md"))
     return 0
+
+
+NEXT_STEPS = """next:
+  1. edit {file}: routes (path -> Service and port in namespace {name}), auth (issuer, jwksUri,
+     publicPaths; the audience is already this environment's own), quota, egress
+  2. make preview STACK={name}     # and read {summary}
+  3. open a pull request with {file}: its checks preview the stack and run the policy pack;
+     once merged, the deploy workflow creates stack {name} with the team's secrets provider and
+     runs `pulumi up` (by hand: pulumi stack init {name} --secrets-provider "$PULUMI_SECRETS_PROVIDER")"""
 
 
 if __name__ == "__main__":

@@ -11,18 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from components.config import NAMESPACE, read_stack_file
+from components.stackset import StackSet
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def stacks(project_dir: Path = PROJECT_DIR) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {"owners": [], "attached": []}
-    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
-        config = read_stack_file(path)
-        kind = "owners" if f"{NAMESPACE}:platform" in config else "attached"
-        found[kind].append(path.name[len("Pulumi."):-len(".yaml")])
-    return found
+    stack_set = StackSet.load(project_dir)
+    return {"owners": stack_set.owners, "attached": stack_set.attached}
 
 
 def main(argv: list[str]) -> int:

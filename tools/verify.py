@@ -62,7 +62,7 @@ ACME_NOT_READY = ("the ACME certificate is not issued (or not trusted) yet: Let'
 
 
 def system_resolve(host: str) -> list[str]:
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)})
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)})
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -127,8 +127,8 @@ def verify(target: Target, token: str | None = None, foreign_token: str | None =
     try:
         with socket.create_connection((ip, target.https_port), timeout=target.timeout) as sock:
             with _context(target).wrap_socket(sock, server_hostname=target.host) as tls:
-                version, peer = tls.version(), tls.getpeercert()
-        names = [v for k, v in peer.get("subjectAltName", ()) if k == "DNS"]
+                version, peer = tls.version(), tls.getpeercert() or {}  # CERT_REQUIRED: never empty here
+        names = [str(v) for k, v in peer.get("subjectAltName", ()) if k == "DNS"]
         checks.append(Check("tls", "PASS", f"{version}, certificate for {', '.join(names)} verified "
                             f"for {target.host}, valid until {peer.get('notAfter')}"))
     except (OSError, ssl.SSLError) as err:
