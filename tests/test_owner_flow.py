@@ -25,9 +25,8 @@ def test_new_env_then_ci_is_green(tmp_path):
                           cwd=copy, capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stdout + made.stderr
     assert (copy / f"Pulumi.{name}.yaml").exists()
-    tested = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    tested = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider",
                              *STACK_TESTS], cwd=copy, capture_output=True, text=True, timeout=600)
     assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-2000:]
-    assert f"[{name}]" in subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider",
-         "tests/test_stacks.py"], cwd=copy, capture_output=True, text=True).stdout
+    # The new stack is one of the stacks those tests ran over.
+    assert f"[{name}] PASSED" in tested.stdout
