@@ -10,7 +10,7 @@ else shared is touched, so adding or destroying an environment never waits on th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,6 +19,7 @@ from pulumi_gcp import dns
 from .config import EgressDestination, EnvironmentConfig, Route
 from .mesh import istio_resource
 from .mutual_tls import MutualTlsHost, MutualTlsHostArgs
+from .platform import PlatformHandles
 
 # Defaults for containers that declare no resources; the ResourceQuota counts requests, so a
 # pod without them would otherwise be refused.
@@ -33,34 +34,24 @@ class EnvironmentArgs:
     """The environment's validated settings."""
     host: str
     """``<env>.api.<domain>``."""
-    gateway: pulumi.Input[str]
-    """The shared Gateway as ``<namespace>/<name>``."""
-    gateway_principal: pulumi.Input[str]
-    """The ingress gateway's mTLS identity; only it may bring outside requests in."""
-    ingress_ip: pulumi.Input[str]
-    """The gateway's reserved address, the target of the A record."""
-    dns_zone: pulumi.Input[str]
-    """Cloud DNS managed zone name that holds the record."""
-    dns_project: pulumi.Input[str]
-    """Project of that zone."""
-    gateway_namespace: pulumi.Input[str] = ""
-    """The gateway workload's namespace (MUTUAL: the environment's Gateway and CA go there)."""
-    tls_credential: pulumi.Input[str] = ""
-    """The shared wildcard certificate's Secret (MUTUAL: served by the environment's Gateway)."""
-    mesh_ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """What Istio custom resources wait for (istiod in the owner stack; nothing when attached)."""
+    platform: PlatformHandles
+    """The platform it runs on (owned or referenced): the shared facts and the providers."""
 
 
 class Environment(pulumi.ComponentResource):
     """Outputs: ``namespace``, ``host``, ``url``, ``audiences``, ``tls_mode``; MUTUAL:
     ``client_ca_pem`` and (self-signed client CA) ``client_certificate_pem`` /
-    ``client_private_key_pem`` as secrets."""
+    ``client_private_key_pem`` as secrets. ``exports``: all of them by stack output name."""
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
+        platform, shared = args.platform, args.platform.contract
+        # Every child talks to the platform's cluster and project, never an ambient default.
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+            providers={"kubernetes": platform.kubernetes, "gcp": platform.gcp}))
         super().__init__("istio-envs:environment:Environment", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        istio = pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_ready))
+        istio = pulumi.ResourceOptions(parent=self, depends_on=list(platform.mesh_ready))
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -99,13 +90,13 @@ class Environment(pulumi.ComponentResource):
             opts=child,
         )
 
-        gateway = args.gateway
+        gateway = shared.gateway
         self.client_certificate_pem = self.client_private_key_pem = self.client_ca_pem = None
         if cfg.tls.mutual:
             mutual = MutualTlsHost(f"{name}-mtls", MutualTlsHostArgs(
                 environment=cfg.name, host=args.host, tls=cfg.tls,
-                gateway_namespace=args.gateway_namespace, server_credential=args.tls_credential,
-                mesh_ready=args.mesh_ready), opts=child)
+                gateway_namespace=shared.gateway_namespace, server_credential=shared.tls_credential,
+                mesh_ready=platform.mesh_ready), opts=child)
             # Bound to its own MUTUAL Gateway only: no route to it through the shared SIMPLE one.
             gateway = mutual.gateway
             self.client_ca_pem = mutual.client_ca_pem
@@ -131,7 +122,7 @@ class Environment(pulumi.ComponentResource):
         # This ALLOW policy is what refuses a missing token (403), and, being the namespace's only
         # ALLOW policy, denies everything it does not list.
         istio_resource(f"{name}-require-jwt", "AuthorizationPolicy", "require-jwt", ns,
-                       {"action": "ALLOW", "rules": authorization_rules(cfg, args.gateway_principal)},
+                       {"action": "ALLOW", "rules": authorization_rules(cfg, shared.gateway_principal)},
                        istio)
 
         # The only destinations outside the mesh this environment's workloads may call (the mesh
@@ -145,9 +136,9 @@ class Environment(pulumi.ComponentResource):
             name=f"{args.host}.",
             type="A",
             ttl=DNS_TTL_SECONDS,
-            managed_zone=args.dns_zone,
-            project=args.dns_project,
-            rrdatas=[args.ingress_ip],
+            managed_zone=shared.dns_zone,
+            project=shared.project,
+            rrdatas=[shared.ingress_ip],
             opts=child,
         )
 
@@ -156,6 +147,15 @@ class Environment(pulumi.ComponentResource):
         self.url = f"https://{args.host}"
         self.audiences = list(cfg.auth.audiences)
         self.tls_mode = cfg.tls.mode
+        self.exports: dict[str, pulumi.Input[object] | None] = {
+            "environment": cfg.name, "namespace": self.namespace, "host": self.host,
+            "url": self.url, "audiences": self.audiences, "tlsMode": self.tls_mode}
+        if cfg.tls.mutual:
+            self.exports["clientCaCertificate"] = self.client_ca_pem
+            if self.client_certificate_pem is not None:
+                # Secrets: `pulumi stack output clientCertificate --show-secrets > client.pem`.
+                self.exports["clientCertificate"] = self.client_certificate_pem
+                self.exports["clientPrivateKey"] = self.client_private_key_pem
         self.register_outputs({"namespace": self.namespace, "host": self.host, "url": self.url,
                                "audiences": self.audiences, "tls_mode": self.tls_mode})
 

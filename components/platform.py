@@ -1,8 +1,8 @@
 """The platform an environment runs on: declared here (owner) or read from the owner (attached).
 
-Both give the environment the same :class:`PlatformHandles`. The owner exports exactly the
-:data:`SHARED_OUTPUTS` an attached stack reads back through a ``StackReference``, so the names
-exist once, here.
+Both give the environment the same :class:`PlatformHandles`: the :class:`PlatformContract`
+(components/contract.py, whose fields name the stack outputs an owner exports and an attached
+stack reads back), the providers and what Istio objects wait for.
 """
 
 from __future__ import annotations
@@ -18,35 +18,25 @@ from pulumi_gcp import compute
 from .binary_authorization import ImageAdmissionPolicy, ImageAdmissionPolicyArgs
 from .cert_manager import CertManager, CertManagerArgs
 from .cluster import GkeCluster, GkeClusterArgs, kubernetes_provider
-from .config import PlatformConfig, private_key_secret
+from .config import PlatformConfig, StackConfig, private_key_secret
+from .contract import PlatformContract, ReviewFacts
 from .dns import DnsZone, DnsZoneArgs
 from .gateway import MIN_TLS_VERSION, ApiGateway, ApiGatewayArgs
 from .mesh import GATEWAY_PRINCIPAL, ISTIO_VERSION, IstioMesh, IstioMeshArgs
 from .tls import WildcardCertificate, WildcardCertificateArgs
 
-# Stack outputs of the owner that attached stacks read; the kubeconfig is a secret.
-# Owner outputs an attached stack re-exports so its own preview and outputs show them.
-REVIEW_OUTPUTS = ("tlsSource", "minTlsVersion", "certificateNotAfter", "certificateLifetime")
-SHARED_OUTPUTS = ("project", "kubeconfig", "ingressIp", "gateway", "gatewayPrincipal", "dnsZone",
-                  "gatewayNamespace", "tlsCredential")
 
-
-@dataclass
+@dataclass(frozen=True)
 class PlatformHandles:
-    """What an environment needs from its platform, whoever declared it."""
+    """What an environment gets from its platform, whoever declared it."""
 
+    contract: PlatformContract
     kubernetes: k8s.Provider
     gcp: gcp.Provider
-    project: pulumi.Input[str]
-    ingress_ip: pulumi.Input[str]
-    gateway: pulumi.Input[str]
-    gateway_principal: pulumi.Input[str]
-    dns_zone: pulumi.Input[str]
-    gateway_namespace: pulumi.Input[str]
-    tls_credential: pulumi.Input[str]
     mesh_ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """What Istio custom resources wait for (istiod in the owner stack; nothing when attached)."""
     exports: dict = field(default_factory=dict)
-    """Owner only: stack outputs (the shared ones first) to export."""
+    """Stack outputs of the platform side: the contract's (owner) plus what reviewers read."""
 
 
 class OwnedPlatform(pulumi.ComponentResource):
@@ -107,38 +97,38 @@ class OwnedPlatform(pulumi.ComponentResource):
             mesh_ready=(mesh.istiod,),
         ), opts=k8s_child)
 
-        self.handles = PlatformHandles(
-            kubernetes=cluster.provider,
-            gcp=self.gcp_provider,
+        contract = PlatformContract(
             project=config.project,
+            kubeconfig=cluster.kubeconfig,
             ingress_ip=ingress_ip.address,
             gateway=gateway.reference,
             gateway_principal=GATEWAY_PRINCIPAL,
             dns_zone=zone.zone_name,
             gateway_namespace=gateway_namespace,
             tls_credential=certificate.secret_name,
+        )
+        review = ReviewFacts(
+            tls_source=config.tls.source,
+            min_tls_version=MIN_TLS_VERSION,
+            certificate_not_after=config.tls.not_after,
+            # For reviewers: how long the certificate lives and when it is renewed.
+            certificate_lifetime=({"validityDays": config.tls.validity_days,
+                                   "renewBeforeDays": config.tls.early_renewal_days}
+                                  if config.tls.source != "provided" else None),
+        )
+        self.handles = PlatformHandles(
+            contract=contract,
+            kubernetes=cluster.provider,
+            gcp=self.gcp_provider,
             mesh_ready=(mesh.istiod,),
             exports={
-                "project": config.project,
-                "kubeconfig": cluster.kubeconfig,
-                "ingressIp": ingress_ip.address,
-                "gateway": gateway.reference,
-                "gatewayPrincipal": GATEWAY_PRINCIPAL,
-                "dnsZone": zone.zone_name,
-                "gatewayNamespace": gateway_namespace,
-                "tlsCredential": certificate.secret_name,
+                **contract.outputs(),
+                **review.outputs(),
                 "clusterName": cluster.name,
                 "nameServers": zone.name_servers,
                 "dnsDsRecord": zone.ds_record,
                 "istioVersion": ISTIO_VERSION,
-                "tlsSource": config.tls.source,
-                "minTlsVersion": MIN_TLS_VERSION,
                 "certificateNames": list(config.tls.dns_names),
-                "certificateNotAfter": config.tls.not_after,
-                # For reviewers: how long the certificate lives and when it is renewed.
-                "certificateLifetime": ({"validityDays": config.tls.validity_days,
-                                         "renewBeforeDays": config.tls.early_renewal_days}
-                                        if config.tls.source != "provided" else None),
                 "caCertificate": certificate.ca_certificate_pem,
             },
         )
@@ -152,33 +142,27 @@ class PlatformReference(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:platform:PlatformReference", name, None, opts)
         owner = pulumi.StackReference(owner_stack, opts=pulumi.ResourceOptions(parent=self))
-        shared = {key: owner.require_output(key) for key in SHARED_OUTPUTS}
+        contract = PlatformContract.read(owner)
         # The same identifier as the owner's provider, from the owner's stack file: known at
         # preview time, so a changed kubeconfig never replaces this stack's objects.
-        kubernetes = kubernetes_provider(f"{name}-k8s", shared["kubeconfig"],
+        kubernetes = kubernetes_provider(f"{name}-k8s", contract.kubeconfig,
                                          owner_platform.cluster_identifier,
                                          pulumi.ResourceOptions(parent=self))
-        gcp_provider = gcp.Provider(f"{name}-gcp", project=shared["project"],
+        gcp_provider = gcp.Provider(f"{name}-gcp", project=contract.project,
                                     opts=pulumi.ResourceOptions(parent=self))
         self.handles = PlatformHandles(
+            contract=contract,
             kubernetes=kubernetes,
             gcp=gcp_provider,
-            project=shared["project"],
-            ingress_ip=shared["ingressIp"],
-            gateway=shared["gateway"],
-            gateway_principal=shared["gatewayPrincipal"],
-            dns_zone=shared["dnsZone"],
-            gateway_namespace=shared["gatewayNamespace"],
-            tls_credential=shared["tlsCredential"],
-            exports={"platformOwner": owner_stack, "ingressIp": shared["ingressIp"],
+            exports={"platformOwner": owner_stack, "ingressIp": contract.ingress_ip,
                      # The owner's TLS facts, repeated for this stack's reviewers.
-                     **{key: owner.get_output(key) for key in REVIEW_OUTPUTS}},
+                     **ReviewFacts.read(owner).outputs()},
         )
         self.register_outputs({"owner": owner_stack})
 
 
-def platform_for(config, opts: pulumi.ResourceOptions | None = None) -> PlatformHandles:
+def platform_for(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> PlatformHandles:
     """The owner declares its platform; an attached stack reads the owner's."""
-    if config.owns_platform:
+    if config.owns_platform or config.owner_stack is None:  # config: exactly one of the two
         return OwnedPlatform("platform", config.platform, opts).handles
     return PlatformReference("platform", config.owner_stack, config.platform, opts).handles

@@ -308,11 +308,12 @@ def test_kubeconfig_is_secret_and_uses_the_gke_auth_plugin(build_dir, plans):
 
 
 def test_owner_outputs_carry_what_an_attached_stack_reads(plans):
-    from components.platform import SHARED_OUTPUTS
+    from components.contract import PlatformContract
 
     outputs = plans[OWNER]["outputs"]
-    for key in SHARED_OUTPUTS:
+    for key in PlatformContract.output_names():
         assert key in outputs
+    assert set(plans[OWNER]["secretOutputs"]) >= set(PlatformContract.secret_output_names())
     assert plans[OWNER]["secretOutputs"] == ["kubeconfig"]
     assert outputs["url"] == "https://dev.api.example.com"
     assert outputs["nameServers"] and outputs["clusterName"] == "nonprod"

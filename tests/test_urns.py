@@ -1,0 +1,41 @@
+"""Refactoring never makes a real `pulumi up` delete and recreate what it already manages.
+
+A resource's URN (type token, name and parent chain) is its identity in state: rename a
+component type or move a child under another parent and the engine plans a delete and a create,
+the protected cluster included. Each list in tests/urns/ was recorded from the previews before
+the structural refactor (issue "One home for each fact"); every URN in it must still be
+declared, or be named by the ``aliases`` of the resource that replaces it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, ROOT
+
+URNS = Path(__file__).parent / "urns"
+
+
+@pytest.fixture(scope="module")
+def every_plan(plans, example_plans, build_dir) -> dict[str, dict]:
+    from preview import preview_stack
+
+    backend = preview_stack("backend", ROOT / "bootstrap", build_dir).plan
+    return {**plans, **example_plans, "backend": backend}
+
+
+@pytest.mark.parametrize("stack", sorted(p.stem for p in URNS.glob("*.txt")))
+def test_every_recorded_urn_is_still_declared_or_aliased(every_plan, stack):
+    assert stack in every_plan, f"{stack}: recorded, but no such stack is previewed any more"
+    plan = every_plan[stack]
+    declared = {r["urn"] for r in plan["resources"]}
+    aliased = {alias for r in plan["resources"] for alias in r.get("aliases", [])}
+    recorded = set((URNS / f"{stack}.txt").read_text().split())
+    lost = sorted(recorded - declared - aliased)
+    assert not lost, (f"{stack}: these URNs are gone without an alias, so `pulumi up` would "
+                      f"delete and recreate them: {lost}")
+
+
+def test_the_record_covers_every_shipped_owner_and_example():
+    recorded = {p.stem for p in URNS.glob("*.txt")}
+    assert {"dev", "test", "uat", "backend"} | set(EXAMPLES) <= recorded
