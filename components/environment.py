@@ -17,7 +17,8 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import dns
 
 from .config import EgressDestination, EnvironmentConfig, Route
-from .mesh import istio_resource
+from .errors import NAMESPACE
+from .istio import istio_resource
 from .mutual_tls import MutualTlsHost, MutualTlsHostArgs
 from .platform import PlatformHandles
 
@@ -58,7 +59,7 @@ class Environment(pulumi.ComponentResource):
             metadata={"name": cfg.namespace, "labels": {
                 # Every pod gets an Envoy sidecar: mTLS, JWT checks and policy apply to it.
                 "istio-injection": "enabled",
-                "app.kubernetes.io/part-of": "istio-envs",
+                "app.kubernetes.io/part-of": NAMESPACE,
                 "istio-envs/environment": cfg.name,
             }},
             opts=child,

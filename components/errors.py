@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pulumi
 
+# The project's name (Pulumi.yaml) and so the namespace of every config key: stated once.
 NAMESPACE = "istio-envs"
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from .mesh import GATEWAY_SELECTOR, istio_resource
+from .istio import GATEWAY_SELECTOR, istio_resource
 
 GATEWAY_NAME = "api-gateway"
 # Oldest TLS version accepted; TLS 1.0/1.1 are broken and deprecated (RFC 8996).

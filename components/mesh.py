@@ -12,17 +12,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .charts import pinned_chart
+from .istio import GATEWAY_NAMESPACE, GATEWAY_RELEASE, GATEWAY_SELECTOR, ISTIO_NAMESPACE, istio_resource
 from .versions import ISTIO_CHARTS, ISTIO_HUB, ISTIO_VERSION
-
-ISTIO_NAMESPACE = "istio-system"
-# The gateway runs apart from the control plane (Istio's security advice for gateways).
-GATEWAY_NAMESPACE = "istio-ingress"
-GATEWAY_RELEASE = "istio-ingressgateway"
-# The gateway chart labels pods `istio: <release name without "istio-">`.
-GATEWAY_SELECTOR = {"istio": GATEWAY_RELEASE.removeprefix("istio-")}
-# The chart names the gateway's service account after the release; environments allow traffic
-# from this identity (mTLS proves it).
-GATEWAY_PRINCIPAL = f"cluster.local/ns/{GATEWAY_NAMESPACE}/sa/{GATEWAY_RELEASE}"
 
 # The GKE metadata server: workload identity tokens come from it. With REGISTRY_ONLY egress a
 # sidecar sends anything unregistered to its BlackHole cluster, so it must be in the registry.
@@ -30,31 +21,6 @@ GATEWAY_PRINCIPAL = f"cluster.local/ns/{GATEWAY_NAMESPACE}/sa/{GATEWAY_RELEASE}"
 # matched by Host header, and clients use both the name and the address).
 # https://cloud.google.com/kubernetes-engine/docs/concepts/workload-identity#metadata_server
 METADATA_SERVER = {"host": "metadata.google.internal", "address": "169.254.169.254", "port": 80}
-
-# GA APIs (the write-ups' authentication.istio.io/v1alpha1 Policy was removed in Istio 1.6).
-ISTIO_API_VERSIONS = {
-    "Gateway": "networking.istio.io/v1",
-    "VirtualService": "networking.istio.io/v1",
-    "ServiceEntry": "networking.istio.io/v1",
-    "PeerAuthentication": "security.istio.io/v1",
-    "RequestAuthentication": "security.istio.io/v1",
-    "AuthorizationPolicy": "security.istio.io/v1",
-}
-
-
-def istio_resource(resource_name: str, kind: str, name: str, namespace: pulumi.Input[str],
-                   spec: dict, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-    """An Istio custom resource at its GA API version. ``opts`` should depend on istiod: the
-    CRDs and the validating webhook come with the charts."""
-    return k8s.apiextensions.CustomResource(
-        resource_name,
-        api_version=ISTIO_API_VERSIONS[kind],
-        kind=kind,
-        metadata={"name": name, "namespace": namespace},
-        spec=spec,
-        opts=opts,
-    )
-
 
 @dataclass(frozen=True)
 class IstioMeshArgs:

@@ -22,8 +22,10 @@ from .config import PlatformConfig, StackConfig, private_key_secret
 from .contract import PlatformContract, ReviewFacts
 from .dns import DnsZone, DnsZoneArgs
 from .gateway import MIN_TLS_VERSION, ApiGateway, ApiGatewayArgs
-from .mesh import GATEWAY_PRINCIPAL, ISTIO_VERSION, IstioMesh, IstioMeshArgs
+from .istio import GATEWAY_PRINCIPAL
+from .mesh import IstioMesh, IstioMeshArgs
 from .tls import WildcardCertificate, WildcardCertificateArgs
+from .versions import ISTIO_VERSION
 
 
 @dataclass(frozen=True)

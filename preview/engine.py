@@ -27,9 +27,11 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from components.errors import NAMESPACE
 from components.stackset import StackSet, every_stack_name, read_stack_file
 
-PROJECT = "istio-envs"
+PROJECT = NAMESPACE  # Pulumi.yaml's name
+# What every secret value becomes in plan.json, manifests, summaries and diffs.
 SECRET = "[secret]"
 UNKNOWN = "[unknown until deployed]"
 # Stands in for generated key material: never a PEM header, so nothing key-like is ever written.

@@ -22,7 +22,8 @@ from conftest import (
 )
 
 from components.config import host_covered
-from components.mesh import GATEWAY_SELECTOR, ISTIO_VERSION
+from components.istio import GATEWAY_SELECTOR
+from components.versions import ISTIO_VERSION
 from preview import owner_outputs, preview_stack
 from preview.engine import run_program
 

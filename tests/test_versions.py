@@ -31,3 +31,12 @@ def test_every_release_is_at_its_pin(plans, example_plans):
     assert {r["chart"] for r in releases} == set(pins)
     for release in releases:
         assert release["version"] == pins[release["chart"]], release["chart"]
+
+
+def test_the_project_name_is_the_config_namespace():
+    """Pulumi namespaces config keys by the project name: both are the one constant."""
+    import yaml
+
+    from components.errors import NAMESPACE
+
+    assert yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"] == NAMESPACE
