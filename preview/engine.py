@@ -21,14 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.stack import wait_for_rpcs
-from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
-
 from components.errors import NAMESPACE
 from components.stackset import StackSet, every_stack_name, read_stack_file
+
+from . import sdk
 
 PROJECT = NAMESPACE  # Pulumi.yaml's name
 # What every secret value becomes in plan.json, manifests, summaries and diffs.
@@ -93,7 +89,7 @@ def fake_octet(stack: str, salt: str) -> int:
     return 10 + int(hashlib.sha256(f"{stack}/{salt}".encode()).hexdigest(), 16) % 200
 
 
-class PreviewMocks(pulumi_mocks.Mocks):
+class PreviewMocks(sdk.Mocks):
     """Provider-computed fields, per type token, with fake but plausible values."""
 
     def __init__(self, stack: str, stack_outputs: Callable[[str], tuple[dict, list[str]]],
@@ -132,7 +128,7 @@ class PreviewMocks(pulumi_mocks.Mocks):
                 "validityStartTime": state.not_before.isoformat(),
                 "validityEndTime": state.not_after.isoformat()}
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(self, args: sdk.MockResourceArgs) -> tuple[str | None, dict]:
         inputs = dict(args.inputs)
         typ = args.typ
         resource_id = f"preview-{args.name}"
@@ -178,10 +174,10 @@ class PreviewMocks(pulumi_mocks.Mocks):
                                 "namespace": inputs.get("namespace"), "name": inputs.get("name")}
         return resource_id, inputs
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+    def call(self, args: sdk.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         return self._invoke(args), []  # no check failures
 
-    def _invoke(self, args: pulumi_mocks.MockCallArgs) -> dict:
+    def _invoke(self, args: sdk.MockCallArgs) -> dict:
         if args.token == "gcp:dns/getManagedZone:getManagedZone":
             name = args.args.get("name")
             return {
@@ -203,7 +199,7 @@ class PreviewMocks(pulumi_mocks.Mocks):
         return {}
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
+class RecordingMonitor(sdk.MockMonitor):
     """A MockMonitor that keeps every registration request whole."""
 
     def __init__(self, mocks: PreviewMocks):
@@ -214,16 +210,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
-        _ensure_event_loop()
+        sdk.ensure_event_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
-        inputs = rpc.deserialize_properties(request.object)
-        resource_id, state = self.mocks.new_resource(pulumi_mocks.MockResourceArgs(
+        inputs = sdk.deserialize(request.object)
+        resource_id, state = self.mocks.new_resource(sdk.MockResourceArgs(
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
             resource_id=request.importId, custom=request.custom or False))
         # The engine marks these outputs secret (pulumi-tls keys); the bare mock does not.
         for key in request.additionalSecretOutputs:
-            if key in state and not rpc.is_rpc_secret(state[key]):
-                state[key] = rpc.wrap_rpc_secret(state[key])
+            if key in state and not sdk.is_secret(state[key]):
+                state[key] = sdk.wrap_secret(state[key])
         self.registrations.append(Registration(
             type=request.type, name=request.name, urn=urn, parent=request.parent,
             custom=bool(request.custom), provider=_provider_urn(request.provider),
@@ -237,9 +233,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom_timeouts={key: value for key in ("create", "update", "delete")
                              if (value := getattr(request.customTimeouts, key))},
             aliases=sorted([*request.aliasURNs, *map(_alias_text, request.aliases)])))
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
-        obj = _sync_await(rpc.serialize_properties(state, {}))
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id or "", object=obj)
+        self.resources[urn] = sdk.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
+        return sdk.register_response(urn, resource_id or "", sdk.serialize(state))
 
     def ReadResource(self, request):
         response = super().ReadResource(request)
@@ -247,12 +242,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             type=request.type, name=request.name, urn=response.urn, parent=request.parent,
             custom=True, provider=_provider_urn(request.provider),
             dependencies=sorted(set(request.dependencies)), property_dependencies={},
-            protect=False, inputs=rpc.deserialize_properties(request.properties), id=request.id,
+            protect=False, inputs=sdk.deserialize(request.properties), id=request.id,
             read=True))
         return response
 
     def Invoke(self, request):
-        self.invocations.append(Invocation(request.tok, rpc.deserialize_properties(request.args)))
+        self.invocations.append(Invocation(request.tok, sdk.deserialize(request.args)))
         return super().Invoke(request)
 
 
@@ -364,58 +359,35 @@ def run_program(
     ``on_monitor`` sees the monitor before the program starts (tests use it to check what a
     failing program declared)."""
     from pulumi import Output
-    from pulumi.runtime import config as runtime_config
 
     config, secret_keys = engine_config(project_dir / f"Pulumi.{stack}.yaml", secrets or {}, overrides)
-    runtime_config.set_all_config(config, secret_keys)
-    domain = _raw_domain(config)
-    mocks = PreviewMocks(stack, stack_outputs, domain, clock, certificates)
+    mocks = PreviewMocks(stack, stack_outputs, _raw_domain(config), clock, certificates)
     monitor = RecordingMonitor(mocks)
-    settings.ROOT.set(None)
     program, project = program_of(project_dir)
-    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=dry_run,
-                           monitor=monitor)
-    # What the language host sets: the directory of Pulumi.yaml and the stack files.
-    settings.SETTINGS.root_directory = str(project_dir)
+    sdk.start(mocks, monitor, project=project, stack=stack, preview=dry_run,
+              root_directory=str(project_dir), config=config, secret_keys=secret_keys)
     if on_monitor is not None:
         on_monitor(monitor)
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
     try:
         runpy.run_path(str(program), run_name="__main__")
-        _sync_await(wait_for_rpcs())
+        sdk.wait_for_outstanding()
     except BaseException:
         # A failed program leaves outputs and RPCs in flight; the next run in this process must
         # not inherit (and re-raise) them.
-        _discard_outstanding()
+        sdk.discard_outstanding()
         raise
 
-    root = settings.get_root_resource()
     outputs: dict[str, StackOutput] = {}
-    for name, value in sorted(getattr(root, "outputs", {}).items()):
+    for name, value in sorted(sdk.root_outputs().items()):
         output = Output.from_input(value)
-        known = _sync_await(output.is_known())
-        resolved = _sync_await(output.future(with_unknowns=True)) if known else None
-        outputs[name] = StackOutput(resolved, _sync_await(output.is_secret()), known)
-    _sync_await(wait_for_rpcs())
+        known = sdk.sync_await(output.is_known())
+        resolved = sdk.sync_await(output.future(with_unknowns=True)) if known else None
+        outputs[name] = StackOutput(resolved, sdk.sync_await(output.is_secret()), known)
+    sdk.wait_for_outstanding()
     return ProgramRun(stack, list(monitor.registrations), list(monitor.invocations), outputs,
                       dict(mocks.certificates))
-
-
-def _discard_outstanding() -> None:
-    pending = list(settings.SETTINGS.outputs) + list(settings.SETTINGS.rpc_manager.rpcs)
-    settings.SETTINGS.outputs.clear()
-    settings.SETTINGS.rpc_manager.clear()
-    for task in pending:
-        if hasattr(task, "cancel"):
-            task.cancel()
-    loop = _ensure_event_loop()
-    for task in pending:
-        if hasattr(task, "cancel"):
-            try:
-                loop.run_until_complete(task)
-            except BaseException:  # cancelled, or the failure we are discarding
-                pass
 
 
 def _raw_domain(config: dict[str, str]) -> str | None:
