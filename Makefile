@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test policy diff new-env verify bench clean
+.PHONY: preview test policy diff diff-args new-env verify bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,16 +28,24 @@ policy: $(VENV)/.installed  ## the policy pack over the offline plan: make polic
 	$(PY) -m preview $(STACK) $(PREVIEW_FLAGS_$(STACK)) >/dev/null
 	$(PY) -m policy.offline $(STACK)
 
-diff: $(VENV)/.installed  ## what differs between two stacks: make diff FROM=dev TO=uat
-	$(PY) -m preview $(FROM) $(PREVIEW_FLAGS_$(FROM)) >/dev/null
-	$(PY) -m preview $(TO) $(PREVIEW_FLAGS_$(TO)) >/dev/null
+# Arguments first: a missing FROM/TO stops before the venv is made, an unknown stack before
+# anything is previewed. A side given as a plan.json is not previewed.
+diff-args:
+	@if [ -z "$(FROM)" ] || [ -z "$(TO)" ]; then \
+		echo "usage: make diff FROM=<stack> TO=<stack>, e.g. make diff FROM=dev TO=uat" >&2; exit 2; fi
+
+diff: diff-args $(VENV)/.installed  ## what differs between two stacks: make diff FROM=dev TO=uat
+	@$(PY) -m preview.diff --check $(FROM) $(TO)
+	$(if $(filter %.json,$(FROM)),,$(PY) -m preview $(FROM) $(PREVIEW_FLAGS_$(FROM)) >/dev/null)
+	$(if $(filter %.json,$(TO)),,$(PY) -m preview $(TO) $(PREVIEW_FLAGS_$(TO)) >/dev/null)
 	$(PY) -m preview.diff $(FROM) $(TO)
 
 new-env: $(VENV)/.installed  ## a new environment stack: make new-env ENV=qa [FROM=test] [QUOTA_CPU=1] [QUOTA_MEMORY=2Gi] [QUOTA_PODS=10]
 	$(PY) -m tools.new_env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(QUOTA_CPU),--quota-cpu $(QUOTA_CPU)) $(if $(QUOTA_MEMORY),--quota-memory $(QUOTA_MEMORY)) $(if $(QUOTA_PODS),--quota-pods $(QUOTA_PODS))
 
-verify: $(VENV)/.installed  ## check a deployed stack from outside: make verify STACK=dev
-	$(PY) -m tools.verify --stack $(STACK) $(if $(VERIFY_PATH),--path $(VERIFY_PATH))
+# With HOST (and INGRESS_IP, CA_FILE for a self-signed platform) no Pulumi CLI is needed.
+verify: $(VENV)/.installed  ## check a deployed stack from outside: make verify STACK=dev, or make verify HOST=dev.api.example.com INGRESS_IP=<ip> [CA_FILE=ca.pem]
+	$(PY) -m tools.verify $(if $(HOST),--host $(HOST) $(if $(INGRESS_IP),--ingress-ip $(INGRESS_IP)) $(if $(CA_FILE),--ca-file $(CA_FILE)),--stack $(STACK)) $(if $(VERIFY_PATH),--path $(VERIFY_PATH))
 
-bench: $(VENV)/.installed  ## preview timings and scaling -> build/bench.json
-	$(PY) -m preview.bench
+bench: $(VENV)/.installed  ## this machine, preview timings and scaling -> build/bench.json; SUITE=1 also times make test
+	$(PY) -m preview.bench $(if $(SUITE),--suite) $(if $(RUNS),--runs $(RUNS))

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from components.config import ConfigError
+from components.stackset import StackSet, every_stack_name, locate
 
 from . import PROJECT_DIR, PreviewError, locate_stack, preview_stack
 from .engine import stack_file_config
@@ -24,6 +25,18 @@ def demo_certificate(project_dir: Path, stack: str) -> tuple[str, str]:
         raise PreviewError(f"Pulumi.{stack}.yaml: --demo-certificate needs an owner stack with "
                            "istio-envs:platform.domain")
     return issue([f"*.api.{domain}"])
+
+
+def unknown_stack(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
+    """Why ``stack`` cannot be previewed from ``project_dir`` (None: it can), naming every stack
+    that can: the project's own, its examples and the bootstrap backend."""
+    if stack and locate(stack, project_dir) is not None:
+        return None
+    here = StackSet.names_in(project_dir)
+    others = [name for name in every_stack_name(project_dir) if name not in here]
+    return (f"no such stack {stack!r} (no Pulumi.{stack}.yaml here, in examples/ or in bootstrap/); "
+            f"stacks here: {', '.join(here) or '(none)'}; examples and the backend: "
+            f"{', '.join(others) or '(none)'}")
 
 
 def _values(flag: str, items: list[str]) -> dict[str, str]:
@@ -60,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-schemas", action="store_true",
                         help="skip the manifest schema checks")
     args = parser.parse_args(argv)
+    problem = unknown_stack(args.stack, Path(args.project_dir))
+    if problem:  # before any work: nothing previewed, nothing written
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         secrets = _values("--secret", args.secret)
         overrides = _values("--config", args.config)
@@ -81,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                                log=lambda message: print(f"… {message}", file=sys.stderr),
                                overrides=overrides, check_schemas=not args.no_schemas)
     except (ConfigError, PreviewError, SchemasUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
+        # A ConfigError holds one line per problem: each is an error line.
+        print("\n".join(f"error: {line}" for line in str(err).splitlines()), file=sys.stderr)
         return 2
 
     plan = result.plan

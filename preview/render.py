@@ -4,6 +4,7 @@ reviewer's summary.md. Secret values never reach these files: they become ``"[se
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -118,6 +119,7 @@ def summary(plan_doc: dict) -> str:
              "Fake cloud values (documentation IP ranges, `preview-` names) stand in for what GCP "
              "assigns at deploy time.",
              ""]
+    lines += _platform_lines(plan_doc, owner)
 
     gateways = _of_type(plan_doc, ":networking.istio.io/v1:Gateway")
     for gateway in gateways:
@@ -153,15 +155,28 @@ def summary(plan_doc: dict) -> str:
             for rule in jwt.get(ns, {}).get("jwtRules", []):
                 lines.append(f"- JWT: issuer `{rule['issuer']}`, audiences "
                              f"{', '.join('`' + a + '`' for a in rule.get('audiences', []))}")
+        lines += _namespace_lines(plan_doc, ns)
         lines.append("")
-        lines.append("| Path prefix | Service | Access |")
-        lines.append("|---|---|---|")
+        lines.append("Routes in the order Istio matches them, longest prefix first: Istio takes the "
+                     "first route that matches, so a shorter prefix listed earlier would take the "
+                     "longer one's requests.")
+        lines.append("")
+        lines.append("| # | Path prefix | Service | Access |")
+        lines.append("|---|---|---|---|")
         policy = authz.get(ns, {})
-        for http in spec["http"]:
+        for number, http in enumerate(spec["http"], 1):
             prefix = http["match"][0]["uri"]["prefix"]
             dest = http["route"][0]["destination"]
-            lines.append(f"| `{prefix}` | `{dest['host']}:{dest['port']['number']}` | {_access(policy, prefix)} |")
+            lines.append(f"| {number} | `{prefix}` | `{dest['host']}:{dest['port']['number']}` | "
+                         f"{_access(policy, prefix)} |")
         lines.append("")
+        prefixes = [http["match"][0]["uri"]["prefix"] for http in spec["http"]]
+        for i, first in enumerate(prefixes):
+            for later in prefixes[i + 1:]:
+                if later.startswith(first) and later != first:
+                    lines.append(f"**Warning**: `{first}` comes before `{later}` and takes its requests.")
+        if lines[-1].startswith("**Warning**"):
+            lines.append("")
 
     counts = Counter(r["type"] for r in plan_doc["resources"])
     lines.append(f"## Resources ({sum(counts.values())})")
@@ -176,6 +191,121 @@ def summary(plan_doc: dict) -> str:
         lines.append(f"Protected from deletion: {', '.join('`' + p + '`' for p in sorted(protected))}.")
         lines.append("")
     return "\n".join(lines)
+
+
+ISTIO_CHARTS = ("base", "istiod", "gateway")
+ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+
+
+def _code(values: list) -> str:
+    return ", ".join(f"`{v}`" for v in values)
+
+
+def _versions(plan_doc: dict) -> dict[str, str]:
+    """chart -> version of the Helm releases the plan declares."""
+    return {r["inputs"]["chart"]: str(r["inputs"]["version"])
+            for r in _of_type(plan_doc, "kubernetes:helm.sh/v3:Release")}
+
+
+def _platform_lines(plan_doc: dict, owner: bool) -> list[str]:
+    """The platform's shape (cluster, nodes, control-plane access) and what runs on it, read off
+    the cluster, node pool and Helm release inputs. An attached stack declares none of them: it
+    names the owner's Istio version when its outputs carry it."""
+    out = plan_doc["outputs"]
+    charts = _versions(plan_doc)
+    istio = sorted({charts[c] for c in ISTIO_CHARTS if c in charts})
+    if not owner:
+        if "environment" not in out:
+            return []
+        version = out.get("istioVersion")
+        return ["## Platform", "",
+                f"- Istio {version} (the owner `{out.get('platformOwner', '?')}`'s)" if version else
+                f"- Cluster, Istio and cert-manager: the owner `{out.get('platformOwner', '?')}`'s "
+                "(see its summary)",
+                ""]
+    lines = ["## Platform", ""]
+    for cluster in _of_type(plan_doc, ":container/cluster:Cluster"):
+        c = cluster["inputs"]
+        location = str(c.get("location", "?"))
+        pools = [p["inputs"] for p in _of_type(plan_doc, ":container/nodePool:NodePool")
+                 if p["inputs"].get("cluster") == c.get("name")]
+        zones = [str(z) for p in pools for z in p.get("nodeLocations", [])]
+        shape = (f"**zonal**, location `{location}` (a zone: one control plane, upgrades take the "
+                 "API down)" if ZONE.match(location) else
+                 f"**regional**, location `{location}` (a region: the control plane is replicated "
+                 "across its zones)")
+        channel = c.get("releaseChannel", {}).get("channel")
+        lines.append(f"- Cluster `{c.get('name')}`: {shape}; nodes in {_code(zones) or '(none)'}"
+                     + (f"; release channel `{channel}`" if channel else ""))
+        for pool in pools:
+            node = pool.get("nodeConfig", {})
+            scaling = pool.get("autoscaling", {})
+            low, high = scaling.get("minNodeCount"), scaling.get("maxNodeCount")
+            per_zone = len(pool.get("nodeLocations", [])) or 1
+            total = (f" ({low * per_zone}–{high * per_zone} in total)"
+                     if isinstance(low, int) and isinstance(high, int) else "")
+            lines.append(f"- Nodes (`{pool.get('name')}`): `{node.get('machineType')}`, "
+                         f"{low}–{high} per zone{total}, "
+                         + ("**spot** (cheap, can be reclaimed at any time)" if node.get("spot")
+                            else "standard (not spot)")
+                         + f", {node.get('diskSizeGb')} GB disk")
+        private = c.get("privateClusterConfig", {}).get("enablePrivateEndpoint")
+        networks = [f"`{b.get('displayName')}` {b.get('cidrBlock')}"
+                    for b in c.get("masterAuthorizedNetworksConfig", {}).get("cidrBlocks", [])]
+        lines.append("- Control plane IP endpoint: "
+                     + ("**private** (no public address; reachable only inside the VPC)" if private
+                        else "public")
+                     + "; authorized networks: " + (", ".join(networks) or "none"))
+        dns = c.get("controlPlaneEndpointsConfig", {}).get("dnsEndpointConfig", {})
+        lines.append("- DNS-based endpoint: "
+                     + ("on, reachable from anywhere, every request authorized by IAM (what Pulumi "
+                        "and CI use)" if dns.get("allowExternalTraffic") else
+                        "off" if dns else "not configured"))
+    lines.append("- Istio: " + (", ".join(istio) + " (charts " + ", ".join(
+        f"`{c}`" for c in ISTIO_CHARTS if c in charts) + ")" if istio else "not installed"))
+    lines.append("- cert-manager: " + (charts["cert-manager"] if "cert-manager" in charts
+                                        else "not installed (no ACME certificate)"))
+    mesh = next((r["inputs"].get("values", {}).get("meshConfig", {})
+                 for r in _of_type(plan_doc, "kubernetes:helm.sh/v3:Release")
+                 if r["inputs"].get("chart") == "istiod"), {})
+    outbound = mesh.get("outboundTrafficPolicy", {}).get("mode") if isinstance(mesh, dict) else None
+    shared = [se["inputs"] for se in _of_type(plan_doc, ":networking.istio.io/v1:ServiceEntry")
+              if "*" in se["inputs"]["spec"].get("exportTo", [])]
+    if outbound or shared:
+        lines.append("- Outbound traffic: " + (f"`{outbound}`" if outbound else "(chart default)")
+                     + (" (only registered destinations)" if outbound == "REGISTRY_ONLY" else "")
+                     + ("; registered for every namespace: " + _destinations(shared) if shared else ""))
+    lines.append("")
+    return lines
+
+
+def _destinations(entries: list[dict]) -> str:
+    """``host:port protocol`` of each ServiceEntry."""
+    return ", ".join(f"`{host}:{port['number']}` {port.get('protocol', '')}".rstrip()
+                     for entry in entries for host in entry["spec"].get("hosts", [])
+                     for port in entry["spec"].get("ports", []))
+
+
+def _namespace_lines(plan_doc: dict, ns: str) -> list[str]:
+    """The environment namespace's quota, container defaults and egress destinations."""
+    def in_ns(type_suffix: str) -> list[dict]:
+        return [r["inputs"] for r in _of_type(plan_doc, type_suffix)
+                if r["inputs"].get("metadata", {}).get("namespace") == ns]
+
+    lines = []
+    for quota in in_ns(":core/v1:ResourceQuota"):
+        hard = quota.get("spec", {}).get("hard", {})
+        lines.append("- Quota: " + ", ".join(f"`{k}` {v}" for k, v in sorted(hard.items())))
+    for limits in in_ns(":core/v1:LimitRange"):
+        for item in limits.get("spec", {}).get("limits", []):
+            parts = [f"{label} " + ", ".join(f"{k} {v}" for k, v in sorted(item[key].items()))
+                     for key, label in (("defaultRequest", "requests"), ("default", "limits"))
+                     if item.get(key)]
+            lines.append(f"- {item.get('type', '')} defaults (LimitRange): " + "; ".join(parts))
+    egress = in_ns(":networking.istio.io/v1:ServiceEntry")
+    lines.append("- Egress (outside the mesh): " + (_destinations(egress) if egress else
+                                                    "none of its own"))
+    return lines
 
 
 def _serving_server(gateways: list[dict], host: str) -> dict | None:

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+from conftest import OWNER, STACKS, one
+from stackfiles import platform, set_key, write_project
+
+from components.versions import CERT_MANAGER_VERSION, ISTIO_VERSION
+from preview import preview_stack
 from preview.diff import diff
 
 
@@ -14,8 +22,8 @@ def test_owner_summary_tells_host_tls_certificate_and_access(build_dir, plans):
     assert "## Environment `dev`: https://dev.api.example.com" in text
     assert "- TLS: SIMPLE, minimum TLSV1_2, HTTPS only on 443" in text
     assert "leaf valid 90 days, re-issued by the first `pulumi up` in its last 30 days" in text
-    assert ("| `/accounts` | `accounts.dev.svc.cluster.local:8080` | token required "
-            "(aud `https://dev.api.example.com`); `/accounts/health` public |") in text
+    assert re.search(r"\| \d+ \| `/accounts` \| `accounts.dev.svc.cluster.local:8080` \| token required "
+                     r"\(aud `https://dev.api.example.com`\); `/accounts/health` public \|", text)
     assert "| `kubernetes:core/v1:Namespace` | 3 |" in text
     assert "Protected from deletion:" in text
 
@@ -50,3 +58,148 @@ def test_diff_owner_to_attached_lists_the_platform_and_never_a_secret(plans):
     assert not any("PRIVATE KEY" in line for line in lines)
     kubeconfig = [line for line in lines if line.startswith("  kubeconfig:")]
     assert kubeconfig == ['  kubeconfig: (secret) → (none)']
+
+
+# One edited copy of the owner's stack file: every input the summary's new lines read, changed.
+NETWORK = {"name": "vpn", "cidr": "198.51.100.0/24"}
+EGRESS = {"host": "hooks.slack.com", "port": 443, "protocol": "TLS"}
+ROUTE = {"path": "/accounts/statements", "service": "statements", "port": 8080}
+EDITS = [set_key("platform.cluster.machineType", "n2-standard-8"),
+         set_key("platform.cluster.minNodesPerZone", 2),
+         set_key("platform.cluster.maxNodesPerZone", 7),
+         set_key("platform.cluster.spot", True),
+         set_key("platform.cluster.regional", False),
+         set_key("platform.cluster.authorizedNetworks", [NETWORK]),
+         set_key("platform.cluster.privateEndpoint", True),
+         set_key("environment.quota.cpu", "32")]
+
+
+@pytest.fixture(scope="module")
+def edited(tmp_path_factory) -> dict:
+    """The owner previewed from a copy of the stack files with every edit above, plus one more
+    egress destination and one more route (appended last in the stack file)."""
+    tmp = tmp_path_factory.mktemp("edited")
+    zones = []
+
+    def edit(files):
+        for change in EDITS:
+            change(files)
+        environment = files[f"Pulumi.{OWNER}.yaml"]["config"]["istio-envs:environment"]
+        environment["egress"] = [*environment.get("egress", []), EGRESS]
+        environment["routes"] = [*environment["routes"], ROUTE]
+        zones.extend(platform(files)["zones"])
+
+    (tmp / "project").mkdir()
+    project = write_project(tmp / "project", edit)
+    result = preview_stack(OWNER, project, tmp / "build")
+    return {"plan": result.plan, "summary": (tmp / "build" / OWNER / "summary.md").read_text(),
+            "zones": zones}
+
+
+def _route_numbers(text: str) -> dict[str, int]:
+    """Path prefix -> its number in the summary's route table."""
+    return {m[2]: int(m[1]) for m in re.finditer(r"^\| (\d+) \| `([^`]+)` \|", text, re.M)}
+
+
+def test_summary_shows_the_platform_quota_egress_and_route_order_and_follows_each_change(
+        build_dir, plans, edited):
+    """Item 5: after changing the machine type, the autoscaling bounds, spot, regional, the
+    authorized networks, the private endpoint, a quota (4 -> 32 CPU), an egress destination and
+    a route, summary.md changes and shows each new value (it used to be byte-identical)."""
+    before, after = summary(build_dir, OWNER), edited["summary"]
+    assert before != after
+    shown_now = {
+        "machine type": "`n2-standard-8`",
+        "autoscaling bounds": "2–7 per zone",
+        "spot": "**spot**",
+        "zonal": f"**zonal**, location `{edited['zones'][0]}`",
+        "authorized network": f"`{NETWORK['name']}` {NETWORK['cidr']}",
+        "private endpoint": "IP endpoint: **private**",
+        "quota": "`requests.cpu` 32",
+        "egress": f"`{EGRESS['host']}:{EGRESS['port']}` {EGRESS['protocol']}",
+        "route": f"`{ROUTE['path']}`",
+    }
+    for what, text in shown_now.items():
+        assert text in after, (what, text)
+        assert text not in before, (what, text)
+    # And what the shipped owner says instead (the values of Pulumi.dev.yaml).
+    shipped = plans[OWNER]
+    pool = one(shipped, ":container/nodePool:NodePool")["inputs"]
+    assert f"`{pool['nodeConfig']['machineType']}`" in before
+    assert (f"{pool['autoscaling']['minNodeCount']}–{pool['autoscaling']['maxNodeCount']} per zone"
+            in before)
+    assert "standard (not spot)" in before and "IP endpoint: public" in before
+    config = STACKS[OWNER].config
+    assert f"**regional**, location `{config['istio-envs:platform']['region']}`" in before
+    for network in config["istio-envs:platform"]["cluster"]["authorizedNetworks"]:
+        assert f"`{network['name']}` {network['cidr']}" in before
+    environment = config["istio-envs:environment"]
+    assert f"`requests.cpu` {environment['quota']['cpu']}" in before
+    for egress in environment["egress"]:
+        assert f"`{egress['host']}:{egress['port']}` {egress['protocol']}" in before
+    for text in (before, after):
+        assert "DNS-based endpoint: on" in text
+        assert f"Istio: {ISTIO_VERSION}" in text
+        assert "cert-manager: not installed" in text
+    # Container defaults from the LimitRange, as the program declares them.
+    limits = one(shipped, ":core/v1:LimitRange")["inputs"]["spec"]["limits"][0]
+    for key, label in (("defaultRequest", "requests"), ("default", "limits")):
+        assert label + " " + ", ".join(f"{k} {v}" for k, v in sorted(limits[key].items())) in before
+
+
+def test_summary_lists_routes_in_istios_order_longest_prefix_first(build_dir, edited):
+    """The new route is longer than `/accounts`, which it starts with: Istio takes the first
+    match, so it must come before it, and the summary says so and why."""
+    numbers = _route_numbers(edited["summary"])
+    assert numbers[ROUTE["path"]] < numbers["/accounts"]
+    vs = one(edited["plan"], ":networking.istio.io/v1:VirtualService")["inputs"]["spec"]
+    order = [http["match"][0]["uri"]["prefix"] for http in vs["http"]]
+    assert sorted(numbers, key=numbers.get) == order
+    assert "Istio takes the first route that matches" in edited["summary"]
+    assert "**Warning**" not in edited["summary"]
+
+
+def test_summary_names_cert_manager_and_the_owner_for_attached_stacks(build_dir, plans, example_plans):
+    assert f"cert-manager: {CERT_MANAGER_VERSION}" in summary(build_dir, "acme")
+    assert f"Istio: {ISTIO_VERSION}" in summary(build_dir, "acme")
+    attached = summary(build_dir, "uat")
+    assert "the owner `dev`'s" in attached and "## Platform" in attached
+    assert "- Quota: " in attached and "- Egress (outside the mesh): none of its own" in attached
+
+
+def test_diff_matches_list_items_by_identity_not_position(plans):
+    """Item 5: dev has one more policy rule (its public path) than uat. Compared by position,
+    uat seemed to drop the gateway principal from the rule after it; by identity, only dev's
+    public-path rule differs, as one whole rule, and the rest is unchanged."""
+    lines = diff(plans["dev"], plans["uat"])
+    policy = _changes(lines, "AuthorizationPolicy <env>-require-jwt")
+    principal = plans["dev"]["outputs"]["gatewayPrincipal"]
+    assert not [line for line in policy if "source." in line], policy
+    (rule,) = [line for line in policy if principal in line]
+    assert re.fullmatch(r"spec\.rules\[\d+\]: removed \(was \{.*\}\)", rule) and "/accounts/health" in rule
+    # The other way round, the same rule is added.
+    back = _changes(diff(plans["uat"], plans["dev"]), "AuthorizationPolicy <env>-require-jwt")
+    (rule,) = [line for line in back if principal in line]
+    assert re.fullmatch(r"spec\.rules\[\d+\]: added \{.*\}", rule) and "/accounts/health" in rule
+    assert not [line for line in back if "source." in line or "removed" in line], back
+
+
+def test_diff_reports_an_inserted_route_as_added_and_the_others_unchanged(plans, edited):
+    lines = diff(plans[OWNER], edited["plan"])
+    routes = _changes(lines, "VirtualService <env>-routes")
+    assert routes == [f"spec.http[prefix={ROUTE['path']}]: added " + routes[0].split(" added ", 1)[1]]
+    assert f'"prefix": "{ROUTE["path"]}"' in routes[0]
+    pool = _changes(lines, "NodePool platform-gke-pool")
+    shipped = one(plans[OWNER], ":container/nodePool:NodePool")["inputs"]["nodeConfig"]["machineType"]
+    assert f'nodeConfig.machineType: "{shipped}" → "n2-standard-8"' in pool
+
+
+def _changes(lines: list[str], resource: str) -> list[str]:
+    """The changed-input lines listed under one resource of a diff."""
+    at = next(i for i, line in enumerate(lines) if line.startswith("  ~ ") and line.endswith(resource))
+    rows = []
+    for line in lines[at + 1:]:
+        if not line.startswith("      "):
+            break
+        rows.append(line.strip())
+    return rows

@@ -103,3 +103,45 @@ def test_an_acme_certificate_not_ready_yet_is_waiting_not_failed(tmp_path, probl
         checks = verify(target_for(double, tls_source="self-signed", https_port=getattr(double, port)),
                         resolve=local)
     assert results(checks)["tls"] == "FAIL"
+
+
+def _verify_stack(tmp_path, pulumi_script: str | None):
+    """`make verify STACK=dev`'s command with PATH holding only a fake `pulumi` (or none)."""
+    path = "/usr/bin:/bin"
+    if pulumi_script is not None:
+        fake = tmp_path / "bin"
+        fake.mkdir()
+        (fake / "pulumi").write_text("#!/bin/sh\n" + pulumi_script)
+        (fake / "pulumi").chmod(0o755)
+        path = f"{fake}:{path}"
+    done = subprocess.run([sys.executable, "-m", "tools.verify", "--stack", "dev"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={"PATH": path})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+def test_verify_without_the_pulumi_cli_says_what_is_missing_and_the_other_way(tmp_path):
+    """Item 7: it printed `[Errno 2] No such file or directory: 'pulumi'`."""
+    assert subprocess.run(["sh", "-c", "command -v pulumi"], env={"PATH": "/usr/bin:/bin"},
+                          capture_output=True).returncode != 0
+    line = _verify_stack(tmp_path, None)
+    assert "needs the Pulumi CLI" in line and "deployed stack" in line
+    assert "--host" in line and "--ingress-ip" in line and "Errno" not in line
+
+
+def test_verify_passes_pulumis_own_error_through(tmp_path):
+    """Item 7: it printed a CalledProcessError and dropped what Pulumi said."""
+    line = _verify_stack(tmp_path, "echo \"error: no stack named 'dev' found\" >&2\nexit 255\n")
+    assert "no stack named 'dev' found" in line and "exit 255" in line
+    assert "CalledProcessError" not in line and "returned non-zero" not in line
+
+
+def test_verify_of_a_stack_without_outputs_asks_whether_it_was_deployed(tmp_path):
+    """Item 7: `pulumi stack output --json` of a stack never deployed is `{}`; it printed
+    `error: 'host'`."""
+    line = _verify_stack(tmp_path, 'echo "{}"\n')
+    assert "stack dev has no output `host`" in line
+    assert "has it been deployed? (`pulumi up -s dev`)" in line

@@ -11,8 +11,11 @@
 Checks 5 and 6 are skipped when their token is not given. With ``tls.source: acme`` a failed
 handshake is reported as WAIT, not FAIL: Let's Encrypt issues the first certificate only once the
 domain is delegated to the zone's name servers, and the HTTPS checks wait for it. Exit code: 0 all
-passed, 1 a check failed, 2 bad input, 3 nothing failed but the certificate is not ready yet. ``make verify`` reads host, IP and CA from ``pulumi stack output``; the tests
-run this same code against a local HTTPS double on 127.0.0.1.
+passed, 1 a check failed, 2 bad input (or the stack's outputs cannot be read: no Pulumi CLI, a
+Pulumi error, a stack not deployed), 3 nothing failed but the certificate is not ready yet.
+``make verify STACK=x`` reads host, IP and CA from ``pulumi stack output``; ``make verify
+HOST=... INGRESS_IP=... [CA_FILE=...]`` needs no Pulumi CLI. The tests run this same code against
+a local HTTPS double on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -168,10 +171,46 @@ def verify(target: Target, token: str | None = None, foreign_token: str | None =
     return checks
 
 
+class StackUnreadable(Exception):
+    """`pulumi stack output` could not give what verify needs; the message says what to do."""
+
+
+WITHOUT_THE_CLI = ("or check without it: make verify HOST=<env>.api.<domain> INGRESS_IP=<ip> "
+                   "[CA_FILE=ca.pem] (python -m tools.verify --host … --ingress-ip … [--ca-file …])")
+
+
+def _stack_outputs(stack: str) -> dict:
+    """``pulumi stack output --json`` of ``stack``; a missing CLI, Pulumi's own error (its stderr,
+    passed through) and output that is not JSON become one sentence each."""
+    command = ["pulumi", "stack", "output", "--json", "--stack", stack]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise StackUnreadable(f"--stack {stack} needs the Pulumi CLI (`pulumi` is not on PATH) and a "
+                              f"deployed stack; {WITHOUT_THE_CLI}") from None
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise StackUnreadable(f"`{' '.join(command)}` could not run ({err}); {WITHOUT_THE_CLI}") from None
+    if done.returncode != 0:
+        said = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
+        raise StackUnreadable(f"`{' '.join(command)}` failed (exit {done.returncode}): "
+                              f"{said or '(no message)'}")
+    try:
+        outputs = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        outputs = None
+    if not isinstance(outputs, dict):
+        raise StackUnreadable(f"`{' '.join(command)}` printed no JSON object: "
+                              f"{done.stdout.strip()[:200]!r}")
+    return outputs
+
+
 def _stack_target(stack: str) -> tuple[Target, str | None]:
     """Host, IP and CA of a deployed stack, from `pulumi stack output` (and its owner for the CA)."""
-    outputs = json.loads(subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack],
-                                        check=True, capture_output=True, text=True).stdout)
+    outputs = _stack_outputs(stack)
+    missing = [name for name in ("host", "ingressIp") if not outputs.get(name)]
+    if missing:
+        raise StackUnreadable(f"stack {stack} has no output {' or '.join(f'`{m}`' for m in missing)}: "
+                              f"has it been deployed? (`pulumi up -s {stack}`)")
     ca = outputs.get("caCertificate")
     ca_file = None
     if ca:
@@ -209,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             if not sep or host != target.host:
                 raise ValueError(f"--resolve {args.resolve}: expected {target.host}:<ip>")
             resolve = lambda name: [ip]  # noqa: E731
-    except (ValueError, OSError, subprocess.CalledProcessError, KeyError, json.JSONDecodeError) as err:
+    except (ValueError, StackUnreadable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     target.https_port, target.http_port = args.https_port, args.http_port
