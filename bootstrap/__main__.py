@@ -1,21 +1,36 @@
-"""The team's Pulumi backend: state in GCS (versioned, private), secrets under Cloud KMS."""
+"""The team's Pulumi backend (state in GCS, versioned and private; secrets under Cloud KMS) and the
+CI identities that use it (GitHub OIDC -> Workload Identity Federation -> one service account per
+job kind), with what each may do on the platforms the owner stacks built."""
 
 import re
+from typing import NoReturn
 
 import pulumi
 import pulumi_gcp as gcp
+from ci_identities import CiIdentities, CiIdentitiesArgs, GitHubRepository
+from platform_access import Platform, PlatformAccess, PlatformAccessArgs
 from state_backend import StateBackend, StateBackendArgs
 
 NAMESPACE = "istio-envs-bootstrap"
 STACK_FILE = f"Pulumi.{pulumi.get_stack()}.yaml"
 config = pulumi.Config(NAMESPACE)
 
+PROJECT_ID = (r"[a-z][-a-z0-9]{4,28}[a-z0-9]", "a GCP project id")
+REGION = (r"[a-z]+-[a-z]+[0-9]+", "a GCP region such as europe-west1")
+# Stack names, cluster and zone names: lowercase letters, digits and '-'.
+NAME = (r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a name of lowercase letters, digits and '-'")
+LOCATION = (r"[a-z]+-[a-z]+[0-9]+(-[a-z])?", "a GCP region or zone such as us-central1")
+
+
+def refuse(key: str, value, expected: str) -> NoReturn:
+    raise pulumi.RunError(f"{STACK_FILE}: {NAMESPACE}:{key}: got {value!r}; expected {expected}")
+
 
 def setting(key: str, pattern: str, expected: str, default=None) -> str:
     """One validated value; a bad one stops the program with the file, key and expected form."""
     value = config.get(key) or default
     if value is None or not re.fullmatch(pattern, str(value)):
-        raise pulumi.RunError(f"{STACK_FILE}: {NAMESPACE}:{key}: got {value!r}; expected {expected}")
+        refuse(key, value, expected)
     return str(value)
 
 
@@ -27,17 +42,80 @@ def whole(key: str, low: int, high: int, default: int) -> int:
     return value
 
 
+def platforms(key: str = "platforms") -> tuple[Platform, ...]:
+    """The owner stacks' platforms: what the environment identity may touch (platform_access.py).
+    Absent until the owner's first deploy has made the zone and the cluster."""
+    raw = config.get_object(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        refuse(key, raw, "a list of {stack, location, cluster, dnsZone[, environment]}")
+    fields = {"stack": NAME, "location": LOCATION, "cluster": NAME, "dnsZone": NAME, "environment": NAME}
+    found = []
+    for index, entry in enumerate(raw):
+        where = f"{key}[{index}]"
+        if not isinstance(entry, dict):
+            refuse(where, entry, "a mapping {stack, location, cluster, dnsZone[, environment]}")
+        unknown = sorted(set(entry) - set(fields))
+        if unknown:
+            refuse(f"{where}.{unknown[0]}", entry[unknown[0]], "one of " + ", ".join(fields))
+        values = {"environment": entry.get("stack"), **entry}
+        for name, (pattern, expected) in fields.items():
+            if not isinstance(values.get(name), str) or not re.fullmatch(pattern, values[name]):
+                refuse(f"{where}.{name}", values.get(name), expected)
+        found.append(Platform(stack=values["stack"], location=values["location"], cluster=values["cluster"],
+                              dns_zone=values["dnsZone"], environment=values["environment"]))
+    stacks = [p.stack for p in found]
+    if len(set(stacks)) != len(stacks):
+        refuse(key, stacks, "each owner stack once")
+    return tuple(found)
+
+
+project = setting("project", *PROJECT_ID)
 args = StateBackendArgs(
-    project=setting("project", r"[a-z][-a-z0-9]{4,28}[a-z0-9]", "a GCP project id"),
-    location=setting("location", r"[a-z]+-[a-z]+[0-9]+", "a GCP region such as europe-west1"),
+    project=project,
+    location=setting("location", *REGION),
     bucket_name=setting("bucketName", r"[a-z0-9][-_a-z0-9]{1,61}[a-z0-9]",
                         "a bucket name (3-63 lowercase letters, digits, '-' and '_')"),
     kept_state_versions=whole("keptStateVersions", 1, 1000, 20),
     # KMS accepts 1 day to 100 years; past 90 days CIS flags the key.
     key_rotation_days=whole("keyRotationDays", 1, 90, 90),
 )
+github = GitHubRepository(
+    name=setting("githubRepository", r"[A-Za-z0-9][-A-Za-z0-9]{0,38}/[-._A-Za-z0-9]{1,100}",
+                 "owner/repository, as in the repository's URL"),
+    id=setting("githubRepositoryId", r"[1-9][0-9]{0,19}",
+               "the repository's numeric id (gh api repos/OWNER/REPO --jq .id)"),
+    owner_id=setting("githubOwnerId", r"[1-9][0-9]{0,19}",
+                     "the owner's numeric id (gh api repos/OWNER/REPO --jq .owner.id)"),
+)
+owner_platforms = platforms()
 provider = gcp.Provider("gcp", project=args.project, region=args.location)
-backend = StateBackend("backend", args, opts=pulumi.ResourceOptions(providers={"gcp": provider}))
+on_gcp = pulumi.ResourceOptions(providers={"gcp": provider})
+backend = StateBackend("backend", args, opts=on_gcp)
+identities = CiIdentities("ci", CiIdentitiesArgs(
+    project=project,
+    identity_project=setting("identityProject", *PROJECT_ID, default=project),
+    github=github, bucket_name=backend.bucket_name, key_id=backend.key_id,
+    owner_stacks=tuple(p.stack for p in owner_platforms)), opts=on_gcp)
+if owner_platforms:
+    PlatformAccess("access", PlatformAccessArgs(project=project, platforms=owner_platforms,
+                                                environments_email=identities.emails["environments"]),
+                   opts=on_gcp)
 
 pulumi.export("stateUrl", backend.state_url)
 pulumi.export("secretsProvider", backend.secrets_provider)
+pulumi.export("workloadIdentityProvider", identities.provider_name)
+pulumi.export("serviceAccounts", identities.emails)
+# What `gh variable set` takes, by where it is set: the repository (every job) or one GitHub
+# environment (only jobs bound to it). The deploying identities' emails sit in their environment.
+pulumi.export("githubVariables", {
+    "repository": {
+        "PULUMI_BACKEND_URL": backend.state_url,
+        "PULUMI_SECRETS_PROVIDER": backend.secrets_provider,
+        "GCP_WORKLOAD_IDENTITY_PROVIDER": identities.provider_name,
+        "GCP_PREVIEW_SERVICE_ACCOUNT": identities.emails["preview"],
+    },
+    "platform": {"GCP_PLATFORM_SERVICE_ACCOUNT": identities.emails["platform"]},
+    "environments": {"GCP_ENVIRONMENTS_SERVICE_ACCOUNT": identities.emails["environments"]},
+})

@@ -21,7 +21,8 @@ class StateBackendArgs:
 
 class StateBackend(pulumi.ComponentResource):
     """Outputs: ``state_url`` (``gs://...``, for `pulumi login`), ``secrets_provider``
-    (``gcpkms://...``, for `pulumi stack init --secrets-provider`)."""
+    (``gcpkms://...``, for `pulumi stack init --secrets-provider`); ``bucket_name`` and ``key_id``
+    for the grants on them (ci_identities.py)."""
 
     def __init__(self, name: str, args: StateBackendArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:bootstrap:StateBackend", name, None, opts)
@@ -59,7 +60,10 @@ class StateBackend(pulumi.ComponentResource):
             labels={"managed-by": "pulumi", "purpose": "pulumi-secrets"},
             opts=keep,
         )
+        self.bucket_name = bucket.name
+        self.key_id = key.id
         self.state_url = pulumi.Output.concat("gs://", bucket.name)
         # The key's id is projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>.
         self.secrets_provider = pulumi.Output.concat("gcpkms://", key.id)
-        self.register_outputs({"state_url": self.state_url, "secrets_provider": self.secrets_provider})
+        self.register_outputs({"state_url": self.state_url, "secrets_provider": self.secrets_provider,
+                               "bucket_name": self.bucket_name, "key_id": self.key_id})

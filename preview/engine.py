@@ -161,6 +161,14 @@ class PreviewMocks(sdk.Mocks):
             resource_id = f"{inputs.get('keyRing')}/cryptoKeys/{inputs.get('name')}"
         elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
             inputs["name"] = f"projects/{inputs.get('project')}/roles/{inputs.get('roleId')}"
+        elif typ in ("gcp:iam/workloadIdentityPool:WorkloadIdentityPool",
+                     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"):
+            # GCP names pools by project number: projects/<number>/locations/global/
+            # workloadIdentityPools/<pool>[/providers/<provider>] (the auth action's input).
+            inputs["name"] = ("projects/000000000000/locations/global/workloadIdentityPools/"
+                              f"{inputs.get('workloadIdentityPoolId')}"
+                              + (f"/providers/{inputs['workloadIdentityPoolProviderId']}"
+                                 if "workloadIdentityPoolProviderId" in inputs else ""))
         elif typ == "tls:index/privateKey:PrivateKey":
             inputs.update(privateKeyPem=FAKE_KEY, privateKeyPemPkcs8=FAKE_KEY,
                           privateKeyOpenssh=FAKE_KEY, publicKeyPem="preview: public key")

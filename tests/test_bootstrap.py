@@ -1,22 +1,42 @@
-"""The team backend (bootstrap/): a private, versioned, protected state bucket and a rotating
-KMS key for stack secrets, previewed offline like the environment stacks."""
+"""The team backend (bootstrap/): a private, versioned, protected state bucket and a rotating KMS
+key for stack secrets, and the CI identities with what each may do, previewed offline like the
+environment stacks. Conditions are CEL: they are evaluated here (tests/ci_identity.py), not read."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import yaml
-from conftest import ROOT, one
+from ci_identity import backend_plan, cel_eval, iam_condition
+from conftest import ATTACHED_STACKS, OWNER, ROOT, of_type, one
 
 from preview import locate_stack, preview_stack
 from preview.engine import run_program
 
 BOOTSTRAP = ROOT / "bootstrap"
+sys.path.insert(0, str(BOOTSTRAP))
+import ci_identities  # noqa: E402
+import platform_access  # noqa: E402
+
+STATE = "projects/_/buckets/acme-nonprod-pulumi-state/objects/.pulumi"
 
 
 @pytest.fixture(scope="module")
 def backend(build_dir):
     assert locate_stack("backend") == BOOTSTRAP
-    return preview_stack("backend", BOOTSTRAP, build_dir).plan
+    preview_stack("backend", BOOTSTRAP, build_dir)
+    return backend_plan(build_dir)
+
+
+def emails(plan) -> dict[str, str]:
+    return plan["outputs"]["serviceAccounts"]
+
+
+def grants(plan, typ: str, email: str) -> dict[str, dict]:
+    """role -> inputs of the bindings of ``typ`` for one service account."""
+    return {r["inputs"]["role"]: r["inputs"] for r in of_type(plan, typ)
+            if r["inputs"]["member"] == f"serviceAccount:{email}"}
 
 
 def test_state_bucket_is_private_versioned_bounded_and_protected(backend):
@@ -42,23 +62,277 @@ def test_secrets_key_rotates_and_is_protected(backend):
     assert key["protect"] and one(backend, "gcp:kms/keyRing:KeyRing")["protect"]
 
 
-def test_outputs_are_what_login_and_stack_init_take(backend):
+def test_outputs_are_everything_the_workflows_and_stack_init_take(backend):
     outputs = backend["outputs"]
     assert outputs["stateUrl"] == "gs://acme-nonprod-pulumi-state"
     assert outputs["secretsProvider"] == ("gcpkms://projects/acme-nonprod/locations/us-central1/"
                                           "keyRings/pulumi/cryptoKeys/stack-secrets")
-    counts = sorted(r["type"] for r in backend["resources"])
-    assert counts == ["gcp:kms/cryptoKey:CryptoKey", "gcp:kms/keyRing:KeyRing", "gcp:storage/bucket:Bucket",
-                      "istio-envs:bootstrap:StateBackend", "pulumi:providers:gcp"]
+    provider = one(backend, "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")
+    assert outputs["workloadIdentityProvider"] == (
+        "projects/000000000000/locations/global/workloadIdentityPools/github/providers/github-actions")
+    assert provider["inputs"]["workloadIdentityPoolProviderId"] == "github-actions"
+    assert set(emails(backend)) == {"preview", "platform", "environments"}
+    assert outputs["githubVariables"] == {
+        "repository": {"PULUMI_BACKEND_URL": outputs["stateUrl"], "PULUMI_SECRETS_PROVIDER": outputs["secretsProvider"],
+                       "GCP_WORKLOAD_IDENTITY_PROVIDER": outputs["workloadIdentityProvider"],
+                       "GCP_PREVIEW_SERVICE_ACCOUNT": emails(backend)["preview"]},
+        "platform": {"GCP_PLATFORM_SERVICE_ACCOUNT": emails(backend)["platform"]},
+        "environments": {"GCP_ENVIRONMENTS_SERVICE_ACCOUNT": emails(backend)["environments"]}}
+
+
+def test_the_pool_admits_github_tokens_of_one_repository(backend):
+    provider = one(backend, "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")["inputs"]
+    assert provider["oidc"] == {"issuerUri": "https://token.actions.githubusercontent.com"}
+    assert provider["attributeMapping"]["google.subject"] == "assertion.sub"
+    pool = one(backend, "gcp:iam/workloadIdentityPool:WorkloadIdentityPool")["inputs"]
+    assert provider["workloadIdentityPoolId"] == pool["workloadIdentityPoolId"] == "github"
+    # Each binding: one principalSet of this pool (tests/test_workflows.py runs tokens through them).
+    members = {r["inputs"]["serviceAccountId"].rsplit("/", 1)[-1]: r["inputs"]["member"]
+               for r in of_type(backend, "gcp:serviceaccount/iAMMember:IAMMember")}
+    pool_name = "projects/000000000000/locations/global/workloadIdentityPools/github"
+    assert members == {
+        emails(backend)["preview"]: f"principalSet://iam.googleapis.com/{pool_name}/attribute.repository_id/812345678",
+        emails(backend)["platform"]: f"principalSet://iam.googleapis.com/{pool_name}/attribute.environment/platform",
+        emails(backend)["environments"]:
+            f"principalSet://iam.googleapis.com/{pool_name}/attribute.environment/environments"}
+
+
+def test_each_identity_holds_its_roles_and_no_other(backend):
+    for identity, expected in ci_identities.PROJECT_ROLES.items():
+        got = grants(backend, "gcp:projects/iAMMember:IAMMember", emails(backend)[identity])
+        extra = {"roles/resourcemanager.projectIamAdmin"} if identity == "platform" else set()
+        assert set(got) == {g.role for g in expected} | extra, identity
+        assert all(g.why for g in expected)
+    preview_roles = {g.role for g in ci_identities.PROJECT_ROLES["preview"]}
+    assert all(role.endswith((".viewer", ".reader")) for role in preview_roles)
+    kms = {identity: set(grants(backend, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", email))
+           for identity, email in emails(backend).items()}
+    assert kms == {"preview": {"roles/cloudkms.cryptoKeyDecrypter"},
+                   "platform": {"roles/cloudkms.cryptoKeyEncrypterDecrypter"},
+                   "environments": {"roles/cloudkms.cryptoKeyEncrypterDecrypter"}}
+    bucket = {identity: set(grants(backend, "gcp:storage/bucketIAMMember:BucketIAMMember", email))
+              for identity, email in emails(backend).items()}
+    assert bucket == {"preview": {"roles/storage.objectViewer"},
+                      "platform": {"roles/storage.objectViewer", "roles/storage.objectUser"},
+                      "environments": {"roles/storage.objectViewer", "roles/storage.objectUser"}}
+
+
+def test_preview_identity_reads_what_a_preview_looks_up(plans, example_plans):
+    """Every invoke a preview makes (data sources) is within the preview identity's read roles."""
+    reads = {"gcp:dns/": "roles/dns.reader", "gcp:container/": "roles/container.viewer"}
+    held = {g.role for g in ci_identities.PROJECT_ROLES["preview"]}
+    tokens = {i["token"] for plan in {**plans, **example_plans}.values() for i in plan["invokes"]}
+    assert tokens
+    for token in tokens:
+        (role,) = [role for prefix, role in reads.items() if token.startswith(prefix)]
+        assert role in held, token
+
+
+def test_platform_identity_grants_the_owner_stacks_roles_and_no_other(backend, plans, example_plans):
+    owners = [plan for plan in {**plans, **example_plans}.values()
+              if of_type(plan, "gcp:container/cluster:Cluster")]
+    granted = {r["inputs"]["role"] for plan in owners for r in of_type(plan, "gcp:projects/iAMMember:IAMMember")}
+    assert granted == set(ci_identities.DELEGATED_PROJECT_ROLES)
+    admin = grants(backend, "gcp:projects/iAMMember:IAMMember", emails(backend)["platform"])[
+        "roles/resourcemanager.projectIamAdmin"]
+    expression = admin["condition"]["expression"]
+    assert iam_condition(expression, modified_roles=sorted(granted))
+    assert not iam_condition(expression, modified_roles=["roles/owner"])
+    assert not iam_condition(expression, modified_roles=["roles/container.defaultNodeServiceAccount",
+                                                         "roles/iam.workloadIdentityUser"])
+
+
+@pytest.mark.parametrize("identity, name, writable", [
+    ("environments", f"{STATE}/stacks/istio-envs/test.json", True),
+    ("environments", f"{STATE}/history/istio-envs/pr-7/pr-7-1.history.json", True),
+    ("environments", f"{STATE}/locks/organization/istio-envs/qa/1.json", True),
+    ("environments", f"{STATE}/stacks/istio-envs/devops.json", True),
+    ("environments", "projects/_/buckets/acme-nonprod-pulumi-state", True),  # listing
+    ("environments", f"{STATE}/stacks/istio-envs/dev.json", False),
+    ("environments", f"{STATE}/stacks/istio-envs/dev.json.bak", False),
+    ("environments", f"{STATE}/backups/istio-envs/dev/dev.1.json", False),
+    ("environments", f"{STATE}/locks/organization/istio-envs/dev/1.json", False),
+    ("environments", f"{STATE}/stacks/istio-envs-bootstrap/backend.json", False),
+    ("platform", f"{STATE}/stacks/istio-envs/dev.json", True),
+    ("platform", f"{STATE}/history/istio-envs/dev/dev-1.history.json", True),
+    ("platform", f"{STATE}/stacks/istio-envs-bootstrap/backend.json", False),
+    ("platform", f"{STATE}/locks/organization/istio-envs-bootstrap/backend/1.json", False),
+])
+def test_state_writes_stay_off_the_state_an_identity_must_not_change(backend, identity, name, writable):
+    writer = grants(backend, "gcp:storage/bucketIAMMember:BucketIAMMember", emails(backend)[identity])[
+        "roles/storage.objectUser"]
+    assert iam_condition(writer["condition"]["expression"], resource_name=name) is writable
+
+
+# --- the environment identity on the owner's platform -----------------------------------------------
+
+def plural(kind: str) -> str:
+    return kind.lower()[:-1] + "ies" if kind.endswith("y") else kind.lower() + "s"
+
+
+def manifests(plan) -> list[dict]:
+    return [r["inputs"] for r in plan["resources"]
+            if r["type"].startswith("kubernetes:") and not r["type"].startswith("kubernetes:helm")
+            and "providers" not in r["type"]]
+
+
+def confined(plan) -> bool:
+    """The attached stack writes only into its own namespace (and the namespace itself)."""
+    namespace = plan["outputs"]["namespace"]
+    return all(m["metadata"].get("namespace") in (None, namespace) for m in manifests(plan))
+
+
+def test_the_cluster_role_grants_exactly_what_attached_stacks_write(backend, plans, example_plans):
+    written = {(m["apiVersion"].rpartition("/")[0], plural(m["kind"]))
+               for plan in [plans[s] for s in ATTACHED_STACKS] + [p for p in example_plans.values()
+                                                                    if of_type(p, "pulumi:pulumi:StackReference")]
+               if confined(plan) for m in manifests(plan)}
+    assert written <= set(platform_access.ENVIRONMENT_RESOURCES)
+    # Egress entries: written by attached stacks that declare egress (the owner's own shows the kind).
+    assert set(platform_access.ENVIRONMENT_RESOURCES) - written <= {("networking.istio.io", "serviceentries")}
+    role = one(backend, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")["inputs"]
+    granted = {(group, resource) for rule in role["rules"] for group in rule["apiGroups"]
+               for resource in rule["resources"]}
+    assert granted == set(platform_access.ENVIRONMENT_RESOURCES)
+    binding = one(backend, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+    assert binding["inputs"]["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                                              "name": emails(backend)["environments"]}]
+    # The rights exist only once the confinement does.
+    confinement = one(backend, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
+    assert confinement["urn"] in binding["dependencies"]
+
+
+def test_only_mutual_environments_write_into_the_gateway_namespace(example_plans):
+    """The rule deploy.yml and destroy-environment.yml route by: MUTUAL -> platform identity."""
+    from components.stackset import StackSet
+
+    attached = {name: plan for name, plan in example_plans.items() if of_type(plan, "pulumi:pulumi:StackReference")}
+    stack_files = {s.name: s for s in StackSet.load(ROOT / "examples" / "mutual")}
+    for name, plan in attached.items():
+        if name in stack_files:
+            tls = stack_files[name].environment.get("tls")
+            assert (isinstance(tls, dict) and tls.get("mode") == "MUTUAL") is (not confined(plan)), name
+    assert not confined(attached["partner"]) and confined(attached["web"])
+
+
+class Admission:
+    """The ValidatingAdmissionPolicy as the API server applies it: match condition, variables in
+    order, every validation; an evaluation error denies (failurePolicy: Fail)."""
+
+    def __init__(self, plan):
+        self.spec = one(plan, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")["inputs"]["spec"]
+        assert self.spec["failurePolicy"] == "Fail"
+
+    def allows(self, user: str, operation: str, obj: dict | None, old: dict | None = None,
+               namespace_object: dict | None = None) -> bool:
+        target = obj if obj is not None else old
+        assert target is not None
+        group, _, version = target["apiVersion"].rpartition("/")
+        namespaced = target["kind"] != "Namespace" and target["metadata"].get("namespace")
+        request = {"operation": operation, "namespace": target["metadata"].get("namespace", "")
+                   if namespaced else (target["metadata"]["name"] if target["kind"] == "Namespace" else ""),
+                   "resource": {"group": group, "version": version, "resource": plural(target["kind"])},
+                   "userInfo": {"username": user}}
+        scope = {"request": request, "object": obj, "oldObject": old, "namespaceObject": namespace_object}
+        if not all(cel_eval(m["expression"], scope) for m in self.spec["matchConditions"]):
+            return True
+        try:
+            variables: dict = {}
+            for variable in self.spec["variables"]:
+                variables[variable["name"]] = cel_eval(variable["expression"], {**scope, "variables": variables})
+            return all(cel_eval(v["expression"], {**scope, "variables": variables}) is True
+                       for v in self.spec["validations"])
+        except Exception:
+            return False
+
+
+def namespace(name: str, labelled: bool = True) -> dict:
+    labels = {"istio-envs/environment": name} if labelled else {}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def test_the_admission_policy_lets_attached_stacks_do_their_whole_job(backend, plans, example_plans):
+    admission, user = Admission(backend), emails(backend)["environments"]
+    attached = [plans[s] for s in ATTACHED_STACKS] + [example_plans["web"]]
+    for plan in attached:
+        objects = manifests(plan)
+        (ns,) = [m for m in objects if m["kind"] == "Namespace"]
+        for m in objects:
+            inside = None if m["kind"] == "Namespace" else ns
+            assert admission.allows(user, "CREATE", m, namespace_object=inside), m["metadata"]
+            assert admission.allows(user, "UPDATE", m, m, namespace_object=inside), m["metadata"]
+            assert admission.allows(user, "DELETE", None, m, namespace_object=inside), m["metadata"]
+
+
+def test_the_admission_policy_keeps_the_environment_identity_out_of_everything_else(backend, example_plans):
+    admission, user = Admission(backend), emails(backend)["environments"]
+    partner = manifests(example_plans["partner"])
+    gateway_namespace = namespace("istio-ingress", labelled=False)
+    for m in partner:
+        if m["metadata"].get("namespace") == "istio-ingress":  # MUTUAL: the platform identity's job
+            assert not admission.allows(user, "CREATE", m, namespace_object=gateway_namespace)
+    policy = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+              "metadata": {"name": "allow-all", "namespace": "istio-system"}}
+    assert not admission.allows(user, "CREATE", policy, namespace_object=namespace("istio-system", False))
+    # Even a platform namespace someone labelled, and the owner's own environment.
+    assert not admission.allows(user, "CREATE", policy, namespace_object=namespace("istio-system"))
+    dev = {**policy, "metadata": {"name": "x", "namespace": OWNER}}
+    assert not admission.allows(user, "CREATE", dev, namespace_object=namespace(OWNER))
+    assert not admission.allows(user, "DELETE", None, namespace(OWNER))
+    # Namespaces: created with their own label, never relabelled or unlabelled, none of the cluster's.
+    assert admission.allows(user, "CREATE", namespace("qa"))
+    assert not admission.allows(user, "CREATE", namespace("qa", labelled=False))
+    assert not admission.allows(user, "CREATE", {**namespace("qa"), "metadata": {
+        "name": "qa", "labels": {"istio-envs/environment": "test"}}})
+    assert not admission.allows(user, "UPDATE", namespace("default"), namespace("default", labelled=False))
+    assert not admission.allows(user, "UPDATE", namespace("qa", labelled=False), namespace("qa"))
+    assert not admission.allows(user, "CREATE", namespace("kube-extra"))
+    cluster_role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "x"}}
+    assert not admission.allows(user, "CREATE", cluster_role)
+    # Nobody else is affected.
+    assert admission.allows("someone@example.com", "CREATE", policy, namespace_object=namespace("istio-system", False))
+
+
+def test_platform_namespaces_are_reserved_environment_names():
+    from components.config import RESERVED_NAMESPACES
+
+    assert set(platform_access.PLATFORM_NAMESPACES) <= set(RESERVED_NAMESPACES)
+
+
+def test_the_platform_entry_is_the_owner_stacks_platform(backend, plans):
+    config = yaml.safe_load((BOOTSTRAP / "Pulumi.backend.yaml").read_text())["config"]
+    (entry,) = config["istio-envs-bootstrap:platforms"]
+    owner = plans[entry["stack"]]
+    cluster = one(owner, "gcp:container/cluster:Cluster")["inputs"]
+    assert (cluster["name"], cluster["location"], cluster["project"]) == (
+        entry["cluster"], entry["location"], config["istio-envs-bootstrap:project"])
+    assert owner["outputs"]["dnsZone"] == entry["dnsZone"]
+    records = one(backend, "gcp:dns/dnsManagedZoneIamMember:DnsManagedZoneIamMember")["inputs"]
+    assert records["managedZone"] == entry["dnsZone"]
+    assert records["member"] == f"serviceAccount:{emails(backend)['environments']}"
+    role = one(backend, "gcp:projects/iAMCustomRole:IAMCustomRole")["inputs"]
+    assert all(p.startswith(("dns.resourceRecordSets.", "dns.changes.")) or p == "dns.managedZones.get"
+               for p in role["permissions"])
+    read = [r for r in of_type(backend, "gcp:container/cluster:Cluster") if r.get("read")]
+    assert [(r["inputs"]["name"], r["inputs"]["location"]) for r in read] == [(entry["cluster"], entry["location"])]
 
 
 @pytest.mark.parametrize("key, value, expected", [
     ("keyRotationDays", 365, "keyRotationDays: got 365; expected an integer from 1 to 90"),
     ("bucketName", "Bad Bucket", "bucketName: got 'Bad Bucket'"),
     ("keptStateVersions", "many", "keptStateVersions: got 'many'"),
+    ("githubRepositoryId", "acme", "githubRepositoryId: got 'acme'; expected the repository's numeric id"),
+    ("githubRepository", "istio-envs", "githubRepository: got 'istio-envs'; expected owner/repository"),
+    ("platforms", [{"stack": "dev", "location": "us-central1", "cluster": "Nonprod", "dnsZone": "example-com"}],
+     "platforms[0].cluster: got 'Nonprod'"),
+    ("platforms", [{"stack": "dev", "location": "us-central1", "cluster": "nonprod"}],
+     "platforms[0].dnsZone: got None"),
+    ("platforms", [{"stack": "dev", "location": "us-central1", "cluster": "c", "dnsZone": "z", "zone": "z"}],
+     "platforms[0].zone: got 'z'; expected one of stack, location"),
+    ("platforms", {"stack": "dev"}, "platforms: got {'stack': 'dev'}; expected a list"),
 ])
 def test_bad_bootstrap_config_is_refused(tmp_path, key, value, expected):
-    for name in ("Pulumi.yaml", "__main__.py", "state_backend.py"):
+    for name in ("Pulumi.yaml", "__main__.py", "state_backend.py", "ci_identities.py", "platform_access.py"):
         (tmp_path / name).write_text((BOOTSTRAP / name).read_text())
     document = yaml.safe_load((BOOTSTRAP / "Pulumi.backend.yaml").read_text())
     document["config"][f"istio-envs-bootstrap:{key}"] = value

@@ -1,0 +1,177 @@
+"""What the environment identity may do on a platform an owner stack built: write A records in its
+zone, and in its cluster touch environment namespaces and nothing else.
+
+Declared here, after the owner's first deploy (the zone and the cluster exist only then), so that
+everything an identity may do stays in one project. The cluster side is a ClusterRole bound to the
+identity's Google account (GKE names a Google service account's requests by its email) plus a
+ValidatingAdmissionPolicy. Google Groups for RBAC would bind a directory group instead, but it
+needs a Workspace or Cloud Identity group and an administrator to manage its membership, for one
+member; and RBAC alone cannot confine it anyway: an attached stack creates its namespace, and a
+``create namespaces`` grant cannot be limited by name, while the objects inside need rights in
+namespaces that do not exist yet. So RBAC names the kinds an attached stack writes
+(tests/test_bootstrap.py derives them from the attached stacks' previews; no Secrets, Gateways,
+RBAC or webhooks), and the admission policy confines every write of that user to namespaces
+labelled ``istio-envs/environment: <their own name>`` that are neither the platform's nor an
+owner's own environment (kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_gcp import container, dns, projects
+from pulumi_kubernetes.admissionregistration.v1 import ValidationArgsDict, VariableArgsDict
+
+ENVIRONMENT_LABEL = "istio-envs/environment"
+# Namespaces of the cluster and the mesh; an environment never takes one of these names.
+PLATFORM_NAMESPACES = ("default", "istio-system", "istio-ingress", "cert-manager")
+PLATFORM_NAMESPACE_PREFIXES = ("kube-", "gke-")
+RECORD_SET_PERMISSIONS = (
+    # What an attached stack's A record needs, and nothing of the zone itself.
+    "dns.changes.create", "dns.changes.get", "dns.managedZones.get", "dns.resourceRecordSets.create",
+    "dns.resourceRecordSets.delete", "dns.resourceRecordSets.get", "dns.resourceRecordSets.list",
+    "dns.resourceRecordSets.update")
+# (API group, resource) an attached stack writes: its namespace, quota and limits, routes, JWT
+# policies and egress entries.
+ENVIRONMENT_RESOURCES = (
+    ("", "namespaces"), ("", "resourcequotas"), ("", "limitranges"),
+    ("networking.istio.io", "virtualservices"), ("networking.istio.io", "serviceentries"),
+    ("security.istio.io", "requestauthentications"), ("security.istio.io", "authorizationpolicies"))
+VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+
+
+@dataclass(frozen=True)
+class Platform:
+    stack: str
+    """The owner stack (its environment namespace is ``environment``)."""
+    location: str
+    cluster: str
+    dns_zone: str
+    environment: str
+
+
+@dataclass(frozen=True)
+class PlatformAccessArgs:
+    project: str
+    platforms: tuple[Platform, ...]
+    environments_email: pulumi.Input[str]
+
+
+def admission_variables(protected: tuple[str, ...]) -> list[VariableArgsDict]:
+    """The policy's named expressions (evaluated in order; later ones use earlier ones)."""
+    label = f"'{ENVIRONMENT_LABEL}'"
+
+    def own_label(obj: str) -> str:
+        return (f"has({obj}.metadata.labels) && {label} in {obj}.metadata.labels"
+                f" && {obj}.metadata.labels[{label}] == {obj}.metadata.name")
+
+    names = ", ".join(f"'{n}'" for n in (*PLATFORM_NAMESPACES, *protected))
+    prefixes = " || ".join(f"variables.namespaceName.startsWith('{p}')" for p in PLATFORM_NAMESPACE_PREFIXES)
+    return [
+        {"name": "target", "expression": "request.operation == 'DELETE' ? oldObject : object"},
+        {"name": "isNamespace",
+         "expression": "request.resource.group == '' && request.resource.resource == 'namespaces'"},
+        {"name": "namespaceName",
+         "expression": "variables.isNamespace ? variables.target.metadata.name : request.namespace"},
+        {"name": "reserved", "expression": f"{prefixes} || variables.namespaceName in [{names}]"},
+        {"name": "labelledNow", "expression": own_label("variables.target")},
+        {"name": "labelledBefore",
+         "expression": f"request.operation == 'CREATE' || (oldObject != null && {own_label('oldObject')})"},
+        {"name": "inEnvironmentNamespace", "expression": f"namespaceObject != null && {own_label('namespaceObject')}"},
+    ]
+
+
+ADMISSION_VALIDATIONS: list[ValidationArgsDict] = [
+    {"expression": "!variables.reserved",
+     "message": "the environment identity does not touch the platform's namespaces nor an owner's "
+                "environment"},
+    {"expression": "!variables.isNamespace || (variables.labelledNow && variables.labelledBefore)",
+     "message": f"the environment identity manages only namespaces labelled {ENVIRONMENT_LABEL}=<their "
+                "name>, from their creation on"},
+    {"expression": "variables.isNamespace || variables.inEnvironmentNamespace",
+     "message": "the environment identity writes only inside environment namespaces (an environment "
+                "that writes into the gateway namespace, MUTUAL, is deployed by the platform identity)"},
+]
+
+
+def kubeconfig(cluster: str, dns_endpoint: str) -> str:
+    """The owner's own kubeconfig shape (components/cluster.py gke_kubeconfig): the DNS-based
+    endpoint, gke-gcloud-auth-plugin, no key and no CA (the endpoint's certificate is public)."""
+    context = f"gke-{cluster}"
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": context,
+        "clusters": [{"name": context, "cluster": {"server": f"https://{dns_endpoint}"}}],
+        "users": [{"name": context, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "gke-gcloud-auth-plugin",
+            "provideClusterInfo": True, "interactiveMode": "Never"}}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+    }, sort_keys=True)
+
+
+class PlatformAccess(pulumi.ComponentResource):
+    def __init__(self, name: str, args: PlatformAccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("istio-envs:bootstrap:PlatformAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        member = pulumi.Output.concat("serviceAccount:", args.environments_email)
+        role = projects.IAMCustomRole(
+            f"{name}-record-sets", project=args.project, role_id="istioEnvsRecordSets",
+            title="istio-envs environment records", description="A records of attached stacks",
+            permissions=list(RECORD_SET_PERMISSIONS), opts=child)
+        protected = tuple(sorted({p.environment for p in args.platforms}))
+        for platform in args.platforms:
+            prefix = f"{name}-{platform.stack}"
+            # Granted on the owner's zone alone: no other zone, no zone settings.
+            dns.DnsManagedZoneIamMember(f"{prefix}-records", project=args.project,
+                                        managed_zone=platform.dns_zone, role=role.name, member=member,
+                                        opts=child)
+            cluster = container.Cluster.get(
+                f"{prefix}-cluster", f"projects/{args.project}/locations/{platform.location}/clusters/"
+                f"{platform.cluster}", project=args.project, location=platform.location,
+                name=platform.cluster, opts=child)
+            endpoint = cluster.control_plane_endpoints_config.apply(
+                lambda c: c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None)
+            provider = k8s.Provider(
+                f"{prefix}-k8s", kubeconfig=pulumi.Output.secret(endpoint.apply(
+                    lambda e, cluster_name=platform.cluster: kubeconfig(cluster_name, e or ""))),
+                cluster_identifier=f"{args.project}/{platform.location}/{platform.cluster}",
+                enable_server_side_apply=True, opts=child)
+            on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
+            rbac_name = "istio-envs:environment-deployer"
+            cluster_role = k8s.rbac.v1.ClusterRole(
+                f"{prefix}-deployer-role", metadata={"name": rbac_name},
+                rules=[{"api_groups": [group], "resources": sorted(r for g, r in ENVIRONMENT_RESOURCES if g == group),
+                        "verbs": list(VERBS)}
+                       for group in sorted({g for g, _ in ENVIRONMENT_RESOURCES})],
+                opts=on_cluster)
+            policy_name = "istio-envs-environment-deployer"
+            policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                f"{prefix}-confinement", metadata={"name": policy_name},
+                spec={
+                    "failure_policy": "Fail",
+                    "match_constraints": {"resource_rules": [{
+                        "api_groups": ["*"], "api_versions": ["*"], "resources": ["*", "*/*"],
+                        "operations": ["CREATE", "UPDATE", "DELETE"]}]},
+                    # This user's requests only: nobody else is affected, and nobody can
+                    # opt it out (the policy and its binding are cluster-scoped, outside its rights).
+                    "match_conditions": [{"name": "environment-identity", "expression": pulumi.Output.concat(
+                        "request.userInfo.username == '", args.environments_email, "'")}],
+                    "variables": admission_variables(protected),
+                    "validations": ADMISSION_VALIDATIONS,
+                }, opts=on_cluster)
+            confinement = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                f"{prefix}-confinement-binding", metadata={"name": policy_name},
+                spec={"policy_name": policy_name, "validation_actions": ["Deny"]},
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]))
+            # The rights come after the confinement (and go before it): never a moment of
+            # cluster-wide writes.
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{prefix}-deployer-binding", metadata={"name": rbac_name},
+                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac_name},
+                subjects=[{"api_group": "rbac.authorization.k8s.io", "kind": "User",
+                           "name": args.environments_email}],
+                opts=pulumi.ResourceOptions(parent=self, provider=provider,
+                                            depends_on=[cluster_role, confinement]))
+        self.register_outputs({})
