@@ -19,7 +19,7 @@ preview: $(VENV)/.installed  ## offline preview of one stack: make preview STACK
 	$(PY) -m preview $(STACK) $(PREVIEW_FLAGS_$(STACK))
 
 test: $(VENV)/.installed  ## the whole test suite (what CI runs)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 clean:
 	rm -rf build .pytest_cache
