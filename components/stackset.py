@@ -46,17 +46,36 @@ def short_stack(reference: str) -> str:
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
-    """The ``config:`` map of a stack file, as raw YAML values."""
+    """The ``config:`` map of a stack file, as raw YAML values read as the Pulumi CLI reads them
+    (``components/stack_yaml.py``: YAML 1.2-style, YAML 1.1-only scalars marked), or by PyYAML
+    without it. A file that does not parse names the line, the column and the reason."""
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = _load_yaml(path.read_text(), path.name) or {}
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(path.name, "", f"not valid YAML{where}") from None
+        raise ConfigError(path.name, "", f"not valid YAML at {_yaml_position(err)}") from None
     config = document.get("config", {}) if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise ConfigError(path.name, "", "expected a `config:` mapping of config keys")
     return config
+
+
+def _load_yaml(text: str, file_name: str) -> Any:
+    try:
+        from .stack_yaml import load
+    except ImportError:  # pragma: no cover - PyYAML's reading (YAML 1.1) instead
+        return yaml.safe_load(text)
+    return load(text, file_name)
+
+
+def _yaml_position(err: yaml.YAMLError) -> str:
+    """``line L, column C: reason`` (1-based), never the file's text (it may hold a secret)."""
+    line, column, reason = (getattr(err, name, None) for name in ("line", "column", "reason"))
+    if line is None:  # PyYAML's own error
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        reason = getattr(err, "problem", None) or getattr(err, "context", None)
+    where = f"line {line}, column {column}" if line is not None else "an unknown position"
+    return f"{where}: {reason or 'the YAML parser refused it'}"
 
 
 @dataclass(frozen=True)

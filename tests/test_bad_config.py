@@ -3,15 +3,36 @@ names the stack file, the key and what is expected."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 
+import pulumi
 import pytest
+import yaml
 from conftest import ROOT
 from stackfiles import DELETE, NS, certificate, platform, provided, secrets_for, set_key, write_project
 
-from components.config import ConfigError
+from components.config import ConfigError, load
 from preview.engine import run_program
+
+
+def move_key(old: str, new: str, stack: str = "dev"):
+    """Rename a key under config: (to write it without its namespace)."""
+    def edit(files):
+        config = files[f"Pulumi.{stack}.yaml"]["config"]
+        config[new] = config.pop(old)
+    return edit
+
+
+# Cases whose key is not an istio-envs key: their config key is written as it is in the file.
+def config_key(case: str, key: str) -> str:
+    return key if case.startswith("unread: ") else f"{NS}:{key}"
+
+
+# Owner-file problems found from an attached stack name the owner's file.
+OWNER_FILE_CASES = ("owner file broken for an attached stack", "provided cert misses the host of an attached stack")
 
 CASES = {
     "missing environment": ("dev", set_key("environment", DELETE), "environment", "missing"),
@@ -48,14 +69,19 @@ CASES = {
                                            "environment.auth.audiences", "Pulumi.test.yaml"),
     "unknown TLS source": ("dev", set_key("platform.tls.source", "letsencrypt"),
                            "platform.tls.source", "self-signed, provided, acme"),
-    "provided without certificate": ("dev", set_key("platform.tls", {"source": "provided"}),
+    "provided without certificate": ("dev", lambda f: (set_key("platform.tls", {"source": "provided"})(f),
+                                                       platform(f).update(dns={"caaIssuers": ["digicert.com"]})),
                                      "tlsCertificate", "missing"),
     "provided without key": ("dev", provided(["*.api.example.com"], with_key=False),
                              "tlsPrivateKey", "missing"),
-    "provided cert misses the host": ("dev", provided(["*.example.org"]), "environment.name",
-                                      "not covered by the certificate"),
-    "provided cert wildcard one level too high": ("dev", provided(["*.example.com"]), "environment.name",
-                                                  "not covered"),
+    # The certificate is what is wrong, not the environment's name (it names every host it misses).
+    "provided cert misses the host": ("dev", provided(["*.example.org"]), "tlsCertificate",
+                                      "does not cover dev.api.example.com (the host of Pulumi.dev.yaml)"),
+    "provided cert wildcard one level too high": ("dev", provided(["*.example.com"]), "tlsCertificate",
+                                                  "does not cover dev.api.example.com"),
+    "provided cert misses the host of an attached stack": (
+        "test", provided(["dev.api.example.com"]), "tlsCertificate",
+        "does not cover test.api.example.com (the host of Pulumi.test.yaml)"),
     "provided cert expired": ("dev", provided(["*.api.example.com"], expired=True), "tlsCertificate",
                               "expired"),
     "route path without slash": ("dev", set_key("environment.routes[0].path", "accounts"),
@@ -190,6 +216,55 @@ CASES = {
     "binary authorization allowlist without registry": (
         "dev", set_key("platform.binaryAuthorization", {"allowlist": ["*"]}),
         "platform.binaryAuthorization.allowlist[0]", "registry/path"),
+    "misspelt key named with the key meant": ("dev", set_key("environment.egress", [{"hots": "api.stripe.com"}]),
+                                              "environment.egress[0].hots", "(did you mean host?)"),
+    "Python name instead of the key": ("dev", set_key("environment.auth.jwks_uri", "https://x.example.com/"),
+                                       "environment.auth.jwks_uri", "(did you mean jwksUri?)"),
+    "key of another tls.source": ("dev", set_key("platform.tls.acme", {"email": "ops@example.com"}),
+                                  "platform.tls.acme", "applies to tls.source acme only, expected no acme"),
+    "default zone name not a zone name": ("dev", set_key("platform.domain", "9" * 60 + ".example.com"),
+                                          "platform.dns.zoneName", "the default"),
+    # Keys the program would not read (issue: no config silently ignored).
+    "flattened key": ("dev", lambda f: f["Pulumi.dev.yaml"]["config"].update(
+        {f"{NS}:environment.routes[0].path": "/v2"}), "environment.routes[0].path",
+        "config keys are not paths; nest the value under istio-envs:environment"),
+    "sub-key at the top level": ("dev", set_key("quota", {"pods": 10}), "quota",
+                                 "did you mean istio-envs:environment.quota?"),
+    "certificate with tls.source self-signed": ("dev", lambda f: f["Pulumi.dev.yaml"]["config"].update(
+        {f"{NS}:tlsCertificate": certificate(["*.api.example.com"])[0]}), "tlsCertificate",
+        "set, but platform.tls.source is self-signed"),
+    "certificate on an attached stack": ("test", lambda f: f["Pulumi.test.yaml"]["config"].update(
+        {f"{NS}:tlsCertificate": certificate(["*.api.example.com"])[0]}), "tlsCertificate",
+        "this stack is attached"),
+    **{f"unread: {name}": case for name, case in {
+        "environment without the namespace": ("dev", move_key(f"{NS}:environment", "environment"),
+                                              "environment", "expected istio-envs:environment"),
+        "attachTo without the namespace": ("test", move_key(f"{NS}:attachTo", "attachTo", "test"),
+                                           "attachTo", "expected istio-envs:attachTo"),
+        "quota indented one level too shallow": (
+            "dev", lambda f: f["Pulumi.dev.yaml"]["config"].update(
+                quota=f["Pulumi.dev.yaml"]["config"][f"{NS}:environment"].pop("quota")),
+            "quota", "did you mean istio-envs:environment.quota? (it is indented one level too shallow)"),
+        "cluster indented one level too shallow": (
+            "dev", lambda f: f["Pulumi.dev.yaml"]["config"].update(
+                cluster=f["Pulumi.dev.yaml"]["config"][f"{NS}:platform"].pop("cluster")),
+            "cluster", "did you mean istio-envs:platform.cluster?"),
+        "tls at the top level": ("dev", lambda f: f["Pulumi.dev.yaml"]["config"].update(tls={"mode": "SIMPLE"}),
+                                 "tls", "istio-envs:environment.tls or istio-envs:platform.tls"),
+        "nested istio-envs mapping": ("dev", lambda f: f["Pulumi.dev.yaml"].update(config={NS: {
+            key.split(":", 1)[1]: value for key, value in f["Pulumi.dev.yaml"]["config"].items()}}),
+            "istio-envs", "write each key as istio-envs:<key> at the config level"),
+        "gcp:project": ("dev", lambda f: f["Pulumi.dev.yaml"]["config"].update({"gcp:project": "acme-other"}),
+                        "gcp:project", "ignores gcp:* keys (its GCP provider is explicit, configured from "
+                        "istio-envs:platform); set istio-envs:platform.project instead"),
+        "gcp:region": ("dev", lambda f: f["Pulumi.dev.yaml"]["config"].update({"gcp:region": "us-east1"}),
+                       "gcp:region", "set istio-envs:platform.region instead"),
+        "kubernetes:context": ("test", lambda f: f["Pulumi.test.yaml"]["config"].update(
+            {"kubernetes:context": "gke_acme"}), "kubernetes:context", "ignores kubernetes:* keys"),
+        "another project's namespace": ("dev", lambda f: f["Pulumi.dev.yaml"]["config"].update(
+            {"istio-envs-bootstrap:project": "acme"}), "istio-envs-bootstrap:project",
+            "this program reads istio-envs:* keys"),
+    }.items()},
 }
 
 
@@ -202,12 +277,12 @@ def test_bad_config_is_refused_before_any_resource(tmp_path, case):
     with pytest.raises(ConfigError) as caught:
         run_program(project, stack, lambda name: ({}, []), secrets=secrets, on_monitor=monitors.append)
     error = caught.value
-    # Owner-file problems found from an attached stack name the owner's file.
-    expected_file = "Pulumi.dev.yaml" if case == "owner file broken for an attached stack" else f"Pulumi.{stack}.yaml"
+    expected_file = "Pulumi.dev.yaml" if case in OWNER_FILE_CASES else f"Pulumi.{stack}.yaml"
     assert error.stack_file == expected_file
-    assert error.key == key
+    assert error.problems[0].config_key == config_key(case, key)
+    assert len(error.problems) == 1, str(error)
     message = str(error)
-    assert message.startswith(f"{expected_file}: {NS}:{key}: ")
+    assert message.startswith(f"{expected_file}: {config_key(case, key)}: ")
     assert expected in message
     assert monitors[0].registrations == []
     # A secret value is never quoted back, even when it is what is wrong.
@@ -224,7 +299,8 @@ def test_bad_config_through_the_cli_exits_2_with_one_line_and_writes_nothing(tmp
     project = write_project(tmp_path, edit)
     build = tmp_path / "build"
     args = [stack, "--project-dir", str(project), "--build-dir", str(build)]
-    for name, value in (secrets_for(project) if stack == "dev" else {}).items():
+    # An attached stack's owner is previewed first, with the same stand-ins.
+    for name, value in (secrets_for(project) if stack == "dev" or case in OWNER_FILE_CASES else {}).items():
         path = tmp_path / f"{name.split(':')[-1]}.pem"
         path.write_text(value)
         args += ["--secret", f"{name}=@{path}"]
@@ -232,12 +308,12 @@ def test_bad_config_through_the_cli_exits_2_with_one_line_and_writes_nothing(tmp
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in err
-    assert f"{NS}:{key}: " in errors[0]
+    assert f"{config_key(case, key)}: " in errors[0]
     assert not (build / stack).exists()
 
 
 def test_corpus_covers_the_listed_rules():
-    assert len(CASES) >= 70
+    assert len(CASES) >= 100
 
 
 def test_a_valid_provided_certificate_is_used_and_stays_secret(tmp_path):
@@ -295,3 +371,179 @@ def test_a_failed_preview_keeps_the_previous_build(tmp_path):
     with pytest.raises(ConfigError):
         preview_stack("dev", bad, build)
     assert (build / "dev" / "plan.json").read_text() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML 1.1-only booleans and numbers: the Pulumi CLI reads `no` as the string "no" and `0755` as
+# 493 (YAML 1.1 readers: false and 493; YAML 1.2: "no" and 755). Refused with the readings.
+
+def written_as(path: str, text: str):
+    """Set ``path`` to a plain scalar written exactly as ``text`` in the stack file."""
+    return set_key(path, f"YAML11({text})")
+
+
+def write_raw(tmp_path, edit):
+    project = write_project(tmp_path, edit)
+    for stack_file in project.glob("Pulumi.*.yaml"):
+        stack_file.write_text(re.sub(r"YAML11\((.*?)\)", r"\1", stack_file.read_text()))
+    return project
+
+
+BOOL_HINT = "expected true or false (YAML 1.1 reads {0} as {1}, the Pulumi CLI as the string \"{0}\": write {1})"
+YAML11_CASES = {
+    "no": ("platform.cluster.regional", "no", BOOL_HINT.format("no", "false")),
+    "No": ("platform.cluster.regional", "No", BOOL_HINT.format("No", "false")),
+    "NO": ("platform.cluster.deletionProtection", "NO", BOOL_HINT.format("NO", "false")),
+    "yes": ("platform.cluster.spot", "yes", BOOL_HINT.format("yes", "true")),
+    "Yes": ("platform.cluster.privateEndpoint", "Yes", BOOL_HINT.format("Yes", "true")),
+    "on": ("platform.cluster.spot", "on", BOOL_HINT.format("on", "true")),
+    "On": ("platform.cluster.intranodeVisibility", "On", BOOL_HINT.format("On", "true")),
+    "OFF": ("platform.cluster.regional", "OFF", BOOL_HINT.format("OFF", "false")),
+    "off": ("platform.cluster.spot", "off", BOOL_HINT.format("off", "false")),
+    "y": ("platform.cluster.spot", "y", BOOL_HINT.format("y", "true")),
+    "N": ("platform.cluster.spot", "N", BOOL_HINT.format("N", "false")),
+    "mixed case yEs": ("platform.cluster.spot", "yEs", BOOL_HINT.format("yEs", "true")),
+    "sexagesimal port": ("environment.routes[0].port", "1:30",
+                         "got '1:30'; expected an integer from 1 to 65535 (YAML 1.1 reads 1:30 as 90 "
+                         "(base 60), the Pulumi CLI as the string \"1:30\": write 90)"),
+    "sexagesimal count": ("environment.quota.pods", "1:00", "(YAML 1.1 reads 1:00 as 60 (base 60)"),
+    "leading-zero octal port": ("environment.routes[0].port", "0755",
+                                "got 0755; expected an integer from 1 to 65535 (YAML 1.1 and the Pulumi "
+                                "CLI read 0755 as the octal 493, YAML 1.2 as 755: write 493, or 755 if "
+                                "you meant decimal)"),
+    "leading-zero octal count": ("platform.cluster.diskSizeGb", "0100", "read 0100 as the octal 64"),
+    "leading-zero octal quota": ("environment.quota.cpu", "010", "read 010 as the octal 8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(YAML11_CASES), ids=sorted(YAML11_CASES))
+def test_yaml11_only_scalars_are_refused_with_both_readings(tmp_path, case):
+    path, text, expected = YAML11_CASES[case]
+    project = write_raw(tmp_path, written_as(path, text))
+    with pytest.raises(ConfigError) as caught:
+        run_program(project, "dev", lambda name: ({}, []))
+    assert [(p.key, p.stack_file) for p in caught.value.problems] == [(path, "Pulumi.dev.yaml")]
+    assert expected in str(caught.value)
+
+
+def test_yaml11_words_are_refused_as_the_engine_passes_them(tmp_path):
+    """Through `pulumi up` the values come from the engine's JSON, where `no` is the string
+    "no" and `1:30` the string "1:30": recognized by their text alone (no stack file marks)."""
+    project = write_project(tmp_path, lambda files: None)
+    raw = yaml.safe_load((project / "Pulumi.dev.yaml").read_text())["config"]
+    values = {name.split(":", 1)[1]: value for name, value in raw.items()}
+    values["platform"]["cluster"]["regional"] = "no"
+    values["environment"]["routes"][0]["port"] = "1:30"
+    (project / "Pulumi.dev.yaml").unlink()  # only the engine's values
+    with pytest.raises(ConfigError) as caught:
+        load("dev", project, read=json.loads(json.dumps(values)).get,
+             known_keys=[f"{NS}:{k}" for k in values])
+    assert str(caught.value).splitlines() == [
+        "Pulumi.dev.yaml: istio-envs:environment.routes[0].port: got '1:30'; expected an integer from "
+        "1 to 65535 (YAML 1.1 reads 1:30 as 90 (base 60), the Pulumi CLI as the string \"1:30\": write 90)",
+        "Pulumi.dev.yaml: istio-envs:platform.cluster.regional: got 'no'; expected true or false "
+        "(YAML 1.1 reads no as false, the Pulumi CLI as the string \"no\": write false)",
+    ]
+
+
+def test_quoted_words_are_strings_where_strings_are_expected(tmp_path):
+    """Only booleans and numbers are held to it: a Service named `on` is a Service name."""
+    project = write_raw(tmp_path, set_key("environment.routes[0].service", "YAML11(on)"))
+    run_program(project, "dev", lambda name: ({}, []))
+
+
+# ---------------------------------------------------------------------------------------------
+# Every problem of a file, one line each, at most 10
+
+
+def test_three_independent_faults_are_reported_together(tmp_path, capsys):
+    """A wrong port, a wrong domain and autoscaling bounds the wrong way round: the domain stops
+    the platform from building, and still the cluster's rule is checked."""
+    from preview.__main__ import main
+
+    def edit(files):
+        set_key("environment.routes[0].port", 70000)(files)
+        set_key("platform.domain", "example..com")(files)
+        set_key("platform.cluster.minNodesPerZone", 5)(files)
+    project = write_project(tmp_path, edit)
+    with pytest.raises(ConfigError) as caught:
+        run_program(project, "dev", lambda name: ({}, []))
+    error = caught.value
+    assert [p.key for p in error.problems] == ["environment.routes[0].port", "platform.domain",
+                                               "platform.cluster.minNodesPerZone"]
+    assert (error.stack_file, error.key) == ("Pulumi.dev.yaml", "environment.routes[0].port")
+    lines = str(error).splitlines()
+    assert len(lines) == 3 and all(line.startswith("Pulumi.dev.yaml: istio-envs:") for line in lines)
+
+    assert main(["dev", "--project-dir", str(project), "--build-dir", str(tmp_path / "build")]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: {line}" for line in lines]
+    assert "got 70000" in errors[0] and "DNS domain" in errors[1] and "min <= max" in errors[2]
+
+
+def test_fifteen_faults_show_ten_and_how_many_more(tmp_path, capsys):
+    from preview.__main__ import main
+
+    routes = [{"path": f"/r{i}", "service": "svc", "port": 0} for i in range(15)]
+    project = write_project(tmp_path, set_key("environment.routes", routes))
+    with pytest.raises(ConfigError) as caught:
+        run_program(project, "dev", lambda name: ({}, []))
+    assert len(caught.value.problems) == 15
+    lines = str(caught.value).splitlines()
+    assert lines[:10] == [f"Pulumi.dev.yaml: istio-envs:environment.routes[{i}].port: got 0; expected an "
+                          "integer from 1 to 65535" for i in range(10)]
+    assert lines[10:] == ["(and 5 more)"]
+    assert main(["dev", "--project-dir", str(project), "--build-dir", str(tmp_path / "build")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 11 and errors[-1] == "error: (and 5 more)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages that point at the right place
+
+
+def test_a_stack_name_that_is_no_environment_name_says_to_rename_the_file(tmp_path):
+    """Pulumi.Staging.yaml without environment.name: the file name is what is wrong (there is
+    no `name` key to blame)."""
+    project = write_project(tmp_path, set_key("environment.auth.audiences", ["https://staging.api.example.com"],
+                                              "uat"))
+    (project / "Pulumi.uat.yaml").rename(project / "Pulumi.Staging.yaml")
+    with pytest.raises(ConfigError) as caught:
+        run_program(project, "Staging", lambda name: ({}, []))
+    assert (caught.value.stack_file, caught.value.key) == ("Pulumi.Staging.yaml", "")
+    assert str(caught.value) == (
+        "Pulumi.Staging.yaml: the stack name 'Staging', from the file name, is the environment name "
+        "(istio-envs:environment.name is not set), and it is not a DNS label (lowercase letters, digits "
+        "and '-', starting with a letter, at most 63 characters); expected: rename the file to "
+        "Pulumi.staging.yaml, or set istio-envs:environment.name")
+    # With a name of its own, the stack's file name is no longer the environment's.
+    values = {key.split(":", 1)[1]: value for key, value in yaml.safe_load(
+        (project / "Pulumi.Staging.yaml").read_text())["config"].items()}
+    values["environment"]["name"] = "staging"
+    (project / "Pulumi.Staging.yaml").write_text(yaml.safe_dump({"config": {
+        f"{NS}:{key}": value for key, value in values.items()}}))
+    config = load("Staging", project, read=values.get, known_keys=[f"{NS}:{k}" for k in values])
+    assert (config.environment.name, config.host) == ("staging", "staging.api.example.com")
+
+
+@pytest.mark.parametrize("text, where", [
+    ("config:\n  istio-envs:environment: [unclosed\n",
+     "line 3, column 1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 27)"),
+    ("config:\n  istio-envs:attachTo: dev\n   oops: 1\n", "line 3, column 8: mapping values are not allowed"),
+    ("config:\n  istio-envs:attachTo: dev\n  istio-envs:attachTo: test\n",
+     'line 3, column 3: mapping key "istio-envs:attachTo" already defined at line 2'),
+])
+def test_yaml_that_does_not_parse_names_line_column_and_reason(tmp_path, text, where):
+    project = write_project(tmp_path, lambda files: None)
+    (project / "Pulumi.uat.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        run_program(project, "uat", lambda name: ({}, []))
+    assert str(caught.value).startswith(f"Pulumi.uat.yaml: not valid YAML at {where}")
+
+
+def test_config_error_keeps_the_single_problem_form():
+    error = ConfigError("Pulumi.dev.yaml", "environment.name", "got 'X'; expected a DNS label")
+    assert (error.stack_file, error.key, len(error.problems)) == ("Pulumi.dev.yaml", "environment.name", 1)
+    assert str(error) == "Pulumi.dev.yaml: istio-envs:environment.name: got 'X'; expected a DNS label"
+    assert isinstance(error, pulumi.RunError)

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = new_environment(args.name, project_dir, args.template, quota)
     except (NewEnvironmentError, ConfigError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in str(err).splitlines()), file=sys.stderr)
         return 2
 
     from preview import PreviewError, preview_stack
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                                log=lambda message: print(f"… {message}", file=sys.stderr))
     except (ConfigError, PreviewError) as err:
         path.unlink()  # nothing half-made stays behind
-        print(f"error: {err} ({path.name} not kept)", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in str(err).splitlines()), file=sys.stderr)
+        print(f"error: ({path.name} not kept)", file=sys.stderr)
         return 2
     platform = sorted({r["type"] for r in result.plan["resources"] if r["type"].startswith(PLATFORM_TYPES)})
     if platform:

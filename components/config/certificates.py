@@ -1,0 +1,122 @@
+"""X.509 checks of the PEM values in config: a provided certificate (readable, not expired, not
+expiring within the warning window, its DNS names, the key that belongs to it), and a provided
+client CA. ``cryptography`` is imported only when a stack provides one.
+
+Each check returns a problem in words (or raises :class:`Refused`) and never quotes key
+material: the key is held in :class:`SecretText` only for the comparison of public keys.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class Refused(Exception):
+    """The PEM value is wrong; ``str()`` says how, in words safe to print."""
+
+
+class SecretText:
+    """A secret config value held only to validate it: it never prints, never reaches a
+    resource (resources get ``Config.require_secret``) and is not kept in the config."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretText([secret])"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    """What the program keeps of a provided certificate."""
+
+    chain: str
+    names: tuple[str, ...]
+    not_after: datetime.datetime
+    lifetime_days: int
+
+
+def parse_certificate(pem: str, now: datetime.datetime) -> Any:
+    """The first certificate of a PEM chain, refused when unreadable or expired."""
+    from cryptography import x509  # imported only when a stack provides a certificate
+
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError as err:
+        raise Refused(f"is not a readable PEM certificate ({err})") from None
+    if cert.not_valid_after_utc <= now:
+        raise Refused(f"expired on {cert.not_valid_after_utc:%Y-%m-%d}; expected a valid certificate")
+    return cert
+
+
+def server_certificate(pem: str, now: datetime.datetime, warning_days: int) -> tuple[Any, CertificateFacts]:
+    """The provided gateway certificate: valid beyond the warning window, with DNS names."""
+    from cryptography import x509
+
+    cert = parse_certificate(pem, now)
+    expires = cert.not_valid_after_utc
+    if expires - now < datetime.timedelta(days=warning_days):
+        raise Refused(f"expires on {expires:%Y-%m-%d}, within expiryWarningDays ({warning_days}); "
+                      "expected a certificate valid beyond the warning window: renew it and set it "
+                      "again")
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = tuple(san.value.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        names = ()
+    if not names:
+        raise Refused("has no DNS subject alternative names; expected one such as *.api.<domain>")
+    lifetime = (expires - cert.not_valid_before_utc).days
+    return cert, CertificateFacts(pem, names, expires, lifetime)
+
+
+def check_key_matches(cert: Any, key: SecretText) -> None:
+    """The key must be the certificate's: their public keys are compared."""
+    from cryptography.hazmat.primitives import serialization
+
+    text = key.reveal()
+    if "PRIVATE KEY-----" not in text:
+        raise Refused("is not a PEM private key; expected text starting with -----BEGIN PRIVATE "
+                      "KEY----- (or EC/RSA PRIVATE KEY)")
+    try:
+        loaded = serialization.load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError):
+        # The parser's message could quote key material: say only what is wrong.
+        raise Refused("is not a readable unencrypted PEM private key") from None
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if (loaded.public_key().public_bytes(serialization.Encoding.DER, spki)
+            != cert.public_key().public_bytes(serialization.Encoding.DER, spki)):
+        raise Refused("does not match tlsCertificate (their public keys differ); expected the key "
+                      "the certificate was issued for")
+
+
+def check_client_ca(pem: str, now: datetime.datetime) -> None:
+    """A provided client CA: readable, valid, and a CA (basicConstraints CA:TRUE)."""
+    from cryptography import x509
+
+    cert = parse_certificate(pem, now)
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise Refused("is not a CA certificate (basicConstraints CA:TRUE); expected the CA that "
+                      "signs your clients' certificates")
+
+
+def host_covered(host: str, names: Sequence[str]) -> bool:
+    """True when a certificate name covers ``host``; a wildcard covers exactly one label."""
+    for name in names:
+        if name == host:
+            return True
+        if name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]:
+            return True
+    return False

@@ -1,0 +1,377 @@
+"""The stack config's schema, declared once: frozen pydantic models whose fields are the keys
+(camelCase in the stack file, snake_case here), their types (types.py) and their defaults.
+
+The components read these models directly. A few values come from more than one key and are
+set when loading (loading.py): the environment name (default: the stack name), the DNS zone
+name and CAA issuers (defaults from the domain and the TLS source), the certificate names, and
+a provided certificate's chain or client CA. The JSON Schema for editors (schema.py) is
+generated from the same models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic.alias_generators import to_camel
+
+from .types import (
+    Attestor,
+    Audience,
+    ClusterName,
+    ControlPlaneCidr,
+    Domain,
+    EgressHost,
+    Email,
+    EnvironmentName,
+    Flag,
+    GcpProject,
+    GcpRegion,
+    GcpZone,
+    HttpsUrl,
+    ImagePattern,
+    Int,
+    KubernetesQuantity,
+    MachineType,
+    ManagedZoneName,
+    Name,
+    PemCertificate,
+    Port,
+    PrivateCidr,
+    RbacGroup,
+    ServiceName,
+    StackReference,
+    UrlPath,
+)
+
+# Let's Encrypt's ACME directories; staging issues untrusted certificates with generous limits.
+ACME_SERVERS = {
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+# The CAA issuer domain of the CA behind the automatic source.
+ACME_CAA_ISSUER = "letsencrypt.org"
+# Namespaces an environment may never take: the cluster's and the mesh's own.
+RESERVED_NAMESPACES = frozenset(
+    {"default", "kube-system", "kube-public", "kube-node-lease", "istio-system", "istio-ingress",
+     "gke-managed-system", "gmp-system", "gmp-public", "cert-manager"}
+)
+
+
+class Model(BaseModel):
+    """Frozen; unknown keys refused; keys are the camelCase aliases of the fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel,
+                              populate_by_name=True)
+
+
+def derived(rule: str) -> Callable[[dict], None]:
+    """JSON Schema of a field whose default is computed from other keys: the rule in words
+    instead of the placeholder default."""
+    def extra(schema: dict) -> None:
+        schema.pop("default", None)
+        schema["description"] = f"{schema.get('description', '')} Default: {rule.rstrip('.')}.".lstrip()
+    return extra
+
+
+# --------------------------------------------------------------------------------------------
+# istio-envs:environment
+
+
+class Route(Model):
+    """One path prefix of the environment's host, routed to one of its Services."""
+
+    path: UrlPath = Field(description="Path prefix starting with '/', unique in the routes.")
+    service: ServiceName = Field(description="A Service of the environment's namespace.")
+    port: Port = Field(description="The Service port.")
+
+
+class JwtAuth(Model):
+    """End-user authentication: tokens from ``issuer`` (keys at ``jwks_uri``) whose ``aud``
+    names one of ``audiences``. ``public_paths`` are served without a token."""
+
+    issuer: HttpsUrl = Field(description="JWT issuer (https://).")
+    jwks_uri: HttpsUrl = Field(description="JWKS URL (https://).")
+    audiences: tuple[Audience, ...] = Field(
+        min_length=1, description="Audiences a token must carry; unique across the stack files.")
+    public_paths: tuple[UrlPath, ...] = Field(
+        (), description="Paths under a route served without a token (health checks).")
+
+
+class Quota(Model):
+    """The environment namespace's ResourceQuota (requests) and pod count."""
+
+    cpu: KubernetesQuantity = Field("4", description="requests.cpu of the namespace.")
+    memory: KubernetesQuantity = Field("8Gi", description="requests.memory of the namespace.")
+    pods: Annotated[int, Int(1, 10000)] = Field(40, description="Pod count of the namespace.")
+
+
+class ClientTls(Model):
+    """How the gateway checks clients of this environment's host.
+
+    ``SIMPLE``: server TLS only. ``MUTUAL``: clients present a certificate signed by the
+    environment's own client CA (``self-signed``: pulumi-tls makes it and issues one client
+    certificate; ``provided``: the PEM CA in ``clientCaCertificate``)."""
+
+    mode: Literal["SIMPLE", "MUTUAL"] = Field(
+        "SIMPLE", description="SIMPLE (server TLS) or MUTUAL (clients present a certificate).")
+    client_ca: Literal["self-signed", "provided"] | None = Field(
+        None, description="MUTUAL only: self-signed (pulumi-tls CA) or provided "
+                          "(istio-envs:clientCaCertificate).")
+    client_certificate_days: Annotated[int, Int(1, 825)] = Field(
+        90, description="Self-signed client CA only: client certificate lifetime in days.")
+    _client_ca_pem: str | None = PrivateAttr(None)
+
+    @property
+    def mutual(self) -> bool:
+        return self.mode == "MUTUAL"
+
+    @property
+    def client_ca_source(self) -> str | None:
+        return self.client_ca
+
+    @property
+    def client_ca_pem(self) -> str | None:
+        """The provided client CA's PEM (``istio-envs:clientCaCertificate``)."""
+        return self._client_ca_pem
+
+
+class EgressDestination(Model):
+    """One external destination the environment's workloads may call (the mesh refuses every
+    other: outboundTrafficPolicy REGISTRY_ONLY). ``host`` is a DNS name, ``*.`` allowed as its
+    first label."""
+
+    host: EgressHost = Field(description="A DNS name, or *.example.com for one label below it.")
+    port: Port = Field(443, description="The destination port.")
+    protocol: Literal["TLS", "HTTPS", "HTTP", "HTTP2", "GRPC", "TCP"] = Field(
+        "TLS", description="The ServiceEntry port protocol.")
+
+    @property
+    def wildcard(self) -> bool:
+        return self.host.startswith("*.")
+
+
+class EnvironmentConfig(Model):
+    """``istio-envs:environment``: the namespace, its routes, JWT policy, quota, client TLS and
+    egress."""
+
+    name: EnvironmentName = Field(
+        "", description="Environment name: namespace and host label; unique across the stack "
+                        "files.", json_schema_extra=derived("the stack name"))
+    routes: tuple[Route, ...] = Field(min_length=1, description="Path prefixes and their Services.")
+    auth: JwtAuth
+    quota: Quota = Quota()
+    tls: ClientTls = ClientTls()
+    egress: tuple[EgressDestination, ...] = Field(
+        (), description="The only destinations outside the mesh its workloads may call.")
+
+    @property
+    def namespace(self) -> str:
+        # One namespace per environment, named after it (the write-ups' "virtual cluster").
+        return self.name
+
+
+# --------------------------------------------------------------------------------------------
+# istio-envs:platform
+
+
+class AuthorizedNetwork(Model):
+    name: Name = Field(description="A label for the range.")
+    cidr: ControlPlaneCidr = Field(description="A range allowed to reach the control plane's IP "
+                                               "endpoint; never 0.0.0.0/0.")
+
+
+class ClusterConfig(Model):
+    """The GKE cluster and its node pool."""
+
+    name: ClusterName = Field("nonprod", description="GKE cluster name (prefix of its network, "
+                                                     "router, service account).")
+    regional: Flag = Field(True, description="Regional control plane (HA); false = zonal in zones[0].")
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
+    machine_type: MachineType = "e2-standard-4"
+    disk_size_gb: Annotated[int, Int(20, 2000)] = 50
+    min_nodes_per_zone: Annotated[int, Int(0, 100)] = Field(1, description="Autoscaling minimum per zone.")
+    max_nodes_per_zone: Annotated[int, Int(1, 100)] = Field(3, description="Autoscaling maximum per zone.")
+    spot: Flag = Field(False, description="Spot nodes: cheap, can vanish.")
+    authorized_networks: tuple[AuthorizedNetwork, ...] = Field(
+        description="Ranges allowed to reach the control plane's IP endpoint; empty only with "
+                    "privateEndpoint.")
+    private_endpoint: Flag = Field(False, description="The IP endpoint has no public address.")
+    master_cidr: PrivateCidr = Field("172.16.0.0/28", description="Control plane range, a /28. "
+                                                                  "Changing it replaces the cluster.")
+    nodes_cidr: PrivateCidr = Field("10.10.0.0/20", description="Node range. Changing it replaces "
+                                                                "the cluster.")
+    pods_cidr: PrivateCidr = Field("10.20.0.0/14", description="Pod range. Changing it replaces "
+                                                               "the cluster.")
+    services_cidr: PrivateCidr = Field("10.24.0.0/20", description="Service range. Changing it "
+                                                                   "replaces the cluster.")
+    deletion_protection: Flag = Field(True, description="GKE refuses to delete the cluster while set.")
+    rbac_security_group: RbacGroup | None = Field(
+        None, description="Google Groups for RBAC: gke-security-groups@<domain>.")
+    intranode_visibility: Flag = Field(False, description="Pod-to-pod traffic on one node goes "
+                                                          "through the VPC.")
+
+
+class DnsConfig(Model):
+    zone: Literal["create", "existing"] = Field(
+        "create", description="create a public zone (DNSSEC, CAA), or use an existing one.")
+    zone_name: ManagedZoneName = Field("", description="The managed zone's name.",
+                                       json_schema_extra=derived("the domain with its dots as dashes"))
+    caa_issuers: tuple[Domain, ...] = Field(
+        (), description="Created zones: CA domains allowed to issue for the domain; required with "
+                        "tls.source provided.",
+        json_schema_extra=derived("acme: [letsencrypt.org]; self-signed: none may issue"))
+
+    @property
+    def mode(self) -> str:
+        return self.zone
+
+
+class AcmeConfig(Model):
+    email: Email = Field(description="Let's Encrypt account email (expiry notices).")
+    server: Literal["staging", "production"] = Field(
+        "staging", description="staging (untrusted, generous limits) or production.")
+
+    @property
+    def directory_url(self) -> str:
+        return ACME_SERVERS[self.server]
+
+
+class _Certificate(Model):
+    """What every TLS source ends in: the names of the gateway's certificate; for a provided one
+    also its chain and expiry. Set when loading."""
+
+    _dns_names: tuple[str, ...] = PrivateAttr(())
+    _chain: str | None = PrivateAttr(None)
+    _not_after: str | None = PrivateAttr(None)
+    _lifetime_days: int = PrivateAttr(0)
+
+    @property
+    def dns_names(self) -> tuple[str, ...]:
+        return self._dns_names
+
+    @property
+    def provided_certificate_pem(self) -> str | None:
+        """The provided certificate chain (public), parsed at load time; None otherwise."""
+        return self._chain
+
+    @property
+    def not_after(self) -> str | None:
+        """When the provided certificate expires (ISO date), for reviewers; None otherwise."""
+        return self._not_after
+
+
+class SelfSignedTls(_Certificate):
+    source: Literal["self-signed"] = Field(description="pulumi-tls CA + wildcard leaf.")
+    validity_days: Annotated[int, Int(1, 825)] = Field(90, description="Leaf lifetime in days.")
+    early_renewal_days: Annotated[int, Int(0, 824)] = Field(
+        30, description="A pulumi up inside this many days of expiry issues a new leaf.")
+
+    @property
+    def acme(self) -> None:
+        return None
+
+
+class ProvidedTls(_Certificate):
+    source: Literal["provided"] = Field(description="Your certificate: istio-envs:tlsCertificate "
+                                                    "and the secret istio-envs:tlsPrivateKey.")
+    expiry_warning_days: Annotated[int, Int(0, 365)] = Field(
+        30, description="Refuse a certificate that expires within this many days.")
+
+    @property
+    def acme(self) -> None:
+        return None
+
+    @property
+    def validity_days(self) -> int:
+        """The provided certificate's lifetime."""
+        return self._lifetime_days
+
+    @property
+    def early_renewal_days(self) -> int:
+        """Renew it (by hand) before it enters the warning window."""
+        return self.expiry_warning_days
+
+
+class AcmeTls(_Certificate):
+    source: Literal["acme"] = Field(description="Let's Encrypt through cert-manager, DNS-01.")
+    acme: AcmeConfig
+
+    @property
+    def validity_days(self) -> int:
+        return 90  # Let's Encrypt's certificates
+
+    @property
+    def early_renewal_days(self) -> int:
+        return 30  # cert-manager renews a third before expiry
+
+
+TlsConfig: TypeAlias = SelfSignedTls | ProvidedTls | AcmeTls
+TLS_SOURCES = ("self-signed", "provided", "acme")
+
+
+class BinaryAuthorizationConfig(Model):
+    """The project's Binary Authorization policy (a project singleton)."""
+
+    enforcement: Literal["dry-run", "enforce"] = Field(
+        "dry-run", description="dry-run logs what it would block; enforce blocks.")
+    attestors: tuple[Attestor, ...] = Field((), description="projects/<p>/attestors/<name>.")
+    allowlist: tuple[ImagePattern, ...] = Field(
+        (), description="More image patterns admitted without attestation, registry/path/*.")
+
+
+class PlatformConfig(Model):
+    """``istio-envs:platform`` (the owner stack): GCP project, cluster, DNS, certificate."""
+
+    project: GcpProject = Field(description="GCP project id (an explicit provider).")
+    region: GcpRegion = Field(description="GCP region.")
+    zones: tuple[GcpZone, ...] = Field(min_length=1, description="Zones of the region the node "
+                                                                 "pool spreads over.")
+    domain: Domain = Field(description="Hosts are <env>.api.<domain>.")
+    cluster: ClusterConfig
+    dns: DnsConfig = DnsConfig()
+    tls: Annotated[TlsConfig, Field(discriminator="source")]
+    binary_authorization: BinaryAuthorizationConfig = BinaryAuthorizationConfig()
+
+    @property
+    def cluster_location(self) -> str:
+        """The control plane's location: the region, or the first zone of a zonal cluster."""
+        return self.region if self.cluster.regional else self.zones[0]
+
+    @property
+    def cluster_identifier(self) -> str:
+        """What the Kubernetes provider calls the cluster, in the owner and in every attached
+        stack: stable across CA rotations and endpoint changes (components/cluster.py)."""
+        return f"{self.project}/{self.cluster_location}/{self.cluster.name}"
+
+    @property
+    def api_domain(self) -> str:
+        """The parent of every environment host: ``<env>.api.<domain>``."""
+        return f"api.{self.domain}"
+
+    def host_for(self, environment: str) -> str:
+        return f"{environment}.{self.api_domain}"
+
+
+# --------------------------------------------------------------------------------------------
+# The keys under config:
+
+
+class StackKeys(Model):
+    """Every ``istio-envs:<key>`` of a stack file (the schema of ``config:``)."""
+
+    environment: EnvironmentConfig = Field(description="Every stack: its environment.")
+    platform: PlatformConfig | None = Field(None, description="The owner stack only: the platform.")
+    attach_to: StackReference | None = Field(
+        None, description="Attached stacks only: the owner stack (dev, or org/istio-envs/dev).")
+    tls_certificate: PemCertificate | None = Field(
+        None, description="tls.source provided: the PEM certificate chain.")
+    tls_private_key: str | None = Field(
+        None, description="tls.source provided: the PEM key, set with pulumi config set --secret.")
+    client_ca_certificate: PemCertificate | None = Field(
+        None, description="environment.tls.clientCa provided: the client CA's PEM certificate.")
+
+
+TOP_LEVEL_KEYS = tuple(field.alias or name for name, field in StackKeys.model_fields.items())
+SECRET_KEYS = ("tlsPrivateKey",)
