@@ -47,8 +47,8 @@ def short_stack(reference: str) -> str:
 
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The ``config:`` map of a stack file, as raw YAML values read as the Pulumi CLI reads them
-    (``components/stack_yaml.py``: YAML 1.2-style, YAML 1.1-only scalars marked), or by PyYAML
-    without it. A file that does not parse names the line, the column and the reason."""
+    (``components/stack_yaml``: yaml.v3's resolution, YAML 1.1-only scalars marked). A file
+    that does not parse names the line, the column and the reason."""
     try:
         document = _load_yaml(path.read_text(), path.name) or {}
     except yaml.YAMLError as err:
@@ -60,10 +60,8 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 
 
 def _load_yaml(text: str, file_name: str) -> Any:
-    try:
-        from .stack_yaml import load
-    except ImportError:  # pragma: no cover - PyYAML's reading (YAML 1.1) instead
-        return yaml.safe_load(text)
+    from .stack_yaml import load
+
     return load(text, file_name)
 
 

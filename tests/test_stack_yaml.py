@@ -10,7 +10,6 @@ import importlib.util
 import json
 import math
 import pickle
-import sys
 from pathlib import Path
 
 import pytest
@@ -353,20 +352,21 @@ def test_markers_survive_copy_and_pickle():
 
 def test_the_pure_python_loader_reads_the_same(monkeypatch):
     """Without libyaml the module falls back to PyYAML's own parser, with the same readings."""
-    monkeypatch.delattr(yaml, "CSafeLoader")
-    spec = importlib.util.spec_from_file_location("stack_yaml_pure",
-                                                  ROOT / "components" / "stack_yaml.py")
-    assert spec is not None and spec.loader is not None
-    pure = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "stack_yaml_pure", pure)
-    spec.loader.exec_module(pure)
-    assert pure._BaseLoader is yaml.SafeLoader
+    import components.stack_yaml.loader as loader_module
+
     text = "a: no\nb: ! '42'\nc: ! 42\nd: [0755, 1e3, 2001-12-14]\ne: {<<: {x: 1}, y: 2}\n"
-    assert pure.load(text, FILE) == load(text, FILE)
-    assert describe_ambiguous(load(text, FILE)["a"]) == pure.describe_ambiguous(pure.load(text, FILE)["a"])
-    with pytest.raises(pure.YamlError) as caught:
-        pure.load("a: 1\na: 2\n", FILE)
-    assert (caught.value.line, caught.value.column) == (2, 1)
+    monkeypatch.delattr(yaml, "CSafeLoader")
+    pure = importlib.reload(loader_module)
+    try:
+        assert pure._BaseLoader is yaml.SafeLoader
+        assert pure.load(text, FILE) == load(text, FILE)
+        assert describe_ambiguous(load(text, FILE)["a"]) == describe_ambiguous(pure.load(text, FILE)["a"])
+        with pytest.raises(pure.YamlError) as caught:
+            pure.load("a: 1\na: 2\n", FILE)
+        assert (caught.value.line, caught.value.column) == (2, 1)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(loader_module)
 
 
 def shipped_stack_files() -> list[Path]:
