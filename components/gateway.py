@@ -45,15 +45,13 @@ class ApiGateway(pulumi.ComponentResource):
 
 
 def https_server(port_name: str, hosts: list[str], credential_name: pulumi.Input[str],
-                 ca_credential_name: pulumi.Input[str] | None = None,
+                 mode: str = "SIMPLE", ca_credential_name: pulumi.Input[str] | None = None,
                  min_tls_version: str = MIN_TLS_VERSION) -> dict:
-    """One HTTPS server on 443. With ``ca_credential_name`` it is MUTUAL: clients must present
-    a certificate signed by the CA in that Secret (``ca.crt``)."""
-    tls: dict = {
-        "mode": "MUTUAL" if ca_credential_name is not None else "SIMPLE",
-        "credentialName": credential_name,
-        "minProtocolVersion": min_tls_version,
-    }
+    """One HTTPS server on 443. ``MUTUAL``: clients must present a certificate signed by the CA
+    in the ``ca_credential_name`` Secret (``ca.crt``)."""
+    if (mode == "MUTUAL") != (ca_credential_name is not None):
+        raise ValueError(f"an HTTPS server in mode {mode} takes a client CA credential only with MUTUAL")
+    tls: dict = {"mode": mode, "credentialName": credential_name, "minProtocolVersion": min_tls_version}
     if ca_credential_name is not None:
         # Istio >= 1.28: the CA may come from its own Secret, so environments sharing the
         # wildcard server certificate each trust only their own client CA.

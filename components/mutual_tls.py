@@ -76,7 +76,7 @@ class MutualTlsHost(pulumi.ComponentResource):
         gateway = https_gateway(
             f"{name}-gateway", f"{args.environment}-mtls", args.gateway_namespace,
             https_server(f"https-{args.environment}", [args.host], args.server_credential,
-                         ca_credential_name=ca_secret.metadata.name),
+                         mode=cfg.mode, ca_credential_name=ca_secret.metadata.name),
             pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_ready)))
         self.gateway = gateway_reference(gateway)
         self.client_ca_pem = pulumi.Output.from_input(ca_pem)

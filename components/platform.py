@@ -18,7 +18,7 @@ from pulumi_gcp import compute
 from .binary_authorization import ImageAdmissionPolicy, ImageAdmissionPolicyArgs
 from .cert_manager import CertManager, CertManagerArgs
 from .cluster import GkeCluster, GkeClusterArgs, kubernetes_provider
-from .config import PlatformConfig, StackConfig, private_key_secret
+from .config import PlatformConfig, StackConfig
 from .contract import PlatformContract, ReviewFacts
 from .dns import DnsZone, DnsZoneArgs
 from .gateway import MIN_TLS_VERSION, ApiGateway, ApiGatewayArgs
@@ -76,7 +76,7 @@ class OwnedPlatform(pulumi.ComponentResource):
         k8s_child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         mesh = IstioMesh(f"{name}-mesh", IstioMeshArgs(ingress_ip=ingress_ip.address), opts=k8s_child)
         cert_manager_ready: tuple = ()
-        if config.tls.source == "acme":
+        if config.tls.needs_cert_manager:
             cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(
                 project=config.project, dns_zone=zone.zone_name, cluster_ready=(cluster.cluster,)),
                 opts=pulumi.ResourceOptions(parent=self, providers={
@@ -87,7 +87,6 @@ class OwnedPlatform(pulumi.ComponentResource):
             tls=config.tls,
             domain=config.domain,
             namespace=gateway_namespace,
-            provided_private_key=private_key_secret() if config.tls.source == "provided" else None,
             project=config.project,
             dns_zone=zone.zone_name,
             cert_manager_ready=cert_manager_ready,
@@ -113,10 +112,7 @@ class OwnedPlatform(pulumi.ComponentResource):
             tls_source=config.tls.source,
             min_tls_version=MIN_TLS_VERSION,
             certificate_not_after=config.tls.not_after,
-            # For reviewers: how long the certificate lives and when it is renewed.
-            certificate_lifetime=({"validityDays": config.tls.validity_days,
-                                   "renewBeforeDays": config.tls.early_renewal_days}
-                                  if config.tls.source != "provided" else None),
+            certificate_lifetime=config.tls.lifetime,
         )
         self.handles = PlatformHandles(
             contract=contract,

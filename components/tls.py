@@ -22,7 +22,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
-from .config import TlsConfig
+from .config import TlsConfig, private_key_secret
+from .config.models import AcmeTls, ProvidedTls, SelfSignedTls
 
 CERT_MANAGER_API = "cert-manager.io/v1"
 
@@ -38,8 +39,6 @@ class WildcardCertificateArgs:
     """The platform domain, for the CA's subject."""
     namespace: pulumi.Input[str]
     """The gateway workload's namespace (where the Secret must live)."""
-    provided_private_key: pulumi.Output[str] | None = None
-    """The provided certificate's key, a Pulumi secret (``tls.source: provided`` only)."""
     project: str | None = None
     """``acme`` only: the project of the Cloud DNS zone the DNS-01 solver writes to."""
     dns_zone: pulumi.Input[str] | None = None
@@ -50,53 +49,61 @@ class WildcardCertificateArgs:
 
 class WildcardCertificate(pulumi.ComponentResource):
     """Outputs: ``secret_name`` (the Gateway credentialName), ``ca_certificate_pem`` (self-signed:
-    the CA clients trust; provided: None), ``source``."""
+    the CA clients trust; otherwise None), ``source``.
+
+    One builder per certificate source, chosen by the config variant's type (decided once, in
+    components/config/models.py); a new source is one variant there and one builder here."""
 
     def __init__(self, name: str, args: WildcardCertificateArgs,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:platform:WildcardCertificate", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         cfg = args.tls
-
-        if cfg.source == "self-signed":
-            ca_key, ca = self_signed_ca(
-                f"{name}-ca", f"{args.domain} environments CA", args.domain,
-                leaf_validity_hours=cfg.validity_days * 24, opts=child)
-            leaf_key, leaf = signed_leaf(
-                name, ca_key, ca, common_name=cfg.dns_names[0], organization=args.domain,
-                dns_names=list(cfg.dns_names), usage="server_auth",
-                validity_hours=cfg.validity_days * 24,
-                renew_hours_before=cfg.early_renewal_days * 24, opts=child)
-            chain = pulumi.Output.concat(leaf.cert_pem, ca.cert_pem)
-            key = leaf_key.private_key_pem
-            self.ca_certificate_pem: pulumi.Output[str] | None = ca.cert_pem
-        elif cfg.source == "provided":
-            assert cfg.provided_certificate_pem is not None and args.provided_private_key is not None
-            chain = pulumi.Output.from_input(cfg.provided_certificate_pem)
-            key = args.provided_private_key
-            self.ca_certificate_pem = None
-
+        builders: dict[type, Any] = {SelfSignedTls: self._self_signed, ProvidedTls: self._provided,
+                                     AcmeTls: self._acme}
+        self.ca_certificate_pem: pulumi.Output[str] | None = None
         self.source = cfg.source
-        if cfg.source == "acme":
-            # cert-manager writes the Secret (and re-writes it on every renewal).
-            self.ca_certificate_pem = None
-            self.secret_name: pulumi.Output[str] = self._acme(name, args)
-        else:
-            secret = k8s.core.v1.Secret(
-                f"{name}-secret",
-                metadata={"name": TLS_SECRET_NAME, "namespace": args.namespace,
-                          "labels": {"app.kubernetes.io/managed-by": "pulumi"}},
-                type="kubernetes.io/tls",
-                # The key is a secret whatever its source: state and previews never show it.
-                string_data={"tls.crt": chain, "tls.key": pulumi.Output.secret(key)},
-                opts=child,
-            )
-            self.secret_name = secret.metadata.name
+        self.secret_name: pulumi.Output[str] = builders[type(cfg)](name, args)
         self.register_outputs({"secret_name": self.secret_name, "source": self.source})
 
+    def _self_signed(self, name: str, args: WildcardCertificateArgs) -> pulumi.Output[str]:
+        cfg = cast(SelfSignedTls, args.tls)
+        child = pulumi.ResourceOptions(parent=self)
+        ca_key, ca = self_signed_ca(
+            f"{name}-ca", f"{args.domain} environments CA", args.domain,
+            leaf_validity_hours=cfg.validity_days * 24, opts=child)
+        leaf_key, leaf = signed_leaf(
+            name, ca_key, ca, common_name=cfg.dns_names[0], organization=args.domain,
+            dns_names=list(cfg.dns_names), usage="server_auth",
+            validity_hours=cfg.validity_days * 24,
+            renew_hours_before=cfg.early_renewal_days * 24, opts=child)
+        self.ca_certificate_pem = ca.cert_pem
+        return self._secret(name, args, pulumi.Output.concat(leaf.cert_pem, ca.cert_pem),
+                            leaf_key.private_key_pem)
+
+    def _provided(self, name: str, args: WildcardCertificateArgs) -> pulumi.Output[str]:
+        cfg = cast(ProvidedTls, args.tls)
+        assert cfg.provided_certificate_pem is not None  # checked at load time
+        # The key only ever as a Pulumi secret, read here and nowhere else.
+        return self._secret(name, args, pulumi.Output.from_input(cfg.provided_certificate_pem),
+                            private_key_secret())
+
+    def _secret(self, name: str, args: WildcardCertificateArgs, chain: pulumi.Input[str],
+                key: pulumi.Input[str]) -> pulumi.Output[str]:
+        secret = k8s.core.v1.Secret(
+            f"{name}-secret",
+            metadata={"name": TLS_SECRET_NAME, "namespace": args.namespace,
+                      "labels": {"app.kubernetes.io/managed-by": "pulumi"}},
+            type="kubernetes.io/tls",
+            # The key is a secret whatever its source: state and previews never show it.
+            string_data={"tls.crt": chain, "tls.key": pulumi.Output.secret(key)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return secret.metadata.name
+
     def _acme(self, name: str, args: WildcardCertificateArgs) -> pulumi.Output[str]:
-        cfg = args.tls
-        assert cfg.acme is not None and args.project is not None and args.dns_zone is not None
+        """cert-manager writes the Secret (and re-writes it on every renewal)."""
+        cfg = cast(AcmeTls, args.tls)
+        assert args.project is not None and args.dns_zone is not None
         opts = pulumi.ResourceOptions(parent=self, depends_on=list(args.cert_manager_ready))
         issuer_name = f"letsencrypt-{cfg.acme.server}"
         issuer = k8s.apiextensions.CustomResource(

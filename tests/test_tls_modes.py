@@ -202,3 +202,16 @@ def test_example_owners_istio_resources_wait_for_istiod(example_plans, stack):
     for resource in plan["resources"]:
         if ".istio.io/" in resource["type"]:
             assert istiod in resource["dependencies"], resource["name"]
+
+
+def test_an_https_server_mode_and_its_client_ca_go_together():
+    """The mode is passed explicitly; a client CA without MUTUAL (or MUTUAL without one) is a
+    programming error, refused before any Gateway is declared."""
+    from components.gateway import https_server
+
+    assert https_server("https", ["a.example.com"], "cert")["tls"]["mode"] == "SIMPLE"
+    mutual = https_server("https", ["a.example.com"], "cert", mode="MUTUAL", ca_credential_name="ca")
+    assert mutual["tls"]["caCertCredentialName"] == "ca"
+    for mode, ca in (("MUTUAL", None), ("SIMPLE", "ca")):
+        with pytest.raises(ValueError):
+            https_server("https", ["a.example.com"], "cert", mode=mode, ca_credential_name=ca)

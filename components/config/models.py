@@ -11,7 +11,7 @@ generated from the same models.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, ClassVar, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
@@ -261,6 +261,21 @@ class _Certificate(Model):
         """When the provided certificate expires (ISO date), for reviewers; None otherwise."""
         return self._not_after
 
+    # Each source's own facts (decided here, once; the builders are in components/tls.py).
+    needs_cert_manager: ClassVar[bool] = False
+    """The source is issued in the cluster by cert-manager."""
+    renewed_by_pulumi: ClassVar[bool] = True
+    """Its lifetime and renewal window are the program's (not the provider of a certificate)."""
+
+    @property
+    def lifetime(self) -> dict[str, int] | None:
+        """For reviewers: how long the certificate lives and when it is renewed."""
+        if not self.renewed_by_pulumi:
+            return None
+        # Every variant states both (fields or properties).
+        return {"validityDays": getattr(self, "validity_days"),  # noqa: B009 - not on the base
+                "renewBeforeDays": getattr(self, "early_renewal_days")}  # noqa: B009
+
 
 class SelfSignedTls(_Certificate):
     source: Literal["self-signed"] = Field(description="pulumi-tls CA + wildcard leaf.")
@@ -278,6 +293,7 @@ class ProvidedTls(_Certificate):
                                                     "and the secret istio-envs:tlsPrivateKey.")
     expiry_warning_days: Annotated[int, Int(0, 365)] = Field(
         30, description="Refuse a certificate that expires within this many days.")
+    renewed_by_pulumi: ClassVar[bool] = False
 
     @property
     def acme(self) -> None:
@@ -297,6 +313,7 @@ class ProvidedTls(_Certificate):
 class AcmeTls(_Certificate):
     source: Literal["acme"] = Field(description="Let's Encrypt through cert-manager, DNS-01.")
     acme: AcmeConfig
+    needs_cert_manager: ClassVar[bool] = True
 
     @property
     def validity_days(self) -> int:
