@@ -96,6 +96,8 @@ CASES = {
                                    "environment.auth.publicPaths[0]", "under no route"),
     "quota memory malformed": ("dev", set_key("environment.quota.memory", "8 GB"),
                                "environment.quota.memory", "quantity"),
+    "attached to another project's stack": ("test", set_key("attachTo", "acme/other-project/dev", "test"),
+                                             "attachTo", "organization/istio-envs/dev"),
     "attached stack names itself": ("test", set_key("attachTo", "test", "test"), "attachTo", "itself"),
     "attached to a missing owner": ("test", set_key("attachTo", "perf", "test"), "attachTo",
                                     "Pulumi.perf.yaml does not exist"),

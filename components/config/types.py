@@ -21,6 +21,8 @@ from urllib.parse import urlparse
 
 from pydantic_core import PydanticCustomError, core_schema
 
+from ..errors import NAMESPACE
+
 try:  # the CLI-faithful stack-file reader marks YAML 1.1-only scalars it read
     from ..stack_yaml import describe_ambiguous, is_ambiguous
 except ImportError:  # pragma: no cover - without it, the forms are still found by their text
@@ -376,8 +378,12 @@ Attestor = Annotated[str, Text("an attestor such as projects/<project>/attestors
 ImagePattern = Annotated[str, Text("an image pattern such as europe-docker.pkg.dev/acme/apps/* "
                                    "(registry/path, '*' only at the end)",
                                    r"^[a-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]*\*{0,2}$")]
-StackReference = Annotated[str, Text("an owner stack name such as dev or acme/istio-envs/dev",
-                                     r"^([-\w.]+/){0,2}[-\w.]+$")]
+# A stack of this project: `dev`, or fully qualified `<org>/istio-envs/dev`. A DIY backend
+# (gs://) knows one org, literally `organization`; on Pulumi Cloud it is your org.
+StackReference = Annotated[str, Text(
+    "an owner stack of this project: dev, or <org>/istio-envs/dev (with a gs:// backend the "
+    "org is always organization: organization/istio-envs/dev)",
+    rf"^([-\w.]+/{NAMESPACE}/)?[-\w.]+$")]
 PemCertificate = Annotated[str, Pem()]
 Port = Annotated[int, Int(1, 65535)]
 Flag = Annotated[bool, Bool()]
