@@ -164,7 +164,8 @@ NEXT_STEPS = """next:
   2. make preview STACK={name}     # and read {summary}
   3. open a pull request with {file}: its checks preview the stack and run the policy pack;
      once merged, the deploy workflow creates stack {name} with the team's secrets provider and
-     runs `pulumi up` (by hand: pulumi stack init {name} --secrets-provider "$PULUMI_SECRETS_PROVIDER")"""
+     runs `pulumi up` (by hand: pulumi stack init {name} --secrets-provider "$PULUMI_SECRETS_PROVIDER",
+     then commit the secretsprovider/encryptedkey lines it writes into {file})"""
 
 
 if __name__ == "__main__":
