@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 from pulumi.runtime import rpc
 
+from components.config import host_covered
+
 from .engine import SECRET, UNKNOWN, ProgramRun
 
 K8S_NOT_OBJECTS = ("pulumi:providers:kubernetes", "kubernetes:helm.sh/v3:Release")
@@ -314,10 +316,8 @@ def _serving_server(gateways: list[dict], host: str) -> dict | None:
     for server in servers:
         if host in server["hosts"]:
             return server
-    for server in servers:
-        if any(h.startswith("*.") and host.split(".", 1)[-1] == h[2:] for h in server["hosts"]):
-            return server
-    return None
+    # Then a wildcard, by the same one-label rule the config checks certificates with.
+    return next((server for server in servers if host_covered(host, server["hosts"])), None)
 
 
 def _tls_line(gateways: list[dict], host: str, out: dict) -> str:
