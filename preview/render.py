@@ -9,10 +9,10 @@ from collections import Counter
 from typing import Any
 
 import yaml
-from pulumi.runtime import rpc
 
 from components.config import host_covered
 
+from . import sdk
 from .engine import SECRET, UNKNOWN, ProgramRun
 
 K8S_NOT_OBJECTS = ("pulumi:providers:kubernetes", "kubernetes:helm.sh/v3:Release")
@@ -21,11 +21,11 @@ K8S_NOT_OBJECTS = ("pulumi:providers:kubernetes", "kubernetes:helm.sh/v3:Release
 def clean(value: Any) -> Any:
     """Plain JSON for people and tools: secrets hidden, unknowns named, whole floats as ints
     (the mock engine turns every number into a float: 443 -> 443.0)."""
-    if rpc.is_rpc_secret(value):
-        inner = rpc.unwrap_rpc_secret(value)
+    if sdk.is_secret(value):
+        inner = sdk.unwrap_secret(value)
         # A secret map (a Secret's stringData) keeps its key names: they say what is inside.
         return {str(k): SECRET for k in sorted(inner)} if isinstance(inner, dict) else SECRET
-    if value is rpc.UNKNOWN or value == rpc.UNKNOWN:
+    if value is sdk.UNKNOWN or value == sdk.UNKNOWN:
         return UNKNOWN
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
