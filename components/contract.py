@@ -9,7 +9,7 @@ one assignment in the owner (components/platform.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import pulumi
 
@@ -19,8 +19,29 @@ def stack_output(name: str, secret: bool = False) -> Any:
     return field(metadata={"output": name, "secret": secret})
 
 
+class _StackOutputs:
+    """Fields that each name the stack output carrying them (``stack_output``)."""
+
+    # Whether an attached stack fails without the output (or takes None from an older owner).
+    REQUIRED: ClassVar[bool] = True
+
+    def outputs(self) -> dict[str, pulumi.Input[Any]]:
+        """Stack output name -> value, for the owner to export."""
+        return {f.metadata["output"]: getattr(self, f.name) for f in fields(cast(Any, self))}
+
+    @classmethod
+    def read(cls, owner: pulumi.StackReference):
+        """The owner's values, as an attached stack reads them back."""
+        get = owner.require_output if cls.REQUIRED else owner.get_output
+        return cls(**{f.name: get(f.metadata["output"]) for f in fields(cast(Any, cls))})
+
+    @classmethod
+    def output_names(cls) -> tuple[str, ...]:
+        return tuple(f.metadata["output"] for f in fields(cast(Any, cls)))
+
+
 @dataclass(frozen=True)
-class PlatformContract:
+class PlatformContract(_StackOutputs):
     """What every environment needs from its platform, whoever declared it."""
 
     project: pulumi.Input[str] = stack_output("project")
@@ -40,26 +61,13 @@ class PlatformContract:
     tls_credential: pulumi.Input[str] = stack_output("tlsCredential")
     """The shared wildcard certificate's Secret (MUTUAL: served by the environment's Gateway)."""
 
-    def outputs(self) -> dict[str, pulumi.Input[Any]]:
-        """Stack output name -> value, for the owner to export."""
-        return {f.metadata["output"]: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def read(cls, owner: pulumi.StackReference) -> PlatformContract:
-        """The owner's facts, as an attached stack sees them (each output required)."""
-        return cls(**{f.name: owner.require_output(f.metadata["output"]) for f in fields(cls)})
-
-    @classmethod
-    def output_names(cls) -> tuple[str, ...]:
-        return tuple(f.metadata["output"] for f in fields(cls))
-
     @classmethod
     def secret_output_names(cls) -> tuple[str, ...]:
         return tuple(f.metadata["output"] for f in fields(cls) if f.metadata["secret"])
 
 
 @dataclass(frozen=True)
-class ReviewFacts:
+class ReviewFacts(_StackOutputs):
     """The owner's TLS facts an attached stack repeats in its own outputs, for its reviewers
     (optional: an older owner may not export them)."""
 
@@ -68,9 +76,4 @@ class ReviewFacts:
     certificate_not_after: pulumi.Input[str | None] = stack_output("certificateNotAfter")
     certificate_lifetime: pulumi.Input[Any] = stack_output("certificateLifetime")
 
-    def outputs(self) -> dict[str, pulumi.Input[Any]]:
-        return {f.metadata["output"]: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def read(cls, owner: pulumi.StackReference) -> ReviewFacts:
-        return cls(**{f.name: owner.get_output(f.metadata["output"]) for f in fields(cls)})
+    REQUIRED: ClassVar[bool] = False
