@@ -11,6 +11,7 @@ one file with a clear message, not the preview in twenty places. requirements.tx
 
 from __future__ import annotations
 
+import atexit
 import importlib
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
@@ -143,3 +144,13 @@ def discard_outstanding() -> None:
                 loop.run_until_complete(task)
             except BaseException:  # cancelled, or the failure we are discarding
                 pass
+
+
+@atexit.register
+def _close_event_loop() -> None:
+    """Close the mock runtime's event loop while the interpreter is whole: left to the garbage
+    collector at shutdown it may close its self-pipe after the socket is gone and print an
+    "Exception ignored" traceback."""
+    loop = _ensure_event_loop()  # the loop the SDK ran on (made now if it never ran)
+    if not loop.is_closed() and not loop.is_running():
+        loop.close()
