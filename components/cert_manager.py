@@ -46,6 +46,8 @@ DNS01_PERMISSIONS = (
 class CertManagerArgs:
     project: str
     """Project of the cluster's workload identity pool and of the DNS zone."""
+    cluster_name: str
+    """Names the solver's service account and custom role: unique per platform in a project."""
     dns_zone: pulumi.Input[str]
     """The managed zone the solver may write to: its only grant is on this zone."""
     cluster_ready: Sequence[pulumi.Resource]
@@ -61,14 +63,14 @@ class CertManager(pulumi.ComponentResource):
 
         solver = serviceaccount.Account(
             f"{name}-dns01",
-            account_id="cert-manager-dns01",
+            account_id=solver_account_id(args.cluster_name),
             display_name="cert-manager DNS-01 solver (Cloud DNS records only)",
             project=args.project,
             opts=child,
         )
         role = projects.IAMCustomRole(
             f"{name}-dns01-role",
-            role_id="certManagerDns01Solver",
+            role_id=solver_role_id(args.cluster_name),
             title="cert-manager DNS-01 solver",
             description="Create and remove ACME challenge records in Cloud DNS",
             permissions=list(DNS01_PERMISSIONS),
@@ -122,3 +124,13 @@ class CertManager(pulumi.ComponentResource):
         self.service_account_email = solver.email
         self.register_outputs({"version": CERT_MANAGER_VERSION,
                                "service_account_email": self.service_account_email})
+
+
+def solver_account_id(cluster_name: str) -> str:
+    """``<cluster>-dns01``: service account ids are 6-30 characters, unique in the project."""
+    return f"{cluster_name[:24].rstrip('-')}-dns01"
+
+
+def solver_role_id(cluster_name: str) -> str:
+    """Custom role ids take letters, digits, '_' and '.' (3-64): the cluster name with '_'."""
+    return f"certManagerDns01Solver_{cluster_name.replace('-', '_')}"[:64]

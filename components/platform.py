@@ -78,7 +78,8 @@ class OwnedPlatform(pulumi.ComponentResource):
         cert_manager_ready: tuple = ()
         if config.tls.needs_cert_manager:
             cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(
-                project=config.project, dns_zone=zone.zone_name, cluster_ready=(cluster.cluster,)),
+                project=config.project, cluster_name=config.cluster.name, dns_zone=zone.zone_name,
+                cluster_ready=(cluster.cluster,)),
                 opts=pulumi.ResourceOptions(parent=self, providers={
                     "kubernetes": cluster.provider, "gcp": self.gcp_provider}))
             cert_manager_ready = (cert_manager.release,)

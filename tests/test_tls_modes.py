@@ -39,8 +39,12 @@ def test_acme_installs_pinned_cert_manager_with_crds_and_workload_identity(examp
     assert release["inputs"]["repositoryOpts"] == {"repo": "https://charts.jetstack.io"}
     assert values["crds"] == {"enabled": True, "keep": True}
     solver = next(r for r in of_type(plan, "serviceaccount/account:Account")
-                  if r["inputs"]["accountId"] == "cert-manager-dns01")
-    email = f"cert-manager-dns01@{solver['inputs']['project']}.iam.gserviceaccount.com"
+                  if r["inputs"]["accountId"].endswith("-dns01"))
+    # Named after the cluster: two platforms' solvers never collide in one project.
+    cluster = one(plan, "container/cluster:Cluster")["inputs"]["name"]
+    assert solver["inputs"]["accountId"] == f"{cluster}-dns01"
+    assert cluster.replace("-", "_") in one(plan, "projects/iAMCustomRole:IAMCustomRole")["inputs"]["roleId"]
+    email = f"{cluster}-dns01@{solver['inputs']['project']}.iam.gserviceaccount.com"
     assert values["serviceAccount"]["annotations"] == {"iam.gke.io/gcp-service-account": email}
     binding = one(plan, "serviceaccount/iAMMember:IAMMember")["inputs"]
     assert binding["role"] == "roles/iam.workloadIdentityUser"
@@ -63,7 +67,7 @@ def test_acme_solver_may_only_touch_dns_records(example_plans):
     (grant,) = [r["inputs"] for r in of_type(plan, "dns/dnsManagedZoneIamMember:DnsManagedZoneIamMember")]
     assert grant["role"] == f"projects/{plan['outputs']['project']}/roles/{role['roleId']}"
     assert grant["managedZone"] == plan["outputs"]["dnsZone"]
-    assert grant["member"].startswith("serviceAccount:cert-manager-dns01@")
+    assert grant["member"].startswith(f"serviceAccount:{one(plan, 'container/cluster:Cluster')['inputs']['name']}-dns01@")
 
 
 def test_acme_issuer_and_certificate_feed_the_gateway(example_plans):
