@@ -45,6 +45,12 @@ def short_stack(reference: str) -> str:
     return reference.rsplit("/", 1)[-1]
 
 
+def stack_files(folder: Path) -> list[Path]:
+    """The stack files of one folder, by stack name ("qa-x" sorts after "qa", although
+    "Pulumi.qa-x.yaml" sorts before "Pulumi.qa.yaml")."""
+    return sorted(folder.glob(STACK_FILE_GLOB), key=stack_name)
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The ``config:`` map of a stack file, as raw YAML values read as the Pulumi CLI reads them
     (``components/stack_yaml``: yaml.v3's resolution, YAML 1.1-only scalars marked). A file
@@ -133,15 +139,14 @@ class StackSet:
 
     @classmethod
     def load(cls, project_dir: Path) -> StackSet:
-        # By stack name (not file name: "qa-x" sorts before "qa" as "Pulumi.qa-x.yaml").
-        paths = sorted(project_dir.glob(STACK_FILE_GLOB), key=stack_name)
+        paths = stack_files(project_dir)
         return cls(project_dir, {stack_name(p): StackFile(stack_name(p), p, read_stack_file(p))
                                  for p in paths})
 
     @staticmethod
     def names_in(project_dir: Path) -> list[str]:
         """The stack names of a folder without reading the files (for messages and lookups)."""
-        return sorted(stack_name(p) for p in project_dir.glob(STACK_FILE_GLOB))
+        return sorted(stack_name(p) for p in stack_files(project_dir))
 
     def __iter__(self) -> Iterator[StackFile]:
         return iter(self.stacks.values())

@@ -15,6 +15,7 @@ from conftest import ROOT
 from stackfiles import DELETE, NS, certificate, platform, provided, secrets_for, set_key, write_project
 
 from components.config import ConfigError, load
+from components.stackset import stack_files
 from preview.engine import run_program
 
 
@@ -386,7 +387,7 @@ def written_as(path: str, text: str):
 
 def write_raw(tmp_path, edit):
     project = write_project(tmp_path, edit)
-    for stack_file in project.glob("Pulumi.*.yaml"):
+    for stack_file in stack_files(project):
         stack_file.write_text(re.sub(r"YAML11\((.*?)\)", r"\1", stack_file.read_text()))
     return project
 

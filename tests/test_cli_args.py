@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from components.stackset import EXAMPLES_DIR
+from components.stackset import EXAMPLES_DIR, StackSet
 
 VENV = Path(sys.executable).parent.parent
 
 
 def _stack_names(folder: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
+    return StackSet.names_in(folder)
 
 
 def _examples_and_backend() -> list[str]:

@@ -15,13 +15,13 @@ from conftest import ROOT
 
 from components.config.models import TOP_LEVEL_KEYS
 from components.config.schema import SCHEMA_PATH, main, schema_text, stack_file_schema
-from components.stackset import BOOTSTRAP_DIR, stack_folders
+from components.stackset import BOOTSTRAP_DIR, stack_files, stack_folders
 
 NS = "istio-envs"
 SCHEMA = stack_file_schema()
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 STACK_FILES = [path for folder in stack_folders(ROOT) if folder.name != BOOTSTRAP_DIR
-               for path in sorted(folder.glob("Pulumi.*.yaml"))]
+               for path in stack_files(folder)]
 
 
 def test_the_committed_schema_is_the_generated_one():

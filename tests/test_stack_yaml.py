@@ -33,6 +33,7 @@ from components.stack_yaml import (
     is_ambiguous,
     load,
 )
+from components.stackset import stack_files, stack_folders
 
 FILE = "Pulumi.t.yaml"
 NAN = float("nan")
@@ -370,8 +371,7 @@ def test_the_pure_python_loader_reads_the_same(monkeypatch):
 
 
 def shipped_stack_files() -> list[Path]:
-    return sorted([*ROOT.glob("Pulumi.*.yaml"), *ROOT.glob("examples/*/Pulumi.*.yaml"),
-                   *ROOT.glob("bootstrap/Pulumi.*.yaml")])
+    return sorted(path for folder in stack_folders(ROOT) for path in stack_files(folder))
 
 
 def flagged_in(value) -> list:
