@@ -34,11 +34,13 @@ RECORD_SET_PERMISSIONS = (
     "dns.changes.create", "dns.changes.get", "dns.managedZones.get", "dns.resourceRecordSets.create",
     "dns.resourceRecordSets.delete", "dns.resourceRecordSets.get", "dns.resourceRecordSets.list",
     "dns.resourceRecordSets.update")
-# (API group, resource) an attached stack writes: its namespace, quota and limits, routes, JWT
-# policies and egress entries.
+# (API group, resource) an attached stack writes: its namespace, quota and limits, ingress
+# NetworkPolicy, routes, Sidecar scope, JWT policies and egress entries.
 ENVIRONMENT_RESOURCES = (
     ("", "namespaces"), ("", "resourcequotas"), ("", "limitranges"),
+    ("networking.k8s.io", "networkpolicies"),
     ("networking.istio.io", "virtualservices"), ("networking.istio.io", "serviceentries"),
+    ("networking.istio.io", "sidecars"),
     ("security.istio.io", "requestauthentications"), ("security.istio.io", "authorizationpolicies"))
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 

@@ -18,7 +18,7 @@ from pulumi_gcp import dns
 
 from .config import EgressDestination, EnvironmentConfig, Route
 from .errors import NAMESPACE
-from .istio import istio_resource
+from .istio import GATEWAY_NAMESPACE, GATEWAY_SELECTOR, ISTIO_NAMESPACE, istio_resource
 from .mutual_tls import MutualTlsHost, MutualTlsHostArgs
 from .platform import PlatformHandles
 
@@ -103,6 +103,41 @@ class Environment(pulumi.ComponentResource):
             self.client_ca_pem = mutual.client_ca_pem
             self.client_certificate_pem = mutual.client_certificate_pem
             self.client_private_key_pem = mutual.client_private_key_pem
+
+        # Below Istio: if a sidecar is bypassed (a pod without injection, a port excluded from
+        # capture, a compromised proxy), the AuthorizationPolicies are not there to refuse; this
+        # NetworkPolicy, enforced by Dataplane V2, still lets in only the ingress gateway and the
+        # namespace's own pods. Egress stays open at L3/L4 (sidecars must reach istiod and the
+        # metadata server; REGISTRY_ONLY and the Sidecar below govern where they go). Nothing else
+        # Istio needs comes in: istiod never connects to workloads (xDS is dialled by the proxy),
+        # and the load balancer's health checks end at the gateway, in its own namespace. Kubelet
+        # probes come from the node, which Cilium (Dataplane V2) admits by default
+        # (allow-localhost); not verified on a live cluster here.
+        # https://kubernetes.io/docs/concepts/services-networking/network-policies/
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress-isolation",
+            metadata={"name": "environment-ingress", "namespace": ns},
+            spec={
+                "pod_selector": {},
+                "policy_types": ["Ingress"],
+                "ingress": [
+                    {"from_": [{"pod_selector": {}}]},
+                    {"from_": [{
+                        "namespace_selector": {"match_labels": {
+                            "kubernetes.io/metadata.name": GATEWAY_NAMESPACE}},
+                        "pod_selector": {"match_labels": GATEWAY_SELECTOR},
+                    }]},
+                ],
+            },
+            opts=child,
+        )
+        # Each proxy knows only its own namespace's services and istio-system's (the metadata
+        # server): its configuration stays the same size as environments are added, and it has
+        # no route to another environment. Istio's own scalability advice for large meshes.
+        # https://istio.io/latest/docs/ops/best-practices/performance/#sidecar-resource
+        istio_resource(f"{name}-sidecar-scope", "Sidecar", "default", ns, {
+            "egress": [{"hosts": ["./*", f"{ISTIO_NAMESPACE}/*"]}],
+        }, istio)
 
         # Baseline: with no ALLOW policy matching, nothing is allowed in this namespace. If
         # require-jwt below were deleted or broken, the namespace fails closed, not open.

@@ -23,6 +23,7 @@ ISTIO_API_VERSIONS = {
     "Gateway": "networking.istio.io/v1",
     "VirtualService": "networking.istio.io/v1",
     "ServiceEntry": "networking.istio.io/v1",
+    "Sidecar": "networking.istio.io/v1",
     "PeerAuthentication": "security.istio.io/v1",
     "RequestAuthentication": "security.istio.io/v1",
     "AuthorizationPolicy": "security.istio.io/v1",

@@ -17,9 +17,11 @@ from .rules import (
     OPTIONS_RULES,
     PEM_KEY_MARKER,
     RESOURCE_RULES,
+    STACK_RULES,
     Resource,
     _strings,
     audiences_unique,
+    environments_isolated,
     hosts_require_a_token,
     other_stack_audiences,
 )
@@ -51,6 +53,7 @@ def check_plan(plan: dict, project_dir: Path) -> list[Violation]:
                                        f"{resource.type} {resource.name}: {path.lstrip('.')} holds a PEM "
                                        "private key in clear; expected a Pulumi secret"))
     found += [Violation("hosts-require-a-token", "", m) for m in hosts_require_a_token(resources)]
+    found += [Violation("environments-isolated", "", m) for m in environments_isolated(resources)]
     others = other_stack_audiences(project_dir, plan["stack"])
     found += [Violation("audiences-unique-across-stacks", "", m) for m in audiences_unique(resources, others)]
     return found
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = json.loads(plan_path.read_text())
     violations = check_plan(plan, locate_stack(args.stack))
-    policies = len(RESOURCE_RULES) + len(OPTIONS_RULES) + 2
+    policies = len(RESOURCE_RULES) + len(OPTIONS_RULES) + len(STACK_RULES)
     for v in violations:
         print(f"[mandatory] {v.policy}: {v.message}")
     print(f"stack {args.stack}: {len(plan['resources'])} resources, {policies} policies, "

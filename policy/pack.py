@@ -78,4 +78,11 @@ def policies() -> list[Policy]:
     found.append(StackValidationPolicy(name="audiences-unique-across-stacks", validate=unique,
                                        description=rules.STACK_RULES["audiences-unique-across-stacks"],
                                        enforcement_level=EnforcementLevel.MANDATORY))
+    def isolated(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        for message in rules.environments_isolated(_stack_resources(args)):
+            report_violation(message, None)
+
+    found.append(StackValidationPolicy(name="environments-isolated", validate=isolated,
+                                       description=rules.STACK_RULES["environments-isolated"],
+                                       enforcement_level=EnforcementLevel.MANDATORY))
     return found

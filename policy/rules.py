@@ -212,6 +212,28 @@ def hosts_require_a_token(resources: Iterable[Resource]) -> Iterator[str]:
                    "request without a token gets through")
 
 
+SIDECAR = "kubernetes:networking.istio.io/v1:Sidecar"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def environments_isolated(resources: Iterable[Resource]) -> Iterator[str]:
+    """Every environment namespace has a Sidecar scoping its proxies' configuration and a
+    NetworkPolicy on its ingress (isolation that holds when a sidecar is bypassed)."""
+    resources = list(resources)
+    for namespace in (r for r in resources if r.type == NAMESPACE
+                      and "istio-envs/environment" in (_get(r.props, "metadata.labels", {}) or {})):
+        name = _get(namespace.props, "metadata.name", "?")
+        kinds = {r.type for r in resources if _get(r.props, "metadata.namespace") == name}
+        if SIDECAR not in kinds:
+            yield (f"environment namespace {name} has no Sidecar; expected one limiting its proxies "
+                   "to their own namespace and istio-system (config size, no route elsewhere)")
+        if not any(r.type == NETWORK_POLICY and _get(r.props, "metadata.namespace") == name
+                   and "Ingress" in (_get(r.props, "spec.policyTypes", []) or [])
+                   for r in resources):
+            yield (f"environment namespace {name} has no ingress NetworkPolicy; expected one "
+                   "admitting only the ingress gateway and the namespace itself")
+
+
 def audiences(resources: Iterable[Resource]) -> set[str]:
     return {aud for r in resources if r.type == REQUEST_AUTHENTICATION
             for rule in _get(r.props, "spec.jwtRules", []) or [] for aud in rule.get("audiences", [])}
@@ -310,6 +332,7 @@ OPTIONS_RULES: dict[str, tuple[str, OptionsRule]] = {
         server_rewritten_inputs_ignored),
 }
 STACK_RULES = {
+    "environments-isolated": "Environment namespaces have a Sidecar and an ingress NetworkPolicy",
     "hosts-require-a-token": "Every VirtualService host requires a JWT with an audience",
     "audiences-unique-across-stacks": "No audience is accepted by two environments",
 }

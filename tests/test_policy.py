@@ -79,6 +79,7 @@ BREAKS = {
     "egress-confined-to-its-namespace": (
         lambda p: named(p, ":ServiceEntry", "egress-api-stripe-com")["inputs"]["spec"].update(
             exportTo=["*"]), "expected ['.']"),
+    "environments-isolated": (lambda p: _drop(p, ":Sidecar"), "dev has no Sidecar"),
     "server-rewritten-inputs-ignored": (
         lambda p: one(p, "container/cluster:Cluster").update(ignoreChanges=[]),
         "nodeConfig is set and not in ignoreChanges"),
@@ -116,3 +117,10 @@ def test_make_policy_cli(plans, build_dir):
     missing = subprocess.run([sys.executable, "-m", "policy.offline", "nope", "--build-dir", str(build_dir)],
                              cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.startswith("error: no offline preview")
+
+
+def test_an_environment_without_its_network_policy_is_reported(plans):
+    broken = copy.deepcopy(plans["uat"])
+    _drop(broken, "networking.k8s.io/v1:NetworkPolicy")
+    (violation,) = check_plan(broken, ROOT)
+    assert violation.policy == "environments-isolated" and "no ingress NetworkPolicy" in violation.message

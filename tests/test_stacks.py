@@ -418,3 +418,24 @@ def test_gke_minor_upgrades_wait_for_the_pinned_istio(plans):
     assert ISTIO_VERSION.rsplit(".", 1)[0] in exclusion["exclusionName"]
     # The manifests are validated against a Kubernetes minor Istio supports.
     assert KUBERNETES_VERSION in ISTIO_KUBERNETES_MINORS
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_each_environment_is_isolated_below_istio_and_its_proxies_scoped(plans, stack):
+    """Ingress at L3/L4 only from the ingress gateway pods and the namespace's own pods
+    (Dataplane V2 enforces it when a sidecar is bypassed), and a Sidecar that keeps each proxy's
+    configuration to its own namespace and istio-system."""
+    plan = plans[stack]
+    namespace = plan["outputs"]["namespace"]
+    (policy,) = [r["inputs"] for r in of_type(plan, "networking.k8s.io/v1:NetworkPolicy")]
+    assert policy["metadata"]["namespace"] == namespace
+    spec = policy["spec"]
+    assert spec["podSelector"] == {} and spec["policyTypes"] == ["Ingress"]
+    sources = [peer for rule in spec["ingress"] for peer in rule["from"]]
+    assert {"podSelector": {}} in sources
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-ingress"}},
+            "podSelector": {"matchLabels": GATEWAY_SELECTOR}} in sources
+    assert len(sources) == 2  # nothing else gets in
+    (sidecar,) = [r["inputs"] for r in of_type(plan, ":networking.istio.io/v1:Sidecar")]
+    assert sidecar["metadata"]["namespace"] == namespace
+    assert sidecar["spec"] == {"egress": [{"hosts": ["./*", "istio-system/*"]}]}
