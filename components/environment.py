@@ -230,12 +230,21 @@ def service_host(route: Route, namespace: str) -> str:
 
 
 def _http_route(route: Route, namespace: str) -> dict:
-    return {
+    http: dict = {
         "name": route.service if route.path == "/" else f"{route.service}{route.path}".replace("/", "-"),
         "match": [{"uri": {"prefix": route.path}}],
         "route": [{"destination": {"host": service_host(route, namespace),
                                    "port": {"number": route.port}}}],
     }
+    if route.timeout:
+        http["timeout"] = route.timeout
+    if route.retries:
+        retries: dict = {"attempts": route.retries.attempts,
+                         "retryOn": ",".join(route.retries.retry_on)}
+        if route.retries.per_try_timeout:
+            retries["perTryTimeout"] = route.retries.per_try_timeout
+        http["retries"] = retries
+    return http
 
 
 def path_patterns(path: str) -> list[str]:

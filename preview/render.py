@@ -163,14 +163,14 @@ def summary(plan_doc: dict) -> str:
                      "first route that matches, so a shorter prefix listed earlier would take the "
                      "longer one's requests.")
         lines.append("")
-        lines.append("| # | Path prefix | Service | Access |")
-        lines.append("|---|---|---|---|")
+        lines.append("| # | Path prefix | Service | Timeout, retries | Access |")
+        lines.append("|---|---|---|---|---|")
         policy = authz.get(ns, {})
         for number, http in enumerate(spec["http"], 1):
             prefix = http["match"][0]["uri"]["prefix"]
             dest = http["route"][0]["destination"]
             lines.append(f"| {number} | `{prefix}` | `{dest['host']}:{dest['port']['number']}` | "
-                         f"{_access(policy, prefix)} |")
+                         f"{_budget(http)} | {_access(policy, prefix)} |")
         lines.append("")
         prefixes = [http["match"][0]["uri"]["prefix"] for http in spec["http"]]
         for i, first in enumerate(prefixes):
@@ -193,6 +193,16 @@ def summary(plan_doc: dict) -> str:
         lines.append(f"Protected from deletion: {', '.join('`' + p + '`' for p in sorted(protected))}.")
         lines.append("")
     return "\n".join(lines)
+
+
+def _budget(http: dict) -> str:
+    """A route's timeout and retry policy, or Istio's defaults."""
+    timeout = f"`{http['timeout']}`" if "timeout" in http else "no timeout"
+    retries = http.get("retries")
+    if retries is None:
+        return f"{timeout}; Istio's default retries"
+    per_try = f" of `{retries['perTryTimeout']}`" if "perTryTimeout" in retries else ""
+    return f"{timeout}; {retries['attempts']} retries{per_try} on {retries['retryOn']}"
 
 
 ISTIO_CHARTS = ("base", "istiod", "gateway")

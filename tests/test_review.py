@@ -22,7 +22,7 @@ def test_owner_summary_tells_host_tls_certificate_and_access(build_dir, plans):
     assert "## Environment `dev`: https://dev.api.example.com" in text
     assert "- TLS: SIMPLE, minimum TLSV1_2, HTTPS only on 443" in text
     assert "leaf valid 90 days, re-issued by the first `pulumi up` in its last 30 days" in text
-    assert re.search(r"\| \d+ \| `/accounts` \| `accounts.dev.svc.cluster.local:8080` \| token required "
+    assert re.search(r"\| \d+ \| `/accounts` \| `accounts.dev.svc.cluster.local:8080` \| no timeout; Istio.s default retries \| token required "
                      r"\(aud `https://dev.api.example.com`\); `/accounts/health` public \|", text)
     assert "| `kubernetes:core/v1:Namespace` | 3 |" in text
     assert "Protected from deletion:" in text

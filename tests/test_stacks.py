@@ -352,7 +352,8 @@ def test_summary_tells_a_reviewer_hosts_routes_and_auth(build_dir, plans):
     summary = (build_dir / OWNER / "summary.md").read_text()
     assert "https://dev.api.example.com" in summary
     assert "HTTPS on 443" in summary and "TLSV1_2" in summary
-    assert "| `/orders` | `orders.dev.svc.cluster.local:8080` | token required (aud `https://dev.api.example.com`) |" in summary
+    assert ("| `/orders` | `orders.dev.svc.cluster.local:8080` | `15s`; 2 retries of `5s` on "
+            "connect-failure,unavailable | token required (aud `https://dev.api.example.com`) |") in summary
     assert "`/accounts/health` public" in summary
     attached = (build_dir / "uat" / "summary.md").read_text()
     assert "Attached" in attached and "gcp:container" not in attached
@@ -439,3 +440,15 @@ def test_each_environment_is_isolated_below_istio_and_its_proxies_scoped(plans, 
     (sidecar,) = [r["inputs"] for r in of_type(plan, ":networking.istio.io/v1:Sidecar")]
     assert sidecar["metadata"]["namespace"] == namespace
     assert sidecar["spec"] == {"egress": [{"hosts": ["./*", "istio-system/*"]}]}
+
+
+def test_a_route_carries_its_timeout_and_retries_to_istio_and_the_summary(plans, build_dir):
+    """dev's /orders route sets a time budget and a retry policy; the others keep Istio's."""
+    vs = one(plans[OWNER], ":networking.istio.io/v1:VirtualService")["inputs"]["spec"]
+    routes = {http["match"][0]["uri"]["prefix"]: http for http in vs["http"]}
+    assert routes["/orders"]["timeout"] == "15s"
+    assert routes["/orders"]["retries"] == {"attempts": 2, "perTryTimeout": "5s",
+                                            "retryOn": "connect-failure,unavailable"}
+    assert "timeout" not in routes["/accounts"] and "retries" not in routes["/accounts"]
+    summary = (build_dir / OWNER / "summary.md").read_text()
+    assert "`15s`; 2 retries of `5s` on connect-failure,unavailable" in summary

@@ -22,6 +22,7 @@ from .types import (
     ClusterName,
     ControlPlaneCidr,
     Domain,
+    Duration,
     EgressHost,
     Email,
     EnvironmentName,
@@ -40,6 +41,7 @@ from .types import (
     Port,
     PrivateCidr,
     RbacGroup,
+    RetryOn,
     ServiceName,
     StackReference,
     UrlPath,
@@ -79,12 +81,27 @@ def derived(rule: str) -> Callable[[dict], None]:
 # istio-envs:environment
 
 
+class Retries(Model):
+    """How the gateway's proxy retries a failed request to this route's Service."""
+
+    attempts: Annotated[int, Int(0, 10)] = Field(description="Retries after the first try (0: none).")
+    per_try_timeout: Duration | None = Field(
+        None, description="Time budget of each try; at most the route's timeout.")
+    retry_on: tuple[RetryOn, ...] = Field(
+        ("connect-failure", "refused-stream", "unavailable", "cancelled"),
+        description="Conditions that trigger a retry (Envoy's retry-on names).")
+
+
 class Route(Model):
     """One path prefix of the environment's host, routed to one of its Services."""
 
     path: UrlPath = Field(description="Path prefix starting with '/', unique in the routes.")
     service: ServiceName = Field(description="A Service of the environment's namespace.")
     port: Port = Field(description="The Service port.")
+    timeout: Duration | None = Field(
+        None, description="The route's time budget, retries included (Istio's default: none).")
+    retries: Retries | None = Field(
+        None, description="Retry policy (Istio's default: 2 attempts on connection failures).")
 
 
 class JwtAuth(Model):

@@ -39,7 +39,7 @@ from .models import (
     ProvidedTls,
     SelfSignedTls,
 )
-from .types import DNS_LABEL, DNS_LABEL_RULE, show
+from .types import DNS_LABEL, DNS_LABEL_RULE, duration_ms, show
 
 
 @dataclass
@@ -109,6 +109,12 @@ def _environment(env: EnvironmentConfig, key: str, checks: Checks) -> None:
             checks.fail(f"{key}.routes[{i}].path", f"got {show(route.path)} again (also "
                         f"routes[{seen[route.path]}]); each path prefix may be routed once")
         seen.setdefault(route.path, i)
+    for i, route in enumerate(env.routes):
+        per_try = route.retries.per_try_timeout if route.retries else None
+        if per_try and route.timeout and duration_ms(per_try) > duration_ms(route.timeout):
+            checks.fail(f"{key}.routes[{i}].retries.perTryTimeout",
+                        f"got {show(per_try)}, longer than the route's timeout {route.timeout}; "
+                        "expected at most the timeout (no try could use it)")
     for i, public in enumerate(env.auth.public_paths):
         if not any(_under(public, route.path) for route in env.routes):
             checks.fail(f"{key}.auth.publicPaths[{i}]", f"got {show(public)}; it is under no route, "

@@ -386,6 +386,41 @@ StackReference = Annotated[str, Text(
     rf"^([-\w.]+/{NAMESPACE}/)?[-\w.]+$")]
 PemCertificate = Annotated[str, Pem()]
 Port = Annotated[int, Int(1, 65535)]
+
+# A route's time budget: whole milliseconds, seconds or minutes, as Istio's Duration takes them
+# (its CRD requires at least 1ms); at most 10 minutes, past which a gateway connection is
+# better served asynchronously.
+DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000}
+MAX_DURATION_MS = 600_000
+
+
+def duration_ms(text: str) -> int:
+    found = re.fullmatch(r"([0-9]+)(ms|s|m)", text)
+    assert found is not None, text  # a validated Duration
+    return int(found.group(1)) * DURATION_UNITS[found.group(2)]
+
+
+def _duration_problem(text: str) -> str | None:
+    if not re.fullmatch(r"[0-9]+(ms|s|m)", text):
+        return f"got {show(text)}; expected a duration such as 500ms, 15s or 2m"
+    if not 1 <= duration_ms(text) <= MAX_DURATION_MS:
+        return f"got {show(text)}; expected a duration from 1ms to 10m"
+    return None
+
+
+Duration = Annotated[str, Text("a duration such as 500ms, 15s or 2m", check=_duration_problem,
+                               json_pattern=r"^[0-9]+(ms|s|m)$")]
+# Envoy's retry conditions that Istio's retryOn takes (HTTP and gRPC).
+# https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPRetry
+# https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/router_filter#x-envoy-retry-on
+RETRY_ON = ("5xx", "gateway-error", "reset", "reset-before-request", "connect-failure",
+            "envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes",
+            "retriable-headers", "http3-post-connect-failure", "cancelled", "deadline-exceeded",
+            "internal", "resource-exhausted", "unavailable")
+RetryOn = Annotated[str, Text(
+    "a retry condition", check=lambda text: None if text in RETRY_ON else
+    f"got {show(text)}; expected one of {', '.join(RETRY_ON)}",
+    json_pattern="^(" + "|".join(re.escape(c) for c in RETRY_ON) + ")$")]
 Flag = Annotated[bool, Bool()]
 KubernetesQuantity = Annotated[str, Quantity()]
 
