@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test policy diff diff-args new-env verify bench clean
+.PHONY: preview test policy diff diff-args diff-rev new-env verify bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ diff: diff-args $(VENV)/.installed  ## what differs between two stacks: make dif
 	$(if $(filter %.json,$(FROM)),,$(PY) -m preview $(FROM) $(PREVIEW_FLAGS_$(FROM)) >/dev/null)
 	$(if $(filter %.json,$(TO)),,$(PY) -m preview $(TO) $(PREVIEW_FLAGS_$(TO)) >/dev/null)
 	$(PY) -m preview.diff $(FROM) $(TO)
+
+# STACK is not defaulted here: without it every stack of the project on either side is compared.
+diff-rev: $(VENV)/.installed  ## what a change does to each stack, offline: make diff-rev [BASE=<git ref>] [STACK=x] [FORMAT=--markdown|--json]
+	$(PY) -m preview.revdiff $(if $(BASE),--base $(BASE)) $(if $(filter command line,$(origin STACK)),--stack $(STACK)) $(FORMAT)
 
 new-env: $(VENV)/.installed  ## a new environment stack: make new-env ENV=qa [FROM=test] [QUOTA_CPU=1] [QUOTA_MEMORY=2Gi] [QUOTA_PODS=10]
 	$(PY) -m tools.new_env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(QUOTA_CPU),--quota-cpu $(QUOTA_CPU)) $(if $(QUOTA_MEMORY),--quota-memory $(QUOTA_MEMORY)) $(if $(QUOTA_PODS),--quota-pods $(QUOTA_PODS))

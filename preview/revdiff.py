@@ -1,0 +1,504 @@
+"""``make diff-rev BASE=<git ref> [STACK=x]``: what a change does to each stack, offline.
+
+The base revision is previewed in a temporary ``git worktree`` (removed afterwards), the head
+(the working tree, or ``--head REF``) where it is; each side runs its own program. Per stack it
+reports resources added, removed and changed, input by input (``preview.diff``: list items
+matched by identity; secrets are ``[secret]`` in every plan and so never shown). A stack on one
+side only is created or destroyed as a whole. The risks (``preview.risks``) come first.
+
+Default base: the merge base with ``origin/main``, else ``HEAD~1``, else ``HEAD``. Default
+stacks: every stack of the project on either side (an example stack by name, ``--stack``).
+Exit code 3 when a risk class listed in ``--fail-on`` (default: ``protected-delete``) is found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.stackset import StackSet, locate, stack_folders
+
+from . import PROJECT_DIR
+from .diff import _compare, _show
+from .risks import (
+    CLASSES,
+    DEFAULT_BLOCKING,
+    QUOTA_THRESHOLDS,
+    TLS_MODES,
+    TLS_VERSIONS,
+    at,
+    quantity,
+    replacing_inputs,
+)
+
+Plans = dict[str, dict | str | None]  # stack -> plan, an error message, or None (no such stack)
+
+
+@dataclass
+class Risk:
+    kind: str
+    stack: str
+    text: str
+
+
+@dataclass
+class StackChange:
+    stack: str
+    status: str  # created, destroyed, changed, unchanged, failed
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class Report:
+    base: str
+    head: str
+    risks: list[Risk]
+    stacks: list[StackChange]
+
+    def blocking(self, classes: Iterable[str]) -> list[Risk]:
+        wanted = set(classes)
+        return [r for r in self.risks if r.kind in wanted]
+
+
+# --- git ---------------------------------------------------------------------------------------
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _has(repo: Path, ref: str) -> bool:
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                          capture_output=True).returncode == 0
+
+
+def default_base(repo: Path) -> str:
+    if _has(repo, "origin/main"):
+        return _git(repo, "merge-base", "HEAD", "origin/main")
+    return "HEAD~1" if _has(repo, "HEAD~1") else "HEAD"
+
+
+# --- previews ----------------------------------------------------------------------------------
+
+_PROGRAM = ("__main__.py", "Pulumi.yaml", "components", "preview/__init__.py", "preview/engine.py",
+            "preview/render.py", "preview/sdk.py")
+
+
+def program_digest(project_dir: Path) -> str:
+    """A digest of what makes a plan besides the stack files: the program and the engine."""
+    digest = hashlib.sha256()
+    for name in _PROGRAM:
+        path = project_dir / name
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
+            if path.is_dir() else [path] if path.exists() else []
+        for file in files:
+            digest.update(str(file.relative_to(project_dir)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+_SCRIPT = """
+import json, sys
+from pathlib import Path
+from preview import locate_stack, preview_stack
+out = {}
+for stack in sys.argv[2:]:
+    try:
+        preview_stack(stack, locate_stack(stack, Path('.')), Path(sys.argv[1]))
+        out[stack] = None
+    except Exception as err:
+        out[stack] = ' '.join(str(err).split()) or type(err).__name__
+print(json.dumps(out))
+"""
+
+
+def _start(source: Path, stacks: list[str], build: Path) -> subprocess.Popen | None:
+    """Preview ``stacks`` with the revision's own program, in a process of its own (cwd: the
+    revision, so its ``preview`` and ``components`` are imported); None when in this process
+    would be the same program (then :func:`_finish` previews here, much faster)."""
+    if not stacks or program_digest(source) == program_digest(PROJECT_DIR):
+        return None
+    return subprocess.Popen([sys.executable, "-c", _SCRIPT, str(build), *stacks], cwd=source,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(source: Path, stacks: list[str], build: Path, process: subprocess.Popen | None) -> Plans:
+    errors: dict[str, str | None] = {}
+    if process is not None:
+        out, err = process.communicate()
+        try:
+            errors = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return dict.fromkeys(stacks, f"preview failed: {err.strip().splitlines()[-1:] or '?'}")
+    else:
+        from . import locate_stack, preview_stack
+
+        for stack in stacks:
+            try:
+                preview_stack(stack, locate_stack(stack, source), build)
+                errors[stack] = None
+            except Exception as problem:  # noqa: BLE001 (a stack that fails is reported, not fatal)
+                errors[stack] = " ".join(str(problem).split()) or type(problem).__name__
+    plans: Plans = {}
+    for stack in stacks:
+        if errors.get(stack):
+            plans[stack] = errors[stack]
+        else:
+            plans[stack] = json.loads((build / stack / "plan.json").read_text())
+    return plans
+
+
+def stacks_of(source: Path) -> list[str]:
+    return StackSet.names_in(source)
+
+
+@dataclass(eq=False)
+class Side:
+    """One revision checked out (a worktree) or the working tree itself."""
+
+    repo: Path
+    ref: str | None  # None: the working tree
+    dir: Path = field(init=False)
+    _tmp: tempfile.TemporaryDirectory | None = field(init=False, default=None)
+
+    def __enter__(self) -> Side:
+        if self.ref is None:
+            self.dir = self.repo
+            return self
+        self._tmp = tempfile.TemporaryDirectory(prefix="revdiff-")
+        self.dir = Path(self._tmp.name) / "tree"
+        _git(self.repo, "worktree", "add", "--detach", "--quiet", str(self.dir), self.ref)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._tmp is not None:
+            subprocess.run(["git", "-C", str(self.repo), "worktree", "remove", "--force", str(self.dir)],
+                           capture_output=True)
+            self._tmp.cleanup()
+            subprocess.run(["git", "-C", str(self.repo), "worktree", "prune"], capture_output=True)
+
+
+def preview_sides(repo: Path, base: str, head: str | None, stacks: list[str] | None
+                  ) -> tuple[Plans, Plans, dict[str, dict[str, list[str]]]]:
+    """Both sides' plans of ``stacks`` (default: every stack of the project on either side), the
+    two previews running at once; also each side's folder of stack files (for audiences)."""
+    with Side(repo, base) as old, Side(repo, head) as new, tempfile.TemporaryDirectory() as tmp:
+        names = stacks or sorted(set(stacks_of(old.dir)) | set(stacks_of(new.dir)))
+        present = {side: [s for s in names if locate(s, side.dir) is not None] for side in (old, new)}
+        builds = {old: Path(tmp) / "base", new: Path(tmp) / "head"}
+        running = {side: _start(side.dir, present[side], builds[side]) for side in (old, new)}
+        plans = {side: _finish(side.dir, present[side], builds[side], running[side]) for side in (old, new)}
+        folders = {"base": old.dir, "head": new.dir}
+        base_plans = {s: plans[old].get(s) for s in names}
+        head_plans = {s: plans[new].get(s) for s in names}
+        audiences = {key: _audiences(path) for key, path in folders.items()}
+    return base_plans, head_plans, audiences
+
+
+def _audiences(project_dir: Path) -> dict[str, list[str]]:
+    """Audience -> the stacks naming it, per folder of stack files (one fleet each)."""
+    seen: dict[str, list[str]] = {}
+    for folder in stack_folders(project_dir):
+        try:
+            stackset = StackSet.load(folder)
+        except Exception:  # noqa: BLE001 (an unreadable stack file is the preview's to report)
+            continue
+        for stack in stackset:
+            for audience in sorted(stack.audiences):
+                seen.setdefault(audience, []).append(stack.name)
+    return seen
+
+
+# --- comparing ---------------------------------------------------------------------------------
+
+def _label(resource: dict) -> str:
+    return f"{resource['type']} {resource['name']}"
+
+
+def _index(plan: dict | None) -> dict[tuple[str, str], dict]:
+    return {(r["type"], r["name"]): r for r in plan["resources"]} if plan else {}
+
+
+def compare(base_plans: Plans, head_plans: Plans, audiences: dict | None = None,
+            base: str = "base", head: str = "head") -> Report:
+    risks: list[Risk] = []
+    changes = []
+    for stack in sorted(set(base_plans) | set(head_plans)):
+        old, new = base_plans.get(stack), head_plans.get(stack)
+        if isinstance(old, str) or isinstance(new, str):
+            changes.append(StackChange(stack, "failed", error=f"base: {old}" if isinstance(old, str)
+                                       else f"head: {new}"))
+            continue
+        if old is None and new is None:
+            continue
+        change = _stack_change(stack, old, new)
+        changes.append(change)
+        risks += stack_risks(stack, old, new)
+    if audiences:
+        risks += audience_risks(audiences.get("base", {}), audiences.get("head", {}))
+    order = list(CLASSES)
+    risks.sort(key=lambda r: (order.index(r.kind), r.stack))
+    return Report(base, head, risks, changes)
+
+
+def _stack_change(stack: str, old: dict | None, new: dict | None) -> StackChange:
+    before, after = _index(old), _index(new)
+    status = "created" if old is None else "destroyed" if new is None else "changed"
+    change = StackChange(stack, status)
+    change.added = [f"{t} {n}" for t, n in sorted(set(after) - set(before))]
+    change.removed = [f"{t} {n}" for t, n in sorted(set(before) - set(after))]
+    for key in sorted(set(before) & set(after)):
+        rows = list(_compare(before[key]["inputs"], after[key]["inputs"], ""))
+        if before[key]["protect"] != after[key]["protect"]:
+            rows.append(f"protect: {before[key]['protect']} → {after[key]['protect']}")
+        if rows:
+            change.changed[f"{key[0]} {key[1]}"] = rows
+    if old and new:
+        for name in sorted(set(old["outputs"]) | set(new["outputs"])):
+            a, b = old["outputs"].get(name), new["outputs"].get(name)
+            if a != b:
+                change.outputs.append(f"{name}: {_show(a) if name in old['outputs'] else '(none)'} → "
+                                      f"{_show(b) if name in new['outputs'] else '(none)'}")
+        if not (change.added or change.removed or change.changed or change.outputs):
+            change.status = "unchanged"
+    return change
+
+
+def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
+    before, after = _index(old), _index(new)
+    risks: list[Risk] = []
+
+    def add(kind: str, text: str) -> None:
+        risks.append(Risk(kind, stack, text))
+
+    for key in sorted(set(before) - set(after)):
+        resource = before[key]
+        if resource["protect"]:
+            add("protected-delete", f"{_label(resource)} (protected) is deleted")
+        if key[0] == "kubernetes:core/v1:Namespace":
+            add("namespace-deleted", f"namespace {at(resource['inputs'], 'metadata.name')} is deleted: "
+                                     "every workload in it goes with it")
+        if key[0] == "gcp:dns/recordSet:RecordSet":
+            inputs = resource["inputs"]
+            add("dns-removed", f"DNS {inputs.get('type')} {inputs.get('name')} is removed "
+                               f"(was {_show(inputs.get('rrdatas'))})")
+    for key in sorted(set(before) & set(after)):
+        a, b = before[key], after[key]
+        if a["protect"] != b["protect"]:
+            add("protect-changed", f"{_label(b)}: protect {a['protect']} → {b['protect']}")
+        forced = [(path, why) for path, why in replacing_inputs(key[0], b.get("replaceOnChanges"))
+                  if at(a["inputs"], path) != at(b["inputs"], path)]
+        for path, why in forced:
+            add("protected-replace" if a["protect"] or b["protect"] else "replacement",
+                f"{_label(b)} is replaced: {path} {_show(at(a['inputs'], path))} → "
+                f"{_show(at(b['inputs'], path))} ({why})")
+        if key[0] == "gcp:dns/recordSet:RecordSet" and not forced:
+            if a["inputs"].get("rrdatas") != b["inputs"].get("rrdatas"):
+                add("dns-retargeted", f"DNS {b['inputs'].get('type')} {b['inputs'].get('name')}: "
+                                      f"{_show(a['inputs'].get('rrdatas'))} → {_show(b['inputs'].get('rrdatas'))}")
+        if key[0].endswith(":ResourceQuota"):
+            risks += _quota(stack, a, b)
+        if key[0].endswith(":Gateway"):
+            risks += _gateway_tls(stack, a, b)
+    if old and new:
+        risks += _outputs_tls(stack, old["outputs"], new["outputs"])
+        risks += _auth(stack, old, new)
+    return risks
+
+
+def _lower(order: list[str], a: Any, b: Any) -> bool:
+    return a in order and b in order and order.index(b) < order.index(a)
+
+
+def _outputs_tls(stack: str, a: dict, b: dict) -> list[Risk]:
+    risks = []
+    if _lower(TLS_MODES, a.get("tlsMode"), b.get("tlsMode")):
+        risks.append(Risk("tls-lowered", stack, f"TLS mode {a['tlsMode']} → {b['tlsMode']}"))
+    if _lower(TLS_VERSIONS, a.get("minTlsVersion"), b.get("minTlsVersion")):
+        risks.append(Risk("tls-lowered", stack, f"minimum TLS {a['minTlsVersion']} → {b['minTlsVersion']}"))
+    return risks
+
+
+def _gateway_tls(stack: str, a: dict, b: dict) -> list[Risk]:
+    def servers(r: dict) -> dict[str, dict]:
+        items = at(r["inputs"], "spec.servers") or []
+        return {json.dumps(s.get("hosts")) + str(at(s, "port.number")): s.get("tls") or {}
+                for s in items if isinstance(s, dict)}
+
+    risks, old = [], servers(a)
+    for key, tls in servers(b).items():
+        was = old.get(key, {})
+        for attr, order in (("mode", TLS_MODES), ("minProtocolVersion", TLS_VERSIONS)):
+            if _lower(order, was.get(attr), tls.get(attr)):
+                risks.append(Risk("tls-lowered", stack, f"{_label(b)} {key}: tls.{attr} "
+                                                        f"{was[attr]} → {tls[attr]}"))
+    return risks
+
+
+def _quota(stack: str, a: dict, b: dict) -> list[Risk]:
+    risks = []
+    old, new = at(a["inputs"], "spec.hard") or {}, at(b["inputs"], "spec.hard") or {}
+    for name, limit in QUOTA_THRESHOLDS.items():
+        was, now, cap = quantity(old.get(name)), quantity(new.get(name)), quantity(limit)
+        if now is not None and cap is not None and now > cap and (was is None or now > was):
+            risks.append(Risk("quota-raised", stack, f"quota {name} {old.get(name)} → {new.get(name)} "
+                                                     f"(threshold {limit})"))
+    return risks
+
+
+def _paths(plan: dict) -> tuple[set[str], set[str], set[str]]:
+    """(paths that need a token, public paths, routed prefixes) from the plan's policies."""
+    token, public, routed = set(), set(), set()
+    for r in plan["resources"]:
+        if r["type"].endswith(":AuthorizationPolicy") and at(r["inputs"], "spec.action") == "ALLOW":
+            for rule in at(r["inputs"], "spec.rules") or []:
+                sources = [f.get("source", {}) for f in rule.get("from", [])]
+                paths = {p for t in rule.get("to", []) for p in at(t, "operation.paths") or []}
+                paths -= {p for t in rule.get("to", []) for p in at(t, "operation.notPaths") or []}
+                (token if any("requestPrincipals" in s for s in sources) else public).update(paths)
+        if r["type"].endswith(":VirtualService"):
+            for route in at(r["inputs"], "spec.http") or []:
+                for match in route.get("match", []):
+                    prefix = at(match, "uri.prefix")
+                    if isinstance(prefix, str):
+                        routed.add(prefix)
+    return token, public, routed
+
+
+def _auth(stack: str, old: dict, new: dict) -> list[Risk]:
+    token_a, public_a, _ = _paths(old)
+    token_b, public_b, routed = _paths(new)
+    risks = [Risk("public-path", stack, f"public path {p} (no token needed)")
+             for p in sorted(public_b - public_a) if not p.endswith("/*")]
+    risks += [Risk("token-dropped", stack, f"route {p} no longer requires a token")
+              for p in sorted(token_a - token_b) if p in routed]
+    return risks
+
+
+def audience_risks(base: dict[str, list[str]], head: dict[str, list[str]]) -> list[Risk]:
+    return [Risk("audience-shared", ", ".join(stacks), f"audience {audience} is in stacks "
+                                                       f"{', '.join(stacks)}")
+            for audience, stacks in sorted(head.items())
+            if len(stacks) > 1 and set(stacks) != set(base.get(audience, []))]
+
+
+# --- output ------------------------------------------------------------------------------------
+
+def _headline(change: StackChange) -> str:
+    if change.status == "created":
+        return f"created as a whole: {len(change.added)} resources"
+    if change.status == "destroyed":
+        return f"destroyed as a whole: {len(change.removed)} resources"
+    if change.status == "failed":
+        return f"preview failed ({change.error})"
+    return (f"{len(change.added)} added, {len(change.removed)} removed, "
+            f"{len(change.changed)} changed")
+
+
+def text(report: Report) -> str:
+    lines = [f"Revision diff {report.base} → {report.head}", ""]
+    lines.append(f"Risks ({len(report.risks)}):" if report.risks else "Risks: none found.")
+    lines += [f"  ! [{r.kind}] {r.stack}: {r.text}" for r in report.risks]
+    lines.append("")
+    unchanged = [c.stack for c in report.stacks if c.status == "unchanged"]
+    for change in report.stacks:
+        if change.status == "unchanged":
+            continue
+        lines.append(f"{change.stack}: {_headline(change)}")
+        if change.status in ("created", "destroyed"):
+            continue
+        lines += [f"  + {name}" for name in change.added]
+        lines += [f"  - {name}" for name in change.removed]
+        for name, rows in change.changed.items():
+            lines.append(f"  ~ {name}")
+            lines += [f"      {row}" for row in rows]
+        if change.outputs:
+            lines.append("  outputs:")
+            lines += [f"      {row}" for row in change.outputs]
+    if unchanged:
+        lines.append(f"unchanged ({len(unchanged)}): {', '.join(unchanged)}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def markdown(report: Report) -> str:
+    lines = [f"### Offline revision diff `{report.base}` → `{report.head}`", ""]
+    if report.risks:
+        lines.append(f"**Risks ({len(report.risks)})**")
+        lines.append("")
+        lines += [f"- :warning: **{r.kind}** `{r.stack}`: {r.text}" for r in report.risks]
+    else:
+        lines.append("**Risks:** none found.")
+    lines.append("")
+    unchanged = [c.stack for c in report.stacks if c.status == "unchanged"]
+    for change in report.stacks:
+        if change.status == "unchanged":
+            continue
+        lines.append(f"#### `{change.stack}`: {_headline(change)}")
+        if change.status in ("created", "destroyed", "failed"):
+            lines.append("")
+            continue
+        body = [f"+ {n}" for n in change.added] + [f"- {n}" for n in change.removed]
+        for name, rows in change.changed.items():
+            body += [f"~ {name}"] + [f"    {row}" for row in rows]
+        if change.outputs:
+            body += ["outputs:"] + [f"    {row}" for row in change.outputs]
+        lines += ["<details><summary>details</summary>", "", "```diff", *body, "```", "",
+                  "</details>", ""]
+    if unchanged:
+        lines.append(f"Unchanged ({len(unchanged)}): {', '.join(f'`{s}`' for s in unchanged)}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def as_json(report: Report) -> str:
+    return json.dumps(asdict(report), indent=2) + "\n"
+
+
+def revdiff(repo: Path, base: str | None = None, head: str | None = None,
+            stacks: list[str] | None = None) -> Report:
+    repo = Path(_git(repo, "rev-parse", "--show-toplevel"))
+    base = base or default_base(repo)
+    base_plans, head_plans, audiences = preview_sides(repo, base, head, stacks)
+    return compare(base_plans, head_plans, audiences, base, head or "working tree")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make diff-rev", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", default="", help="git ref (default: merge base with origin/main)")
+    parser.add_argument("--head", default=None, help="git ref (default: the working tree)")
+    parser.add_argument("--stack", action="append", default=[], help="one stack (repeatable)")
+    parser.add_argument("--repo", default=str(PROJECT_DIR))
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--markdown", action="store_true")
+    form.add_argument("--json", action="store_true")
+    parser.add_argument("--fail-on", default=",".join(DEFAULT_BLOCKING),
+                        help=f"risk classes that exit 3 (comma separated; '' for none): {', '.join(CLASSES)}")
+    args = parser.parse_args(argv)
+    blocking = [c for c in args.fail_on.split(",") if c]
+    unknown = [c for c in blocking if c not in CLASSES]
+    if unknown:
+        print(f"error: unknown risk class {', '.join(unknown)}; known: {', '.join(CLASSES)}", file=sys.stderr)
+        return 2
+    try:
+        report = revdiff(Path(args.repo), args.base or None, args.head, args.stack or None)
+    except subprocess.CalledProcessError as err:
+        print(f"error: git {' '.join(err.cmd[3:])}: {(err.stderr or '').strip()}", file=sys.stderr)
+        return 2
+    render: Callable[[Report], str] = as_json if args.json else markdown if args.markdown else text
+    sys.stdout.write(render(report))
+    return 3 if report.blocking(blocking) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

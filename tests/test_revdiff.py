@@ -1,0 +1,195 @@
+"""``make diff-rev``: a real repository of several commits, one scenario per commit, each compared
+with the commit before it; and each risk class planted in a plan and reported."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from preview import PROJECT_DIR, revdiff
+from preview.risks import CLASSES, REPLACES
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """Commits: 0 the project; 1 dev quota 4 → 16 CPU; 2 a new environment qa; 3 qa removed;
+    4 mtls MUTUAL → SIMPLE; 5 a public path in dev; 6 dev's masterCidr; 7 a comment only."""
+    root = tmp_path_factory.mktemp("revrepo")
+    files = subprocess.run(["git", "-C", str(PROJECT_DIR), "ls-files"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in files:
+        if (PROJECT_DIR / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_DIR / name, root / name)
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
+    commits = []
+
+    def commit(message: str) -> None:
+        _git(root, "add", "-A")
+        _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q",
+             "--allow-empty", "-m", message)
+        commits.append(subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
+                                      capture_output=True, text=True).stdout.strip())
+
+    def replace(path: str, old: str, new: str) -> None:
+        file = root / path
+        text = file.read_text()
+        assert old in text, (path, old)
+        file.write_text(text.replace(old, new, 1))
+
+    commit("the project")
+    replace("Pulumi.dev.yaml", 'quota: {cpu: "4"', 'quota: {cpu: "16"')
+    commit("dev: quota 16 CPU")
+    (root / "Pulumi.qa.yaml").write_text((root / "Pulumi.test.yaml").read_text().replace(
+        "test.api", "qa.api"))
+    commit("qa: a new environment")
+    (root / "Pulumi.qa.yaml").unlink()
+    commit("qa removed")
+    replace("examples/mutual/Pulumi.mtls.yaml", "      mode: MUTUAL\n      clientCa: self-signed\n"
+            "      clientCertificateDays: 30", "      mode: SIMPLE")
+    commit("mtls: SIMPLE")
+    replace("Pulumi.dev.yaml", "publicPaths: [/accounts/health]", "publicPaths: [/accounts/health, /orders]")
+    commit("dev: /orders public")
+    replace("Pulumi.dev.yaml", "    cluster:\n", "    cluster:\n      masterCidr: 172.16.8.0/28\n")
+    commit("dev: masterCidr")
+    replace("Pulumi.dev.yaml", "# dev owns", "# (reworded) dev owns")
+    commit("a comment only")
+    return root, commits
+
+
+@pytest.fixture(scope="module")
+def plans(repo: tuple[Path, list[str]]) -> dict[str, dict]:
+    """Each commit previewed once, only the stacks its neighbours' scenarios touch."""
+    root, commits = repo
+    wanted = {0: ["dev"], 1: ["dev", "qa"], 2: ["qa"], 3: ["qa", "mtls"], 4: ["mtls", "dev"],
+              5: ["dev"], 6: ["dev"], 7: ["dev"]}
+    out = {}
+    for index, stacks in wanted.items():
+        with revdiff.Side(root, commits[index]) as side:
+            present = [s for s in stacks if revdiff.locate(s, side.dir) is not None]
+            build = side.dir / "build-rev"
+            out[commits[index]] = {**dict.fromkeys(stacks),
+                                   **revdiff._finish(side.dir, present, build, None)}
+    return out
+
+
+def _pair(repo, plans, index: int, stacks: list[str]) -> revdiff.Report:
+    _, commits = repo
+    old, new = plans[commits[index - 1]], plans[commits[index]]
+    return revdiff.compare({s: old[s] for s in stacks}, {s: new[s] for s in stacks},
+                           base=commits[index - 1][:7], head=commits[index][:7])
+
+
+def _kinds(report: revdiff.Report) -> set[str]:
+    return {r.kind for r in report.risks}
+
+
+def test_scenarios(repo, plans) -> None:
+    quota = _pair(repo, plans, 1, ["dev"])
+    assert _kinds(quota) == {"quota-raised"}
+    assert quota.stacks[0].changed["kubernetes:core/v1:ResourceQuota dev-quota"] == [
+        'spec.hard.requests.cpu: "4" → "16"']
+
+    created = _pair(repo, plans, 2, ["qa"])
+    assert created.stacks[0].status == "created" and "created as a whole" in revdiff.text(created)
+    destroyed = _pair(repo, plans, 3, ["qa"])
+    assert destroyed.stacks[0].status == "destroyed"
+    assert {"namespace-deleted", "dns-removed"} <= _kinds(destroyed)
+
+    tls = _pair(repo, plans, 4, ["mtls"])
+    assert "tls-lowered" in _kinds(tls), revdiff.text(tls)
+
+    public = _pair(repo, plans, 5, ["dev"])
+    assert [r.text for r in public.risks if r.kind == "public-path"] == ["public path /orders (no token needed)"]
+    assert "token-dropped" in _kinds(public)
+
+    cluster = _pair(repo, plans, 6, ["dev"])
+    replaced = [r.text for r in cluster.risks if r.kind == "protected-replace"]
+    assert any("privateClusterConfig.masterIpv4CidrBlock" in t and "ForceNew" in t for t in replaced)
+
+    noop = _pair(repo, plans, 7, ["dev"])
+    assert noop.risks == [] and noop.stacks[0].status == "unchanged"
+    assert revdiff.text(noop).splitlines()[-1] == "unchanged (1): dev"
+    for report in (quota, created, destroyed, tls, public, cluster, noop):
+        assert "[secret]" not in json.dumps([revdiff.markdown(report), revdiff.text(report)])
+        json.loads(revdiff.as_json(report))
+
+
+def test_command_previews_each_revision_in_a_worktree(repo, capsys) -> None:
+    """The command itself: base and head each a worktree (removed afterwards), a protected
+    resource replaced, risks first, and exit 3 when its class is blocking."""
+    root, commits = repo
+    code = revdiff.main(["--repo", str(root), "--base", commits[5], "--head", commits[6],
+                         "--stack", "dev", "--markdown", "--fail-on", "protected-replace"])
+    out = capsys.readouterr().out
+    assert code == 3
+    assert out.index("**Risks") < out.index("#### `dev`") and "protected-replace" in out
+    listed = subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True,
+                            text=True).stdout
+    assert len(listed.splitlines()) == 1
+
+
+def _plan(stack: str = "s") -> dict:
+    def res(type_: str, name: str, inputs: dict, protect: bool = False) -> dict:
+        return {"type": type_, "name": name, "urn": name, "protect": protect, "ignoreChanges": [],
+                "replaceOnChanges": [], "inputs": inputs}
+
+    return {"stack": stack, "outputs": {"tlsMode": "MUTUAL", "minTlsVersion": "TLSV1_3"},
+            "resources": [
+                res("gcp:container/cluster:Cluster", "c", {"name": "x", "location": "r1"}, True),
+                res("gcp:dns/managedZone:ManagedZone", "z", {"name": "z", "dnsName": "a."}, True),
+                res("gcp:compute/address:Address", "ip", {"name": "ip", "region": "r1"}, True),
+                res("gcp:compute/subnetwork:Subnetwork", "sn", {"ipCidrRange": "10.0.0.0/20"}),
+                res("kubernetes:core/v1:Namespace", "ns", {"metadata": {"name": "s"}}),
+                res("gcp:dns/recordSet:RecordSet", "a", {"name": "s.", "type": "A", "rrdatas": ["1"]}),
+                res("gcp:dns/recordSet:RecordSet", "b", {"name": "t.", "type": "A", "rrdatas": ["1"]}),
+                res("kubernetes:core/v1:ResourceQuota", "q", {"spec": {"hard": {"pods": "40"}}}),
+                res("kubernetes:networking.istio.io/v1:Gateway", "gw", {"spec": {"servers": [
+                    {"hosts": ["*"], "port": {"number": 443}, "tls": {"minProtocolVersion": "TLSV1_2"}}]}}),
+            ]}
+
+
+def test_each_risk_is_reported() -> None:
+    old, new = _plan(), _plan()
+    by = {r["name"]: r for r in new["resources"]}
+    new["resources"].remove(by["z"])                       # protected-delete
+    by["c"]["inputs"]["location"] = "r2"                   # protected-replace
+    by["ip"]["protect"] = False                            # protect-changed
+    by["sn"]["inputs"]["ipCidrRange"] = "10.0.0.0/24"      # replacement
+    new["resources"].remove(by["ns"])                      # namespace-deleted
+    new["resources"].remove(by["a"])                       # dns-removed
+    by["b"]["inputs"]["rrdatas"] = ["2"]                   # dns-retargeted
+    by["q"]["inputs"]["spec"]["hard"]["pods"] = "400"      # quota-raised
+    by["gw"]["inputs"]["spec"]["servers"][0]["tls"]["minProtocolVersion"] = "TLSV1_0"
+    new["outputs"]["tlsMode"] = "SIMPLE"                   # tls-lowered
+    report = revdiff.compare({"s": old}, {"s": new}, audiences={
+        "base": {"aud": ["s"]}, "head": {"aud": ["s", "t"]}})  # audience-shared
+    found = _kinds(report)
+    auth_old, auth_new = _auth_plans()
+    found |= _kinds(revdiff.compare({"s": auth_old}, {"s": auth_new}))
+    assert found == set(CLASSES), set(CLASSES) - found
+    assert [r.kind for r in report.risks][0] == "protected-delete"  # the worst first
+    assert all(why for entries in REPLACES.values() for _, why in entries)
+
+
+def _auth_plans() -> tuple[dict, dict]:
+    def policy(public: list[str], token: list[str]) -> dict:
+        rules = [{"from": [{"source": {"requestPrincipals": ["*"]}}], "to": [{"operation": {"paths": token}}]},
+                 {"from": [{"source": {"principals": ["gw"]}}], "to": [{"operation": {"paths": public}}]}]
+        return {"stack": "s", "outputs": {}, "resources": [
+            {"type": "kubernetes:security.istio.io/v1:AuthorizationPolicy", "name": "p", "urn": "p",
+             "protect": False, "replaceOnChanges": [], "inputs": {"spec": {"action": "ALLOW", "rules": rules}}},
+            {"type": "kubernetes:networking.istio.io/v1:VirtualService", "name": "v", "urn": "v",
+             "protect": False, "replaceOnChanges": [], "inputs": {"spec": {"http": [
+                 {"match": [{"uri": {"prefix": "/a"}}]}, {"match": [{"uri": {"prefix": "/b"}}]}]}}}]}
+
+    return policy(["/h"], ["/a", "/b"]), policy(["/h", "/b"], ["/a"])
