@@ -115,6 +115,8 @@ pulumi.export("githubVariables", {
         "PULUMI_SECRETS_PROVIDER": backend.secrets_provider,
         "GCP_WORKLOAD_IDENTITY_PROVIDER": identities.provider_name,
         "GCP_PREVIEW_SERVICE_ACCOUNT": identities.emails["preview"],
+        # Risk classes that fail a pull request's offline revision diff (preview/risks.py).
+        "BLOCKING_RISKS": "protected-delete",
     },
     "platform": {"GCP_PLATFORM_SERVICE_ACCOUNT": identities.emails["platform"]},
     "environments": {"GCP_ENVIRONMENTS_SERVICE_ACCOUNT": identities.emails["environments"]},

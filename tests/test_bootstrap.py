@@ -75,7 +75,8 @@ def test_outputs_are_everything_the_workflows_and_stack_init_take(backend):
     assert outputs["githubVariables"] == {
         "repository": {"PULUMI_BACKEND_URL": outputs["stateUrl"], "PULUMI_SECRETS_PROVIDER": outputs["secretsProvider"],
                        "GCP_WORKLOAD_IDENTITY_PROVIDER": outputs["workloadIdentityProvider"],
-                       "GCP_PREVIEW_SERVICE_ACCOUNT": emails(backend)["preview"]},
+                       "GCP_PREVIEW_SERVICE_ACCOUNT": emails(backend)["preview"],
+                       "BLOCKING_RISKS": "protected-delete"},
         "platform": {"GCP_PLATFORM_SERVICE_ACCOUNT": emails(backend)["platform"]},
         "environments": {"GCP_ENVIRONMENTS_SERVICE_ACCOUNT": emails(backend)["environments"]}}
 

@@ -520,10 +520,33 @@ def github_api(responses: dict[tuple[str, str], tuple[object, dict]]):
         server.server_close()
 
 
+def test_the_revision_diff_step_runs_offline_and_fails_on_a_blocking_risk(tmp_path):
+    """The step calls `make diff-rev` against the base branch with the repository's blocking
+    classes; its markdown reaches the run page, and its exit code 3 fails the job."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "make").write_text('#!/bin/sh\necho "$@" > "$RUNNER_TEMP/args"\n'
+                               'echo "**Risks (1)**"\nexit 3\n')
+    (fake / "make").chmod(0o755)
+    context = context_for(pull_request_event())
+    done = run_step(workflow("pull-request.yml"), "revision-diff",
+                    "Offline revision diff against the base branch", context, tmp_path, tmp_path,
+                    path=[fake])
+    assert done.returncode == 3
+    assert "**Risks (1)**" in done.summary and "**Risks (1)**" in (tmp_path / "revdiff.md").read_text()
+    args = (tmp_path / "runner-temp" / "args").read_text().split()
+    assert args[:2] == ["--no-print-directory", "diff-rev"] and "FORMAT=--markdown" in args
+    assert any(a.startswith("BASE=origin/") for a in args) and "FAIL_ON=protected-delete" in args
+    job = workflow("pull-request.yml")["jobs"]["revision-diff"]
+    assert not any("google-github-actions" in st.get("uses", "") for st in job["steps"])  # forks too
+
+
 def test_pull_request_comment_is_created_then_updated_in_place(tmp_path):
     for stack in ("dev", "test"):
         (tmp_path / "summaries" / f"summary-{stack}").mkdir(parents=True)
         (tmp_path / "summaries" / f"summary-{stack}" / "summary.md").write_text(f"## {stack}\n")
+    (tmp_path / "revdiff").mkdir()
+    (tmp_path / "revdiff" / "revdiff.md").write_text("**Risks (0)**\n")
     comments = "/repos/acme/istio-envs/issues/7/comments"
     context = context_for(pull_request_event())
     with github_api({}) as (base, requests):
@@ -532,7 +555,10 @@ def test_pull_request_comment_is_created_then_updated_in_place(tmp_path):
         assert done.returncode == 0, done.stderr
         (post,) = [r for r in requests if r[0] == "POST"]
         assert post[1] == comments and post[2]["body"].startswith("<!-- istio-envs offline preview -->")
-        assert "## dev" in post[2]["body"] and "## test" in post[2]["body"]
+        body = post[2]["body"]
+        assert "## dev" in body and "## test" in body
+        # Risks first, then the summaries folded away.
+        assert body.index("**Risks (0)**") < body.index("<details>") < body.index("## dev")
     # Second push: the marked comment is on the second page of comments.
     pages = {("GET", comments): ([{"id": 1, "body": "LGTM"}], {"Link": '<{base}/page2>; rel="next"'}),
              ("GET", "/page2"): ([{"id": 42, "body": "<!-- istio-envs offline preview -->\nold"}], {})}
