@@ -37,7 +37,9 @@ BOOTSTRAP_PROJECT = "istio-envs-bootstrap"
 # The only project-level roles an owner stack grants (its node service account's): the platform
 # identity may add or remove bindings of these roles and of no other (tests/test_bootstrap.py
 # derives the set from the owner stacks' previews).
-DELEGATED_PROJECT_ROLES = ("roles/artifactregistry.reader", "roles/container.defaultNodeServiceAccount")
+# The node service account's two roles, and environment owners' cluster credentials.
+DELEGATED_PROJECT_ROLES = ("roles/artifactregistry.reader", "roles/container.clusterViewer",
+                           "roles/container.defaultNodeServiceAccount")
 
 
 @dataclass(frozen=True)

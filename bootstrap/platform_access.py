@@ -39,10 +39,23 @@ RECORD_SET_PERMISSIONS = (
 ENVIRONMENT_RESOURCES = (
     ("", "namespaces"), ("", "resourcequotas"), ("", "limitranges"),
     ("networking.k8s.io", "networkpolicies"),
+    ("rbac.authorization.k8s.io", "rolebindings"),
     ("networking.istio.io", "virtualservices"), ("networking.istio.io", "serviceentries"),
     ("networking.istio.io", "sidecars"),
     ("security.istio.io", "requestauthentications"), ("security.istio.io", "authorizationpolicies"))
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+
+
+def deployer_rules() -> list[k8s.rbac.v1.PolicyRuleArgsDict]:
+    """The environment deployer's rules: every kind attached stacks write, and `bind` on `edit`
+    only (RBAC's escalation check: binding owners to `edit` needs it, and nothing wider)."""
+    rules: list[k8s.rbac.v1.PolicyRuleArgsDict] = [
+        {"api_groups": [group], "resources": sorted(r for g, r in ENVIRONMENT_RESOURCES if g == group),
+         "verbs": list(VERBS)}
+        for group in sorted({g for g, _ in ENVIRONMENT_RESOURCES})]
+    rules.append({"api_groups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                  "resource_names": ["edit"], "verbs": ["bind"]})
+    return rules
 
 
 @dataclass(frozen=True)
@@ -144,9 +157,7 @@ class PlatformAccess(pulumi.ComponentResource):
             rbac_name = "istio-envs:environment-deployer"
             cluster_role = k8s.rbac.v1.ClusterRole(
                 f"{prefix}-deployer-role", metadata={"name": rbac_name},
-                rules=[{"api_groups": [group], "resources": sorted(r for g, r in ENVIRONMENT_RESOURCES if g == group),
-                        "verbs": list(VERBS)}
-                       for group in sorted({g for g, _ in ENVIRONMENT_RESOURCES})],
+                rules=deployer_rules(),
                 opts=on_cluster)
             policy_name = "istio-envs-environment-deployer"
             policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(

@@ -27,6 +27,8 @@ from .platform import PlatformHandles
 CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
 CONTAINER_DEFAULT_LIMIT = {"cpu": "500m", "memory": "512Mi"}
 DNS_TTL_SECONDS = 300
+# What an environment's owners get in its namespace; the only role an owner binding can name.
+OWNER_CLUSTER_ROLE = "edit"
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,21 @@ class Environment(pulumi.ComponentResource):
             self.client_ca_pem = mutual.client_ca_pem
             self.client_certificate_pem = mutual.client_certificate_pem
             self.client_private_key_pem = mutual.client_private_key_pem
+
+        if cfg.owners:
+            # The environment's owners deploy into its namespace and nowhere else: the built-in
+            # `edit` role (workloads, Services, ConfigMaps, Secrets; no RBAC, no quota changes),
+            # bound here only. Their cluster credentials come from the owner stack's IAM grant.
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-owners",
+                metadata={"name": "environment-owners", "namespace": ns},
+                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                          "name": OWNER_CLUSTER_ROLE},
+                subjects=[{"api_group": "rbac.authorization.k8s.io",
+                           "kind": "Group" if owner.startswith("group:") else "User",
+                           "name": owner.split(":", 1)[1]} for owner in cfg.owners],
+                opts=child,
+            )
 
         # Below Istio: if a sidecar is bypassed (a pod without injection, a port excluded from
         # capture, a compromised proxy), the AuthorizationPolicies are not there to refuse; this

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
-from pulumi_gcp import compute
+from pulumi_gcp import compute, projects
 
 from .binary_authorization import ImageAdmissionPolicy, ImageAdmissionPolicyArgs
 from .cert_manager import CertManager, CertManagerArgs
@@ -26,6 +26,9 @@ from .istio import GATEWAY_PRINCIPAL
 from .mesh import IstioMesh, IstioMeshArgs
 from .tls import WildcardCertificate, WildcardCertificateArgs
 from .versions import ISTIO_VERSION
+
+# The least IAM an environment owner needs to reach the cluster (kubectl credentials).
+OWNER_IAM_ROLE = "roles/container.clusterViewer"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class PlatformHandles:
 class OwnedPlatform(pulumi.ComponentResource):
     """Cluster, mesh, DNS zone, wildcard certificate and the shared Gateway."""
 
-    def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, config: PlatformConfig, owners: Sequence[str] = (),
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:platform:OwnedPlatform", name, None, opts)
         # An explicit provider: no ambient `gcp:project` or gcloud default decides where this goes.
         self.gcp_provider = gcp.Provider(f"{name}-gcp", project=config.project, region=config.region,
@@ -65,6 +69,19 @@ class OwnedPlatform(pulumi.ComponentResource):
         )
         admission = ImageAdmissionPolicy(f"{name}-binauthz", ImageAdmissionPolicyArgs(
             project=config.project, config=config.binary_authorization), opts=gcp_child)
+        # Environment owners (across the stack files on this platform) may get cluster
+        # credentials and nothing else from IAM: roles/container.clusterViewer is
+        # container.clusters.get/list (what `get-credentials` needs); what they may do inside is
+        # their namespace's RoleBinding. Granted here, additively, by the owner stack: the
+        # identity that deploys environments must never be able to grant project roles.
+        for owner in owners:
+            projects.IAMMember(
+                f"{name}-owner-{owner.replace(':', '-').replace('@', '-at-').replace('.', '-')}",
+                project=config.project,
+                role=OWNER_IAM_ROLE,
+                member=owner,
+                opts=gcp_child,
+            )
         cluster = GkeCluster(f"{name}-gke", GkeClusterArgs(
             project=config.project, region=config.region, location=config.cluster_location,
             zones=config.zones, cluster=config.cluster,
@@ -163,5 +180,5 @@ class PlatformReference(pulumi.ComponentResource):
 def platform_for(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> PlatformHandles:
     """The owner declares its platform; an attached stack reads the owner's."""
     if config.owns_platform or config.owner_stack is None:  # config: exactly one of the two
-        return OwnedPlatform("platform", config.platform, opts).handles
+        return OwnedPlatform("platform", config.platform, config.platform_owners, opts).handles
     return PlatformReference("platform", config.owner_stack, config.platform, opts).handles

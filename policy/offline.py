@@ -24,6 +24,7 @@ from .rules import (
     environments_isolated,
     hosts_require_a_token,
     other_stack_audiences,
+    owners_confined,
 )
 
 
@@ -54,6 +55,7 @@ def check_plan(plan: dict, project_dir: Path) -> list[Violation]:
                                        "private key in clear; expected a Pulumi secret"))
     found += [Violation("hosts-require-a-token", "", m) for m in hosts_require_a_token(resources)]
     found += [Violation("environments-isolated", "", m) for m in environments_isolated(resources)]
+    found += [Violation("owners-confined", "", m) for m in owners_confined(resources)]
     others = other_stack_audiences(project_dir, plan["stack"])
     found += [Violation("audiences-unique-across-stacks", "", m) for m in audiences_unique(resources, others)]
     return found

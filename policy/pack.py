@@ -82,6 +82,13 @@ def policies() -> list[Policy]:
         for message in rules.environments_isolated(_stack_resources(args)):
             report_violation(message, None)
 
+    def confined(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        for message in rules.owners_confined(_stack_resources(args)):
+            report_violation(message, None)
+
+    found.append(StackValidationPolicy(name="owners-confined", validate=confined,
+                                       description=rules.STACK_RULES["owners-confined"],
+                                       enforcement_level=EnforcementLevel.MANDATORY))
     found.append(StackValidationPolicy(name="environments-isolated", validate=isolated,
                                        description=rules.STACK_RULES["environments-isolated"],
                                        enforcement_level=EnforcementLevel.MANDATORY))

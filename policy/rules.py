@@ -234,6 +234,33 @@ def environments_isolated(resources: Iterable[Resource]) -> Iterator[str]:
                    "admitting only the ingress gateway and the namespace itself")
 
 
+ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+PLATFORM_REFERENCE = "istio-envs:platform:PlatformReference"
+# What an environment's owners may hold in its namespace, at most.
+OWNER_ROLES = ("edit", "view")
+
+
+def owners_confined(resources: Iterable[Resource]) -> Iterator[str]:
+    """In an environment namespace a RoleBinding grants at most `edit`; an attached stack (it
+    reads its platform through a PlatformReference) makes no ClusterRoleBinding at all."""
+    resources = list(resources)
+    environments = {_get(r.props, "metadata.name") for r in resources if r.type == NAMESPACE
+                    and "istio-envs/environment" in (_get(r.props, "metadata.labels", {}) or {})}
+    for binding in (r for r in resources if r.type == ROLE_BINDING):
+        if _get(binding.props, "metadata.namespace") not in environments:
+            continue
+        ref = _get(binding.props, "roleRef", {}) or {}
+        if ref.get("kind") != "ClusterRole" or ref.get("name") not in OWNER_ROLES:
+            yield (f"RoleBinding {_object_name(binding.props)} grants {ref.get('kind')} "
+                   f"{ref.get('name')!r} in an environment namespace; expected at most the "
+                   "ClusterRole edit")
+    if any(r.type == PLATFORM_REFERENCE for r in resources):
+        for binding in (r for r in resources if r.type == CLUSTER_ROLE_BINDING):
+            yield (f"ClusterRoleBinding {_object_name(binding.props)} in an attached stack; "
+                   "expected none: an environment's rights end at its namespace")
+
+
 def audiences(resources: Iterable[Resource]) -> set[str]:
     return {aud for r in resources if r.type == REQUEST_AUTHENTICATION
             for rule in _get(r.props, "spec.jwtRules", []) or [] for aud in rule.get("audiences", [])}
@@ -332,6 +359,7 @@ OPTIONS_RULES: dict[str, tuple[str, OptionsRule]] = {
         server_rewritten_inputs_ignored),
 }
 STACK_RULES = {
+    "owners-confined": "Environment RoleBindings grant at most edit; attached stacks bind no cluster role",
     "environments-isolated": "Environment namespaces have a Sidecar and an ingress NetworkPolicy",
     "hosts-require-a-token": "Every VirtualService host requires a JWT with an audience",
     "audiences-unique-across-stacks": "No audience is accepted by two environments",

@@ -192,9 +192,13 @@ def test_the_cluster_role_grants_exactly_what_attached_stacks_write(backend, pla
     # Egress entries: written by attached stacks that declare egress (the owner's own shows the kind).
     assert set(platform_access.ENVIRONMENT_RESOURCES) - written <= {("networking.istio.io", "serviceentries")}
     role = one(backend, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")["inputs"]
-    granted = {(group, resource) for rule in role["rules"] for group in rule["apiGroups"]
-               for resource in rule["resources"]}
+    granted = {(group, resource) for rule in role["rules"] if rule["verbs"] != ["bind"]
+               for group in rule["apiGroups"] for resource in rule["resources"]}
     assert granted == set(platform_access.ENVIRONMENT_RESOURCES)
+    # Binding owners to `edit` needs `bind` on that one ClusterRole, and nothing wider.
+    (bind,) = [rule for rule in role["rules"] if rule["verbs"] == ["bind"]]
+    assert bind == {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                    "resourceNames": ["edit"], "verbs": ["bind"]}
     binding = one(backend, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
     assert binding["inputs"]["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
                                               "name": emails(backend)["environments"]}]

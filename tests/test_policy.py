@@ -54,6 +54,18 @@ def _share_audience(plan):
     rule["audiences"].append("https://uat.api.example.com")
 
 
+def _owner_binding(plan):
+    """dev lists no owners: give it an owners RoleBinding like uat's, in its namespace."""
+    binding = copy.deepcopy(one(plan, "core/v1:LimitRange"))
+    binding.update(type="kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", name="dev-owners")
+    binding["inputs"] = {"metadata": {"name": "environment-owners", "namespace": "dev"},
+                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                     "name": "edit"},
+                         "subjects": [{"kind": "Group", "name": "dev-team@example.com"}]}
+    plan["resources"].append(binding)
+    return binding
+
+
 BREAKS = {
     "gateway-https-only": (lambda p: _gateway(p)["port"].update(protocol="HTTP", number=80),
                            "speaks HTTP; expected HTTPS"),
@@ -80,6 +92,8 @@ BREAKS = {
         lambda p: named(p, ":ServiceEntry", "egress-api-stripe-com")["inputs"]["spec"].update(
             exportTo=["*"]), "expected ['.']"),
     "environments-isolated": (lambda p: _drop(p, ":Sidecar"), "dev has no Sidecar"),
+    "owners-confined": (lambda p: _owner_binding(p)["inputs"]["roleRef"].update(name="admin"),
+                        "expected at most the ClusterRole edit"),
     "server-rewritten-inputs-ignored": (
         lambda p: one(p, "container/cluster:Cluster").update(ignoreChanges=[]),
         "nodeConfig is set and not in ignoreChanges"),
@@ -124,3 +138,13 @@ def test_an_environment_without_its_network_policy_is_reported(plans):
     _drop(broken, "networking.k8s.io/v1:NetworkPolicy")
     (violation,) = check_plan(broken, ROOT)
     assert violation.policy == "environments-isolated" and "no ingress NetworkPolicy" in violation.message
+
+
+def test_an_attached_stack_binding_a_cluster_role_is_reported(plans):
+    broken = copy.deepcopy(plans["uat"])
+    binding = copy.deepcopy(one(broken, "rbac.authorization.k8s.io/v1:RoleBinding"))
+    binding.update(type="kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", name="wide")
+    binding["inputs"]["metadata"] = {"name": "uat-admins"}
+    broken["resources"].append(binding)
+    (violation,) = check_plan(broken, ROOT)
+    assert violation.policy == "owners-confined" and "in an attached stack" in violation.message

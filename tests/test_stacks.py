@@ -452,3 +452,19 @@ def test_a_route_carries_its_timeout_and_retries_to_istio_and_the_summary(plans,
     assert "timeout" not in routes["/accounts"] and "retries" not in routes["/accounts"]
     summary = (build_dir / OWNER / "summary.md").read_text()
     assert "`15s`; 2 retries of `5s` on connect-failure,unavailable" in summary
+
+
+def test_environment_owners_get_edit_in_their_namespace_and_credentials_from_the_owner(plans):
+    """uat's owners: a RoleBinding to `edit` in uat only, made by uat; their IAM grant (cluster
+    credentials) made by the owner stack, which reads every attached stack file."""
+    (binding,) = [r["inputs"] for r in of_type(plans["uat"], "rbac.authorization.k8s.io/v1:RoleBinding")]
+    assert binding["metadata"]["namespace"] == "uat"
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "edit"}
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                    "name": "uat-team@example.com"}]
+    assert not of_type(plans["uat"], "gcp:projects/iAMMember:IAMMember")  # attached: no project IAM
+    grants = [r["inputs"] for r in of_type(plans[OWNER], "gcp:projects/iAMMember:IAMMember")
+              if r["inputs"]["member"] == "group:uat-team@example.com"]
+    assert grants == [{"member": "group:uat-team@example.com", "project": "acme-nonprod",
+                       "role": "roles/container.clusterViewer"}]

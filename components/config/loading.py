@@ -36,7 +36,7 @@ from .models import (
     StackKeys,
 )
 from .rules import Checks, default_zone_name
-from .types import DNS_LABEL, DNS_LABEL_RULE, show
+from .types import DNS_LABEL, DNS_LABEL_RULE, OWNER_PATTERN, show
 from .validation import annotated, validate
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
@@ -54,6 +54,9 @@ class StackConfig:
     platform: PlatformConfig
     owns_platform: bool
     owner_stack: str | None  # fully qualified StackReference name when attached
+    # Owner only: every environment owner on this platform (this stack's and each attached stack
+    # file's), who get cluster credentials from the owner's IAM grants.
+    platform_owners: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -128,14 +131,40 @@ def load(
         platform = _resolve_platform(platform, platform_checks)
         config = StackConfig(stack=stack, stack_file=stack_file, environment=environment,
                              platform=platform, owns_platform=platform_raw is not None,
-                             owner_stack=owner_stack)
+                             owner_stack=owner_stack,
+                             platform_owners=_platform_owners(stack, environment, stacks)
+                             if platform_raw is not None else ())
         _check_certificate_covers(config, stacks, platform_checks)
+        _check_owner_groups(config, checks)
     # A key written in the wrong place is one problem: not also "missing" where it belongs.
     problems = [p for p in checks.problems if not (
         p.stack_file == stack_file and p.key in meant and p.message.startswith("missing"))]
     if problems or config is None:
         raise ConfigError(problems=problems) from None
     return config
+
+
+def _platform_owners(stack: str, environment: EnvironmentConfig, stacks: StackSet) -> tuple[str, ...]:
+    """This owner's environment owners and those of every stack file attached to it (each one's
+    own validation refuses a malformed entry; only well-formed ones are granted here)."""
+    found = set(environment.owners)
+    for other in stacks.attached_to(stack):
+        raw = other.environment.get("owners")
+        found |= {o for o in raw if isinstance(o, str) and re.match(OWNER_PATTERN, o)} \
+            if isinstance(raw, list) else set()
+    return tuple(sorted(found))
+
+
+def _check_owner_groups(config: StackConfig, checks: Checks) -> None:
+    """GKE resolves a group subject only with Google Groups for RBAC on the cluster."""
+    if config.platform.cluster.rbac_security_group is not None:
+        return
+    for i, owner in enumerate(config.environment.owners):
+        if owner.startswith("group:"):
+            checks.fail(f"environment.owners[{i}]",
+                        f"got {show(owner)}, a group, but the platform has no Google Groups for "
+                        "RBAC; expected platform.cluster.rbacSecurityGroup set on the owner stack, "
+                        "or user: owners")
 
 
 def _as_in_file(engine_value: Any, file_config: Mapping[str, Any] | None, key: str) -> Any:

@@ -37,6 +37,7 @@ from .types import (
     MachineType,
     ManagedZoneName,
     Name,
+    Owner,
     PemCertificate,
     Port,
     PrivateCidr,
@@ -182,6 +183,9 @@ class EnvironmentConfig(Model):
     tls: ClientTls = ClientTls()
     egress: tuple[EgressDestination, ...] = Field(
         (), description="The only destinations outside the mesh its workloads may call.")
+    owners: tuple[Owner, ...] = Field(
+        (), description="Google users or groups who may deploy into the namespace (RBAC edit "
+                        "there, and cluster credentials).")
 
     @property
     def namespace(self) -> str:

@@ -363,6 +363,10 @@ ControlPlaneCidr = Annotated[str, Text("a CIDR such as 10.0.0.0/20",
 PrivateCidr = Annotated[str, Text("a CIDR such as 10.0.0.0/20", check=_cidr_problem(private=True),
                                   json_pattern=r"^(10|172|192)\.[0-9.]+/[0-9]+$")]
 Email = Annotated[str, Text("an email address for Let's Encrypt expiry notices", _EMAIL)]
+# An environment owner: a Google user or group, as IAM and GKE's RBAC name them.
+OWNER_PATTERN = r"^(user|group):" + _EMAIL[1:]
+Owner = Annotated[str, Text("user:<email> or group:<email>, such as group:payments-team@example.com",
+                            OWNER_PATTERN)]
 RbacGroup = Annotated[str, Text("a Google Group address such as gke-security-groups@example.com",
                                 _EMAIL, check=_rbac_problem, json_pattern="^gke-security-groups@")]
 GcpProject = Annotated[str, Text("a GCP project id (6-30 lowercase letters, digits and '-')",
