@@ -47,6 +47,15 @@ def _options_policy(name: str, description: str, rule) -> ResourceValidationPoli
                                     enforcement_level=EnforcementLevel.MANDATORY)
 
 
+def _stack_policy(name: str, description: str, check) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        for message in check(args):
+            report_violation(message, None)
+
+    return StackValidationPolicy(name=name, description=description, validate=validate,
+                                 enforcement_level=EnforcementLevel.MANDATORY)
+
+
 def _stack_resources(args: StackValidationArgs) -> list[rules.Resource]:
     return [rules.Resource(r.resource_type, r.name, r.props) for r in args.resources]
 
@@ -62,34 +71,14 @@ def policies() -> list[Policy]:
     found += [_options_policy(name, description, rule)
               for name, (description, rule) in rules.OPTIONS_RULES.items()]
 
-    def tokens(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        for message in rules.hosts_require_a_token(_stack_resources(args)):
-            report_violation(message, None)
-
-    def unique(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    # Stack rules: name -> the violations they find in the whole stack.
+    checks = {
+        "hosts-require-a-token": lambda args: rules.hosts_require_a_token(_stack_resources(args)),
         # The stack's own file is not "another stack".
-        others = rules.other_stack_audiences(PROJECT_DIR, stack_of(args))
-        for message in rules.audiences_unique(_stack_resources(args), others):
-            report_violation(message, None)
-
-    found.append(StackValidationPolicy(name="hosts-require-a-token", validate=tokens,
-                                       description=rules.STACK_RULES["hosts-require-a-token"],
-                                       enforcement_level=EnforcementLevel.MANDATORY))
-    found.append(StackValidationPolicy(name="audiences-unique-across-stacks", validate=unique,
-                                       description=rules.STACK_RULES["audiences-unique-across-stacks"],
-                                       enforcement_level=EnforcementLevel.MANDATORY))
-    def isolated(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        for message in rules.environments_isolated(_stack_resources(args)):
-            report_violation(message, None)
-
-    def confined(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        for message in rules.owners_confined(_stack_resources(args)):
-            report_violation(message, None)
-
-    found.append(StackValidationPolicy(name="owners-confined", validate=confined,
-                                       description=rules.STACK_RULES["owners-confined"],
-                                       enforcement_level=EnforcementLevel.MANDATORY))
-    found.append(StackValidationPolicy(name="environments-isolated", validate=isolated,
-                                       description=rules.STACK_RULES["environments-isolated"],
-                                       enforcement_level=EnforcementLevel.MANDATORY))
+        "audiences-unique-across-stacks": lambda args: rules.audiences_unique(
+            _stack_resources(args), rules.other_stack_audiences(PROJECT_DIR, stack_of(args))),
+        "environments-isolated": lambda args: rules.environments_isolated(_stack_resources(args)),
+        "owners-confined": lambda args: rules.owners_confined(_stack_resources(args)),
+    }
+    found += [_stack_policy(name, rules.STACK_RULES[name], check) for name, check in checks.items()]
     return found
