@@ -10,74 +10,65 @@ same fields replace. A resource's own ``replaceOnChanges`` (from the program) co
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 TF_GOOGLE = "terraform-provider-google"
 _DOCS = "https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/"
 
+def _snake(path: str) -> str:
+    """The provider schema's name of a camelCase input path (``dnsName`` -> ``dns_name``)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", path).lower()
+
+
+def _force_new(source: str, doc: str, *paths: str) -> tuple[tuple[str, str], ...]:
+    """Inputs that terraform-provider-google marks ``ForceNew`` in ``google/<source>``."""
+    return tuple((path, f"{TF_GOOGLE} google/{source}: {_snake(path)} ForceNew ({_DOCS}{doc})")
+                 for path in paths)
+
+
 # type -> ((input path, citation), ...). A path names a nested input (``a.b``); the whole value
 # under it is compared.
 REPLACES: dict[str, tuple[tuple[str, str], ...]] = {
-    "gcp:container/cluster:Cluster": tuple(
-        (path, f"{TF_GOOGLE} google/services/container/resource_container_cluster.go: {field} "
-               f"ForceNew ({_DOCS}container_cluster)")
-        for path, field in (
-            ("name", "name"), ("location", "location"), ("project", "project"),
-            ("network", "network"), ("subnetwork", "subnetwork"),
-            ("privateClusterConfig.masterIpv4CidrBlock", "private_cluster_config.master_ipv4_cidr_block"),
-            ("ipAllocationPolicy", "ip_allocation_policy"))),
-    "gcp:container/nodePool:NodePool": tuple(
-        (path, f"{TF_GOOGLE} google/services/container/resource_container_node_pool.go: {path} "
-               f"ForceNew ({_DOCS}container_node_pool)")
-        for path in ("name", "cluster", "location", "project")),
-    "gcp:dns/managedZone:ManagedZone": tuple(
-        (path, f"{TF_GOOGLE} google/services/dns/resource_dns_managed_zone.go: {field} ForceNew "
-               f"({_DOCS}dns_managed_zone)")
-        for path, field in (("name", "name"), ("dnsName", "dns_name"), ("project", "project"),
-                            ("visibility", "visibility"))),
-    "gcp:dns/recordSet:RecordSet": tuple(
-        (path, f"{TF_GOOGLE} google/services/dns/resource_dns_record_set.go: {field} ForceNew "
-               f"({_DOCS}dns_record_set)")
-        for path, field in (("name", "name"), ("type", "type"), ("managedZone", "managed_zone"),
-                            ("project", "project"))),
-    "gcp:compute/address:Address": tuple(
-        (path, f"{TF_GOOGLE} google/services/compute/resource_compute_address.go: {field} ForceNew "
-               f"({_DOCS}compute_address)")
-        for path, field in (("name", "name"), ("region", "region"), ("project", "project"),
-                            ("addressType", "address_type"), ("networkTier", "network_tier"),
-                            ("address", "address"))),
+    "gcp:container/cluster:Cluster": _force_new(
+        "services/container/resource_container_cluster.go", "container_cluster",
+        "name", "location", "project", "network", "subnetwork",
+        "privateClusterConfig.masterIpv4CidrBlock", "ipAllocationPolicy"),
+    "gcp:container/nodePool:NodePool": _force_new(
+        "services/container/resource_container_node_pool.go", "container_node_pool",
+        "name", "cluster", "location", "project"),
+    "gcp:dns/managedZone:ManagedZone": _force_new(
+        "services/dns/resource_dns_managed_zone.go", "dns_managed_zone",
+        "name", "dnsName", "project", "visibility"),
+    "gcp:dns/recordSet:RecordSet": _force_new(
+        "services/dns/resource_dns_record_set.go", "dns_record_set",
+        "name", "type", "managedZone", "project"),
+    "gcp:compute/address:Address": _force_new(
+        "services/compute/resource_compute_address.go", "compute_address",
+        "name", "region", "project", "addressType", "networkTier", "address"),
     "gcp:compute/subnetwork:Subnetwork": (
-        *((path, f"{TF_GOOGLE} google/services/compute/resource_compute_subnetwork.go: {path} "
-                 f"ForceNew ({_DOCS}compute_subnetwork)")
-          for path in ("name", "network", "region", "project")),
+        *_force_new("services/compute/resource_compute_subnetwork.go", "compute_subnetwork",
+                    "name", "network", "region", "project"),
         ("ipCidrRange", f"{TF_GOOGLE} google/services/compute/resource_compute_subnetwork.go: "
                         "ip_cidr_range, ForceNew unless the range is only expanded "
                         f"(CustomizeDiff isShrinkageIpCidr) ({_DOCS}compute_subnetwork)")),
-    "gcp:compute/network:Network": tuple(
-        (path, f"{TF_GOOGLE} google/services/compute/resource_compute_network.go: {field} ForceNew "
-               f"({_DOCS}compute_network)")
-        for path, field in (("name", "name"), ("project", "project"),
-                            ("autoCreateSubnetworks", "auto_create_subnetworks"))),
-    "gcp:compute/router:Router": tuple(
-        (path, f"{TF_GOOGLE} google/services/compute/resource_compute_router.go: {path} ForceNew "
-               f"({_DOCS}compute_router)")
-        for path in ("name", "network", "region", "project")),
-    "gcp:compute/routerNat:RouterNat": tuple(
-        (path, f"{TF_GOOGLE} google/services/compute/resource_compute_router_nat.go: {path} "
-               f"ForceNew ({_DOCS}compute_router_nat)")
-        for path in ("name", "router", "region", "project")),
-    "gcp:compute/firewall:Firewall": tuple(
-        (path, f"{TF_GOOGLE} google/services/compute/resource_compute_firewall.go: {path} ForceNew "
-               f"({_DOCS}compute_firewall)")
-        for path in ("name", "network", "project", "direction")),
-    "gcp:serviceaccount/account:Account": tuple(
-        (path, f"{TF_GOOGLE} google/services/resourcemanager/resource_google_service_account.go: "
-               f"{field} ForceNew ({_DOCS}google_service_account)")
-        for path, field in (("accountId", "account_id"), ("project", "project"))),
-    "gcp:projects/iAMMember:IAMMember": tuple(
-        (path, f"{TF_GOOGLE} google/tpgiamresource/resource_iam_member.go: {path} ForceNew "
-               f"({_DOCS}google_project_iam)")
-        for path in ("member", "role", "project")),
+    "gcp:compute/network:Network": _force_new(
+        "services/compute/resource_compute_network.go", "compute_network",
+        "name", "project", "autoCreateSubnetworks"),
+    "gcp:compute/router:Router": _force_new(
+        "services/compute/resource_compute_router.go", "compute_router",
+        "name", "network", "region", "project"),
+    "gcp:compute/routerNat:RouterNat": _force_new(
+        "services/compute/resource_compute_router_nat.go", "compute_router_nat",
+        "name", "router", "region", "project"),
+    "gcp:compute/firewall:Firewall": _force_new(
+        "services/compute/resource_compute_firewall.go", "compute_firewall",
+        "name", "network", "project", "direction"),
+    "gcp:serviceaccount/account:Account": _force_new(
+        "services/resourcemanager/resource_google_service_account.go", "google_service_account",
+        "accountId", "project"),
+    "gcp:projects/iAMMember:IAMMember": _force_new(
+        "tpgiamresource/resource_iam_member.go", "google_project_iam", "member", "role", "project"),
     "tls:index/privateKey:PrivateKey": tuple(
         (path, "terraform-provider-tls internal/provider/resource_private_key.go: every attribute "
                "RequiresReplace (https://registry.terraform.io/providers/hashicorp/tls/latest/docs/"
