@@ -12,6 +12,8 @@ uses its siblings for the cross-stack rules.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,13 +57,21 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     """The ``config:`` map of a stack file, as raw YAML values read as the Pulumi CLI reads them
     (``components/stack_yaml``: yaml.v3's resolution, YAML 1.1-only scalars marked). A file
     that does not parse names the line, the column and the reason."""
+    # A copy: callers own what they get, the cache keeps its own.
+    return copy.deepcopy(_parse_stack_file(path.read_text(), path.name))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_stack_file(text: str, file_name: str) -> dict[str, Any]:
+    """Parsed once per text in a process: every stack's config load reads every sibling file,
+    so a fleet preview of n stacks would parse n² files (keyed by content, never stale)."""
     try:
-        document = _load_yaml(path.read_text(), path.name) or {}
+        document = _load_yaml(text, file_name) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(path.name, "", f"not valid YAML at {_yaml_position(err)}") from None
+        raise ConfigError(file_name, "", f"not valid YAML at {_yaml_position(err)}") from None
     config = document.get("config", {}) if isinstance(document, dict) else None
     if not isinstance(config, dict):
-        raise ConfigError(path.name, "", "expected a `config:` mapping of config keys")
+        raise ConfigError(file_name, "", "expected a `config:` mapping of config keys")
     return config
 
 

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -37,8 +39,7 @@ class SchemasUnavailable(Exception):
 
 def check(files: dict[str, str]) -> list[Problem]:
     """Every schema problem in ``files`` (manifest file name -> YAML text)."""
-    import kubernetes_validate
-
+    kubernetes_validate = _kubernetes_validate()
     problems: list[Problem] = []
     custom = []
     for name, text in sorted(files.items()):
@@ -53,6 +54,18 @@ def check(files: dict[str, str]) -> list[Problem]:
     if custom:
         problems += _check_custom(custom)
     return problems
+
+
+def _kubernetes_validate():
+    """kubernetes-validate, reading each JSON schema once per process: it re-reads the schema and
+    its 1.4 MB ``_definitions.json`` on every object otherwise (they never change; read-only)."""
+    import kubernetes_validate
+    from kubernetes_validate import utils
+
+    if not hasattr(utils.schema_contents, "cache_info"):
+        cached: Any = functools.cache(utils.schema_contents)  # same arguments, same result
+        utils.schema_contents = cached
+    return kubernetes_validate
 
 
 def _check_custom(items: list[dict]) -> list[Problem]:
