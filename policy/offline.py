@@ -61,6 +61,16 @@ def check_plan(plan: dict, project_dir: Path) -> list[Violation]:
     return found
 
 
+POLICIES = len(RESOURCE_RULES) + len(OPTIONS_RULES) + len(STACK_RULES)
+
+
+def report(stack: str, plan: dict, violations: list[Violation]) -> list[str]:
+    """What ``make policy`` prints: each violation, then the stack's count line."""
+    return [*(f"[mandatory] {v.policy}: {v.message}" for v in violations),
+            f"stack {stack}: {len(plan['resources'])} resources, {POLICIES} policies, "
+            f"{len(violations)} violation(s)"]
+
+
 def main(argv: list[str] | None = None) -> int:
     from preview import PROJECT_DIR, locate_stack
 
@@ -75,11 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = json.loads(plan_path.read_text())
     violations = check_plan(plan, locate_stack(args.stack))
-    policies = len(RESOURCE_RULES) + len(OPTIONS_RULES) + len(STACK_RULES)
-    for v in violations:
-        print(f"[mandatory] {v.policy}: {v.message}")
-    print(f"stack {args.stack}: {len(plan['resources'])} resources, {policies} policies, "
-          f"{len(violations)} violation(s)")
+    print("\n".join(report(args.stack, plan, violations)))
     return 1 if violations else 0
 
 
