@@ -35,9 +35,11 @@ RECORD_SET_PERMISSIONS = (
     "dns.resourceRecordSets.delete", "dns.resourceRecordSets.get", "dns.resourceRecordSets.list",
     "dns.resourceRecordSets.update")
 # (API group, resource) an attached stack writes: its namespace, quota and limits, ingress
-# NetworkPolicy, routes, Sidecar scope, JWT policies and egress entries.
+# NetworkPolicy, routes, Sidecar scope, JWT policies, egress entries, owners' RoleBinding and the
+# demo workload (a Deployment and its Service).
 ENVIRONMENT_RESOURCES = (
-    ("", "namespaces"), ("", "resourcequotas"), ("", "limitranges"),
+    ("", "namespaces"), ("", "resourcequotas"), ("", "limitranges"), ("", "services"),
+    ("apps", "deployments"),
     ("networking.k8s.io", "networkpolicies"),
     ("rbac.authorization.k8s.io", "rolebindings"),
     ("networking.istio.io", "virtualservices"), ("networking.istio.io", "serviceentries"),

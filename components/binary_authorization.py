@@ -6,7 +6,8 @@ this resource that policy is the project's default, which admits every image. He
 - Google-maintained system images are admitted through global policy evaluation (GKE's own
   add-ons keep working whatever the default rule says).
 - The registries that serve the pinned Istio and cert-manager images are allowlisted, derived
-  from the same constants the charts are told to pull from (components/versions.py).
+  from the same constants the charts are told to pull from (components/versions.py), and the
+  demo workload's one image digest.
 - The default rule needs attestations once the team has attestors. Before that it denies, in
   dry-run: nothing is blocked, and every image that would be is written to the audit log. With
   ``enforcement: enforce`` the rule blocks.
@@ -24,12 +25,14 @@ import pulumi
 from pulumi_gcp import binaryauthorization
 
 from .config import BinaryAuthorizationConfig
-from .versions import CERT_MANAGER_IMAGE_NAMESPACE, CERT_MANAGER_REGISTRY, ISTIO_HUB
+from .versions import CERT_MANAGER_IMAGE_NAMESPACE, CERT_MANAGER_REGISTRY, DEMO_ECHO_IMAGE, ISTIO_HUB
 
 # Images the platform itself runs; '*' matches one path level after the registry.
 PLATFORM_IMAGE_PATTERNS = (
     f"{ISTIO_HUB}/*",
     f"{CERT_MANAGER_REGISTRY}/{CERT_MANAGER_IMAGE_NAMESPACE}/*",
+    # environment.demo's echo server: that one digest, no wildcard (no other tag or digest).
+    DEMO_ECHO_IMAGE,
 )
 ENFORCEMENT_MODES = {
     "dry-run": "DRYRUN_AUDIT_LOG_ONLY",

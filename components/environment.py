@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import dns
 
 from .config import EgressDestination, EnvironmentConfig, Route
+from .demo import DemoEcho, DemoEchoArgs
 from .errors import NAMESPACE
 from .istio import GATEWAY_NAMESPACE, GATEWAY_SELECTOR, ISTIO_NAMESPACE, istio_resource
 from .mutual_tls import MutualTlsHost, MutualTlsHostArgs
@@ -162,7 +163,7 @@ class Environment(pulumi.ComponentResource):
         istio_resource(f"{name}-routes", "VirtualService", f"{cfg.name}-api", ns, {
             "hosts": [args.host],
             "gateways": [gateway],
-            "http": [_http_route(route, cfg.namespace) for route in routing_order(cfg.routes)],
+            "http": [_http_route(route, cfg.namespace) for route in routing_order(cfg.served_routes)],
         }, istio)
         istio_resource(f"{name}-jwt", "RequestAuthentication", "jwt", ns, {"jwtRules": [{
             "issuer": cfg.auth.issuer,
@@ -184,6 +185,11 @@ class Environment(pulumi.ComponentResource):
             istio_resource(f"{name}-{destination['name']}", "ServiceEntry",
                            destination["name"], ns, destination["spec"], istio)
 
+        demo = None
+        if cfg.demo:
+            demo = DemoEcho(f"{name}-demo", DemoEchoArgs(environment=cfg.name, namespace=ns,
+                                                         mesh_ready=platform.mesh_ready), child)
+
         dns.RecordSet(
             f"{name}-dns",
             name=f"{args.host}.",
@@ -203,6 +209,9 @@ class Environment(pulumi.ComponentResource):
         self.exports: dict[str, pulumi.Input[object] | None] = {
             "environment": cfg.name, "namespace": self.namespace, "host": self.host,
             "url": self.url, "audiences": self.audiences, "tlsMode": self.tls_mode}
+        if demo is not None:
+            # What `make verify --stack` checks the demo against.
+            self.exports["demo"] = demo.verify
         if cfg.tls.mutual:
             self.exports["clientCaCertificate"] = self.client_ca_pem
             if self.client_certificate_pem is not None:
@@ -270,8 +279,8 @@ def path_patterns(path: str) -> list[str]:
 
 
 def authorization_rules(cfg: EnvironmentConfig, gateway_principal: pulumi.Input[str]) -> list[dict]:
-    routed = [p for route in sorted(cfg.routes, key=lambda r: r.path) for p in path_patterns(route.path)]
-    public = [p for path in cfg.auth.public_paths for p in path_patterns(path)]
+    routed = [p for route in sorted(cfg.served_routes, key=lambda r: r.path) for p in path_patterns(route.path)]
+    public = [p for path in cfg.served_public_paths for p in path_patterns(path)]
     protected_operation: dict = {"paths": routed}
     if public:
         protected_operation["notPaths"] = public

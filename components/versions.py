@@ -27,3 +27,18 @@ CERT_MANAGER_CHARTS = "https://charts.jetstack.io"
 # Authorization allowlist derives from them.
 CERT_MANAGER_REGISTRY = "quay.io"
 CERT_MANAGER_IMAGE_NAMESPACE = "jetstack"
+
+# What every Istio sidecar requests (the istiod chart's global.proxy.resources.requests at the
+# pinned version; tests/charts/istio/istiod/values.yaml holds the test to it): a pod's share of
+# its namespace's ResourceQuota includes it.
+ISTIO_SIDECAR_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+
+# environment.demo's echo server: hashicorp/http-echo 1.0 (tag v1.0.0, October 2023), pinned by
+# digest. Its image is gcr.io/distroless/static-debian12:nonroot (UID 65532) with one static
+# binary: it answers every path with -text, and /health; it listens on -listen (default :5678).
+# github.com/hashicorp/http-echo v1.0.0 Dockerfile and main.go. The digest is the one several
+# public manifests record for hashicorp/http-echo:1.0; it could not be pulled from this machine.
+DEMO_ECHO_IMAGE = ("docker.io/hashicorp/http-echo@sha256:"
+                   "fcb75f691c8b0414d670ae570240cbf95502cc18a9ba57e982ecac589760a186")
+DEMO_ECHO_UID = 65532
+DEMO_ECHO_PORT = 5678

@@ -330,6 +330,45 @@ def server_rewritten_inputs_ignored(resource_type: str, props: Mapping[str, Any]
                    f"ignore_changes=[{path!r}]")
 
 
+# Workload kinds and where each keeps its pod spec.
+POD_SPEC_PATHS = {
+    "kubernetes:core/v1:Pod": "spec",
+    "kubernetes:apps/v1:Deployment": "spec.template.spec",
+    "kubernetes:apps/v1:StatefulSet": "spec.template.spec",
+    "kubernetes:apps/v1:DaemonSet": "spec.template.spec",
+    "kubernetes:batch/v1:Job": "spec.template.spec",
+    "kubernetes:batch/v1:CronJob": "spec.jobTemplate.spec.template.spec",
+}
+
+
+def workloads_hardened(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    """Every container the program runs is pinned by digest, non-root, on a read-only root
+    filesystem, without privilege escalation or capabilities, and requests what the namespace
+    quota counts (Kubernetes' "restricted" Pod Security Standard, plus pinning and requests)."""
+    path = POD_SPEC_PATHS.get(resource_type)
+    if path is None:
+        return
+    pod = _get(props, path, {}) or {}
+    pod_non_root = _get(pod, "securityContext.runAsNonRoot") is True
+    for container in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        where = f"{resource_type.rsplit(':', 1)[-1]} {_object_name(props)} container {container.get('name')}"
+        context = container.get("securityContext") or {}
+        if "@sha256:" not in str(container.get("image", "")):
+            yield f"{where}: image {container.get('image')!r} is not pinned by digest; expected <image>@sha256:<digest>"
+        if not (pod_non_root or context.get("runAsNonRoot") is True):
+            yield f"{where}: may run as root; expected runAsNonRoot: true (pod or container)"
+        if context.get("readOnlyRootFilesystem") is not True:
+            yield f"{where}: writable root filesystem; expected readOnlyRootFilesystem: true"
+        if context.get("allowPrivilegeEscalation") is not False:
+            yield f"{where}: may escalate privileges; expected allowPrivilegeEscalation: false"
+        if "ALL" not in (_get(context, "capabilities.drop", []) or []):
+            yield f"{where}: keeps Linux capabilities; expected capabilities.drop: [ALL]"
+        requests = _get(container, "resources.requests", {}) or {}
+        if not {"cpu", "memory"} <= set(requests):
+            yield (f"{where}: requests {sorted(requests) or 'nothing'}; expected cpu and memory "
+                   "requests (the namespace quota counts them)")
+
+
 ResourceRule = Callable[[str, Mapping[str, Any]], Iterable[str]]
 OptionsRule = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Iterable[str]]
 
@@ -350,6 +389,8 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
         "Kubernetes providers carry a stable clusterIdentifier", kubernetes_provider_has_cluster_identifier),
     "egress-confined-to-its-namespace": ("Environment ServiceEntries export to their own namespace",
                                          egress_confined_to_its_namespace),
+    "workloads-hardened": ("Workloads are pinned by digest, non-root, read-only and request resources",
+                           workloads_hardened),
 }
 # Rules that also read the resource's options (ignoreChanges, ...): CrossGuard's args.opts, or
 # the options plan.json records.

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.config.types import quantity_value as quantity
 from components.stackset import StackSet, locate, stack_folders
 
 from . import PROJECT_DIR
@@ -35,7 +36,6 @@ from .risks import (
     TLS_MODES,
     TLS_VERSIONS,
     at,
-    quantity,
     replacing_inputs,
 )
 

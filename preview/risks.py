@@ -104,25 +104,6 @@ QUOTA_THRESHOLDS = {"requests.cpu": "8", "requests.memory": "32Gi", "pods": "100
 TLS_VERSIONS = ["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"]
 TLS_MODES = ["PASSTHROUGH", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]
 
-_UNITS = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-
-
-def quantity(value: Any) -> float | None:
-    """A Kubernetes quantity (``4``, ``500m``, ``8Gi``) as a number; None when unreadable."""
-    text = str(value)
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if unit and text.endswith(unit):
-            number, scale = text[:-len(unit)], _UNITS[unit]
-            break
-    else:
-        number, scale = text, 1
-    try:
-        return float(number) * scale
-    except ValueError:
-        return None
-
-
 def replacing_inputs(resource_type: str, replace_on_changes: list[str] | None = None
                      ) -> list[tuple[str, str]]:
     """(input path, citation) of every input of ``resource_type`` whose change replaces it."""

@@ -56,6 +56,53 @@ def _valid(token: str, key: ec.EllipticCurvePublicKey, audience: str) -> bool:
     return body.get("iss") == ISSUER and audience in audiences and body.get("exp", 0) > time.time()
 
 
+def _matches(pattern: str, path: str) -> bool:
+    """An AuthorizationPolicy path pattern: exact, or a prefix ending in ``*``."""
+    return path.startswith(pattern[:-1]) if pattern.endswith("*") else path == pattern
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """What a deployed environment's gateway and sidecars do with a request, read from its
+    offline plan: each routed prefix and what the workload behind its Service answers (None:
+    no workload of the plan serves it), and the paths served without a token."""
+
+    routes: dict[str, str | None]
+    public: tuple[str, ...]
+
+    @classmethod
+    def from_plan(cls, plan: dict) -> Mesh:
+        def kind(suffix: str) -> list[dict]:
+            return [r["inputs"] for r in plan["resources"] if r["type"].endswith(suffix)]
+
+        def answer(host: str) -> str | None:
+            name, namespace = host.split(".")[:2]
+            service = next((s for s in kind("core/v1:Service") if s["metadata"] == {
+                **s["metadata"], "name": name, "namespace": namespace}), None)
+            if service is None:
+                return None
+            for deployment in kind("apps/v1:Deployment"):
+                template = deployment["spec"]["template"]
+                if service["spec"]["selector"].items() <= template["metadata"]["labels"].items():
+                    args = template["spec"]["containers"][0].get("args", [])
+                    return next((a.removeprefix("-text=") for a in args if a.startswith("-text=")), None)
+            return None
+
+        (vs,) = kind(":VirtualService")
+        routes = {h["match"][0]["uri"]["prefix"]: answer(h["route"][0]["destination"]["host"])
+                  for h in vs["spec"]["http"]}
+        policy = next(p for p in kind(":AuthorizationPolicy") if p["metadata"]["name"] == "require-jwt")
+        public = tuple(path for rule in policy["spec"]["rules"] if rule.get("from")
+                       and "requestPrincipals" not in rule["from"][0]["source"]
+                       for to in rule.get("to", []) for path in to["operation"]["paths"])
+        return cls(routes, public)
+
+    def prefix(self, path: str) -> str | None:
+        """The route Istio takes: the longest prefix that matches (the program orders them so)."""
+        found = [p for p in self.routes if p == "/" or path == p or path.startswith(p + "/")]
+        return max(found, key=len) if found else None
+
+
 @dataclass
 class Double:
     host: str
@@ -75,7 +122,9 @@ def _free_port() -> int:
 @contextmanager
 def running(tmp: Path, host: str = "dev.api.example.com", audience: str = "https://dev.api.example.com",
             allow_old_tls: bool = False, plain_http: bool = False,
-            names: list[str] | None = None) -> Iterator[Double]:
+            names: list[str] | None = None, mesh: Mesh | None = None) -> Iterator[Double]:
+    """Without ``mesh`` every path is one token-guarded route with an empty answer; with it,
+    the plan's routes, public paths and workload answers (404 unrouted, 503 nothing behind)."""
     chain, key = issue(names or ["*.api.example.com"])
     (tmp / "chain.pem").write_text(chain)
     (tmp / "key.pem").write_text(key)
@@ -87,15 +136,26 @@ def running(tmp: Path, host: str = "dev.api.example.com", audience: str = "https
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             auth = self.headers.get("Authorization", "")
-            if not auth:
+            path = self.path.split("?", 1)[0]
+            route = mesh.prefix(path) if mesh else path
+            open_path = mesh is not None and any(_matches(p, path) for p in mesh.public)
+            body = ""
+            if route is None:
+                status = 404  # the gateway has no route for it
+            elif auth and not (auth.startswith("Bearer ") and _valid(auth[7:], public, audience)):
+                status = 401  # Jwt verification fails / audiences not allowed (public paths too)
+            elif not auth and not open_path:
                 status = 403  # RBAC: access denied (no request principal)
-            elif auth.startswith("Bearer ") and _valid(auth[7:], public, audience):
+            elif mesh is None:
                 status = 200
             else:
-                status = 401  # Jwt verification fails / audiences not allowed
+                answer = mesh.routes[route]
+                status, body = (503, "no healthy upstream") if answer is None else (200, answer + "\n")
+            data = body.encode()
             self.send_response(status)
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
+            self.wfile.write(data)
 
         def log_message(self, *args) -> None:
             pass

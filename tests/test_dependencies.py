@@ -92,12 +92,15 @@ def test_generated_scale_stacks_preview_correctly(tmp_path):
     from preview import preview_stack
     from preview.bench import with_environments, with_routes, write
 
-    plan = preview_stack("dev", write(tmp_path / "routes", with_routes(300)), tmp_path / "b1").plan
+    files = with_routes(300)
+    # dev's demo workload, when on, is one route more (two token-guarded path patterns).
+    demo = int(files["Pulumi.dev.yaml"]["config"]["istio-envs:environment"].get("demo", False))
+    plan = preview_stack("dev", write(tmp_path / "routes", files), tmp_path / "b1").plan
     vs = next(r for r in plan["resources"] if r["type"].endswith(":VirtualService"))["inputs"]["spec"]
-    assert len(vs["http"]) == 300
+    assert len(vs["http"]) == 300 + demo
     policy = next(r for r in plan["resources"] if r["type"].endswith(":AuthorizationPolicy")
                   and r["inputs"]["metadata"]["name"] == "require-jwt")["inputs"]["spec"]
-    assert len(policy["rules"][0]["to"][0]["operation"]["paths"]) == 600
+    assert len(policy["rules"][0]["to"][0]["operation"]["paths"]) == 600 + 2 * demo
     project = write(tmp_path / "envs", with_environments(50))
     attached = preview_stack("env49", project, tmp_path / "b2").plan
     assert attached["outputs"]["host"] == "env49.api.example.com"

@@ -66,7 +66,14 @@ def _owner_binding(plan):
     return binding
 
 
+def _demo_container(plan):
+    deployment = named(plan, "apps/v1:Deployment", "demo-echo")["inputs"]
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
 BREAKS = {
+    "workloads-hardened": (lambda p: _demo_container(p).update(image="docker.io/hashicorp/http-echo:1.0"),
+                           "is not pinned by digest"),
     "gateway-https-only": (lambda p: _gateway(p)["port"].update(protocol="HTTP", number=80),
                            "speaks HTTP; expected HTTPS"),
     "gateway-min-tls-1-2": (lambda p: _gateway(p)["tls"].update(minProtocolVersion="TLSV1_0"),
@@ -148,3 +155,24 @@ def test_an_attached_stack_binding_a_cluster_role_is_reported(plans):
     broken["resources"].append(binding)
     (violation,) = check_plan(broken, ROOT)
     assert violation.policy == "owners-confined" and "in an attached stack" in violation.message
+
+
+# Each hardening the demo workload has, taken away alone, is reported alone.
+UNHARDENED = {
+    "may run as root": lambda pod, c: pod["securityContext"].pop("runAsNonRoot"),
+    "writable root filesystem": lambda pod, c: c["securityContext"].update(readOnlyRootFilesystem=False),
+    "may escalate privileges": lambda pod, c: c["securityContext"].pop("allowPrivilegeEscalation"),
+    "keeps Linux capabilities": lambda pod, c: c["securityContext"]["capabilities"].update(drop=[]),
+    "expected cpu and memory requests": lambda pod, c: c["resources"].pop("requests"),
+    "init: is not pinned by digest": lambda pod, c: pod.update(initContainers=[{**c, "name": "init", "image": "busybox"}]),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(UNHARDENED))
+def test_a_workload_losing_one_hardening_is_reported(plans, problem):
+    broken = copy.deepcopy(plans["dev"])
+    pod = named(broken, "apps/v1:Deployment", "demo-echo")["inputs"]["spec"]["template"]["spec"]
+    UNHARDENED[problem](pod, pod["containers"][0])
+    (violation,) = check_plan(broken, ROOT)
+    assert violation.policy == "workloads-hardened"
+    assert problem.removeprefix("init: ") in violation.message, violation.message

@@ -44,10 +44,21 @@ def test_mutual_and_provided_summaries(build_dir, example_plans):
 
 
 def test_diff_between_sibling_environments_is_only_what_really_differs(plans, example_plans):
-    # test and uat differ only in uat's owners: their RoleBinding, nothing else.
+    # test and uat differ only in uat's owners (their RoleBinding) and test's demo workload (its
+    # objects, its route and its token-free health path), nothing else.
     lines = diff(plans["test"], plans["uat"])
-    assert [line for line in lines[1:] if line.strip()] == [
-        "Only in uat (1):", "  + kubernetes:rbac.authorization.k8s.io/v1:RoleBinding <env>-owners"]
+    listed = [line for line in lines[1:] if line.strip()]
+    assert listed[:7] == [
+        "Only in uat (1):", "  + kubernetes:rbac.authorization.k8s.io/v1:RoleBinding <env>-owners",
+        "Only in test (3):", "  - istio-envs:environment:DemoEcho <env>-demo",
+        "  - kubernetes:apps/v1:Deployment <env>-demo-deployment",
+        "  - kubernetes:core/v1:Service <env>-demo-service", "Changed inputs:"]
+    changed = {resource: _changes(lines, resource) for resource in
+               ("VirtualService <env>-routes", "AuthorizationPolicy <env>-require-jwt")}
+    assert all(rows and all("/demo" in row for row in rows) for rows in changed.values()), changed
+    assert [line for line in listed[7:] if line.startswith("  ~ ")] == [
+        "  ~ kubernetes:networking.istio.io/v1:VirtualService <env>-routes",
+        "  ~ kubernetes:security.istio.io/v1:AuthorizationPolicy <env>-require-jwt"]
     lines = diff(example_plans["web"], example_plans["partner"])
     assert "  + kubernetes:networking.istio.io/v1:Gateway <env>-mtls-gateway" in lines
     assert '  tlsMode: "SIMPLE" → "MUTUAL"' in lines
@@ -179,11 +190,11 @@ def test_diff_matches_list_items_by_identity_not_position(plans):
     principal = plans["dev"]["outputs"]["gatewayPrincipal"]
     assert not [line for line in policy if "source." in line], policy
     (rule,) = [line for line in policy if principal in line]
-    assert re.fullmatch(r"spec\.rules\[\d+\]: removed \(was \{.*\}\)", rule) and "/accounts/health" in rule
+    assert re.fullmatch(r"spec\.rules\[\d+\]: removed \(was \{.*\)", rule) and "/accounts/health" in rule
     # The other way round, the same rule is added.
     back = _changes(diff(plans["uat"], plans["dev"]), "AuthorizationPolicy <env>-require-jwt")
     (rule,) = [line for line in back if principal in line]
-    assert re.fullmatch(r"spec\.rules\[\d+\]: added \{.*\}", rule) and "/accounts/health" in rule
+    assert re.fullmatch(r"spec\.rules\[\d+\]: added \{.*", rule) and "/accounts/health" in rule
     assert not [line for line in back if "source." in line or "removed" in line], back
 
 

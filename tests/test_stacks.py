@@ -28,6 +28,11 @@ from preview import owner_outputs, preview_stack
 from preview.engine import run_program
 
 ATTACHED = ATTACHED_STACKS
+
+
+def environment_config(stack: str) -> dict:
+    """``istio-envs:environment`` as the stack file writes it."""
+    return next(s for s in STACKS if s.name == stack).config["istio-envs:environment"]
 PLATFORM_TYPES = (
     "gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool",
     "gcp:compute/address:Address", "gcp:dns/managedZone:ManagedZone",
@@ -166,10 +171,12 @@ def test_environment_namespace_routes_and_jwt(plans, stack):
     assert vs["spec"]["hosts"] == [f"{stack}.api.example.com"]
     assert vs["spec"]["gateways"] == ["istio-ingress/api-gateway"]
     routes = {h["match"][0]["uri"]["prefix"]: h["route"][0]["destination"] for h in vs["spec"]["http"]}
-    assert routes == {
-        f"/{svc}": {"host": f"{svc}.{stack}.svc.cluster.local", "port": {"number": 8080}}
-        for svc in ("accounts", "orders", "fulfillment")
-    }
+    expected = {f"/{svc}": {"host": f"{svc}.{stack}.svc.cluster.local", "port": {"number": 8080}}
+                for svc in ("accounts", "orders", "fulfillment")}
+    if environment_config(stack).get("demo"):
+        # The demo workload's route (README: environment.demo): its Service, port 80.
+        expected["/demo"] = {"host": f"demo-echo.{stack}.svc.cluster.local", "port": {"number": 80}}
+    assert routes == expected
 
     audience = f"https://{stack}.api.example.com"
     (rule,) = one(plan, ":RequestAuthentication")["inputs"]["spec"]["jwtRules"]
@@ -202,8 +209,11 @@ def test_every_environment_namespace_denies_by_default(plans, stack):
 def test_public_path_is_the_only_exception_to_the_token_rule(plans):
     policy = named(plans[OWNER], ":AuthorizationPolicy", "require-jwt")["inputs"]["spec"]
     token_rule, public_rule, internal_rule = policy["rules"]
-    assert token_rule["to"][0]["operation"]["notPaths"] == ["/accounts/health", "/accounts/health/*"]
-    assert public_rule["to"][0]["operation"]["paths"] == ["/accounts/health", "/accounts/health/*"]
+    public = ["/accounts/health", "/accounts/health/*"]
+    if environment_config(OWNER).get("demo"):
+        public += ["/demo/health", "/demo/health/*"]  # the demo's health path, nothing else of it
+    assert token_rule["to"][0]["operation"]["notPaths"] == public
+    assert public_rule["to"][0]["operation"]["paths"] == public
     assert "requestPrincipals" not in public_rule["from"][0]["source"]
     assert internal_rule == {"from": [{"source": {"namespaces": ["dev"]}}]}
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, STACKS
 from cryptography.hazmat.primitives.asymmetric import ec
-from https_double import mint, running
+from https_double import Mesh, mint, running
 
-from tools.verify import Target, verify
+from tools.verify import Demo, Target, verify
+
+# The shipped stacks that turn the demo workload on, from their own files.
+DEMO_STACKS = [s.name for s in STACKS if s.config["istio-envs:environment"].get("demo")]
 
 
 def target_for(double, **overrides) -> Target:
@@ -145,3 +150,80 @@ def test_verify_of_a_stack_without_outputs_asks_whether_it_was_deployed(tmp_path
     line = _verify_stack(tmp_path, 'echo "{}"\n')
     assert "stack dev has no output `host`" in line
     assert "has it been deployed? (`pulumi up -s dev`)" in line
+
+
+def _fake_pulumi(tmp_path, outputs_by_stack: dict[str, dict]) -> str:
+    """A PATH whose `pulumi stack output --json --stack X` prints X's outputs, as a deployed
+    stack's would."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs_by_stack))
+    (fake / "pulumi").write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"outputs = json.load(open({str(tmp_path / 'outputs.json')!r}))\n"
+        "stack = sys.argv[sys.argv.index('--stack') + 1]\n"
+        "print(json.dumps(outputs[stack]))\n")
+    (fake / "pulumi").chmod(0o755)
+    return f"{fake}:/usr/bin:/bin"
+
+
+def test_some_shipped_stacks_turn_the_demo_on():
+    # README "A verifiable environment": dev (the platform's first `pulumi up`) and test (what
+    # `make new-env` copies); uat shows an environment of real services only.
+    assert "dev" in DEMO_STACKS and len(DEMO_STACKS) < len(STACKS.names)
+
+
+@pytest.mark.parametrize("stack", DEMO_STACKS)
+def test_make_verify_passes_end_to_end_on_a_fresh_environment_with_the_demo(tmp_path, plans, stack):
+    """`make verify STACK=x` right after `pulumi up`: the double serves what the stack's plan
+    deploys (its routes, its token-free paths, the demo's answer) and the stack outputs come
+    from the plan, as `pulumi stack output` would give them."""
+    plan = plans[stack]
+    outputs = dict(plan["outputs"])
+    owner = outputs.get("platformOwner", stack)
+    with running(tmp_path, host=outputs["host"], audience=outputs["audiences"][0],
+                 mesh=Mesh.from_plan(plan)) as double:
+        ca = (tmp_path / "ca.pem").read_text()
+        # The ingress IP is where the double listens; an attached stack's CA is its owner's.
+        served = {owner: {**plans[owner]["outputs"], "caCertificate": ca}}
+        served[stack] = {**(served[owner] if stack == owner else outputs), "ingressIp": "127.0.0.1"}
+        command = [sys.executable, "-m", "tools.verify", "--stack", stack,
+                   "--resolve", f"{double.host}:127.0.0.1", "--https-port", str(double.https_port),
+                   "--http-port", str(double.http_port)]
+        env = {"PATH": _fake_pulumi(tmp_path, served)}
+        without = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+        token = mint(double.signing_key, double.audience)
+        foreign = mint(double.signing_key, "https://someone-else.api.example.com")
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              env={**env, "VERIFY_TOKEN": token, "VERIFY_FOREIGN_TOKEN": foreign})
+    assert without.returncode == 0, without.stdout + without.stderr
+    assert f"PASS  demo-answers               GET /demo/health → 200 'istio-envs demo: {stack}'" \
+        in without.stdout
+    assert "PASS  no-token-403               GET /demo → 403" in without.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    statuses = {line.split()[1]: line.split()[0] for line in done.stdout.splitlines()[:-1]}
+    assert set(statuses.values()) == {"PASS"} and "demo-answers" in statuses, done.stdout
+    assert f"GET /demo → 200 'istio-envs demo: {stack}'" in done.stdout
+
+
+def test_the_demo_check_fails_when_another_environment_or_nothing_answers(tmp_path, plans):
+    stack = DEMO_STACKS[0]
+    mesh = Mesh.from_plan(plans[stack])
+    exported = plans[stack]["outputs"]["demo"]
+    demo = Demo(exported["path"], exported["healthPath"], exported["text"])
+    for answer, seen in (("istio-envs demo: uat", "200 'istio-envs demo: uat'"), (None, "503")):
+        wrong = dataclasses.replace(mesh, routes={**mesh.routes, "/demo": answer})
+        with running(tmp_path, mesh=wrong) as double:
+            checks = verify(target_for(double, path="/demo", demo=demo), resolve=local)
+        check = next(c for c in checks if c.name == "demo-answers")
+        assert check.status == "FAIL" and seen in check.detail, check
+
+
+def test_the_demo_paths_in_verify_are_the_programs(plans):
+    """`make verify HOST=... DEMO=1` derives what the program exports as `demo`."""
+    for stack in DEMO_STACKS:
+        exported = plans[stack]["outputs"]["demo"]
+        assert Demo.for_host(plans[stack]["outputs"]["host"]) == Demo(
+            exported["path"], exported["healthPath"], exported["text"])
+    without = [s for s in STACKS.names if s not in DEMO_STACKS]
+    assert all("demo" not in plans[s]["outputs"] for s in without)

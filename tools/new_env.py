@@ -104,6 +104,7 @@ def _from_template(template: Path, name: str, owner_ref: str, domain: str, quota
     environment.pop("name", None)  # the stack name is the environment name
     environment.pop("tls", None)   # client CAs are per environment: opt in explicitly
     environment.pop("egress", None)  # what it may call out to is this environment's own choice
+    environment.pop("owners", None)  # who deploys here is this environment's own choice too
     audiences = environment["auth"]["audiences"]
     audiences.clear()
     audiences.append(f"https://{name}.api.{domain}")

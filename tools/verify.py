@@ -8,6 +8,12 @@
 5. A token minted for another environment (``VERIFY_FOREIGN_TOKEN``) is refused (401/403).
 6. A good token (``VERIFY_TOKEN``) gets through (neither 401 nor 403).
 
+With the demo workload (``environment.demo: true``; the stack output ``demo``, or ``--demo``) the
+path is the demo's route, and one more check runs without any token: its health path answers 200
+with ``istio-envs demo: <env>``, through DNS, TLS, the gateway, the route and the sidecar to
+this environment's own pod; a good token must then get the same answer on the route. So a fresh
+environment passes end to end right after ``pulumi up``.
+
 Checks 5 and 6 are skipped when their token is not given. With ``tls.source: acme`` a failed
 handshake is reported as WAIT, not FAIL: Let's Encrypt issues the first certificate only once the
 domain is delegated to the zone's name servers, and the HTTPS checks wait for it. Exit code: 0 all
@@ -34,6 +40,22 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from components.config import DEMO_HEALTH_PATH, DEMO_ROUTE, demo_text
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The demo workload's paths and answer (the stack output ``demo``)."""
+
+    path: str
+    health_path: str
+    text: str
+
+    @classmethod
+    def for_host(cls, host: str) -> Demo:
+        """What the program deploys for the environment of ``<env>.api.<domain>``."""
+        return cls(DEMO_ROUTE.path, DEMO_HEALTH_PATH, demo_text(host.split(".", 1)[0]))
+
 
 @dataclass
 class Target:
@@ -49,6 +71,7 @@ class Target:
     tls_source: str | None = None
     """The platform's certificate source (stack output ``tlsSource``): acme certificates may not
     be issued yet."""
+    demo: Demo | None = None
 
 
 @dataclass
@@ -93,12 +116,14 @@ def _context(target: Target, modern: bool = True) -> ssl.SSLContext:
     return context
 
 
-def _status(target: Target, ip: str, token: str | None) -> int:
+def _get(target: Target, ip: str, path: str, token: str | None) -> tuple[int, str]:
+    """Status and (at most 1 KiB of) body of ``GET path``."""
     connection = _PinnedHTTPSConnection(ip, target.host, target.https_port, _context(target), target.timeout)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        connection.request("GET", target.path, headers=headers)
-        return connection.getresponse().status
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read(1024).decode(errors="replace").strip()
     finally:
         connection.close()
 
@@ -138,8 +163,8 @@ def verify(target: Target, token: str | None = None, foreign_token: str | None =
         checks.append(Check("tls", "FAIL", f"handshake for {target.host} failed: {err}"))
         if target.tls_source == "acme":
             checks[-1] = Check("tls", "WAIT", f"{ACME_NOT_READY} (handshake: {err})")
-            for name in ("tls-1.1-refused", "no-token-403", "foreign-audience-refused",
-                         "token-accepted"):
+            for name in ("tls-1.1-refused", *(["demo-answers"] if target.demo else []),
+                         "no-token-403", "foreign-audience-refused", "token-accepted"):
                 checks.append(Check(name, "WAIT", "needs the certificate first"))
             return checks
     try:
@@ -150,22 +175,30 @@ def verify(target: Target, token: str | None = None, foreign_token: str | None =
     except (OSError, ssl.SSLError) as err:
         checks.append(Check("tls-1.1-refused", "PASS", f"TLS 1.0/1.1 client refused ({err.__class__.__name__})"))
 
-    def auth_check(name: str, bearer: str | None, expect: Callable[[int], bool], wanted: str) -> None:
+    def request_check(name: str, bearer: str | None, expect: Callable[[int, str], bool], wanted: str,
+                      path: str = target.path) -> None:
         try:
-            status = _status(target, ip, bearer)
+            status, body = _get(target, ip, path, bearer)
         except (OSError, ssl.SSLError, http.client.HTTPException) as err:
             checks.append(Check(name, "FAIL", f"request failed: {err}"))
             return
-        checks.append(Check(name, "PASS" if expect(status) else "FAIL",
-                            f"GET {target.path} → {status}; expected {wanted}"))
+        answer = f" {body[:80]!r}" if body and target.demo else ""
+        checks.append(Check(name, "PASS" if expect(status, body) else "FAIL",
+                            f"GET {path} → {status}{answer}; expected {wanted}"))
 
-    auth_check("no-token-403", None, lambda s: s == 403, "403")
+    demo = target.demo
+    if demo:
+        request_check("demo-answers", None, lambda s, b: s == 200 and b == demo.text,
+                      f"200 {demo.text!r} without a token", demo.health_path)
+    request_check("no-token-403", None, lambda s, b: s == 403, "403")
     if foreign_token:
-        auth_check("foreign-audience-refused", foreign_token, lambda s: s in (401, 403), "401 or 403")
+        request_check("foreign-audience-refused", foreign_token, lambda s, b: s in (401, 403), "401 or 403")
     else:
         checks.append(Check("foreign-audience-refused", "SKIP", "set VERIFY_FOREIGN_TOKEN to a token of another environment"))
-    if token:
-        auth_check("token-accepted", token, lambda s: s not in (401, 403), "neither 401 nor 403")
+    if token and demo:
+        request_check("token-accepted", token, lambda s, b: s == 200 and b == demo.text, f"200 {demo.text!r}")
+    elif token:
+        request_check("token-accepted", token, lambda s, b: s not in (401, 403), "neither 401 nor 403")
     else:
         checks.append(Check("token-accepted", "SKIP", "set VERIFY_TOKEN to a token for this environment"))
     return checks
@@ -205,21 +238,28 @@ def _stack_outputs(stack: str) -> dict:
 
 
 def _stack_target(stack: str) -> tuple[Target, str | None]:
-    """Host, IP and CA of a deployed stack, from `pulumi stack output` (and its owner for the CA)."""
+    """Host, IP, CA and demo of a deployed stack, from `pulumi stack output` (an attached
+    stack's self-signed CA from its owner's)."""
     outputs = _stack_outputs(stack)
     missing = [name for name in ("host", "ingressIp") if not outputs.get(name)]
     if missing:
         raise StackUnreadable(f"stack {stack} has no output {' or '.join(f'`{m}`' for m in missing)}: "
                               f"has it been deployed? (`pulumi up -s {stack}`)")
     ca = outputs.get("caCertificate")
+    if not ca and outputs.get("tlsSource") == "self-signed" and outputs.get("platformOwner"):
+        # An attached stack serves its owner's certificate: the CA is the owner's output.
+        ca = _stack_outputs(str(outputs["platformOwner"])).get("caCertificate")
     ca_file = None
     if ca:
         handle = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)
         handle.write(ca)
         handle.close()
         ca_file = handle.name
+    demo = outputs.get("demo")
     return Target(host=outputs["host"], ingress_ip=outputs["ingressIp"], ca_file=ca_file,
-                  tls_source=outputs.get("tlsSource")), ca_file
+                  tls_source=outputs.get("tlsSource"),
+                  demo=Demo(demo["path"], demo["healthPath"], demo["text"]) if isinstance(demo, dict) else None,
+                  path=demo["path"] if isinstance(demo, dict) else "/"), ca_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingress-ip")
     parser.add_argument("--path", default=None, help="a routed path (default /)")
     parser.add_argument("--ca-file", help="CA bundle for a self-signed platform")
+    parser.add_argument("--demo", action="store_true",
+                        help="with --host: the environment runs the demo workload (environment.demo)")
     parser.add_argument("--https-port", type=int, default=443)
     parser.add_argument("--http-port", type=int, default=80)
     parser.add_argument("--resolve", metavar="HOST:IP", help="use IP for HOST instead of DNS (like curl)")
@@ -240,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.stack:
             target, _ = _stack_target(args.stack)
         elif args.host and args.ingress_ip:
-            target = Target(host=args.host, ingress_ip=args.ingress_ip, ca_file=args.ca_file)
+            demo = Demo.for_host(args.host) if args.demo else None
+            target = Target(host=args.host, ingress_ip=args.ingress_ip, ca_file=args.ca_file,
+                            demo=demo, path=demo.path if demo else "/")
         else:
             raise ValueError("give --stack, or --host and --ingress-ip")
         if args.resolve:

@@ -28,6 +28,10 @@ from .loading import StackConfig, load, private_key_secret
 from .models import (
     ACME_CAA_ISSUER,
     ACME_SERVERS,
+    DEMO_HEALTH_PATH,
+    DEMO_LIMITS,
+    DEMO_REQUESTS,
+    DEMO_ROUTE,
     RESERVED_NAMESPACES,
     TLS_SOURCES,
     TOP_LEVEL_KEYS,
@@ -48,14 +52,16 @@ from .models import (
     SelfSignedTls,
     StackKeys,
     TlsConfig,
+    demo_text,
 )
 from .types import DNS_LABEL
 
 __all__ = [
-    "ACME_CAA_ISSUER", "ACME_SERVERS", "DNS_LABEL", "NAMESPACE", "RESERVED_NAMESPACES", "TLS_SOURCES",
+    "ACME_CAA_ISSUER", "ACME_SERVERS", "DEMO_HEALTH_PATH", "DEMO_LIMITS", "DEMO_REQUESTS",
+    "DEMO_ROUTE", "DNS_LABEL", "NAMESPACE", "RESERVED_NAMESPACES", "TLS_SOURCES",
     "TOP_LEVEL_KEYS", "AcmeConfig", "AcmeTls", "AuthorizedNetwork", "BinaryAuthorizationConfig",
     "ClientTls", "ClusterConfig", "ConfigError", "DnsConfig", "EgressDestination",
     "EnvironmentConfig", "JwtAuth", "PlatformConfig", "Problem", "ProvidedTls", "Quota", "Route",
     "SecretText", "SelfSignedTls", "StackConfig", "StackKeys", "TlsConfig", "host_covered", "load",
-    "private_key_secret", "read_stack_file",
+    "demo_text", "private_key_secret", "read_stack_file",
 ]

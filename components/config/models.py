@@ -170,14 +170,30 @@ class EgressDestination(Model):
         return self.host.startswith("*.")
 
 
+# environment.demo's echo workload, stated once: its route and token-free health path (routing,
+# the AuthorizationPolicy, validation and `make verify`, through the `demo` stack output), what
+# its container requests (with the sidecar's, inside the namespace quota) and what it answers.
+DEMO_ROUTE = Route(path="/demo", service="demo-echo", port=80)
+DEMO_HEALTH_PATH = "/demo/health"
+DEMO_REQUESTS = {"cpu": "10m", "memory": "16Mi"}
+DEMO_LIMITS = {"cpu": "100m", "memory": "32Mi"}
+
+
+def demo_text(environment: str) -> str:
+    """What the demo answers on every path: the environment's name, so a response proves it came
+    from this environment's namespace and no other."""
+    return f"istio-envs demo: {environment}"
+
+
 class EnvironmentConfig(Model):
-    """``istio-envs:environment``: the namespace, its routes, JWT policy, quota, client TLS and
-    egress."""
+    """``istio-envs:environment``: the namespace, its routes, JWT policy, quota, client TLS,
+    egress, owners and demo workload."""
 
     name: EnvironmentName = Field(
         "", description="Environment name: namespace and host label; unique across the stack "
                         "files.", json_schema_extra=derived("the stack name"))
-    routes: tuple[Route, ...] = Field(min_length=1, description="Path prefixes and their Services.")
+    routes: tuple[Route, ...] = Field(
+        (), description="Path prefixes and their Services; at least one, unless demo is true.")
     auth: JwtAuth
     quota: Quota = Quota()
     tls: ClientTls = ClientTls()
@@ -186,11 +202,25 @@ class EnvironmentConfig(Model):
     owners: tuple[Owner, ...] = Field(
         (), description="Google users or groups who may deploy into the namespace (RBAC edit "
                         "there, and cluster credentials).")
+    demo: Flag = Field(
+        False, description=f"Deploy a pinned echo workload on {DEMO_ROUTE.path} (token required; "
+                           f"{DEMO_HEALTH_PATH} without one), so make verify passes right after "
+                           "pulumi up.")
 
     @property
     def namespace(self) -> str:
         # One namespace per environment, named after it (the write-ups' "virtual cluster").
         return self.name
+
+    @property
+    def served_routes(self) -> tuple[Route, ...]:
+        """The routes the host serves: the configured ones, and the demo's when it is on."""
+        return self.routes + ((DEMO_ROUTE,) if self.demo else ())
+
+    @property
+    def served_public_paths(self) -> tuple[str, ...]:
+        """Paths served without a token: the configured ones, and the demo's health path."""
+        return self.auth.public_paths + ((DEMO_HEALTH_PATH,) if self.demo else ())
 
 
 # --------------------------------------------------------------------------------------------

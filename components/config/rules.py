@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from ..errors import Problem
+from ..versions import ISTIO_SIDECAR_REQUESTS
 from .certificates import (
     CertificateFacts,
     Refused,
@@ -30,6 +31,8 @@ from .certificates import (
 )
 from .models import (
     ACME_CAA_ISSUER,
+    DEMO_REQUESTS,
+    DEMO_ROUTE,
     RESERVED_NAMESPACES,
     ClientTls,
     ClusterConfig,
@@ -39,7 +42,7 @@ from .models import (
     ProvidedTls,
     SelfSignedTls,
 )
-from .types import DNS_LABEL, DNS_LABEL_RULE, duration_ms, show
+from .types import DNS_LABEL, DNS_LABEL_RULE, duration_ms, quantity_value, show
 
 
 @dataclass
@@ -115,10 +118,15 @@ def _environment(env: EnvironmentConfig, key: str, checks: Checks) -> None:
             checks.fail(f"{key}.routes[{i}].retries.perTryTimeout",
                         f"got {show(per_try)}, longer than the route's timeout {route.timeout}; "
                         "expected at most the timeout (no try could use it)")
+    if not env.routes and not env.demo:
+        checks.fail(join(key, "routes"), "got no routes; expected at least one {path, service, "
+                                         "port}, or demo: true for the demo workload alone")
+    if env.demo:
+        _demo(env, key, checks)
     for i, public in enumerate(env.auth.public_paths):
-        if not any(_under(public, route.path) for route in env.routes):
+        if not any(_under(public, route.path) for route in env.served_routes):
             checks.fail(f"{key}.auth.publicPaths[{i}]", f"got {show(public)}; it is under no route, "
-                        f"expected a path under one of {', '.join(r.path for r in env.routes)}")
+                        f"expected a path under one of {', '.join(r.path for r in env.served_routes)}")
     seen_egress: dict[tuple[str, int], int] = {}
     for i, destination in enumerate(env.egress):
         pair = (destination.host, destination.port)
@@ -126,6 +134,30 @@ def _environment(env: EnvironmentConfig, key: str, checks: Checks) -> None:
             checks.fail(f"{key}.egress[{i}]", f"got {destination.host}:{destination.port} again (also "
                         f"egress[{seen_egress[pair]}]); expected each host and port once")
         seen_egress.setdefault(pair, i)
+
+
+def demo_pod_requests() -> dict[str, float]:
+    """What one demo pod takes from its namespace's quota: the echo container and its sidecar."""
+    return {resource: (quantity_value(DEMO_REQUESTS[resource]) or 0)
+            + (quantity_value(ISTIO_SIDECAR_REQUESTS[resource]) or 0) for resource in DEMO_REQUESTS}
+
+
+def _demo(env: EnvironmentConfig, key: str, checks: Checks) -> None:
+    """The demo's route and Service name are its own; its pod fits the namespace quota."""
+    for i, route in enumerate(env.routes):
+        if route.path == DEMO_ROUTE.path or route.service == DEMO_ROUTE.service:
+            taken = "path" if route.path == DEMO_ROUTE.path else "service"
+            checks.fail(f"{key}.routes[{i}].{taken}",
+                        f"got {show(getattr(route, taken))}; with demo: true the demo workload "
+                        f"serves {DEMO_ROUTE.path} from Service {DEMO_ROUTE.service}: choose another "
+                        f"{taken}, or set demo: false")
+    needed = demo_pod_requests()
+    for resource, value in (("cpu", env.quota.cpu), ("memory", env.quota.memory)):
+        if (quantity_value(value) or 0) < needed[resource]:
+            want = DEMO_REQUESTS[resource], ISTIO_SIDECAR_REQUESTS[resource]
+            checks.fail(join(key, f"quota.{resource}"),
+                        f"got {show(value)}; the demo pod alone requests {want[0]} plus its "
+                        f"sidecar's {want[1]}: expected at least that, or demo: false")
 
 
 @rule(JwtAuth)

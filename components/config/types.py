@@ -216,6 +216,25 @@ class Bool(_Check):
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 
 
+_QUANTITY_UNITS = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+                   "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity_value(value: Any) -> float | None:
+    """A Kubernetes quantity (``4``, ``500m``, ``8Gi``) as a number; None when unreadable."""
+    text = str(value)
+    for unit in sorted(_QUANTITY_UNITS, key=len, reverse=True):
+        if unit and text.endswith(unit):
+            number, scale = text[:-len(unit)], _QUANTITY_UNITS[unit]
+            break
+    else:
+        number, scale = text, 1
+    try:
+        return float(number) * scale
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Quantity(_Check):
     """A Kubernetes quantity; YAML's ``cpu: 4`` (an integer) is the quantity ``"4"``."""

@@ -1,0 +1,78 @@
+"""environment.demo: the echo workload, what it takes from the quota, what admits its image, and
+an environment of nothing but the demo."""
+
+from __future__ import annotations
+
+import yaml
+from conftest import EXAMPLES, OWNER, ROOT, STACKS, named, of_type, one
+from stackfiles import set_key, write_project
+
+from components.config.types import quantity_value as quantity
+from components.versions import ISTIO_SIDECAR_REQUESTS
+from policy.rules import POD_SPEC_PATHS
+from preview import preview_stack
+
+ISTIOD_VALUES = ROOT / "tests" / "charts" / "istio" / "istiod" / "values.yaml"
+DEMO_STACKS = [s.name for s in STACKS if s.config["istio-envs:environment"].get("demo")]
+
+
+def test_the_sidecar_requests_are_the_pinned_charts():
+    """The quota check counts the sidecar's requests: they must be what the pinned istiod chart
+    injects (global.proxy.resources.requests), not a number written once and left to drift."""
+    values = yaml.safe_load(ISTIOD_VALUES.read_text())
+    assert values["_internal_defaults_do_not_set"]["global"]["proxy"]["resources"]["requests"] \
+        == ISTIO_SIDECAR_REQUESTS
+
+
+def test_every_demo_pod_fits_its_namespace_quota_with_its_sidecar(plans):
+    assert DEMO_STACKS
+    for stack in DEMO_STACKS:
+        plan = plans[stack]
+        pod = named(plan, "apps/v1:Deployment", "demo-echo")["inputs"]["spec"]["template"]["spec"]
+        hard = one(plan, "core/v1:ResourceQuota")["inputs"]["spec"]["hard"]
+        for resource in ("cpu", "memory"):
+            requested = sum(quantity(c["resources"]["requests"][resource]) for c in pod["containers"])
+            requested += quantity(ISTIO_SIDECAR_REQUESTS[resource])
+            assert requested <= quantity(hard[f"requests.{resource}"]), (stack, resource)
+
+
+def test_the_demo_image_is_admitted_by_its_one_digest(plans):
+    policy = one(plans[OWNER], "gcp:binaryauthorization/policy:Policy")["inputs"]
+    patterns = {p["namePattern"] for p in policy["admissionWhitelistPatterns"]}
+    for stack in DEMO_STACKS:
+        pod = named(plans[stack], "apps/v1:Deployment", "demo-echo")["inputs"]["spec"]["template"]["spec"]
+        (image,) = {c["image"] for c in pod["containers"]}
+        assert image in patterns and "@sha256:" in image
+        assert not any(p.endswith("*") and image.startswith(p[:-1]) for p in patterns - {image})
+
+
+def test_every_owner_workload_waits_for_the_sidecar_injector(plans, example_plans):
+    """A pod created before istiod's webhook has no sidecar, and STRICT mTLS then refuses the
+    gateway's requests to it: every workload an owner declares depends on istiod."""
+    for plan in [plans[OWNER], *(p for p in example_plans.values() if of_type(p, "container/cluster:Cluster"))]:
+        istiod = next(r["urn"] for r in plan["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release"
+                      and r["inputs"]["chart"] == "istiod")
+        for workload in (r for r in plan["resources"] if r["type"] in POD_SPEC_PATHS):
+            assert istiod in workload["dependencies"], workload["name"]
+
+
+def test_an_environment_of_only_the_demo_previews_with_schema_checks(tmp_path):
+    """A brand-new environment needs no service of its own: demo alone, no routes."""
+    stack = STACKS.attached[0]
+    project = write_project(tmp_path, lambda files: (
+        set_key("environment.routes", [], stack)(files),
+        set_key("environment.auth.publicPaths", [], stack)(files),
+        set_key("environment.demo", True, stack)(files)))
+    plan = preview_stack(stack, project, tmp_path / "build", check_schemas=True).plan
+    (vs,) = [r["inputs"]["spec"] for r in of_type(plan, ":VirtualService")]
+    assert [h["match"][0]["uri"]["prefix"] for h in vs["http"]] == ["/demo"]
+    policy = named(plan, ":AuthorizationPolicy", "require-jwt")["inputs"]["spec"]
+    assert policy["rules"][0]["to"][0]["operation"] == {
+        "paths": ["/demo", "/demo/*"], "notPaths": ["/demo/health", "/demo/health/*"]}
+    assert plan["outputs"]["demo"]["path"] == "/demo"
+
+
+def test_the_examples_show_no_demo_unless_they_say_so(example_plans):
+    for name, plan in example_plans.items():
+        says = (EXAMPLES[name] / f"Pulumi.{name}.yaml").read_text()
+        assert bool(of_type(plan, "apps/v1:Deployment")) == ("demo: true" in says), name
