@@ -30,6 +30,9 @@ def test_new_environment_is_attached_previewed_and_platform_free(tmp_path, capsy
     plan = yaml.safe_load((tmp_path / "build" / name / "plan.json").read_text())
     assert not [r for r in plan["resources"] if r["type"].startswith(PLATFORM_TYPES)]
     assert "no cluster-level resource" in out
+    # Who deploys into it is its own choice: uat's owners get no rights in the new namespace.
+    assert uat.get("owners") and "owners" not in environment
+    assert not [r for r in plan["resources"] if r["type"].endswith(":RoleBinding")]
 
 
 def test_pull_request_environment_with_smaller_quota(tmp_path, capsys):
