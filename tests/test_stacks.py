@@ -478,3 +478,19 @@ def test_environment_owners_get_edit_in_their_namespace_and_credentials_from_the
               if r["inputs"]["member"] == "group:uat-team@example.com"]
     assert grants == [{"member": "group:uat-team@example.com", "project": "acme-nonprod",
                        "role": "roles/container.clusterViewer"}]
+
+
+def test_the_shipped_set_shows_every_self_service_feature(plans):
+    """The stack files a team copies from show each environment option in use (and each passes
+    the schema and CEL checks: test_manifests.py): owners, the isolation every environment gets,
+    the demo workload and per-route timeout and retries."""
+    every = [r for plan in plans.values() for r in plan["resources"]]
+    assert [r for r in every if r["type"].endswith(":RoleBinding")
+            and r["inputs"]["metadata"]["name"] == "environment-owners"]
+    for stack, plan in plans.items():
+        assert named(plan, "networking.k8s.io/v1:NetworkPolicy", "environment-ingress"), stack
+        assert named(plan, ":Sidecar", "default"), stack
+    assert [r for r in every if r["type"].endswith("apps/v1:Deployment")
+            and r["inputs"]["metadata"]["name"] == "demo-echo"]
+    routes = [h for r in every if r["type"].endswith(":VirtualService") for h in r["inputs"]["spec"]["http"]]
+    assert [h for h in routes if "timeout" in h and "retries" in h]
