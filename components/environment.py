@@ -129,8 +129,10 @@ class Environment(pulumi.ComponentResource):
         # metadata server; REGISTRY_ONLY and the Sidecar below govern where they go). Nothing else
         # Istio needs comes in: istiod never connects to workloads (xDS is dialled by the proxy),
         # and the load balancer's health checks end at the gateway, in its own namespace. Kubelet
-        # probes come from the node, which Cilium (Dataplane V2) admits by default
-        # (allow-localhost); not verified on a live cluster here.
+        # probes (rewritten by Istio to the agent's port 15020) come from the node itself, which
+        # Cilium admits to its local pods whatever the policy: --allow-localhost defaults to auto,
+        # "always" in Kubernetes mode (cilium Documentation/security/policy/language.rst, "Access
+        # to/from local host"). GKE's own setting for it is not documented; not verified live.
         # https://kubernetes.io/docs/concepts/services-networking/network-policies/
         k8s.networking.v1.NetworkPolicy(
             f"{name}-ingress-isolation",

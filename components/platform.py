@@ -71,8 +71,10 @@ class OwnedPlatform(pulumi.ComponentResource):
             project=config.project, config=config.binary_authorization), opts=gcp_child)
         # Environment owners (across the stack files on this platform) may get cluster
         # credentials and nothing else from IAM: roles/container.clusterViewer is
-        # container.clusters.get/list (what `get-credentials` needs); what they may do inside is
-        # their namespace's RoleBinding. Granted here, additively, by the owner stack: the
+        # container.clusters.get/list (what `get-credentials` needs) and, since March 2025,
+        # container.clusters.connect (what the DNS endpoint asks of every request; IAM's role
+        # reference, docs.cloud.google.com/iam/docs/roles-permissions/container); no object
+        # through IAM: what they may do inside is their namespace's RoleBinding. Granted here, additively, by the owner stack: the
         # identity that deploys environments must never be able to grant project roles.
         for owner in owners:
             projects.IAMMember(
