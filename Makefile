@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test policy diff diff-args diff-rev new-env verify bench clean
+.PHONY: preview preview-all test policy diff diff-args diff-rev new-env verify bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ PREVIEW_FLAGS_provided := --demo-certificate
 
 preview: $(VENV)/.installed  ## offline preview of one stack: make preview STACK=uat
 	$(PY) -m preview $(STACK) $(PREVIEW_FLAGS_$(STACK))
+
+# Each stack gets its PREVIEW_FLAGS_<stack>, as make preview gives it (flags of a stack not in DIR are ignored).
+preview-all: $(VENV)/.installed  ## every stack of a folder previewed and policy-checked in one process -> build/summary.md: make preview-all [DIR=examples/mutual]
+	$(PY) -m preview.fleet $(if $(DIR),--project-dir $(DIR)) $(foreach flags,$(filter PREVIEW_FLAGS_%,$(.VARIABLES)),--stack-flags '$(flags:PREVIEW_FLAGS_%=%)=$($(flags))')
 
 test: $(VENV)/.installed  ## the whole test suite (what CI runs)
 	$(PY) -m pytest -q -n 2
