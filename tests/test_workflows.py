@@ -541,10 +541,42 @@ def test_the_revision_diff_step_runs_offline_and_fails_on_a_blocking_risk(tmp_pa
     assert not any("google-github-actions" in st.get("uses", "") for st in job["steps"])  # forks too
 
 
+FAKE_PREVIEW_ALL = '''
+import pathlib, sys
+assert sys.argv[1:] == ["preview-all"], sys.argv
+for stack in ("dev", "test"):
+    (pathlib.Path("build") / stack).mkdir(parents=True)
+    (pathlib.Path("build") / stack / "summary.md").write_text(f"## {stack}\\n")
+pathlib.Path("build/summary.md").write_text("# Offline preview of every stack\\n| `uat` | **failed** |\\n")
+sys.exit(1)
+'''
+
+
+def test_the_offline_preview_is_one_job_and_its_summaries_reach_the_run_page_and_the_comment(tmp_path):
+    """One `make preview-all` (no matrix): the fleet table and each stack's summary on the run page,
+    its exit code the job's, and the artifact the comment job downloads holds them all."""
+    jobs = jobs_of("pull-request.yml")
+    job = jobs["offline-preview"]
+    assert "strategy" not in job and "needs" not in job
+    context = context_for(pull_request_event(fork=True))
+    done = run_step(workflow("pull-request.yml"), "offline-preview", "Offline preview and policy pack of every "
+                    "stack, summaries on the run page (all a fork's pull request gets)", context, tmp_path,
+                    tmp_path, path=[fake_command(tmp_path / "bin", "make", FAKE_PREVIEW_ALL)])
+    assert done.returncode == 1, done.stderr
+    assert done.summary.index("| `uat` | **failed** |") < done.summary.index("## dev") < done.summary.index("## test")
+    (upload,) = uses(job, "actions/upload-artifact")
+    assert upload["if"] == "always()"  # a failed stack's run still shows the others
+    assert upload["with"]["path"].split() == ["build/summary.md", "build/*/summary.md"]
+    downloads = [d["with"]["name"] for d in uses(jobs["comment"], "actions/download-artifact")]
+    assert upload["with"]["name"] in downloads and "offline-preview" in jobs["comment"]["needs"]
+
+
 def test_pull_request_comment_is_created_then_updated_in_place(tmp_path):
+    # The offline-preview artifact, as downloaded: the fleet's summary.md and <stack>/summary.md.
     for stack in ("dev", "test"):
-        (tmp_path / "summaries" / f"summary-{stack}").mkdir(parents=True)
-        (tmp_path / "summaries" / f"summary-{stack}" / "summary.md").write_text(f"## {stack}\n")
+        (tmp_path / "summaries" / stack).mkdir(parents=True)
+        (tmp_path / "summaries" / stack / "summary.md").write_text(f"## {stack}\n")
+    (tmp_path / "summaries" / "summary.md").write_text("# Offline preview of every stack: the project\n")
     (tmp_path / "revdiff").mkdir()
     (tmp_path / "revdiff" / "revdiff.md").write_text("**Risks (0)**\n")
     comments = "/repos/acme/istio-envs/issues/7/comments"
@@ -557,8 +589,10 @@ def test_pull_request_comment_is_created_then_updated_in_place(tmp_path):
         assert post[1] == comments and post[2]["body"].startswith("<!-- istio-envs offline preview -->")
         body = post[2]["body"]
         assert "## dev" in body and "## test" in body
-        # Risks first, then the summaries folded away.
-        assert body.index("**Risks (0)**") < body.index("<details>") < body.index("## dev")
+        # Risks first, the fleet's table, then the summaries folded away.
+        assert body.index("**Risks (0)**") < body.index("# Offline preview of every stack") \
+            < body.index("<details>") < body.index("## dev")
+        assert body.count("Offline preview of every stack") == 1
     # Second push: the marked comment is on the second page of comments.
     pages = {("GET", comments): ([{"id": 1, "body": "LGTM"}], {"Link": '<{base}/page2>; rel="next"'}),
              ("GET", "/page2"): ([{"id": 42, "body": "<!-- istio-envs offline preview -->\nold"}], {})}
