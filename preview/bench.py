@@ -11,6 +11,10 @@ shows the median and its ratio to the import floor. Written to ``build/bench.jso
 - previews of dev and of an attached stack, without and with the manifest schema checks (with
   is what ``make preview`` does), of generated owners with 3/30/300 routes and of one attached
   stack in projects of 1/10/50 environments (its load reads every sibling stack file);
+- the fleet: ``make preview-all`` over the project of 50 environments (each previewed with the
+  schema checks, then the policy pack), in one process, against one owner preview with the schema
+  checks (goal: at most 3×) and against 50 separate processes, estimated as that owner preview
+  plus 49 × the median of one attached stack of the 50 with the schema checks (fresh processes);
 - with ``--suite`` (``make bench SUITE=1``), one run of the whole test suite, as ``make test``.
 
 Timings depend on the machine, so it is printed first (cores this process may use, CPU model
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -68,6 +73,12 @@ def preview_command(stack: str, project: Path, build: Path, schemas: bool = Fals
     `make preview` does by default (without: the program alone)."""
     return [sys.executable, "-m", "preview", stack, "--project-dir", str(project), "--build-dir", str(build),
             *([] if schemas else ["--no-schemas"])]
+
+
+def fleet_command(project: Path, build: Path) -> list[str]:
+    """What `make preview-all` runs over ``project``: every stack previewed with the schema
+    checks and policy-checked, in one process."""
+    return [sys.executable, "-m", "preview.fleet", "--project-dir", str(project), "--build-dir", str(build)]
 
 
 def shipped() -> dict[str, dict]:
@@ -201,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             row(f"1 of {count} environments ({stack})",
                 sample(preview_command(stack, project, build / f"e{count}"), runs),
                 _count(build / f"e{count}", stack))
+        fleet = fleet_case(Path(tmp), build, runs, row)
     suite = None
     if args.suite:
         print("  test suite (python -m pytest -q, once) ...", file=sys.stderr)
@@ -209,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'test suite (make test)':<34} {seconds:6.1f} s  exit {code}", file=sys.stderr)
 
     by_case = {r["case"]: r["median_s"] for r in rows}
+    fleet.update(fleet_ratios(by_case))
     summary = {
         "routes_300_vs_3": round(by_case["owner with 300 routes"] / by_case["owner with 3 routes"], 2),
         "envs_50_vs_10_attached": round(by_case["1 of 50 environments (env49)"]
@@ -216,11 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         "dev_vs_owner_classes_floor": round(by_case["preview dev (owner)"] / by_case["owner classes floor"], 2),
         "attached_vs_attached_classes_floor": round(by_case["preview test (attached)"]
                                                     / by_case["attached classes floor"], 2),
+        "fleet_50_vs_dev_preview": fleet["fleet_vs_one_owner_preview"],
+        "separate_50_estimate_vs_fleet_50": fleet["separate_estimate_vs_fleet"],
     }
     out = PROJECT_DIR / "build" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"machine": this, "runs": runs, "rows": rows, "ratios": summary,
-                               "suite": suite}, indent=2) + "\n")
+                               "fleet": fleet, "suite": suite}, indent=2) + "\n")
     print(f"\nOn {describe(this)}; median of {runs} fresh processes, previews without the schema "
           "checks unless said:")
     print("\n| case | median s | fastest s | × import floor | resources |\n|---|---|---|---|---|")
@@ -230,9 +245,43 @@ def main(argv: list[str] | None = None) -> int:
     if suite:
         print(f"\ntest suite (`make test`, one run): {suite['seconds']:.0f} s"
               + ("" if suite["exit_code"] == 0 else f", FAILED (exit {suite['exit_code']})"))
+    print(f"\nfleet of {FLEET} (make preview-all, one process): {fleet['fleet_s']:.2f} s = "
+          f"{fleet['fleet_vs_one_owner_preview']:.2f}x one owner preview with the schema checks "
+          f"({fleet['one_owner_preview_s']:.2f} s; goal <= 3x); {FLEET} separate processes, estimated "
+          f"({fleet['separate_estimate_basis']}): {fleet['separate_estimate_s']:.1f} s = "
+          f"{fleet['separate_estimate_vs_fleet']:.1f}x the fleet")
     print("\n" + ", ".join(f"{k} = {v}" for k, v in summary.items()))
     print(f"wrote {out}")
     return 0 if not suite or suite["exit_code"] == 0 else 1
+
+
+FLEET = 50
+FLEET_CASE = f"fleet of {FLEET}: make preview-all"
+ATTACHED_OF_FLEET = f"1 of {FLEET} environments with schema checks"
+
+
+def fleet_case(tmp: Path, build: Path, runs: int, row: Callable[[str, list[float], int | None], None]) -> dict:
+    """Times the fleet and the attached stack the separate-process estimate multiplies."""
+    project, stack = write(tmp / f"fleet{FLEET}", with_environments(FLEET)), f"env{FLEET - 1}"
+    row(FLEET_CASE, sample(fleet_command(project, build / "fleet"), runs),
+        sum(_count(build / "fleet", name) for name in StackSet.names_in(project)))
+    # After the fleet: the owner's plan is there, so this times the attached stack alone.
+    row(ATTACHED_OF_FLEET, sample(preview_command(stack, project, build / "fleet", True), runs),
+        _count(build / "fleet", stack))
+    return {"environments": FLEET, "schema_checks": True, "policy_pack": True}
+
+
+def fleet_ratios(by_case: dict[str, float]) -> dict:
+    """The fleet against one owner preview and against one process per stack (estimated)."""
+    owner = by_case["preview dev with schema checks"]
+    separate = owner + (FLEET - 1) * by_case[ATTACHED_OF_FLEET]
+    return {"fleet_s": by_case[FLEET_CASE], "one_owner_preview_s": owner,
+            "separate_estimate_s": round(separate, 2),
+            "separate_estimate_basis": f"preview dev with schema checks + {FLEET - 1} x the median "
+                                       f"'{ATTACHED_OF_FLEET}', fresh processes; the policy pack's own "
+                                       "processes not counted",
+            "fleet_vs_one_owner_preview": round(by_case[FLEET_CASE] / owner, 2),
+            "separate_estimate_vs_fleet": round(separate / by_case[FLEET_CASE], 2)}
 
 
 def _count(build: Path, stack: str) -> int:
