@@ -406,6 +406,16 @@ def _headline(change: StackChange) -> str:
             f"{len(change.changed)} changed")
 
 
+def _body(change: StackChange) -> list[str]:
+    """A changed stack's resources added, removed and changed, then its outputs (diff notation)."""
+    body = [f"+ {n}" for n in change.added] + [f"- {n}" for n in change.removed]
+    for name, rows in change.changed.items():
+        body += [f"~ {name}"] + [f"    {row}" for row in rows]
+    if change.outputs:
+        body += ["outputs:"] + [f"    {row}" for row in change.outputs]
+    return body
+
+
 def text(report: Report) -> str:
     lines = [f"Revision diff {report.base} → {report.head}", ""]
     lines.append(f"Risks ({len(report.risks)}):" if report.risks else "Risks: none found.")
@@ -418,14 +428,7 @@ def text(report: Report) -> str:
         lines.append(f"{change.stack}: {_headline(change)}")
         if change.status in ("created", "destroyed"):
             continue
-        lines += [f"  + {name}" for name in change.added]
-        lines += [f"  - {name}" for name in change.removed]
-        for name, rows in change.changed.items():
-            lines.append(f"  ~ {name}")
-            lines += [f"      {row}" for row in rows]
-        if change.outputs:
-            lines.append("  outputs:")
-            lines += [f"      {row}" for row in change.outputs]
+        lines += [f"  {line}" for line in _body(change)]
     if unchanged:
         lines.append(f"unchanged ({len(unchanged)}): {', '.join(unchanged)}")
     return "\n".join(lines).rstrip() + "\n"
@@ -448,12 +451,7 @@ def markdown(report: Report) -> str:
         if change.status in ("created", "destroyed", "failed"):
             lines.append("")
             continue
-        body = [f"+ {n}" for n in change.added] + [f"- {n}" for n in change.removed]
-        for name, rows in change.changed.items():
-            body += [f"~ {name}"] + [f"    {row}" for row in rows]
-        if change.outputs:
-            body += ["outputs:"] + [f"    {row}" for row in change.outputs]
-        lines += ["<details><summary>details</summary>", "", "```diff", *body, "```", "",
+        lines += ["<details><summary>details</summary>", "", "```diff", *_body(change), "```", "",
                   "</details>", ""]
     if unchanged:
         lines.append(f"Unchanged ({len(unchanged)}): {', '.join(f'`{s}`' for s in unchanged)}")

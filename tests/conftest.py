@@ -22,6 +22,8 @@ SHIPPED_STACKS = STACKS.names
 OWNER = "dev"
 # Every shipped stack attached to it (test, uat, and any an environment owner adds).
 ATTACHED_STACKS = [stack.name for stack in STACKS.attached_to(OWNER)]
+# The shipped stacks that turn the demo workload on, from their own files.
+DEMO_STACKS = [stack.name for stack in STACKS if stack.config["istio-envs:environment"].get("demo")]
 
 
 def scratch_stack_name(project: Path, wanted: str = "qa") -> str:
@@ -89,3 +91,8 @@ def named(plan: dict, type_suffix: str, name: str) -> dict:
     found = [r for r in of_type(plan, type_suffix) if r["inputs"]["metadata"]["name"] == name]
     assert len(found) == 1, (type_suffix, name, [r["name"] for r in found])
     return found[0]
+
+
+def demo_pod(plan: dict) -> dict:
+    """The pod spec of the demo workload's Deployment (environment.demo)."""
+    return named(plan, "apps/v1:Deployment", "demo-echo")["inputs"]["spec"]["template"]["spec"]

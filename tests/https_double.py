@@ -77,8 +77,8 @@ class Mesh:
 
         def answer(host: str) -> str | None:
             name, namespace = host.split(".")[:2]
-            service = next((s for s in kind("core/v1:Service") if s["metadata"] == {
-                **s["metadata"], "name": name, "namespace": namespace}), None)
+            service = next((s for s in kind("core/v1:Service")
+                            if (s["metadata"]["name"], s["metadata"]["namespace"]) == (name, namespace)), None)
             if service is None:
                 return None
             for deployment in kind("apps/v1:Deployment"):

@@ -4,7 +4,7 @@ an environment of nothing but the demo."""
 from __future__ import annotations
 
 import yaml
-from conftest import EXAMPLES, OWNER, ROOT, STACKS, named, of_type, one
+from conftest import DEMO_STACKS, EXAMPLES, OWNER, ROOT, STACKS, demo_pod, named, of_type, one
 from stackfiles import set_key, write_project
 
 from components.config.types import quantity_value as quantity
@@ -13,7 +13,6 @@ from policy.rules import POD_SPEC_PATHS
 from preview import preview_stack
 
 ISTIOD_VALUES = ROOT / "tests" / "charts" / "istio" / "istiod" / "values.yaml"
-DEMO_STACKS = [s.name for s in STACKS if s.config["istio-envs:environment"].get("demo")]
 
 
 def test_the_sidecar_requests_are_the_pinned_charts():
@@ -28,7 +27,7 @@ def test_every_demo_pod_fits_its_namespace_quota_with_its_sidecar(plans):
     assert DEMO_STACKS
     for stack in DEMO_STACKS:
         plan = plans[stack]
-        pod = named(plan, "apps/v1:Deployment", "demo-echo")["inputs"]["spec"]["template"]["spec"]
+        pod = demo_pod(plan)
         hard = one(plan, "core/v1:ResourceQuota")["inputs"]["spec"]["hard"]
         for resource in ("cpu", "memory"):
             requested = sum(quantity(c["resources"]["requests"][resource]) for c in pod["containers"])
@@ -40,7 +39,7 @@ def test_the_demo_image_is_admitted_by_its_one_digest(plans):
     policy = one(plans[OWNER], "gcp:binaryauthorization/policy:Policy")["inputs"]
     patterns = {p["namePattern"] for p in policy["admissionWhitelistPatterns"]}
     for stack in DEMO_STACKS:
-        pod = named(plans[stack], "apps/v1:Deployment", "demo-echo")["inputs"]["spec"]["template"]["spec"]
+        pod = demo_pod(plans[stack])
         (image,) = {c["image"] for c in pod["containers"]}
         assert image in patterns and "@sha256:" in image
         assert not any(p.endswith("*") and image.startswith(p[:-1]) for p in patterns - {image})

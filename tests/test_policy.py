@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLES, ROOT, SHIPPED_STACKS, named, one
+from conftest import EXAMPLES, ROOT, SHIPPED_STACKS, demo_pod, named, one
 
 from policy.offline import check_plan
 from policy.pack import policies
@@ -67,8 +67,7 @@ def _owner_binding(plan):
 
 
 def _demo_container(plan):
-    deployment = named(plan, "apps/v1:Deployment", "demo-echo")["inputs"]
-    return deployment["spec"]["template"]["spec"]["containers"][0]
+    return demo_pod(plan)["containers"][0]
 
 
 BREAKS = {
@@ -171,7 +170,7 @@ UNHARDENED = {
 @pytest.mark.parametrize("problem", sorted(UNHARDENED))
 def test_a_workload_losing_one_hardening_is_reported(plans, problem):
     broken = copy.deepcopy(plans["dev"])
-    pod = named(broken, "apps/v1:Deployment", "demo-echo")["inputs"]["spec"]["template"]["spec"]
+    pod = demo_pod(broken)
     UNHARDENED[problem](pod, pod["containers"][0])
     (violation,) = check_plan(broken, ROOT)
     assert violation.policy == "workloads-hardened"

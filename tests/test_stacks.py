@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import (
     ATTACHED_STACKS,
+    DEMO_STACKS,
     OWNER,
     ROOT,
     SHIPPED_STACKS,
@@ -28,11 +29,6 @@ from preview import owner_outputs, preview_stack
 from preview.engine import run_program
 
 ATTACHED = ATTACHED_STACKS
-
-
-def environment_config(stack: str) -> dict:
-    """``istio-envs:environment`` as the stack file writes it."""
-    return next(s for s in STACKS if s.name == stack).config["istio-envs:environment"]
 PLATFORM_TYPES = (
     "gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool",
     "gcp:compute/address:Address", "gcp:dns/managedZone:ManagedZone",
@@ -173,7 +169,7 @@ def test_environment_namespace_routes_and_jwt(plans, stack):
     routes = {h["match"][0]["uri"]["prefix"]: h["route"][0]["destination"] for h in vs["spec"]["http"]}
     expected = {f"/{svc}": {"host": f"{svc}.{stack}.svc.cluster.local", "port": {"number": 8080}}
                 for svc in ("accounts", "orders", "fulfillment")}
-    if environment_config(stack).get("demo"):
+    if stack in DEMO_STACKS:
         # The demo workload's route (README: environment.demo): its Service, port 80.
         expected["/demo"] = {"host": f"demo-echo.{stack}.svc.cluster.local", "port": {"number": 80}}
     assert routes == expected
@@ -210,7 +206,7 @@ def test_public_path_is_the_only_exception_to_the_token_rule(plans):
     policy = named(plans[OWNER], ":AuthorizationPolicy", "require-jwt")["inputs"]["spec"]
     token_rule, public_rule, internal_rule = policy["rules"]
     public = ["/accounts/health", "/accounts/health/*"]
-    if environment_config(OWNER).get("demo"):
+    if OWNER in DEMO_STACKS:
         public += ["/demo/health", "/demo/health/*"]  # the demo's health path, nothing else of it
     assert token_rule["to"][0]["operation"]["notPaths"] == public
     assert public_rule["to"][0]["operation"]["paths"] == public

@@ -8,14 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, STACKS
+from conftest import DEMO_STACKS, ROOT, STACKS
 from cryptography.hazmat.primitives.asymmetric import ec
 from https_double import Mesh, mint, running
 
 from tools.verify import Demo, Target, verify
-
-# The shipped stacks that turn the demo workload on, from their own files.
-DEMO_STACKS = [s.name for s in STACKS if s.config["istio-envs:environment"].get("demo")]
 
 
 def target_for(double, **overrides) -> Target:
@@ -110,15 +107,20 @@ def test_an_acme_certificate_not_ready_yet_is_waiting_not_failed(tmp_path, probl
     assert results(checks)["tls"] == "FAIL"
 
 
+def _path_with_pulumi(tmp_path, program: str | None) -> str:
+    """A PATH of the system's tools and, unless ``program`` is None, a fake `pulumi` running it."""
+    if program is None:
+        return "/usr/bin:/bin"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "pulumi").write_text(program)
+    (fake / "pulumi").chmod(0o755)
+    return f"{fake}:/usr/bin:/bin"
+
+
 def _verify_stack(tmp_path, pulumi_script: str | None):
     """`make verify STACK=dev`'s command with PATH holding only a fake `pulumi` (or none)."""
-    path = "/usr/bin:/bin"
-    if pulumi_script is not None:
-        fake = tmp_path / "bin"
-        fake.mkdir()
-        (fake / "pulumi").write_text("#!/bin/sh\n" + pulumi_script)
-        (fake / "pulumi").chmod(0o755)
-        path = f"{fake}:{path}"
+    path = _path_with_pulumi(tmp_path, None if pulumi_script is None else "#!/bin/sh\n" + pulumi_script)
     done = subprocess.run([sys.executable, "-m", "tools.verify", "--stack", "dev"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, env={"PATH": path})
     assert done.returncode == 2, done.stdout + done.stderr
@@ -155,16 +157,12 @@ def test_verify_of_a_stack_without_outputs_asks_whether_it_was_deployed(tmp_path
 def _fake_pulumi(tmp_path, outputs_by_stack: dict[str, dict]) -> str:
     """A PATH whose `pulumi stack output --json --stack X` prints X's outputs, as a deployed
     stack's would."""
-    fake = tmp_path / "bin"
-    fake.mkdir()
     (tmp_path / "outputs.json").write_text(json.dumps(outputs_by_stack))
-    (fake / "pulumi").write_text(
+    return _path_with_pulumi(tmp_path, (
         f"#!{sys.executable}\nimport json, sys\n"
         f"outputs = json.load(open({str(tmp_path / 'outputs.json')!r}))\n"
         "stack = sys.argv[sys.argv.index('--stack') + 1]\n"
-        "print(json.dumps(outputs[stack]))\n")
-    (fake / "pulumi").chmod(0o755)
-    return f"{fake}:/usr/bin:/bin"
+        "print(json.dumps(outputs[stack]))\n"))
 
 
 def test_some_shipped_stacks_turn_the_demo_on():
@@ -209,12 +207,11 @@ def test_make_verify_passes_end_to_end_on_a_fresh_environment_with_the_demo(tmp_
 def test_the_demo_check_fails_when_another_environment_or_nothing_answers(tmp_path, plans):
     stack = DEMO_STACKS[0]
     mesh = Mesh.from_plan(plans[stack])
-    exported = plans[stack]["outputs"]["demo"]
-    demo = Demo(exported["path"], exported["healthPath"], exported["text"])
+    demo = Demo.from_output(plans[stack]["outputs"]["demo"])
     for answer, seen in (("istio-envs demo: uat", "200 'istio-envs demo: uat'"), (None, "503")):
         wrong = dataclasses.replace(mesh, routes={**mesh.routes, "/demo": answer})
         with running(tmp_path, mesh=wrong) as double:
-            checks = verify(target_for(double, path="/demo", demo=demo), resolve=local)
+            checks = verify(target_for(double, path="", demo=demo), resolve=local)
         check = next(c for c in checks if c.name == "demo-answers")
         assert check.status == "FAIL" and seen in check.detail, check
 
@@ -222,8 +219,7 @@ def test_the_demo_check_fails_when_another_environment_or_nothing_answers(tmp_pa
 def test_the_demo_paths_in_verify_are_the_programs(plans):
     """`make verify HOST=... DEMO=1` derives what the program exports as `demo`."""
     for stack in DEMO_STACKS:
-        exported = plans[stack]["outputs"]["demo"]
-        assert Demo.for_host(plans[stack]["outputs"]["host"]) == Demo(
-            exported["path"], exported["healthPath"], exported["text"])
+        outputs = plans[stack]["outputs"]
+        assert Demo.for_host(outputs["host"]) == Demo.from_output(outputs["demo"]) is not None
     without = [s for s in STACKS.names if s not in DEMO_STACKS]
     assert all("demo" not in plans[s]["outputs"] for s in without)

@@ -56,12 +56,20 @@ class Demo:
         """What the program deploys for the environment of ``<env>.api.<domain>``."""
         return cls(DEMO_ROUTE.path, DEMO_HEALTH_PATH, demo_text(host.split(".", 1)[0]))
 
+    @classmethod
+    def from_output(cls, value: object) -> Demo | None:
+        """The stack output ``demo`` (None: the stack runs no demo)."""
+        if not isinstance(value, dict):
+            return None
+        return cls(value["path"], value["healthPath"], value["text"])
+
 
 @dataclass
 class Target:
     host: str
     ingress_ip: str
-    path: str = "/"
+    path: str = ""
+    """What the request checks ask for (default: the demo's route, else /)."""
     https_port: int = 443
     http_port: int = 80
     ca_file: str | None = None
@@ -72,6 +80,9 @@ class Target:
     """The platform's certificate source (stack output ``tlsSource``): acme certificates may not
     be issued yet."""
     demo: Demo | None = None
+
+    def __post_init__(self) -> None:
+        self.path = self.path or (self.demo.path if self.demo else "/")
 
 
 @dataclass
@@ -255,11 +266,8 @@ def _stack_target(stack: str) -> tuple[Target, str | None]:
         handle.write(ca)
         handle.close()
         ca_file = handle.name
-    demo = outputs.get("demo")
     return Target(host=outputs["host"], ingress_ip=outputs["ingressIp"], ca_file=ca_file,
-                  tls_source=outputs.get("tlsSource"),
-                  demo=Demo(demo["path"], demo["healthPath"], demo["text"]) if isinstance(demo, dict) else None,
-                  path=demo["path"] if isinstance(demo, dict) else "/"), ca_file
+                  tls_source=outputs.get("tlsSource"), demo=Demo.from_output(outputs.get("demo"))), ca_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,9 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.stack:
             target, _ = _stack_target(args.stack)
         elif args.host and args.ingress_ip:
-            demo = Demo.for_host(args.host) if args.demo else None
             target = Target(host=args.host, ingress_ip=args.ingress_ip, ca_file=args.ca_file,
-                            demo=demo, path=demo.path if demo else "/")
+                            demo=Demo.for_host(args.host) if args.demo else None)
         else:
             raise ValueError("give --stack, or --host and --ingress-ip")
         if args.resolve:
