@@ -6,13 +6,16 @@ Secure defaults are set here with the reason beside each; what a stack may tune 
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_gcp import compute, container, projects, serviceaccount
 
-from .config import ClusterConfig
+from .config import ClusterConfig, MaintenanceWindow
 from .versions import ISTIO_KUBERNETES_MINORS, ISTIO_VERSION, MINOR_UPGRADE_HOLD_SINCE
 
 # Least privilege for nodes: GKE's own role for node service accounts (logs, metrics, metadata;
@@ -56,9 +59,10 @@ class GkeCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         location = args.location
 
+        node_sa_id = f"{cfg.name}-nodes"[:30]
         node_sa = serviceaccount.Account(
             f"{name}-nodes",
-            account_id=f"{cfg.name}-nodes"[:30],
+            account_id=node_sa_id,
             display_name=f"GKE {cfg.name} nodes (least privilege)",
             project=args.project,
             opts=child,
@@ -200,7 +204,12 @@ class GkeCluster(pulumi.ComponentResource):
             # roll) until the minor's end of support, when GKE upgrades anyway. Bumping Istio is
             # what moves the ceiling: the exclusion is named after the pin.
             # https://cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions
+            # The provider requires exactly one window in a maintenance_policy, even one with
+            # only exclusions (terraform-provider-google-beta resource_container_cluster.go:
+            # ExactlyOneOf daily_maintenance_window, recurring_window,
+            # recurring_maintenance_window); a real `pulumi preview` fails without it.
             maintenance_policy={
+                "recurring_window": maintenance_window(cfg.maintenance_window),
                 "maintenance_exclusions": [{
                     "exclusion_name": f"istio-{ISTIO_VERSION.rsplit('.', 1)[0]}-supports-kubernetes-"
                                       f"{ISTIO_KUBERNETES_MINORS[0]}-to-{ISTIO_KUBERNETES_MINORS[-1]}",
@@ -229,9 +238,14 @@ class GkeCluster(pulumi.ComponentResource):
                 ignore_changes=["nodeConfig"]),
         )
 
+        pool_config = _node_config(cfg, node_sa.email, default_pool=False)
         self.node_pool = container.NodePool(
             f"{name}-pool",
-            name=f"{cfg.name}-pool",
+            # A new name whenever an input the provider replaces the pool for changes: Pulumi
+            # then creates the new pool before it deletes the old one (a fixed name fails that
+            # create with 409 ALREADY_EXISTS, and deleteBeforeReplace would drain every node at
+            # once). GKE drains the old pool's nodes honouring PodDisruptionBudgets.
+            name=node_pool_name(cfg, node_sa_id),
             project=args.project,
             location=location,
             cluster=self.cluster.name,
@@ -240,13 +254,16 @@ class GkeCluster(pulumi.ComponentResource):
                 "min_node_count": cfg.min_nodes_per_zone,
                 "max_node_count": cfg.max_nodes_per_zone,
             },
+            # A creation-time value (ForceNew on google_container_node_pool): autoscaling governs
+            # the count afterwards, so a later minNodesPerZone change must not replace the pool.
             initial_node_count=max(cfg.min_nodes_per_zone, 1),
             management={"auto_repair": True, "auto_upgrade": True},
             upgrade_settings={"max_surge": 1, "max_unavailable": 0},
-            node_config=_node_config(cfg, node_sa.email, default_pool=False),
+            node_config=pool_config,
             # Nodes boot with their service account's grants in place: logging, metrics and
             # image pulls work from the first pod.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=node_grants),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=node_grants,
+                                        ignore_changes=["initialNodeCount"]),
         )
 
         self.name = self.cluster.name
@@ -288,6 +305,44 @@ def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str], cluster_identi
         enable_server_side_apply=True,
         opts=opts,
     )
+
+
+# Any fixed date: GKE takes the window's time of day and length from it, the days from the
+# recurrence (the form of GKE's own example). Fixed, so the input never drifts.
+# https://cloud.google.com/kubernetes-engine/docs/how-to/maintenance-windows-and-exclusions
+MAINTENANCE_WINDOW_ANCHOR = datetime.date(2000, 1, 1)
+
+
+def maintenance_window(window: MaintenanceWindow) -> container.ClusterMaintenancePolicyRecurringWindowArgsDict:
+    """GKE's recurring window (RFC 3339 start and end, RFC 5545 recurrence), in UTC."""
+    hour, minute = map(int, window.start.split(":"))
+    start = datetime.datetime.combine(MAINTENANCE_WINDOW_ANCHOR, datetime.time(hour, minute),
+                                      tzinfo=datetime.timezone.utc)
+    end = start + datetime.timedelta(hours=window.hours)
+    return {"start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end_time": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "recurrence": window.recurrence}
+
+
+# node_config inputs that google_container_node_pool marks ForceNew and this program sets
+# (terraform-provider-google-beta google-beta/services/container/node_config.go; every other
+# node_config input it sets is updated in place). tests/test_day2.py holds this list to the
+# vendored provider schema (schemas/provider/).
+NODE_POOL_REPLACED_BY = ("spot", "service_account", "oauth_scopes", "metadata",
+                         "shielded_instance_config")
+# GKE node pool names: at most 40 characters.
+NODE_POOL_NAME_MAX = 40
+
+
+def node_pool_name(cfg: ClusterConfig, service_account_id: str) -> str:
+    """``<cluster>-pool-<digest>``: the digest is of the pool's replace-forcing inputs, so it
+    changes exactly when the provider must replace the pool."""
+    settings = {key: value for key, value in
+                _node_config(cfg, service_account_id, default_pool=False).items()
+                if key in NODE_POOL_REPLACED_BY}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:6]
+    suffix = f"-pool-{digest}"
+    return cfg.name[:NODE_POOL_NAME_MAX - len(suffix)].rstrip("-") + suffix
 
 
 def _node_config(cfg: ClusterConfig, service_account: pulumi.Input[str],

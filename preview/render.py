@@ -261,6 +261,7 @@ def _platform_lines(plan_doc: dict, owner: bool) -> list[str]:
                          + ("**spot** (cheap, can be reclaimed at any time)" if node.get("spot")
                             else "standard (not spot)")
                          + f", {node.get('diskSizeGb')} GB disk")
+        lines.append("- Maintenance: " + _maintenance(c.get("maintenancePolicy", {})))
         private = c.get("privateClusterConfig", {}).get("enablePrivateEndpoint")
         networks = [f"`{b.get('displayName')}` {b.get('cidrBlock')}"
                     for b in c.get("masterAuthorizedNetworksConfig", {}).get("cidrBlocks", [])]
@@ -289,6 +290,23 @@ def _platform_lines(plan_doc: dict, owner: bool) -> list[str]:
                      + ("; registered for every namespace: " + _destinations(shared) if shared else ""))
     lines.append("")
     return lines
+
+
+def _maintenance(policy: dict) -> str:
+    """The cluster's maintenance window and exclusions, as GKE applies them (UTC)."""
+    window = policy.get("recurringWindow") or {}
+    start, end = str(window.get("startTime", "")), str(window.get("endTime", ""))
+    days = str(window.get("recurrence", "")).partition("BYDAY=")[2]
+    text = (f"weekly on {days.replace(',', ', ')}, {start[11:16]}–{end[11:16]} UTC"
+            if window else "**no window** (the provider requires one)")
+    for exclusion in policy.get("maintenanceExclusions", []):
+        scope = exclusion.get("exclusionOptions", {}).get("scope", "NO_UPGRADES")
+        options = exclusion.get("exclusionOptions", {})
+        until = ("the minor's end of support" if options.get("endTimeBehavior") == "UNTIL_END_OF_SUPPORT"
+                 else str(exclusion.get("endTime", "?"))[:10])
+        text += (f"; `{scope}` from {str(exclusion.get('startTime', ''))[:10]} until {until} "
+                 f"(`{exclusion.get('exclusionName')}`)")
+    return text
 
 
 def _destinations(entries: list[dict]) -> str:

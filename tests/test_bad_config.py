@@ -219,6 +219,22 @@ CASES = {
                                 "platform.cluster.releaseChannel", "RAPID, REGULAR, STABLE"),
     "pods quota out of range": ("dev", set_key("environment.quota.pods", 0), "environment.quota.pods",
                                 "1 to 10000"),
+    "maintenance window too short for GKE": (
+        "dev", set_key("platform.cluster.maintenanceWindow", {"days": ["SA"], "hours": 8}),
+        "platform.cluster.maintenanceWindow", "at least 48 h in any 32 days"),
+    "maintenance window day unknown": (
+        "dev", set_key("platform.cluster.maintenanceWindow", {"days": ["SAT"]}),
+        "platform.cluster.maintenanceWindow.days[0]", "expected one of MO, TU, WE, TH, FR, SA, SU"),
+    "maintenance window day twice": (
+        "dev", set_key("platform.cluster.maintenanceWindow", {"days": ["SA", "SA", "SU"]}),
+        "platform.cluster.maintenanceWindow.days", "unique"),
+    "maintenance window start not HH:MM": (
+        "dev", set_key("platform.cluster.maintenanceWindow", {"start": "2am"}),
+        "platform.cluster.maintenanceWindow.start", "HH:MM"),
+    "maintenance window under 4 hours": (
+        "dev", set_key("platform.cluster.maintenanceWindow", {"days": ["MO", "TU", "WE", "TH", "FR"],
+                                                              "hours": 3}),
+        "platform.cluster.maintenanceWindow.hours", "from 4 to 24"),
     "master CIDR not a /28": ("dev", set_key("platform.cluster.masterCidr", "172.16.0.0/24"),
                               "platform.cluster.masterCidr", "/28"),
     "public nodes range": ("dev", set_key("platform.cluster.nodesCidr", "8.8.0.0/20"),

@@ -45,6 +45,7 @@ from .models import (
     EgressDestination,
     EnvironmentConfig,
     JwtAuth,
+    MaintenanceWindow,
     PlatformConfig,
     ProvidedTls,
     Quota,
@@ -61,7 +62,7 @@ __all__ = [
     "DEMO_ROUTE", "DNS_LABEL", "NAMESPACE", "RESERVED_NAMESPACES", "TLS_SOURCES",
     "TOP_LEVEL_KEYS", "AcmeConfig", "AcmeTls", "AuthorizedNetwork", "BinaryAuthorizationConfig",
     "ClientTls", "ClusterConfig", "ConfigError", "DnsConfig", "EgressDestination",
-    "EnvironmentConfig", "JwtAuth", "PlatformConfig", "Problem", "ProvidedTls", "Quota", "Route",
+    "EnvironmentConfig", "JwtAuth", "MaintenanceWindow", "PlatformConfig", "Problem", "ProvidedTls", "Quota", "Route",
     "SecretText", "SelfSignedTls", "StackConfig", "StackKeys", "TlsConfig", "host_covered", "load",
     "demo_text", "private_key_secret", "read_stack_file",
 ]

@@ -45,6 +45,7 @@ from .types import (
     RetryOn,
     ServiceName,
     StackReference,
+    Text,
     UrlPath,
 )
 
@@ -233,6 +234,34 @@ class AuthorizedNetwork(Model):
                                                "endpoint; never 0.0.0.0/0.")
 
 
+# RFC 5545 weekday codes, as GKE's recurring window (an RRULE) takes them.
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+Weekday = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+# GKE refuses a maintenance window with less than 48 hours of availability in any 32 days;
+# only stretches of at least 4 hours count. A weekly day occurs at least 4 times in 32 days.
+# https://cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions#maintenance-window
+MAINTENANCE_HOURS_PER_32_DAYS = 48
+WEEKLY_OCCURRENCES_IN_32_DAYS = 4
+
+
+class MaintenanceWindow(Model):
+    """When GKE may upgrade and repair the cluster: a weekly window, in UTC. The provider
+    requires a window even when only exclusions are wanted (``maintenance_policy``: exactly one
+    of the daily or recurring window)."""
+
+    days: tuple[Weekday, ...] = Field(("SA", "SU"), min_length=1,
+                                      description="Weekdays of the window (MO ... SU).")
+    start: Annotated[str, Text("a UTC time HH:MM such as 02:00",
+                               r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = Field(
+        "02:00", description="Start of each day's window, UTC (HH:MM).")
+    hours: Annotated[int, Int(4, 24)] = Field(
+        8, description="Length of each day's window in hours (GKE counts stretches of 4 or more).")
+
+    @property
+    def recurrence(self) -> str:
+        return "FREQ=WEEKLY;BYDAY=" + ",".join(day for day in WEEKDAYS if day in self.days)
+
+
 class ClusterConfig(Model):
     """The GKE cluster and its node pool."""
 
@@ -262,6 +291,9 @@ class ClusterConfig(Model):
         None, description="Google Groups for RBAC: gke-security-groups@<domain>.")
     intranode_visibility: Flag = Field(False, description="Pod-to-pod traffic on one node goes "
                                                           "through the VPC.")
+    maintenance_window: MaintenanceWindow = Field(
+        MaintenanceWindow(), description="When GKE may upgrade nodes and the control plane "
+                                         "(minor upgrades also wait for the Istio pin).")
 
 
 class DnsConfig(Model):

@@ -33,7 +33,9 @@ from .models import (
     ACME_CAA_ISSUER,
     DEMO_REQUESTS,
     DEMO_ROUTE,
+    MAINTENANCE_HOURS_PER_32_DAYS,
     RESERVED_NAMESPACES,
+    WEEKLY_OCCURRENCES_IN_32_DAYS,
     ClientTls,
     ClusterConfig,
     EnvironmentConfig,
@@ -216,6 +218,16 @@ def _cluster(cluster: ClusterConfig, key: str, checks: Checks) -> None:
                     f"maxNodesPerZone {cluster.max_nodes_per_zone}; expected min <= max")
     if ipaddress.ip_network(cluster.master_cidr).prefixlen != 28:
         checks.fail(join(key, "masterCidr"), f"got {show(cluster.master_cidr)}; GKE expects a /28")
+    window = cluster.maintenance_window
+    if len(set(window.days)) != len(window.days):
+        checks.fail(join(key, "maintenanceWindow.days"),
+                    f"got {show(list(window.days))}; days must be unique")
+    elif len(window.days) * window.hours * WEEKLY_OCCURRENCES_IN_32_DAYS < MAINTENANCE_HOURS_PER_32_DAYS:
+        checks.fail(join(key, "maintenanceWindow"),
+                    f"got {len(window.days)} day(s) of {window.hours} h a week, at least "
+                    f"{len(window.days) * window.hours * WEEKLY_OCCURRENCES_IN_32_DAYS} h in 32 days; "
+                    f"GKE expects at least {MAINTENANCE_HOURS_PER_32_DAYS} h in any 32 days (more "
+                    "days or hours)")
     ranges = {"masterCidr": cluster.master_cidr, "nodesCidr": cluster.nodes_cidr,
               "podsCidr": cluster.pods_cidr, "servicesCidr": cluster.services_cidr}
     names = list(ranges)
