@@ -16,7 +16,12 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import compute, container, projects, serviceaccount
 
 from .config import ClusterConfig, MaintenanceWindow
-from .versions import ISTIO_KUBERNETES_MINORS, ISTIO_VERSION, MINOR_UPGRADE_HOLD_SINCE
+from .versions import (
+    CERT_MANAGER_VERSION,
+    ISTIO_VERSION,
+    MINOR_UPGRADE_HOLD_SINCE,
+    PLATFORM_KUBERNETES_MINORS,
+)
 
 # Least privilege for nodes: GKE's own role for node service accounts (logs, metrics, metadata;
 # CIS GKE 2.0 5.2.1) and image pulls. Replaces the Compute Engine default service account, which
@@ -199,10 +204,11 @@ class GkeCluster(pulumi.ComponentResource):
             security_posture_config={"mode": "BASIC"},
             # The project's policy, declared as code (components/binary_authorization.py).
             binary_authorization={"evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE"},
-            # GKE's release channel must not move the cluster to a Kubernetes minor the pinned
-            # Istio does not support: minor upgrades wait (patches and security fixes still
-            # roll) until the minor's end of support, when GKE upgrades anyway. Bumping Istio is
-            # what moves the ceiling: the exclusion is named after the pin.
+            # GKE's release channel must not move the cluster to a Kubernetes minor that the
+            # pinned Istio or cert-manager does not support (versions.PLATFORM_KUBERNETES_MINORS):
+            # minor upgrades wait (patches and security fixes still roll) until the minor's end
+            # of support, when GKE upgrades anyway. Bumping the pins is what moves the ceiling:
+            # the exclusion is named after them.
             # https://cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions
             # The provider requires exactly one window in a maintenance_policy, even one with
             # only exclusions (terraform-provider-google-beta resource_container_cluster.go:
@@ -211,8 +217,7 @@ class GkeCluster(pulumi.ComponentResource):
             maintenance_policy={
                 "recurring_window": maintenance_window(cfg.maintenance_window),
                 "maintenance_exclusions": [{
-                    "exclusion_name": f"istio-{ISTIO_VERSION.rsplit('.', 1)[0]}-supports-kubernetes-"
-                                      f"{ISTIO_KUBERNETES_MINORS[0]}-to-{ISTIO_KUBERNETES_MINORS[-1]}",
+                    "exclusion_name": minor_upgrade_hold_name(),
                     "start_time": MINOR_UPGRADE_HOLD_SINCE,
                     "exclusion_options": {"scope": "NO_MINOR_UPGRADES",
                                           "end_time_behavior": "UNTIL_END_OF_SUPPORT"},
@@ -305,6 +310,14 @@ def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str], cluster_identi
         enable_server_side_apply=True,
         opts=opts,
     )
+
+
+def minor_upgrade_hold_name() -> str:
+    """The maintenance exclusion's name: the pins it holds for and the range they share."""
+    def minor(version: str) -> str:
+        return ".".join(version.lstrip("v").split(".")[:2])
+    return (f"istio-{minor(ISTIO_VERSION)}-cert-manager-{minor(CERT_MANAGER_VERSION)}-kubernetes-"
+            f"{PLATFORM_KUBERNETES_MINORS[0]}-to-{PLATFORM_KUBERNETES_MINORS[-1]}")
 
 
 # Any fixed date: GKE takes the window's time of day and length from it, the days from the

@@ -1,16 +1,31 @@
-"""Every pinned upstream version, stated once. Charts, CRDs and proxies follow these pins; the
+"""Every pinned upstream version, chart repository and image registry, stated once. Charts, CRDs and proxies follow these pins; the
 vendored chart values and CRDs (``tests/charts/``, ``schemas/crds/``) name their tag in a
 ``SOURCE`` file that the tests hold against these constants, and the README is tested against
 them too."""
 
-# 1.30.3 is the newest 1.30 tag in the upstream repository snapshot (istio/istio, August 2026;
-# 1.31 is still a release candidate there). istio.io's supportStatus.yml expects 1.30's end of
-# life around November 2026 and lists a 1.30.4: move to 1.31.x as soon as its tag and charts are
-# confirmed (README: "Upgrading Istio").
-ISTIO_VERSION = "1.30.3"
-ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
-# Where the release charts pull Istio's images from (set explicitly, so the Binary Authorization
-# allowlist and the charts name the same registry).
+# Istio 1.30.5 (2026-09-21): the newest 1.30 patch whose release notes are published
+# (istio/istio.io content/en/news/releases/1.30.x/announcing-1.30.5). 1.30.4 (2026-08-26,
+# ISTIO-SECURITY-2026-006) fixed Envoy path-matching bypasses of RBAC rules (CVE-2026-73553,
+# -73551, -73511, -73552: the kind of rule publicPaths renders) and istiod reporting ready before
+# its webhook server accepts connections (istio/istio#61049). 1.31.0 is GA since 2026-08-31 and
+# 1.31.1 is out; a minor is supported until six weeks after the second minor after it
+# (istio.io "Supported releases"), so 1.30 lasts until six weeks after 1.32. Moving to 1.31 needs
+# its charts and CRDs vendored (README: "Upgrading Istio").
+ISTIO_VERSION = "1.30.5"
+# What the vendored Istio definitions were taken from (chart values in tests/charts/istio/, CRDs
+# in schemas/crds/istio/): the newest 1.30 tag in the upstream snapshot available here. Istio
+# changes no API, CRD or chart value within a minor (patches are bug and security fixes), so
+# they stand for the pin's whole line: the tests hold their tag to the pin's minor, and the
+# preview prints which tag it checked against.
+ISTIO_DEFINITIONS_VERSION = "1.30.3"
+# Istio's Helm charts, every version: https://blob.istio.io/istio-release/charts (OCI:
+# ghcr.io/istio/release/charts). The old istio-release.storage.googleapis.com/charts loses them
+# in December 2026, and 1.31 was never published there (istio/istio.io
+# content/en/blog/2026/retirement-of-gcp/index.md, 2026-08-21).
+ISTIO_CHARTS = "https://blob.istio.io/istio-release/charts"
+# Istio's images: docker.io/istio only, from 1.31 (same post; gcr.io/istio-release and
+# registry.istio.io are decommissioned in December 2026). Set explicitly, so the Binary
+# Authorization allowlist and the charts name the same registry.
 ISTIO_HUB = "docker.io/istio"
 # Kubernetes minors Istio 1.30 supports: istio.io data/compatibility/supportStatus.yml lists
 # 1.32-1.36 for 1.30, and istioctl's MinK8SVersion is 32 at 1.30.3
@@ -20,13 +35,22 @@ ISTIO_KUBERNETES_MINORS = ("1.32", "1.33", "1.34", "1.35", "1.36")
 # pin was set. A fixed instant, so the maintenance exclusion never drifts.
 MINOR_UPGRADE_HOLD_SINCE = "2026-12-01T00:00:00Z"
 
-# cert-manager: the chart brings its CRDs at the same version.
+# cert-manager: the chart brings its CRDs at the same version. Charts: cert-manager's own Helm
+# repository (cert-manager.io "Installing with Helm"); images: quay.io/jetstack, the chart's
+# default registry and namespace, stated so the Binary Authorization allowlist derives from them.
 CERT_MANAGER_VERSION = "v1.21.1"
 CERT_MANAGER_CHARTS = "https://charts.jetstack.io"
-# The chart's image registry and namespace, stated (they are the chart's defaults) so the Binary
-# Authorization allowlist derives from them.
 CERT_MANAGER_REGISTRY = "quay.io"
 CERT_MANAGER_IMAGE_NAMESPACE = "jetstack"
+# Kubernetes minors cert-manager 1.21 supports (cert-manager.io "Supported releases",
+# cert-manager/website content/docs/releases/README.md): 1.33-1.36.
+CERT_MANAGER_KUBERNETES_MINORS = ("1.33", "1.34", "1.35", "1.36")
+
+# The Kubernetes minors the platform supports: those every component supports. GKE's minor
+# upgrades are held inside it (components/cluster.py), the manifests are checked against one of
+# them (preview/schemas.py), and the README states it.
+PLATFORM_KUBERNETES_MINORS = tuple(minor for minor in ISTIO_KUBERNETES_MINORS
+                                   if minor in CERT_MANAGER_KUBERNETES_MINORS)
 
 # What every Istio sidecar requests (the istiod chart's global.proxy.resources.requests at the
 # pinned version; tests/charts/istio/istiod/values.yaml holds the test to it): a pod's share of

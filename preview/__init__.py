@@ -16,7 +16,7 @@ from pathlib import Path
 
 from components.config import ConfigError
 from components.stackset import locate
-from components.versions import CERT_MANAGER_VERSION, ISTIO_VERSION
+from components.versions import CERT_MANAGER_VERSION, ISTIO_DEFINITIONS_VERSION, ISTIO_VERSION
 
 from . import render
 from .engine import PROJECT, SECRET, PreviewError, ProgramRun, run_program, stack_file_config
@@ -91,7 +91,8 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path |
         from .schemas import KUBERNETES_VERSION, check
 
         log(f"checking {len(files)} manifests: Kubernetes {KUBERNETES_VERSION} schemas, "
-            f"Istio {ISTIO_VERSION} and cert-manager {CERT_MANAGER_VERSION} CRDs (schemas and CEL rules)")
+            f"Istio {ISTIO_DEFINITIONS_VERSION} CRDs (for the pinned {ISTIO_VERSION}: one minor) "
+            f"and cert-manager {CERT_MANAGER_VERSION} CRDs (schemas and CEL rules)")
         problems = check(files)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -16,8 +16,11 @@ from typing import Any
 
 import yaml
 
-# GKE's REGULAR channel runs 1.33-1.35 during 2026; validate against the oldest we target.
-KUBERNETES_VERSION = "1.33"
+from components.versions import PLATFORM_KUBERNETES_MINORS
+
+# The oldest Kubernetes minor the platform supports (every component's range, intersected):
+# objects valid there are valid on every minor GKE may run the cluster at.
+KUBERNETES_VERSION = PLATFORM_KUBERNETES_MINORS[0]
 CUSTOM_GROUPS = ("istio.io/", "cert-manager.io/")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

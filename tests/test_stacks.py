@@ -78,7 +78,8 @@ def test_istio_charts_install_in_order_at_the_pinned_version(plans):
     assert set(releases) == {"base", "istiod", "gateway"}
     for release in releases.values():
         assert release["inputs"]["version"] == ISTIO_VERSION
-        assert release["inputs"]["repositoryOpts"]["repo"].startswith("https://istio-release")
+        # Where Istio publishes every version's charts (the old GCS repository retires them).
+        assert release["inputs"]["repositoryOpts"]["repo"] == "https://blob.istio.io/istio-release/charts"
     assert releases["base"]["urn"] in releases["istiod"]["dependencies"]
     assert releases["istiod"]["urn"] in releases["gateway"]["dependencies"]
     # The webhook policy the istiod controller would otherwise flip at runtime (drift).
@@ -414,7 +415,7 @@ def test_environment_egress_is_its_own_and_the_metadata_server_is_everyones(plan
 def test_gke_minor_upgrades_wait_for_the_pinned_istio(plans):
     """The release channel cannot move the cluster past the Kubernetes minors the pinned Istio
     supports: minor upgrades wait until the minor's end of support (patches still roll)."""
-    from components.versions import ISTIO_KUBERNETES_MINORS, MINOR_UPGRADE_HOLD_SINCE
+    from components.versions import MINOR_UPGRADE_HOLD_SINCE, PLATFORM_KUBERNETES_MINORS
     from preview.schemas import KUBERNETES_VERSION
 
     cluster = one(plans[OWNER], "gcp:container/cluster:Cluster")["inputs"]
@@ -423,8 +424,10 @@ def test_gke_minor_upgrades_wait_for_the_pinned_istio(plans):
                                              "endTimeBehavior": "UNTIL_END_OF_SUPPORT"}
     assert exclusion["startTime"] == MINOR_UPGRADE_HOLD_SINCE and "endTime" not in exclusion
     assert ISTIO_VERSION.rsplit(".", 1)[0] in exclusion["exclusionName"]
-    # The manifests are validated against a Kubernetes minor Istio supports.
-    assert KUBERNETES_VERSION in ISTIO_KUBERNETES_MINORS
+    assert exclusion["exclusionName"].endswith(
+        f"kubernetes-{PLATFORM_KUBERNETES_MINORS[0]}-to-{PLATFORM_KUBERNETES_MINORS[-1]}")
+    # The manifests are validated against a Kubernetes minor every component supports.
+    assert KUBERNETES_VERSION in PLATFORM_KUBERNETES_MINORS
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)

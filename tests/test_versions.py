@@ -10,17 +10,57 @@ from conftest import ROOT
 from components import versions
 
 
+def minor(version: str) -> str:
+    return ".".join(version.lstrip("v").split(".")[:2])
+
+
 def test_readme_names_only_the_pinned_versions():
     readme = (ROOT / "README.md").read_text()
     istio = set(re.findall(r"Istio\W{0,4}(\d+\.\d+\.\d+)", readme))
     istio_minors = set(re.findall(r"Istio\W{0,4}(\d+\.\d+)(?![.\d])", readme))
     cert_manager = set(re.findall(r"cert-manager\W{0,4}(?:chart\W{0,4})?(v?\d+\.\d+(?:\.\d+)?)", readme))
-    istio_minor = versions.ISTIO_VERSION.rsplit(".", 1)[0]
-    assert istio == {versions.ISTIO_VERSION}
-    assert istio_minors <= {istio_minor}
-    assert cert_manager == {versions.CERT_MANAGER_VERSION}
-    minors = versions.ISTIO_KUBERNETES_MINORS
-    assert f"Istio {istio_minor} supports Kubernetes {minors[0]} to {minors[-1]}" in " ".join(readme.split())
+    # The pin, and the tag the vendored definitions of its minor come from.
+    assert istio == {versions.ISTIO_VERSION, versions.ISTIO_DEFINITIONS_VERSION}
+    # The pinned minor, and the next one (the README says why the upgrade waits).
+    next_minor = f"1.{int(minor(versions.ISTIO_VERSION).split('.')[1]) + 1}"
+    assert istio_minors <= {minor(versions.ISTIO_VERSION), next_minor}
+    assert cert_manager <= {versions.CERT_MANAGER_VERSION, f"v{minor(versions.CERT_MANAGER_VERSION)}"}
+    platform = versions.PLATFORM_KUBERNETES_MINORS
+    text = " ".join(readme.split())
+    assert f"The platform supports Kubernetes {platform[0]} to {platform[-1]}" in text
+    istio_range, cm_range = versions.ISTIO_KUBERNETES_MINORS, versions.CERT_MANAGER_KUBERNETES_MINORS
+    assert f"Istio {minor(versions.ISTIO_VERSION)}: {istio_range[0]} to {istio_range[-1]}" in text
+    assert (f"cert-manager v{minor(versions.CERT_MANAGER_VERSION)}: {cm_range[0]} to {cm_range[-1]}"
+            in text)
+    assert versions.ISTIO_CHARTS in readme
+
+
+def test_the_platform_supports_the_kubernetes_minors_every_component_supports():
+    platform = set(versions.PLATFORM_KUBERNETES_MINORS)
+    assert platform == set(versions.ISTIO_KUBERNETES_MINORS) & set(versions.CERT_MANAGER_KUBERNETES_MINORS)
+    assert platform, "the pinned components share no Kubernetes minor"
+    from preview.schemas import KUBERNETES_VERSION
+    assert KUBERNETES_VERSION == versions.PLATFORM_KUBERNETES_MINORS[0]
+
+
+def test_the_vendored_istio_definitions_are_of_the_pinned_minor():
+    assert minor(versions.ISTIO_DEFINITIONS_VERSION) == minor(versions.ISTIO_VERSION)
+
+
+def test_every_chart_repository_and_registry_is_stated_once_in_versions():
+    """No module but versions.py spells a chart repository or an image registry."""
+    stated = {versions.ISTIO_CHARTS, versions.CERT_MANAGER_CHARTS, versions.ISTIO_HUB,
+              f"{versions.CERT_MANAGER_REGISTRY}/{versions.CERT_MANAGER_IMAGE_NAMESPACE}"}
+    retired = ("istio-release.storage.googleapis.com", "gcr.io/istio-release", "registry.istio.io")
+    for path in [*ROOT.glob("components/**/*.py"), *ROOT.glob("bootstrap/*.py"),
+                 *ROOT.glob("preview/*.py"), *ROOT.glob("policy/*.py"), *ROOT.glob("tools/*.py")]:
+        text = path.read_text()
+        for retired_host in retired:
+            assert path.name == "versions.py" and "retire" in text or retired_host not in text, \
+                f"{path}: {retired_host} is retired (December 2026)"
+        if path.name != "versions.py":
+            for value in stated:
+                assert f'"{value}' not in text, f"{path} spells {value}: use components/versions.py"
 
 
 def test_every_release_is_at_its_pin(plans, example_plans):
