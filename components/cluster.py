@@ -308,6 +308,12 @@ def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str], cluster_identi
         kubeconfig=kubeconfig,
         cluster_identifier=cluster_identifier,
         enable_server_side_apply=True,
+        # Without it pulumi-kubernetes replaces a Secret whose data or stringData changes, and
+        # replaces a named object by deleting it first: every certificate rotation would delete
+        # the gateway's TLS Secret and leave every environment without a certificate until it is
+        # re-created (none at all if the `up` stops in between). With it, an in-place update.
+        # pulumi-kubernetes provider/pkg/provider/diff.go (forceNewProperties), CHANGELOG 4.18.0.
+        enable_secret_mutable=True,
         opts=opts,
     )
 
