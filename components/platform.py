@@ -20,7 +20,7 @@ from .cert_manager import CertManager, CertManagerArgs
 from .cluster import GkeCluster, GkeClusterArgs, kubernetes_provider
 from .config import PlatformConfig, StackConfig
 from .contract import PlatformContract, ReviewFacts
-from .dns import DnsZone, DnsZoneArgs
+from .dns import DnsZone, DnsZoneArgs, refuse_zone_replacement
 from .gateway import MIN_TLS_VERSION, ApiGateway, ApiGatewayArgs
 from .istio import GATEWAY_PRINCIPAL
 from .mesh import IstioMesh, IstioMeshArgs
@@ -90,7 +90,8 @@ class OwnedPlatform(pulumi.ComponentResource):
             cluster_identifier=config.cluster_identifier, depends_on=(admission.policy,)),
             opts=gcp_child)
         zone = DnsZone(f"{name}-dns", DnsZoneArgs(
-            project=config.project, domain=config.domain, dns=config.dns), opts=gcp_child)
+            project=config.project, domain=config.domain, api_domain=config.api_domain,
+            dns=config.dns, served=config.dns.served_domain(config)), opts=gcp_child)
 
         k8s_child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         mesh = IstioMesh(f"{name}-mesh", IstioMeshArgs(ingress_ip=ingress_ip.address), opts=k8s_child)
@@ -143,8 +144,14 @@ class OwnedPlatform(pulumi.ComponentResource):
                 **contract.outputs(),
                 **review.outputs(),
                 "clusterName": cluster.name,
+                # What the parent zone publishes: `<dnsName> NS <nameServers>` and `<dnsName> DS
+                # <dnsDsRecord>` (README "Delegating the zone"); make verify checks the NS set.
+                "dnsName": zone.dns_name,
                 "nameServers": zone.name_servers,
                 "dnsDsRecord": zone.ds_record,
+                # Only while a deployed zone is being released (dns.releasedZone): the next
+                # `pulumi up` may replace it (components/dns.py).
+                **({"dnsReleasedZone": zone.released_zone} if zone.released_zone else {}),
                 "istioVersion": ISTIO_VERSION,
                 "certificateNames": list(config.tls.dns_names),
                 "caCertificate": certificate.ca_certificate_pem,
@@ -182,5 +189,7 @@ class PlatformReference(pulumi.ComponentResource):
 def platform_for(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> PlatformHandles:
     """The owner declares its platform; an attached stack reads the owner's."""
     if config.owns_platform or config.owner_stack is None:  # config: exactly one of the two
+        # Before anything is declared: a changed zone must not replace the deployed one.
+        refuse_zone_replacement(config.stack, config.stack_file, config.platform)
         return OwnedPlatform("platform", config.platform, config.platform_owners, opts).handles
     return PlatformReference("platform", config.owner_stack, config.platform, opts).handles

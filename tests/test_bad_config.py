@@ -183,6 +183,22 @@ CASES = {
     "CAA issuers on an existing zone": ("dev", set_key("platform.dns", {"zone": "existing",
                                                                         "caaIssuers": ["letsencrypt.org"]}),
                                         "platform.dns.caaIssuers", "existing"),
+    # The zone's name (tests/test_dns_zone.py): api.<domain>. or, deployed so before, the apex.
+    "zone domain neither api nor apex": ("dev", set_key("platform.dns.zoneDomain", "root"),
+                                         "platform.dns.zoneDomain", "got 'root'; expected one of api, apex"),
+    "zone domain on an existing zone": ("dev", set_key("platform.dns", {"zone": "existing", "zoneDomain": "apex"}),
+                                        "platform.dns.zoneDomain", "set, but dns.zone is existing (the "
+                                        "looked-up zone may serve api.example.com or example.com)"),
+    "released zone on an existing zone": ("dev", set_key("platform.dns", {"zone": "existing",
+                                                                          "releasedZone": "example-com"}),
+                                          "platform.dns.releasedZone", "expected no releasedZone"),
+    "released zone other than the apex zone": (
+        "dev", set_key("platform.dns", {"zone": "create", "zoneDomain": "apex", "releasedZone": "old-zone"}),
+        "platform.dns.releasedZone", "got 'old-zone', but this stack's zone is 'example-com' (zoneDomain "
+        "apex); expected 'example-com' to release it"),
+    "released zone named like the new zone": (
+        "dev", set_key("platform.dns", {"zone": "create", "releasedZone": "api-example-com"}),
+        "platform.dns.releasedZone", "expected the deployed zone's name, and a zoneName other than it"),
     "MUTUAL without a client CA": ("dev", set_key("environment.tls", {"mode": "MUTUAL"}),
                                    "environment.tls.clientCa", "needs a client CA"),
     "client CA with SIMPLE": ("dev", set_key("environment.tls", {"mode": "SIMPLE", "clientCa": "self-signed"}),

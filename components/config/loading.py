@@ -263,7 +263,7 @@ def _resolve_platform(platform: PlatformConfig, checks: Checks) -> PlatformConfi
     dns, tls = platform.dns, platform.tls.model_copy()
     defaults: dict[str, Any] = {}
     if "zone_name" not in dns.model_fields_set:
-        defaults["zone_name"] = default_zone_name(platform.domain)
+        defaults["zone_name"] = default_zone_name(platform)
     if "caa_issuers" not in dns.model_fields_set:
         # acme: only Let's Encrypt may issue; self-signed: no public CA may issue at all.
         defaults["caa_issuers"] = (ACME_CAA_ISSUER,) if tls.source == "acme" else ()

@@ -299,16 +299,31 @@ class ClusterConfig(Model):
 class DnsConfig(Model):
     zone: Literal["create", "existing"] = Field(
         "create", description="create a public zone (DNSSEC, CAA), or use an existing one.")
-    zone_name: ManagedZoneName = Field("", description="The managed zone's name.",
-                                       json_schema_extra=derived("the domain with its dots as dashes"))
+    zone_domain: Literal["api", "apex"] = Field(
+        "api", description="Created zones: the name the zone serves. api: api.<domain>, the parent "
+                           "of every host (the parent zone delegates it); apex: <domain>, the "
+                           "whole domain (a zone deployed so before, kept as it is).")
+    zone_name: ManagedZoneName = Field("", description="The managed zone's name.", json_schema_extra=derived(
+        "created: the name the zone serves with its dots as dashes (api-example-com); existing: the "
+        "domain's (example-com)"))
     caa_issuers: tuple[Domain, ...] = Field(
-        (), description="Created zones: CA domains allowed to issue for the domain; required with "
-                        "tls.source provided.",
+        (), description="Created zones: CA domains allowed to issue for the zone's names; required "
+                        "with tls.source provided.",
         json_schema_extra=derived("acme: [letsencrypt.org]; self-signed: none may issue"))
+    released_zone: ManagedZoneName | None = Field(
+        None, description="Created zones: moving a deployed zone to another DNS name (README "
+                          "\"Moving a deployed zone\"): the deployed zone's name. With the zone's "
+                          "own zoneDomain it stops protecting it and keeps it in Cloud DNS when it "
+                          "leaves the stack; then with the new zoneDomain the new zone replaces it.")
 
     @property
     def mode(self) -> str:
         return self.zone
+
+    def served_domain(self, platform: PlatformConfig) -> str:
+        """The name a created zone serves: the hosts' parent ``api.<domain>`` (the one place that
+        derives it: PlatformConfig.api_domain), or the apex ``<domain>``."""
+        return platform.api_domain if self.zone_domain == "api" else platform.domain
 
 
 class AcmeConfig(Model):

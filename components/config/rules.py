@@ -38,6 +38,7 @@ from .models import (
     WEEKLY_OCCURRENCES_IN_32_DAYS,
     ClientTls,
     ClusterConfig,
+    DnsConfig,
     EnvironmentConfig,
     JwtAuth,
     PlatformConfig,
@@ -293,12 +294,31 @@ def _platform(platform: PlatformConfig, key: str, checks: Checks) -> None:
                          "so expected the CA domain(s) that issue your certificate, such as "
                          "[digicert.com]")
     if "zone_name" not in dns.model_fields_set:
-        default = default_zone_name(platform.domain)
+        default = default_zone_name(platform)
         if not DNS_LABEL.match(default):
-            checks.fail(f"{key}.dns.zoneName", f"missing, and the default {show(default)} (the domain "
-                        f"with - for .) is not a Cloud DNS managed zone name, which is "
-                        f"{DNS_LABEL_RULE}; expected a zoneName")
+            checks.fail(f"{key}.dns.zoneName", f"missing, and the default {show(default)} (the name "
+                        f"the zone serves with - for .) is not a Cloud DNS managed zone name, which "
+                        f"is {DNS_LABEL_RULE}; expected a zoneName")
+    for field_name in ("zone_domain", "released_zone"):
+        if field_name in dns.model_fields_set and dns.zone != "create":
+            alias = DnsConfig.model_fields[field_name].alias
+            checks.fail(f"{key}.dns.{alias}", f"set, but dns.zone is existing (the looked-up zone may "
+                        f"serve {platform.api_domain} or {platform.domain}); expected no {alias}")
+    released, zone_name = dns.released_zone, dns.zone_name or default_zone_name(platform)
+    if released is not None and dns.zone == "create":
+        # With its own zoneDomain the deployed zone is released (same name); with the new one,
+        # the new zone needs another name: the released zone stays in Cloud DNS, names are unique.
+        if dns.zone_domain == "apex" and released != zone_name:
+            checks.fail(f"{key}.dns.releasedZone", f"got {show(released)}, but this stack's zone is "
+                        f"{show(zone_name)} (zoneDomain apex); expected {show(zone_name)} to release it")
+        elif dns.zone_domain == "api" and released == zone_name:
+            checks.fail(f"{key}.dns.releasedZone", f"got {show(released)}, the name of the zone for "
+                        f"{platform.api_domain} too; expected the deployed zone's name, and a "
+                        f"zoneName other than it (the released zone stays in Cloud DNS)")
 
 
-def default_zone_name(domain: str) -> str:
-    return domain.replace(".", "-")
+def default_zone_name(platform: PlatformConfig) -> str:
+    """A created zone: the name it serves with - for . (``api-example-com``); an existing one: the
+    domain's (``example-com``, what a company's own zone is usually called)."""
+    dns = platform.dns
+    return (dns.served_domain(platform) if dns.zone == "create" else platform.domain).replace(".", "-")
