@@ -122,6 +122,7 @@ def summary(plan_doc: dict) -> str:
              "assigns at deploy time.",
              ""]
     lines += _platform_lines(plan_doc, owner)
+    lines += _dns_zone_lines(plan_doc, owner)
 
     gateways = _of_type(plan_doc, ":networking.istio.io/v1:Gateway")
     for gateway in gateways:
@@ -289,6 +290,37 @@ def _platform_lines(plan_doc: dict, owner: bool) -> list[str]:
                      + (" (only registered destinations)" if outbound == "REGISTRY_ONLY" else "")
                      + ("; registered for every namespace: " + _destinations(shared) if shared else ""))
     lines.append("")
+    return lines
+
+
+def _dns_zone_lines(plan_doc: dict, owner: bool) -> list[str]:
+    """The owner's zone: what it serves and, for a created one, exactly what the parent zone must
+    publish (NS and DS record sets at the zone's name), from the zone's inputs and the outputs."""
+    out = plan_doc["outputs"]
+    if not owner or "dnsZone" not in out:
+        return []
+    served = str(out.get("dnsName") or "?")
+    zones = _of_type(plan_doc, ":dns/managedZone:ManagedZone")
+    if not zones:
+        return ["## DNS zone", "",
+                f"- Zone `{out['dnsZone']}` (existing, looked up) serves `{served}`: its delegation, "
+                "DNSSEC and CAA are wherever it is managed.", ""]
+    zone = zones[0]["inputs"]
+    caa = [r["inputs"] for r in _of_type(plan_doc, ":dns/recordSet:RecordSet") if r["inputs"]["type"] == "CAA"]
+    parent = served.split(".", 1)[1] if "." in served.rstrip(".") else "."
+    lines = ["## DNS zone", "",
+             f"- Zone `{zone.get('name')}` serves `{served}`, DNSSEC "
+             f"{zone.get('dnssecConfig', {}).get('state', 'off')}"
+             + (f"; CAA at `{caa[0]['name']}`: {_code(caa[0]['rrdatas'])}" if caa else "") + ".",
+             f"- **The zone of `{parent}` delegates it**: add these record sets there (at the "
+             "registrar for a top-level domain), NS first, DS once the name servers answer; `make "
+             "verify` checks the NS set:",
+             "",
+             "| Name | Type | Data |",
+             "|---|---|---|",
+             f"| `{served}` | NS | {_code(out.get('nameServers') or [])} (`pulumi stack output nameServers`) |",
+             f"| `{served}` | DS | `{out.get('dnsDsRecord')}` (`pulumi stack output dnsDsRecord`) |",
+             ""]
     return lines
 
 

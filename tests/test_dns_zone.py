@@ -240,3 +240,28 @@ def test_the_offline_preview_reads_the_stacks_previous_preview_as_its_last_deplo
     with pytest.raises(ConfigError, match="last deployment created zone example-com for example.com."):
         preview_stack("dev", project, build)
 
+
+
+# --- what the owner is told to publish ---------------------------------------------------------
+
+def test_the_owner_summary_says_what_the_parent_zone_publishes(build_dir, plans):
+    """summary.md: the NS and DS record sets named api.<domain>. for the zone of <domain>, with
+    the stack outputs that carry them; attached stacks leave it to their owner's summary."""
+    out = plans[OWNER]["outputs"]
+    text = (build_dir / OWNER / "summary.md").read_text()
+    assert "- Zone `api-example-com` serves `api.example.com.`, DNSSEC on; CAA at `api.example.com.`: " \
+           "`0 issue \";\"`, `0 issuewild \";\"`." in text
+    assert "- **The zone of `example.com.` delegates it**" in text
+    servers = ", ".join(f"`{ns}`" for ns in out["nameServers"])
+    assert f"| `api.example.com.` | NS | {servers} (`pulumi stack output nameServers`) |" in text
+    assert f"| `api.example.com.` | DS | `{out['dnsDsRecord']}` (`pulumi stack output dnsDsRecord`) |" in text
+    for stack in ATTACHED_STACKS:
+        assert "## DNS zone" not in (build_dir / stack / "summary.md").read_text()
+
+
+def test_the_summary_of_an_existing_zone_leaves_its_delegation_where_it_is(tmp_path):
+    from preview import render
+
+    plan = _plan(tmp_path, set_key("platform.dns", {"zone": "existing", "zoneName": "acme-public"}))
+    assert "- Zone `acme-public` (existing, looked up) serves `example.com.`: its delegation, DNSSEC " \
+           "and CAA are wherever it is managed." in render.summary(plan)
