@@ -11,6 +11,7 @@ name only, so two previews are byte-identical.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime
 import hashlib
 import json
@@ -89,6 +90,23 @@ def fake_octet(stack: str, salt: str) -> int:
     return 10 + int(hashlib.sha256(f"{stack}/{salt}".encode()).hexdigest(), 16) % 200
 
 
+# What a real provider returns for a Computed attribute, by Terraform type: obviously fake.
+FAKE_BY_TYPE: dict[str, Any] = {"Int": 0, "Float": 0.0, "Bool": False, "List": [], "Set": [], "Map": {}}
+
+
+def computed_outputs(typ: str, name: str) -> dict:
+    """A fake value for every Computed-only top-level attribute of a gcp type, from the vendored
+    provider schema: a real provider always returns them, so an input the program builds from
+    one (``service_account_id=account.name``) is never dropped from the plan."""
+    from .provider_rules import schemas  # the schema's one loader (that module imports this one)
+
+    attributes = schemas().get(typ, {}).get("attributes", {})
+    return {key: (f"preview-{name}-{key}" if node["type"] == "String"
+                  else {} if node.get("flat") else copy.deepcopy(FAKE_BY_TYPE.get(node["type"])))
+            for key, node in attributes.items()
+            if node.get("computed") and not node.get("optional") and not node.get("required")}
+
+
 class PreviewMocks(sdk.Mocks):
     """Provider-computed fields, per type token, with fake but plausible values."""
 
@@ -136,6 +154,9 @@ class PreviewMocks(sdk.Mocks):
             outputs, secret_names = self.stack_outputs(inputs.get("name", args.name))
             return args.name, {"name": inputs.get("name", args.name), "outputs": outputs,
                                "secretOutputNames": secret_names}
+        if typ.startswith("gcp:"):
+            for key, value in computed_outputs(typ, args.name).items():
+                inputs.setdefault(key, value)
         if typ == "gcp:compute/address:Address":
             inputs["address"] = f"203.0.113.{fake_octet(self.stack, args.name)}"  # TEST-NET-3
         elif typ == "gcp:container/cluster:Cluster":
@@ -152,7 +173,10 @@ class PreviewMocks(sdk.Mocks):
         elif typ == "gcp:dns/managedZone:ManagedZone":
             inputs["nameServers"] = [f"ns-preview-{i}.example.net." for i in (1, 2, 3, 4)]
         elif typ == "gcp:serviceaccount/account:Account":
-            inputs["email"] = f"{inputs.get('accountId')}@{inputs.get('project')}.iam.gserviceaccount.com"
+            email = inputs["email"] = f"{inputs.get('accountId')}@{inputs.get('project')}.iam.gserviceaccount.com"
+            # GCP's names: projects/<project>/serviceAccounts/<email>, member serviceAccount:<email>.
+            inputs.update(name=f"projects/{inputs.get('project')}/serviceAccounts/{email}",
+                          member=f"serviceAccount:{email}")
         elif typ == "gcp:storage/bucket:Bucket":
             inputs["url"] = f"gs://{inputs.get('name')}"
         elif typ == "gcp:kms/keyRing:KeyRing":

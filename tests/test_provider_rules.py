@@ -1,0 +1,290 @@
+"""The provider's own input rules (terraform-provider-google-beta's schema, which pulumi-gcp's Check
+enforces) hold in every plan; each rule kind, planted, is caught; the extractor reads Go as Go;
+fake outputs cover every Computed attribute."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from ci_identity import backend_plan
+from conftest import EXAMPLES, OWNER, one
+
+from preview import engine, preview_stack
+from preview.engine import SECRET, UNKNOWN
+from preview.provider_rules import SCHEMA, SOURCE, check, schemas
+from tools import provider_schema
+
+CLUSTER = "gcp:container/cluster:Cluster"
+WINDOWS = ("dailyMaintenanceWindow", "recurringWindow", "recurringMaintenanceWindow")
+
+
+@pytest.fixture(scope="module")
+def every_plan(plans, example_plans, build_dir) -> dict[str, dict]:
+    """The shipped stacks, the examples and the bootstrap project's backend stack."""
+    return {**plans, **example_plans, "backend": backend_plan(build_dir)}
+
+
+def gcp_types(plan: dict) -> set[str]:
+    return {r["type"] for r in plan["resources"] if r["type"].startswith("gcp:")}
+
+
+def test_the_vendored_schema_holds_exactly_the_declared_types(every_plan):
+    declared = set().union(*map(gcp_types, every_plan.values()))
+    assert declared == set(schemas()), (
+        "regenerate schemas/provider/google-beta.json (schemas/provider/SOURCE says how) with "
+        f"{sorted(declared - set(schemas()))}; no longer declared: {sorted(set(schemas()) - declared)}")
+
+
+def test_no_plan_breaks_a_provider_rule(every_plan):
+    found = [str(v) for plan in every_plan.values() for v in check(plan)]
+    assert found == [], "\n".join(found)
+
+
+def test_no_required_gcp_input_is_recorded_absent(every_plan):
+    """The guard for inputs built from another resource's output that the mock never faked:
+    the SDK drops an input whose Output resolves to nothing, and the plan looks fine."""
+    found = [str(v) for plan in every_plan.values() for v in check(plan) if v.rule == "Required"]
+    assert found == [], "\n".join(found)
+
+
+def test_the_guard_catches_an_output_the_mock_does_not_fake(tmp_path, monkeypatch):
+    """As the mock was before it faked every Computed output: an Account without ``name``, and
+    acme's cert-manager workload-identity grant recorded without its serviceAccountId."""
+    new_resource = engine.PreviewMocks.new_resource
+
+    def without_account_name(self, args):
+        resource_id, outputs = new_resource(self, args)
+        if args.typ == "gcp:serviceaccount/account:Account":
+            outputs.pop("name")
+        return resource_id, outputs
+
+    monkeypatch.setattr(engine.PreviewMocks, "new_resource", without_account_name)
+    plan = preview_stack("acme", EXAMPLES["acme"], tmp_path).plan
+    required = [v for v in check(plan) if v.rule == "Required"]
+    assert [(v.resource, v.path) for v in required] == [
+        ("gcp:serviceaccount/iAMMember:IAMMember platform-cert-manager-workload-identity", "serviceAccountId")]
+
+
+def test_acme_workload_identity_names_its_service_account(example_plans):
+    grant = next(r for r in example_plans["acme"]["resources"]
+                 if r["name"] == "platform-cert-manager-workload-identity")
+    account = next(r for r in example_plans["acme"]["resources"] if r["urn"] in grant["dependencies"]
+                   and r["type"] == "gcp:serviceaccount/account:Account")
+    email = f"{account['inputs']['accountId']}@{account['inputs']['project']}.iam.gserviceaccount.com"
+    assert grant["inputs"]["serviceAccountId"] == f"projects/{account['inputs']['project']}/serviceAccounts/{email}"
+
+
+# --- planted faults: one resource of the owner's plan, changed ----------------------------------
+
+def planted(plans, typ: str, change) -> list[str]:
+    resource = copy.deepcopy(one(plans[OWNER], typ))
+    change(resource["inputs"])
+    return [str(v) for v in check({"stack": OWNER, "resources": [resource]})]
+
+
+def label(plans, typ: str) -> str:
+    return f"{OWNER}: {typ} {one(plans[OWNER], typ)['name']}"
+
+
+def test_a_maintenance_policy_without_a_window_is_caught(plans):
+    def drop_window(inputs):
+        policy = inputs.setdefault("maintenancePolicy", {})
+        for window in WINDOWS:
+            policy.pop(window, None)
+        policy.setdefault("maintenanceExclusions", [])
+
+    assert planted(plans, CLUSTER, drop_window) == [
+        f"{label(plans, CLUSTER)}: maintenancePolicy: ExactlyOneOf(dailyMaintenanceWindow, "
+        "recurringWindow, recurringMaintenanceWindow) — none set"]
+
+
+def test_two_maintenance_windows_are_caught(plans):
+    def both(inputs):
+        policy = inputs.setdefault("maintenancePolicy", {})
+        policy["dailyMaintenanceWindow"] = {"startTime": "03:00"}
+        policy["recurringWindow"] = {"startTime": UNKNOWN, "endTime": SECRET, "recurrence": "FREQ=DAILY"}
+
+    found = planted(plans, CLUSTER, both)
+    assert len(found) == 1 and found[0].endswith("— 2 set: dailyMaintenanceWindow, recurringWindow"), found
+
+
+def test_a_window_unknown_until_deployed_counts_as_set(plans):
+    def unknown(inputs):
+        inputs["maintenancePolicy"] = {"recurringWindow": UNKNOWN}
+
+    assert planted(plans, CLUSTER, unknown) == []
+
+
+def test_a_conflicts_with_pair_is_caught(plans):
+    typ = "gcp:compute/firewall:Firewall"
+
+    def tags_and_accounts(inputs):
+        inputs.update(sourceTags=["web"], sourceServiceAccounts=["a@p.iam.gserviceaccount.com"])
+
+    assert planted(plans, typ, tags_and_accounts) == [
+        f"{label(plans, typ)}: sourceServiceAccounts: ConflictsWith(sourceTags) — both set",
+        f"{label(plans, typ)}: sourceTags: ConflictsWith(sourceServiceAccounts) — both set"]
+    # A value unknown until deployed conflicts with nothing (terraform-plugin-sdk skips it either
+    # way); a secret one is known to the provider, so it does.
+    assert planted(plans, typ, lambda i: i.update(sourceTags=UNKNOWN, sourceServiceAccounts=["a"])) == []
+    assert len(planted(plans, typ, lambda i: i.update(sourceTags=SECRET, sourceServiceAccounts=["a"]))) == 2
+
+
+@pytest.mark.parametrize(("path", "value"), [("releaseChannel.channel", "WEEKLY"),
+                                             ("datapathProvider", "CILIUM")])
+def test_a_value_outside_its_enum_is_caught(plans, path, value):
+    def bad(inputs):
+        *parents, key = path.split(".")
+        for parent in parents:
+            inputs = inputs.setdefault(parent, {})
+        inputs[key] = value
+
+    found = planted(plans, CLUSTER, bad)
+    assert len(found) == 1 and found[0].startswith(f"{label(plans, CLUSTER)}: {path}: enum(")
+    assert found[0].endswith(f"— {value!r} is not one of them"), found
+    assert planted(plans, CLUSTER, lambda i: i.update(datapathProvider=SECRET)) == []
+
+
+def test_an_unknown_attribute_is_caught(plans):
+    typ = "gcp:container/nodePool:NodePool"
+    assert planted(plans, typ, lambda i: i["nodeConfig"].update(machineTypo="e2-small")) == [
+        f"{label(plans, typ)}: nodeConfig.machineTypo: unknown attribute — not in the provider schema"]
+
+
+def test_a_missing_required_input_is_caught(plans):
+    typ = "gcp:container/nodePool:NodePool"
+    assert planted(plans, typ, lambda i: i.pop("cluster")) == [f"{label(plans, typ)}: cluster: Required — not set"]
+
+    def nested(inputs):
+        inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"].append({"displayName": "no range"})
+
+    blocks = len(one(plans[OWNER], CLUSTER)["inputs"]["masterAuthorizedNetworksConfig"]["cidrBlocks"])
+    assert planted(plans, CLUSTER, nested) == [
+        f"{label(plans, CLUSTER)}: masterAuthorizedNetworksConfig.cidrBlocks[{blocks}].cidrBlock: Required — not set"]
+
+
+def test_a_list_over_max_items_is_caught(plans):
+    typ = "gcp:compute/firewall:Firewall"
+    accounts = [f"sa{i}@p.iam.gserviceaccount.com" for i in range(11)]
+    assert planted(plans, typ, lambda i: i.update(targetServiceAccounts=accounts)) == [
+        f"{label(plans, typ)}: targetServiceAccounts: MaxItems(10) — 11 given"]
+
+
+def test_an_output_only_attribute_set_is_caught(plans):
+    assert planted(plans, CLUSTER, lambda i: i.update(selfLink="x")) == [
+        f"{label(plans, CLUSTER)}: selfLink: Computed — set, but only the provider sets it"]
+
+
+# --- the extractor, on a Go fixture -------------------------------------------------------------
+
+GO_RESOURCE = '''package demo
+
+import (
+	"github.com/hashicorp/terraform-plugin-sdk/v2/helper/schema"
+	"github.com/hashicorp/terraform-plugin-sdk/v2/helper/validation"
+
+	"github.com/hashicorp/terraform-provider-google-beta/google-beta/registry"
+	"github.com/hashicorp/terraform-provider-google-beta/google-beta/services/shared"
+)
+
+var windowKeys = []string{"policy.0.daily", "policy.0.weekly"}
+
+func ResourceDemo() *schema.Resource {
+	return &schema.Resource{
+		Schema: map[string]*schema.Schema{
+			"name": {Type: schema.TypeString, Required: true, ForceNew: true},
+			"tier": {
+				Type:         schema.TypeString,
+				Optional:     true,
+				ValidateFunc: validation.StringInSlice([]string{"BASIC", "PREMIUM"}, false),
+			},
+			"policy": {
+				Type:     schema.TypeList,
+				Optional: true,
+				MaxItems: 1,
+				Elem: &schema.Resource{Schema: map[string]*schema.Schema{
+					"daily":  window(windowKeys),
+					"weekly": window(windowKeys),
+				}},
+			},
+			"rule":  {Type: schema.TypeList, Optional: true, Elem: &schema.Resource{Schema: shared.RuleSchema}},
+			"email": {Type: schema.TypeString, Computed: true},
+		},
+	}
+}
+
+// A helper: its parameter bound to the caller's argument.
+func window(keys []string) *schema.Schema {
+	s := &schema.Schema{Type: schema.TypeList, Optional: true, MaxItems: 1, ExactlyOneOf: keys,
+		Elem: &schema.Resource{Schema: map[string]*schema.Schema{"start": {Type: schema.TypeString, Required: true}}}}
+	return s
+}
+
+func init() {
+	registry.Schema{Name: "google_demo", Type: registry.SchemaTypeResource, Schema: ResourceDemo()}.Register()
+	registry.Schema{Name: "google_demo", Type: registry.SchemaTypeDataSource, Schema: nil}.Register()
+}
+'''
+GO_SHARED = '''package shared
+
+import "github.com/hashicorp/terraform-plugin-sdk/v2/helper/schema"
+
+var RuleSchema = map[string]*schema.Schema{
+	"action": {Type: schema.TypeString, Required: true, ConflictsWith: []string{"tier"}},
+}
+'''
+
+
+def test_the_extractor_follows_helpers_and_keeps_rule_paths(tmp_path):
+    services = tmp_path / "google-beta/services"
+    (services / "demo").mkdir(parents=True)
+    (services / "shared").mkdir()
+    (services / "demo/resource_demo.go").write_text(GO_RESOURCE)
+    (services / "shared/rules.go").write_text(GO_SHARED)
+    go = provider_schema.Go(tmp_path)
+    resource, file = provider_schema.registrations(go, {"google_demo"})["google_demo"]
+    tf = provider_schema.attributes(resource.get("Schema"), file)
+    daily = tf["policy"]["attributes"]["daily"]
+    assert daily["exactlyOneOf"] == ["policy.0.daily", "policy.0.weekly"] and daily["maxItems"] == 1
+    assert daily["attributes"]["start"] == {"type": "String", "required": True}
+    assert tf["name"] == {"type": "String", "required": True, "forceNew": True}
+    assert tf["tier"]["enum"] == ["BASIC", "PREMIUM"]
+    assert tf["rule"]["attributes"]["action"] == {"type": "String", "required": True, "conflictsWith": ["tier"],
+                                                  "file": "google-beta/services/shared/rules.go"}
+    # Pulumi names: camelCase, a MaxItems 1 block flattened, other lists plural.
+    gaps: list[str] = []
+    tree = provider_schema.pulumi_tree(tf, None, gaps, "")
+    assert sorted(tree) == ["email", "name", "policy", "rules", "tier"]
+    assert tree["policy"]["flat"] and "flat" not in tree["rules"]
+    assert tree["rules"]["tf"] == "rule"
+    assert len(gaps) == 10 and all(g.endswith("not in the installed SDK") for g in gaps)  # no SDK type given
+
+
+def test_the_vendored_schema_is_as_the_extractor_writes_it():
+    text = SCHEMA.read_text()
+    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True) + "\n"
+    source = SOURCE.read_text()
+    assert "ref: v7.45.0" in source and "license: MPL-2.0" in source and "tools.provider_schema" in source
+    cluster = schemas()[CLUSTER]
+    assert cluster["tf"] == "google_container_cluster"
+    assert cluster["file"] == "google-beta/services/container/resource_container_cluster.go"
+
+
+# --- fake outputs ----------------------------------------------------
+
+def test_fake_outputs_cover_every_computed_attribute():
+    mocks = engine.PreviewMocks("s", lambda name: ({}, []))
+    for token, schema in schemas().items():
+        inputs = {"project": "p", "accountId": "a", "name": "n"}
+        _, outputs = mocks.new_resource(engine.sdk.MockResourceArgs(
+            typ=token, name="r", inputs=inputs, provider="", resource_id="", custom=True))
+        computed = {key for key, node in schema["attributes"].items()
+                    if node.get("computed") and not node.get("optional") and not node.get("required")}
+        assert computed <= set(outputs), (token, computed - set(outputs))
+    _, account = mocks.new_resource(engine.sdk.MockResourceArgs(
+        typ="gcp:serviceaccount/account:Account", name="r", inputs={"project": "p", "accountId": "a"},
+        provider="", resource_id="", custom=True))
+    assert account["name"] == "projects/p/serviceAccounts/a@p.iam.gserviceaccount.com"
+    assert account["member"] == "serviceAccount:a@p.iam.gserviceaccount.com"
