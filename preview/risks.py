@@ -2,79 +2,75 @@
 and the risk classes ``preview.revdiff`` reports, first, in words.
 
 Each entry of ``REPLACES`` is an input path (camelCase, as the plan's ``inputs`` spell it) whose
-change makes the provider destroy and re-create the resource, with the documentation or source
-it comes from. terraform-provider-google marks such fields ``ForceNew: true`` in its schema
-(``google/services/<service>/resource_*.go``); the Pulumi GCP provider is bridged from it, so the
-same fields replace. A resource's own ``replaceOnChanges`` (from the program) counts as well.
+change makes the provider destroy and re-create the resource, with the source it comes from.
+pulumi-gcp is bridged from terraform-provider-google-beta, which marks such fields ``ForceNew``
+in its schema: every gcp entry is read off the vendored schema (``schemas/provider/``, see its
+SOURCE), as terraform-plugin-sdk's diff applies it (helper/schema/schema.go ``diffList``: a
+block's ForceNew covers its count, each nested field has its own; a list of values inherits its
+ForceNew), plus ``CustomizeDiff`` ``ForceNewIfChange`` fields. A resource's own
+``replaceOnChanges`` (from the program) counts as well.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-TF_GOOGLE = "terraform-provider-google"
-_DOCS = "https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/"
+from .provider_rules import SOURCE, schemas
 
-def _snake(path: str) -> str:
-    """The provider schema's name of a camelCase input path (``dnsName`` -> ``dns_name``)."""
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", path).lower()
+TF_GOOGLE_BETA = "terraform-provider-google-beta"
 
 
-def _force_new(source: str, doc: str, *paths: str) -> tuple[tuple[str, str], ...]:
-    """Inputs that terraform-provider-google marks ``ForceNew`` in ``google/<source>``."""
-    return tuple((path, f"{TF_GOOGLE} google/{source}: {_snake(path)} ForceNew ({_DOCS}{doc})")
-                 for path in paths)
+def _source_ref() -> str:
+    """``v7.45.0 (3dc173a)``: the ref schemas/provider/SOURCE names."""
+    fields = dict(line.split(": ", 1) for line in SOURCE.read_text().splitlines()
+                  if ": " in line and not line.startswith("#"))
+    return f"{fields['ref']} ({fields['commit'][:7]})"
 
 
-# type -> ((input path, citation), ...). A path names a nested input (``a.b``); the whole value
-# under it is compared.
+def _force_new(attributes: dict, file: str, ref: str, path: str = "", tf: str = "") -> list[tuple[str, str]]:
+    """terraform-plugin-sdk's diff: a ForceNew value replaces the resource when it changes; a
+    ForceNew block only when it is added or removed (``path.#``, its count; never for an
+    Optional+Computed block, whose state keeps it), its own fields where they are ForceNew."""
+    entries = []
+    for name, node in attributes.items():
+        if node.get("sdkOnly") or not (node.get("optional") or node.get("required")):
+            continue
+        at_path, tf_path, where = f"{path}{name}", f"{tf}{node['tf']}", node.get("file", file)
+        cite = f"{TF_GOOGLE_BETA} {where} @ {ref}: {tf_path}"
+        if "forceNewIf" in node:
+            entries.append((at_path, f"{cite} ForceNew when {node['forceNewIf']}(old, new) "
+                                     "(CustomizeDiff ForceNewIfChange)"))
+        if node.get("forceNew") and "attributes" not in node:
+            entries.append((at_path, f"{cite} ForceNew"))
+        elif node.get("forceNew") and not node.get("computed"):
+            entries.append((f"{at_path}.#", f"{cite} ForceNew (the block added or removed)"))
+        entries += _force_new(node.get("attributes", {}), where, ref, f"{at_path}.", f"{tf_path}.")
+    return entries
+
+
+def _replaces() -> dict[str, tuple[tuple[str, str], ...]]:
+    ref = _source_ref()
+    return {token: tuple(_force_new(schema["attributes"], schema["file"], ref))
+            for token, schema in sorted(schemas().items())}
+
+
+# type -> ((input path, citation), ...). A path names a nested input (``a.b``; through a list,
+# each item's); ``a.#`` is how many ``a`` blocks there are. The whole value under it is compared.
 REPLACES: dict[str, tuple[tuple[str, str], ...]] = {
-    "gcp:container/cluster:Cluster": _force_new(
-        "services/container/resource_container_cluster.go", "container_cluster",
-        "name", "location", "project", "network", "subnetwork",
-        "privateClusterConfig.masterIpv4CidrBlock", "ipAllocationPolicy"),
-    "gcp:container/nodePool:NodePool": _force_new(
-        "services/container/resource_container_node_pool.go", "container_node_pool",
-        "name", "cluster", "location", "project"),
-    "gcp:dns/managedZone:ManagedZone": _force_new(
-        "services/dns/resource_dns_managed_zone.go", "dns_managed_zone",
-        "name", "dnsName", "project", "visibility"),
-    "gcp:dns/recordSet:RecordSet": _force_new(
-        "services/dns/resource_dns_record_set.go", "dns_record_set",
-        "name", "type", "managedZone", "project"),
-    "gcp:compute/address:Address": _force_new(
-        "services/compute/resource_compute_address.go", "compute_address",
-        "name", "region", "project", "addressType", "networkTier", "address"),
-    "gcp:compute/subnetwork:Subnetwork": (
-        *_force_new("services/compute/resource_compute_subnetwork.go", "compute_subnetwork",
-                    "name", "network", "region", "project"),
-        ("ipCidrRange", f"{TF_GOOGLE} google/services/compute/resource_compute_subnetwork.go: "
-                        "ip_cidr_range, ForceNew unless the range is only expanded "
-                        f"(CustomizeDiff isShrinkageIpCidr) ({_DOCS}compute_subnetwork)")),
-    "gcp:compute/network:Network": _force_new(
-        "services/compute/resource_compute_network.go", "compute_network",
-        "name", "project", "autoCreateSubnetworks"),
-    "gcp:compute/router:Router": _force_new(
-        "services/compute/resource_compute_router.go", "compute_router",
-        "name", "network", "region", "project"),
-    "gcp:compute/routerNat:RouterNat": _force_new(
-        "services/compute/resource_compute_router_nat.go", "compute_router_nat",
-        "name", "router", "region", "project"),
-    "gcp:compute/firewall:Firewall": _force_new(
-        "services/compute/resource_compute_firewall.go", "compute_firewall",
-        "name", "network", "project", "direction"),
-    "gcp:serviceaccount/account:Account": _force_new(
-        "services/resourcemanager/resource_google_service_account.go", "google_service_account",
-        "accountId", "project"),
-    "gcp:projects/iAMMember:IAMMember": _force_new(
-        "tpgiamresource/resource_iam_member.go", "google_project_iam", "member", "role", "project"),
+    **_replaces(),
     "tls:index/privateKey:PrivateKey": tuple(
         (path, "terraform-provider-tls internal/provider/resource_private_key.go: every attribute "
                "RequiresReplace (https://registry.terraform.io/providers/hashicorp/tls/latest/docs/"
                "resources/private_key)")
         for path in ("algorithm", "ecdsaCurve", "rsaBits")),
 }
+
+
+def force_new_paths(resource_type: str) -> list[str]:
+    """The input paths of ``resource_type`` whose change replaces it (``REPLACES``' paths)."""
+    return [path for path, _ in REPLACES.get(resource_type, ())]
+
+
 # Every Kubernetes object: a new name or namespace is another object (pulumi-kubernetes
 # provider/pkg/provider/provider.go, forceNewProperties: metadata.name, metadata.namespace).
 KUBERNETES = tuple((path, "pulumi-kubernetes provider/pkg/provider/provider.go: forceNewProperties "
@@ -116,6 +112,12 @@ def replacing_inputs(resource_type: str, replace_on_changes: list[str] | None = 
 
 
 def at(value: Any, path: str) -> Any:
-    for part in path.split("."):
+    """The value at a dotted path; through a list, the list of each item's; ``#`` counts blocks."""
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if part == "#":
+            return len(value) if isinstance(value, list) else int(value is not None)
+        if isinstance(value, list):
+            return [at(item, ".".join(parts[i:])) for item in value]
         value = value.get(part) if isinstance(value, dict) else None
     return value

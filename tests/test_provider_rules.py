@@ -1,6 +1,6 @@
 """The provider's own input rules (terraform-provider-google-beta's schema, which pulumi-gcp's Check
 enforces) hold in every plan; each rule kind, planted, is caught; the extractor reads Go as Go;
-fake outputs cover every Computed attribute."""
+fake outputs cover every Computed attribute; the replacement table is the schema's ForceNew."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from ci_identity import backend_plan
 from conftest import EXAMPLES, OWNER, one
 
-from preview import engine, preview_stack
+from preview import engine, preview_stack, risks
 from preview.engine import SECRET, UNKNOWN
 from preview.provider_rules import SCHEMA, SOURCE, check, schemas
 from tools import provider_schema
@@ -272,7 +272,7 @@ def test_the_vendored_schema_is_as_the_extractor_writes_it():
     assert cluster["file"] == "google-beta/services/container/resource_container_cluster.go"
 
 
-# --- fake outputs ----------------------------------------------------
+# --- fake outputs and the replacement table ----------------------------------------------------
 
 def test_fake_outputs_cover_every_computed_attribute():
     mocks = engine.PreviewMocks("s", lambda name: ({}, []))
@@ -288,3 +288,25 @@ def test_fake_outputs_cover_every_computed_attribute():
         provider="", resource_id="", custom=True))
     assert account["name"] == "projects/p/serviceAccounts/a@p.iam.gserviceaccount.com"
     assert account["member"] == "serviceAccount:a@p.iam.gserviceaccount.com"
+
+
+def test_replacements_are_the_schemas_force_new_inputs():
+    for token in schemas():
+        assert token in risks.REPLACES, token
+        for path, why in risks.REPLACES[token]:
+            assert "ForceNew" in why and "@ v7.45.0 (3dc173a)" in why and "google-beta/" in why, (path, why)
+    pool = risks.force_new_paths("gcp:container/nodePool:NodePool")
+    assert {"name", "cluster", "nodeConfig.serviceAccount", "nodeConfig.spot", "nodeConfig.oauthScopes"} <= set(pool)
+    assert "autoscaling.maxNodeCount" not in pool and "nodeConfig.machineType" not in pool
+    cluster = risks.force_new_paths(CLUSTER)
+    assert "privateClusterConfig.masterIpv4CidrBlock" in cluster and "maintenancePolicy" not in cluster
+    # A ForceNew block counts (terraform-plugin-sdk diffList): added or removed, it replaces.
+    member = risks.force_new_paths("gcp:projects/iAMMember:IAMMember")
+    assert {"condition.#", "condition.expression", "condition.title", "condition.description",
+            "member", "role", "project"} == set(member)
+    assert risks.at({"a": {"b": 1}}, "a.#") == 1 and risks.at({}, "a.#") == 0
+    assert risks.at({"a": [{"b": 1}, {"b": 2}]}, "a.b") == [1, 2]
+    assert risks.force_new_paths("tls:index/privateKey:PrivateKey") == ["algorithm", "ecdsaCurve", "rsaBits"]
+    subnet = dict(risks.REPLACES["gcp:compute/subnetwork:Subnetwork"])
+    assert "IsShrinkageIpCidr" in subnet["ipCidrRange"]
+
