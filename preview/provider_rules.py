@@ -72,22 +72,22 @@ class _Walk:
 
     def resolve(self, key: str) -> tuple[str, str]:
         """An absolute Terraform key (``a.0.b``) -> (its Pulumi path, "set" | "unknown" | "absent")."""
-        attrs, value, path, parts = self.root, self.inputs, [], key.split(".")
-        state = "set"
+        attrs, value, path, parts, state = self.root, self.inputs, [], key.split("."), "set"
         while parts:
             name = parts.pop(0)
             pulumi, node = next(((p, n) for p, n in attrs.items() if n.get("tf") == name), (name, {}))
             path.append(pulumi)
-            value = value.get(pulumi) if isinstance(value, dict) and state == "set" else None
-            index = parts.pop(0) if node.get("type") in ("List", "Set") and parts and parts[0].isdigit() else None
+            index = int(parts.pop(0)) if parts and parts[0].isdigit() else None
+            attrs = node.get("attributes", {})
+            if state != "set":
+                continue  # only the path is still wanted
+            value = value.get(pulumi) if isinstance(value, dict) else None
+            if index is not None and isinstance(value, list):  # a flat block is its item 0 itself
+                value = value[index] if index < len(value) else None
             if value == UNKNOWN or (value == SECRET and parts):  # a secret block's insides: unknown
                 state = "unknown"
-            elif _absent(value) and state == "set":
+            elif _absent(value):
                 state = "absent"
-            elif index is not None and not node.get("flat") and state == "set":
-                value = value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
-                state = "absent" if _absent(value) else state
-            attrs = node.get("attributes", {})
         return ".".join(path), state
 
     def block(self, attrs: dict, value: dict, path: str = "") -> None:

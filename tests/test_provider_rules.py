@@ -172,6 +172,18 @@ def test_a_list_over_max_items_is_caught(plans):
         f"{label(plans, typ)}: targetServiceAccounts: MaxItems(10) — 11 given"]
 
 
+def test_at_least_one_of_and_required_with_are_caught(plans):
+    found = planted(plans, CLUSTER, lambda i: i.update(addonsConfig={}))
+    assert len(found) == 1 and found[0].startswith(
+        f"{label(plans, CLUSTER)}: addonsConfig: AtLeastOneOf(httpLoadBalancing, horizontalPodAutoscaling, ")
+    assert found[0].endswith("— none set")
+    bucket = {"type": "gcp:storage/bucket:Bucket", "name": "state", "inputs": {
+        "name": "state", "location": "EU", "ipFilter": {"mode": "Enabled", "allowCrossOrgVpcs": True}}}
+    assert [str(v) for v in check({"stack": "backend", "resources": [bucket]})] == [
+        "backend: gcp:storage/bucket:Bucket state: ipFilter.allowCrossOrgVpcs: RequiredWith(vpcNetworkSources) "
+        "— vpcNetworkSources not set"]
+
+
 def test_an_output_only_attribute_set_is_caught(plans):
     assert planted(plans, CLUSTER, lambda i: i.update(selfLink="x")) == [
         f"{label(plans, CLUSTER)}: selfLink: Computed — set, but only the provider sets it"]
