@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DEMO_STACKS, ROOT, STACKS
+from conftest import ATTACHED_STACKS, DEMO_STACKS, OWNER, ROOT, STACKS
 from cryptography.hazmat.primitives.asymmetric import ec
 from https_double import Mesh, mint, running
 
@@ -36,7 +36,7 @@ def test_a_healthy_environment_passes_every_check(tmp_path):
         good = mint(double.signing_key, double.audience)
         foreign = mint(double.signing_key, "https://uat.api.example.com")
         checks = verify(target_for(double), good, foreign, resolve=local)
-    assert results(checks) == {"dns": "PASS", "plain-http-refused": "PASS", "tls": "PASS",
+    assert results(checks) == {"delegation": "SKIP", "dns": "PASS", "plain-http-refused": "PASS", "tls": "PASS",
                                "tls-1.1-refused": "PASS", "no-token-403": "PASS",
                                "foreign-audience-refused": "PASS", "token-accepted": "PASS"}
     tls = next(c for c in checks if c.name == "tls")
@@ -97,7 +97,7 @@ def test_an_acme_certificate_not_ready_yet_is_waiting_not_failed(tmp_path, probl
         target = target_for(double, tls_source="acme", https_port=getattr(double, port))
         checks = verify(target, resolve=local)
     statuses = results(checks)
-    assert statuses["tls"] == "WAIT" and "delegated" in checks[2].detail
+    assert statuses["tls"] == "WAIT" and "delegated" in next(c for c in checks if c.name == "tls").detail
     assert {statuses[n] for n in ("tls-1.1-refused", "no-token-403", "token-accepted")} == {"WAIT"}
     assert "FAIL" not in statuses.values()
     # Any other source: the same handshake failure is a failure.
@@ -200,6 +200,8 @@ def test_make_verify_passes_end_to_end_on_a_fresh_environment_with_the_demo(tmp_
     assert "PASS  no-token-403               GET /demo → 403" in without.stdout
     assert done.returncode == 0, done.stdout + done.stderr
     statuses = {line.split()[1]: line.split()[0] for line in done.stdout.splitlines()[:-1]}
+    # --resolve stands in for DNS, so the delegation is not looked up (tested below).
+    assert statuses.pop("delegation") == "SKIP"
     assert set(statuses.values()) == {"PASS"} and "demo-answers" in statuses, done.stdout
     assert f"GET /demo → 200 'istio-envs demo: {stack}'" in done.stdout
 
@@ -223,3 +225,139 @@ def test_the_demo_paths_in_verify_are_the_programs(plans):
         assert Demo.for_host(outputs["host"]) == Demo.from_output(outputs["demo"]) is not None
     without = [s for s in STACKS.names if s not in DEMO_STACKS]
     assert all("demo" not in plans[s]["outputs"] for s in without)
+
+
+# --- delegation: the zone of <domain> delegates api.<domain> to the zone's name servers ----------
+
+ZONE_NS = ("ns-cloud-a1.googledomains.com.", "ns-cloud-a2.googledomains.com.",
+           "ns-cloud-a3.googledomains.com.", "ns-cloud-a4.googledomains.com.")
+
+
+def zone_target(**overrides) -> Target:
+    values = dict(host="dev.api.example.com", ingress_ip="127.0.0.1", zone="api.example.com.",
+                  name_servers=ZONE_NS, ds_record="12345 8 2 ABCDEF")
+    values.update(overrides)
+    return Target(**values)
+
+
+def not_delegated(name):
+    from tools.verify import NotDelegated
+    raise NotDelegated(f"The DNS query name does not exist: {name}")
+
+
+def test_a_delegated_zone_passes(tmp_path):
+    from tools.verify import delegation_check
+
+    asked = []
+    def resolver(name):  # what a resolver answers: any case, any order, with or without the dot
+        asked.append(name)
+        return [ns.upper().rstrip(".") for ns in reversed(ZONE_NS)]
+    check = delegation_check(zone_target(), resolver)
+    assert asked == ["api.example.com."]
+    assert (check.status, check.detail) == ("PASS", "api.example.com. is delegated to the zone's name "
+                                                      "servers " + ", ".join(ZONE_NS))
+
+
+def test_a_zone_not_delegated_yet_is_the_owners_to_do_and_waits(tmp_path):
+    """Right after the first `pulumi up` nobody delegates api.<domain> yet: like the ACME
+    certificate that waits for it, WAIT (exit 3), with the two record sets to add, and the host
+    that cannot resolve yet is the same to-do. The HTTPS checks still run, on the ingress IP."""
+    with running(tmp_path) as double:
+        target = target_for(double, zone="api.example.com", name_servers=ZONE_NS,
+                            ds_record="12345 8 2 ABCDEF")
+        def no_host(_host):
+            raise OSError("Name or service not known")
+        checks = verify(target, resolve=no_host, resolve_ns=not_delegated)
+    statuses = results(checks)
+    assert statuses["delegation"] == "WAIT" and statuses["dns"] == "WAIT"
+    assert statuses["tls"] == "PASS" and "FAIL" not in statuses.values()
+    assert checks[0].detail == ("api.example.com. is not delegated yet: in the zone of example.com. add "
+                                f"api.example.com. NS {' '.join(ZONE_NS)}, then api.example.com. DS "
+                                "12345 8 2 ABCDEF (README \"Delegating api.<domain>\") and retry")
+
+
+@pytest.mark.parametrize("answer, missing, foreign", [
+    (["ns1.other-provider.net.", "ns2.other-provider.net."], ", ".join(ZONE_NS),
+     "ns1.other-provider.net., ns2.other-provider.net."),
+    (list(ZONE_NS[:2]), ", ".join(ZONE_NS[2:]), "none"),
+    ([*ZONE_NS, "ns-old.example.net."], "none", "ns-old.example.net."),
+])
+def test_a_zone_delegated_elsewhere_fails(answer, missing, foreign):
+    """Other name servers answer for api.<domain> (an old zone, a typo, someone else's zone): a
+    failure, whatever the overlap; the detail says what is missing and what is not the zone's."""
+    from tools.verify import delegation_check
+
+    check = delegation_check(zone_target(), lambda _name: answer)
+    assert check.status == "FAIL"
+    assert f"(missing: {missing}; not the zone's: {foreign})" in check.detail
+    assert check.detail.endswith("fix the NS record set in the zone of example.com.")
+
+
+def test_a_failed_lookup_fails_and_names_the_ds_record_as_a_cause():
+    from tools.verify import delegation_check
+
+    def servfail(_name):
+        raise OSError("NoNameservers: All nameservers failed to answer the query api.example.com. IN NS: SERVFAIL")
+    check = delegation_check(zone_target(), servfail)
+    assert check.status == "FAIL" and "SERVFAIL" in check.detail and "DS record" in check.detail
+
+
+def test_without_the_zone_or_with_resolve_the_delegation_is_skipped():
+    from tools.verify import delegation_check
+
+    assert delegation_check(zone_target(name_servers=()), not_delegated).status == "SKIP"
+    assert delegation_check(zone_target(zone=None), not_delegated).status == "SKIP"
+    check = delegation_check(zone_target(), None)
+    assert (check.status, check.detail) == ("SKIP", "--resolve: DNS is not consulted")
+
+
+def test_system_ns_reads_the_ns_set_with_dnspython(monkeypatch):
+    """The real lookup: dnspython's resolver; no NS records (NXDOMAIN, NoAnswer) is NotDelegated,
+    any other DNS failure an OSError."""
+    import dns.exception
+    import dns.resolver
+
+    from tools.verify import NotDelegated, system_ns
+
+    class Record:
+        def __init__(self, text):
+            self.text = text
+        def to_text(self):
+            return self.text
+
+    outcomes = iter([[Record(ZONE_NS[0])], dns.resolver.NXDOMAIN(), dns.resolver.NoAnswer(),
+                     dns.exception.Timeout()])
+    def resolve(name, rdtype, lifetime):
+        assert (name, rdtype, lifetime) == ("api.example.com.", "NS", 5.0)
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+    monkeypatch.setattr(dns.resolver, "resolve", resolve)
+    assert system_ns("api.example.com.") == [ZONE_NS[0]]
+    for _ in range(2):
+        with pytest.raises(NotDelegated):
+            system_ns("api.example.com.")
+    with pytest.raises(OSError, match="Timeout"):
+        system_ns("api.example.com.")
+
+
+def test_the_stack_target_takes_the_zone_from_the_owner(tmp_path, plans, monkeypatch):
+    """`make verify STACK=x`: the zone's name, name servers and DS record are the owner's outputs
+    (an attached stack's too); the CLI exits 3 while the delegation is missing."""
+    import tools.verify as tool
+
+    served = {stack: plans[stack]["outputs"] for stack in plans}
+    monkeypatch.setenv("PATH", _fake_pulumi(tmp_path, served))
+    owner = plans[OWNER]["outputs"]
+    for stack in (OWNER, *ATTACHED_STACKS):
+        target, _ = tool._stack_target(stack)
+        assert (target.zone, target.name_servers, target.ds_record) == (
+            "api.example.com.", tuple(owner["nameServers"]), owner["dnsDsRecord"])
+    with running(tmp_path) as double:
+        monkeypatch.setattr(tool, "system_ns", not_delegated)
+        monkeypatch.setattr(tool, "system_resolve", lambda _host: ["127.0.0.1"])
+        code = tool.main(["--host", double.host, "--ingress-ip", "127.0.0.1", "--ca-file", double.ca_file,
+                          "--https-port", str(double.https_port), "--http-port", str(double.http_port),
+                          "--name-servers", ",".join(ZONE_NS)])
+    assert code == 3

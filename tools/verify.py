@@ -1,6 +1,11 @@
 """``make verify STACK=x``: check a deployed environment from the outside, as a client would.
 
-1. DNS: the host resolves to the ingress IP.
+0. Delegation: an NS lookup of the platform zone's name (``api.<domain>.``, the stack output
+   ``dnsName``) gives exactly the zone's name servers (``nameServers``). None at all is WAIT:
+   right after the first ``pulumi up`` adding the NS and DS record sets to the zone of
+   ``<domain>`` is the owner's to-do, printed with the records; other name servers are FAIL.
+1. DNS: the host resolves to the ingress IP (WAIT instead of FAIL while the zone is not
+   delegated yet).
 2. Plain HTTP on port 80 is refused (no listener, or nothing but an error).
 3. TLS: the handshake verifies the certificate for the host (against the stack's CA for a
    self-signed platform) with TLS 1.2 or newer, and a client limited to TLS 1.1 is refused.
@@ -14,11 +19,13 @@ with ``istio-envs demo: <env>``, through DNS, TLS, the gateway, the route and th
 this environment's own pod; a good token must then get the same answer on the route. So a fresh
 environment passes end to end right after ``pulumi up``.
 
-Checks 5 and 6 are skipped when their token is not given. With ``tls.source: acme`` a failed
+Checks 5 and 6 are skipped when their token is not given, check 0 without the zone's name and
+name servers (``--zone``, ``--name-servers``) or with ``--resolve`` (DNS not consulted). With ``tls.source: acme`` a failed
 handshake is reported as WAIT, not FAIL: Let's Encrypt issues the first certificate only once the
 domain is delegated to the zone's name servers, and the HTTPS checks wait for it. Exit code: 0 all
 passed, 1 a check failed, 2 bad input (or the stack's outputs cannot be read: no Pulumi CLI, a
-Pulumi error, a stack not deployed), 3 nothing failed but the certificate is not ready yet.
+Pulumi error, a stack not deployed), 3 nothing failed but the zone is not delegated or the
+certificate not ready yet.
 ``make verify STACK=x`` reads host, IP and CA from ``pulumi stack output``; ``make verify
 HOST=... INGRESS_IP=... [CA_FILE=...]`` needs no Pulumi CLI. The tests run this same code against
 a local HTTPS double on 127.0.0.1.
@@ -80,6 +87,12 @@ class Target:
     """The platform's certificate source (stack output ``tlsSource``): acme certificates may not
     be issued yet."""
     demo: Demo | None = None
+    zone: str | None = None
+    """The platform zone's DNS name (stack output ``dnsName``, ``api.<domain>.``)."""
+    name_servers: tuple[str, ...] = ()
+    """The zone's name servers (stack output ``nameServers``): the parent must delegate to them."""
+    ds_record: str | None = None
+    """A created zone's DS record (stack output ``dnsDsRecord``), for the to-do."""
 
     def __post_init__(self) -> None:
         self.path = self.path or (self.demo.path if self.demo else "/")
@@ -93,13 +106,63 @@ class Check:
 
 
 ACME_NOT_READY = ("the ACME certificate is not issued (or not trusted) yet: Let's Encrypt issues "
-                  "it only after the domain is delegated to `pulumi stack output nameServers`, "
+                  "it only after api.<domain> is delegated to `pulumi stack output nameServers`, "
                   "and a staging certificate is untrusted by design; see `kubectl -n "
                   "istio-ingress describe certificate` and retry")
 
 
 def system_resolve(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)})
+
+
+class NotDelegated(Exception):
+    """The name has no NS records (NXDOMAIN, or no answer): nobody delegates it yet."""
+
+
+def system_ns(name: str, timeout: float = 5.0) -> list[str]:
+    """The NS set of ``name`` through the system's resolvers (dnspython: the standard library
+    resolves addresses only). No NS records: :class:`NotDelegated`; any other failure (a timeout,
+    SERVFAIL, no resolver): OSError."""
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answer = dns.resolver.resolve(name, "NS", lifetime=timeout)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer) as err:
+        raise NotDelegated(str(err)) from None
+    except dns.exception.DNSException as err:
+        raise OSError(f"{err.__class__.__name__}: {err}") from None
+    return [record.to_text() for record in answer]
+
+
+def _fqdn(name: str) -> str:
+    return name.strip().lower().rstrip(".") + "."
+
+
+def delegation_check(target: Target, resolve_ns: Callable[[str], list[str]] | None) -> Check:
+    """The zone of ``<domain>`` delegates the platform zone's name to exactly its name servers."""
+    if resolve_ns is None:
+        return Check("delegation", "SKIP", "--resolve: DNS is not consulted")
+    if not target.zone or not target.name_servers:
+        return Check("delegation", "SKIP", "needs the zone's name and name servers: the stack outputs "
+                     "dnsName and nameServers (make verify STACK=…), or --zone and --name-servers")
+    zone, expected = _fqdn(target.zone), sorted({_fqdn(ns) for ns in target.name_servers})
+    parent = zone.split(".", 1)[1] if zone.count(".") > 1 else "."
+    try:
+        found = sorted({_fqdn(ns) for ns in resolve_ns(zone)})
+    except NotDelegated:
+        ds = f", then {zone} DS {target.ds_record}" if target.ds_record else ""
+        return Check("delegation", "WAIT", f"{zone} is not delegated yet: in the zone of {parent} add "
+                     f"{zone} NS {' '.join(expected)}{ds} (README \"Delegating api.<domain>\") and retry")
+    except OSError as err:
+        return Check("delegation", "FAIL", f"NS lookup of {zone} failed ({err}); a DS record that does "
+                     "not match the zone's key makes validating resolvers refuse the zone (SERVFAIL)")
+    if found == expected:
+        return Check("delegation", "PASS", f"{zone} is delegated to the zone's name servers {', '.join(found)}")
+    missing, foreign = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    return Check("delegation", "FAIL", f"{zone} is delegated to {', '.join(found)}; expected exactly "
+                 f"{', '.join(expected)} (missing: {', '.join(missing) or 'none'}; not the zone's: "
+                 f"{', '.join(foreign) or 'none'}): fix the NS record set in the zone of {parent}")
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -140,16 +203,19 @@ def _get(target: Target, ip: str, path: str, token: str | None) -> tuple[int, st
 
 
 def verify(target: Target, token: str | None = None, foreign_token: str | None = None,
-           resolve: Callable[[str], list[str]] = system_resolve) -> list[Check]:
-    checks: list[Check] = []
+           resolve: Callable[[str], list[str]] = system_resolve,
+           resolve_ns: Callable[[str], list[str]] | None = system_ns) -> list[Check]:
+    checks: list[Check] = [delegation_check(target, resolve_ns)]
+    # Not delegated yet: the host cannot resolve publicly, and that is the same to-do.
+    undelegated = "WAIT" if checks[0].status == "WAIT" else "FAIL"
     try:
         addresses = resolve(target.host)
     except OSError as err:
         addresses = []
-        checks.append(Check("dns", "FAIL", f"{target.host} does not resolve ({err})"))
+        checks.append(Check("dns", undelegated, f"{target.host} does not resolve ({err})"))
     else:
         ok = target.ingress_ip in addresses
-        checks.append(Check("dns", "PASS" if ok else "FAIL",
+        checks.append(Check("dns", "PASS" if ok else undelegated,
                             f"{target.host} → {', '.join(addresses) or 'nothing'}; expected {target.ingress_ip}"))
     ip = target.connect_ip or (addresses[0] if addresses else target.ingress_ip)
 
@@ -256,10 +322,12 @@ def _stack_target(stack: str) -> tuple[Target, str | None]:
     if missing:
         raise StackUnreadable(f"stack {stack} has no output {' or '.join(f'`{m}`' for m in missing)}: "
                               f"has it been deployed? (`pulumi up -s {stack}`)")
+    # An attached stack serves its owner's certificate and lives in its owner's zone: the CA and
+    # the zone are the owner's outputs.
+    owner = _stack_outputs(str(outputs["platformOwner"])) if outputs.get("platformOwner") else outputs
     ca = outputs.get("caCertificate")
-    if not ca and outputs.get("tlsSource") == "self-signed" and outputs.get("platformOwner"):
-        # An attached stack serves its owner's certificate: the CA is the owner's output.
-        ca = _stack_outputs(str(outputs["platformOwner"])).get("caCertificate")
+    if not ca and outputs.get("tlsSource") == "self-signed":
+        ca = owner.get("caCertificate")
     ca_file = None
     if ca:
         handle = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)
@@ -267,7 +335,9 @@ def _stack_target(stack: str) -> tuple[Target, str | None]:
         handle.close()
         ca_file = handle.name
     return Target(host=outputs["host"], ingress_ip=outputs["ingressIp"], ca_file=ca_file,
-                  tls_source=outputs.get("tlsSource"), demo=Demo.from_output(outputs.get("demo"))), ca_file
+                  tls_source=outputs.get("tlsSource"), demo=Demo.from_output(outputs.get("demo")),
+                  zone=owner.get("dnsName"), name_servers=tuple(owner.get("nameServers") or ()),
+                  ds_record=owner.get("dnsDsRecord")), ca_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,15 +353,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--https-port", type=int, default=443)
     parser.add_argument("--http-port", type=int, default=80)
     parser.add_argument("--resolve", metavar="HOST:IP", help="use IP for HOST instead of DNS (like curl)")
+    parser.add_argument("--zone", help="with --host: the platform zone's name (default: the host's "
+                                       "parent, api.<domain>)")
+    parser.add_argument("--name-servers", metavar="NS[,NS...]",
+                        help="with --host: the zone's name servers (pulumi stack output nameServers)")
     args = parser.parse_args(argv)
 
     resolve = system_resolve
+    resolve_ns: Callable[[str], list[str]] | None = system_ns
     try:
         if args.stack:
             target, _ = _stack_target(args.stack)
         elif args.host and args.ingress_ip:
             target = Target(host=args.host, ingress_ip=args.ingress_ip, ca_file=args.ca_file,
-                            demo=Demo.for_host(args.host) if args.demo else None)
+                            demo=Demo.for_host(args.host) if args.demo else None,
+                            zone=args.zone or args.host.split(".", 1)[-1],
+                            name_servers=tuple(ns for ns in (args.name_servers or "").split(",") if ns))
         else:
             raise ValueError("give --stack, or --host and --ingress-ip")
         if args.resolve:
@@ -299,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             if not sep or host != target.host:
                 raise ValueError(f"--resolve {args.resolve}: expected {target.host}:<ip>")
             resolve = lambda name: [ip]  # noqa: E731
+            resolve_ns = None
     except (ValueError, StackUnreadable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -309,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         target.ca_file = args.ca_file
 
     started = time.perf_counter()
-    checks = verify(target, os.environ.get("VERIFY_TOKEN"), os.environ.get("VERIFY_FOREIGN_TOKEN"), resolve)
+    checks = verify(target, os.environ.get("VERIFY_TOKEN"), os.environ.get("VERIFY_FOREIGN_TOKEN"), resolve,
+                    resolve_ns)
     for check in checks:
         print(f"{check.status:<4}  {check.name:<26} {check.detail}")
     failed = [c for c in checks if c.status == "FAIL"]
