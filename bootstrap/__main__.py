@@ -100,7 +100,8 @@ identities = CiIdentities("ci", CiIdentitiesArgs(
     owner_stacks=tuple(p.stack for p in owner_platforms)), opts=on_gcp)
 if owner_platforms:
     PlatformAccess("access", PlatformAccessArgs(project=project, platforms=owner_platforms,
-                                                environments_email=identities.emails["environments"]),
+                                                environments_email=identities.emails["environments"],
+                                                platform_email=identities.emails["platform"]),
                    opts=on_gcp)
 
 pulumi.export("stateUrl", backend.state_url)

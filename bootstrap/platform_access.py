@@ -23,7 +23,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_gcp import container, dns, projects
-from pulumi_kubernetes.admissionregistration.v1 import ValidationArgsDict, VariableArgsDict
+from pulumi_kubernetes.admissionregistration.v1 import (
+    ValidatingAdmissionPolicySpecArgsDict,
+    ValidationArgsDict,
+    VariableArgsDict,
+)
 
 ENVIRONMENT_LABEL = "istio-envs/environment"
 # Namespaces of the cluster and the mesh; an environment never takes one of these names.
@@ -46,17 +50,32 @@ ENVIRONMENT_RESOURCES = (
     ("networking.istio.io", "sidecars"),
     ("security.istio.io", "requestauthentications"), ("security.istio.io", "authorizationpolicies"))
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+# The role the owner stack declares for environment owners (components/tenancy.py
+# OWNER_CLUSTER_ROLE; tests/test_bootstrap.py holds the two equal): the only one the deployer binds.
+OWNER_CLUSTER_ROLE = "istio-envs:environment-owner"
+# On every object the program declares in an environment namespace (components/environment.py).
+MANAGED_BY_LABEL = ("app.kubernetes.io/managed-by", "istio-envs")
+# The kinds the platform manages in an environment namespace, labelled or not: what keeps it
+# isolated (NetworkPolicy, Sidecar, JWT and authorization policies, mTLS), its quota and limits,
+# routes, egress entries and RBAC. Only the deployer identities write these there.
+MANAGED_KINDS = (
+    ("networking.k8s.io", "networkpolicies"), ("networking.istio.io", "sidecars"),
+    ("networking.istio.io", "virtualservices"), ("networking.istio.io", "serviceentries"),
+    ("networking.istio.io", "destinationrules"),
+    ("security.istio.io", "requestauthentications"), ("security.istio.io", "authorizationpolicies"),
+    ("security.istio.io", "peerauthentications"), ("", "resourcequotas"), ("", "limitranges"),
+    ("rbac.authorization.k8s.io", "rolebindings"), ("rbac.authorization.k8s.io", "roles"))
 
 
 def deployer_rules() -> list[k8s.rbac.v1.PolicyRuleArgsDict]:
-    """The environment deployer's rules: every kind attached stacks write, and `bind` on `edit`
-    only (RBAC's escalation check: binding owners to `edit` needs it, and nothing wider)."""
+    """The environment deployer's rules: every kind attached stacks write, and `bind` on the
+    owners' role only (RBAC's escalation check: binding owners to it needs it, and nothing wider)."""
     rules: list[k8s.rbac.v1.PolicyRuleArgsDict] = [
         {"api_groups": [group], "resources": sorted(r for g, r in ENVIRONMENT_RESOURCES if g == group),
          "verbs": list(VERBS)}
         for group in sorted({g for g, _ in ENVIRONMENT_RESOURCES})]
     rules.append({"api_groups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
-                  "resource_names": ["edit"], "verbs": ["bind"]})
+                  "resource_names": [OWNER_CLUSTER_ROLE], "verbs": ["bind"]})
     return rules
 
 
@@ -75,6 +94,9 @@ class PlatformAccessArgs:
     project: str
     platforms: tuple[Platform, ...]
     environments_email: pulumi.Input[str]
+    platform_email: pulumi.Input[str]
+    """The owner stacks' deployer: with the environment identity, the only writer of the
+    platform-managed objects in environment namespaces."""
 
 
 def admission_variables(protected: tuple[str, ...]) -> list[VariableArgsDict]:
@@ -112,6 +134,49 @@ ADMISSION_VALIDATIONS: list[ValidationArgsDict] = [
      "message": "the environment identity writes only inside environment namespaces (an environment "
                 "that writes into the gateway namespace, MUTUAL, is deployed by the platform identity)"},
 ]
+
+
+def managed_objects_spec(deployers: pulumi.Input[str]) -> ValidatingAdmissionPolicySpecArgsDict:
+    """``istio-envs-managed-objects``: in an environment namespace, the platform-managed kinds,
+    every object labelled app.kubernetes.io/managed-by=istio-envs (the program's own, namespace
+    included) and the label itself are written by the deployer identities alone. ``deployers``:
+    a CEL list of their usernames. The control plane's own users and kube-system's controllers
+    (the namespace controller deleting a namespace's objects, GKE's quota controller) are not
+    requesters this policy is about."""
+    key, value = MANAGED_BY_LABEL
+    label = f"'{ENVIRONMENT_LABEL}'"
+
+    def labelled(obj: str, k: str, v: str | None = None) -> str:
+        found = f"{obj} != null && has({obj}.metadata.labels) && '{k}' in {obj}.metadata.labels"
+        return f"({found} && {obj}.metadata.labels['{k}'] == '{v}')" if v else f"({found})"
+
+    user = "request.userInfo.username"
+    kinds = ", ".join(f"'{group}/{resource}'" for group, resource in MANAGED_KINDS)
+    return {
+        "failure_policy": "Fail",
+        "match_constraints": {"resource_rules": [{
+            "api_groups": ["*"], "api_versions": ["*"], "resources": ["*"],
+            "operations": ["CREATE", "UPDATE", "DELETE"]}]},
+        "match_conditions": [
+            {"name": "not-a-deployer", "expression": pulumi.Output.concat("!(", user, " in ", deployers, ")")},
+            {"name": "not-the-control-plane",
+             "expression": f"!({user}.startsWith('system:') && !{user}.startsWith('system:serviceaccount:')) "
+                           f"&& !{user}.startsWith('system:serviceaccount:kube-system:')"},
+            {"name": "in-an-environment",
+             "expression": f"(namespaceObject != null && has(namespaceObject.metadata.labels) && {label} in "
+                           f"namespaceObject.metadata.labels) || (request.resource.resource == 'namespaces' "
+                           f"&& ({labelled('object', ENVIRONMENT_LABEL)} || "
+                           f"{labelled('oldObject', ENVIRONMENT_LABEL)}))"},
+        ],
+        "validations": [
+            {"expression": f"!((request.resource.group + '/' + request.resource.resource) in [{kinds}])",
+             "message": "the platform manages this kind in an environment namespace (isolation, quota, "
+                        "routes, egress, RBAC): only the deployer identities write it"},
+            {"expression": f"!{labelled('object', key, value)} && !{labelled('oldObject', key, value)}",
+             "message": f"objects labelled {key}={value} are the platform's: only the deployer identities "
+                        "write them, or give that label"},
+        ],
+    }
 
 
 def kubeconfig(cluster: str, dns_endpoint: str) -> str:
@@ -180,6 +245,15 @@ class PlatformAccess(pulumi.ComponentResource):
                 f"{prefix}-confinement-binding", metadata={"name": policy_name},
                 spec={"policy_name": policy_name, "validation_actions": ["Deny"]},
                 opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]))
+            managed_name = "istio-envs-managed-objects"
+            deployers = pulumi.Output.concat("['", args.environments_email, "', '", args.platform_email, "']")
+            managed = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                f"{prefix}-managed-objects", metadata={"name": managed_name},
+                spec=managed_objects_spec(deployers), opts=on_cluster)
+            k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                f"{prefix}-managed-objects-binding", metadata={"name": managed_name},
+                spec={"policy_name": managed_name, "validation_actions": ["Deny"]},
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[managed]))
             # The rights come after the confinement (and go before it): never a moment of
             # cluster-wide writes.
             k8s.rbac.v1.ClusterRoleBinding(

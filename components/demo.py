@@ -9,8 +9,8 @@ sidecar included, fits).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -28,6 +28,8 @@ class DemoEchoArgs:
     mesh_ready: Sequence[pulumi.Resource] = ()
     """What the pod must wait for: istiod's injector, or the pod starts without a sidecar and
     STRICT mTLS refuses the gateway's requests to it."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """More labels of the Deployment and the Service (not of their pods)."""
 
 
 class DemoEcho(pulumi.ComponentResource):
@@ -38,7 +40,7 @@ class DemoEcho(pulumi.ComponentResource):
         super().__init__("istio-envs:environment:DemoEcho", name, None, opts)
         labels = {"app": DEMO_ROUTE.service, "app.kubernetes.io/part-of": NAMESPACE}
         metadata: k8s.meta.v1.ObjectMetaArgsDict = {
-            "name": DEMO_ROUTE.service, "namespace": args.namespace, "labels": labels}
+            "name": DEMO_ROUTE.service, "namespace": args.namespace, "labels": {**labels, **args.labels}}
         child = pulumi.ResourceOptions(parent=self)
         # The echo's own health endpoint (http-echo serves /health); Istio rewrites the probe to
         # its agent, so it passes the sidecar and the STRICT mTLS policy.

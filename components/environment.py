@@ -16,20 +16,24 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_gcp import dns
 
+from .admission import CLIENT_TLS_LABEL, CLIENT_TLS_MUTUAL, ENVIRONMENT_LABEL, INJECTION_LABEL
 from .config import EgressDestination, EnvironmentConfig, Route
 from .demo import DemoEcho, DemoEchoArgs
 from .errors import NAMESPACE
 from .istio import GATEWAY_NAMESPACE, GATEWAY_SELECTOR, ISTIO_NAMESPACE, istio_resource
 from .mutual_tls import MutualTlsHost, MutualTlsHostArgs
 from .platform import PlatformHandles
+from .pod_security import POD_SECURITY_LABELS
+from .tenancy import OWNER_CLUSTER_ROLE
 
 # Defaults for containers that declare no resources; the ResourceQuota counts requests, so a
 # pod without them would otherwise be refused.
 CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
 CONTAINER_DEFAULT_LIMIT = {"cpu": "500m", "memory": "512Mi"}
 DNS_TTL_SECONDS = 300
-# What an environment's owners get in its namespace; the only role an owner binding can name.
-OWNER_CLUSTER_ROLE = "edit"
+# On every object the program declares in an environment namespace: the bootstrap's
+# istio-envs-managed-objects policy lets only the deployer identities write an object so labelled.
+MANAGED_BY = {"app.kubernetes.io/managed-by": "istio-envs"}
 
 
 @dataclass(frozen=True)
@@ -60,18 +64,28 @@ class Environment(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": cfg.namespace, "labels": {
-                # Every pod gets an Envoy sidecar: mTLS, JWT checks and policy apply to it.
-                "istio-injection": "enabled",
+                # Every pod gets an Envoy sidecar: mTLS, JWT checks and policy apply to it (and
+                # the istio-envs-environment-pods admission policy refuses a pod without one).
+                **INJECTION_LABEL,
                 "app.kubernetes.io/part-of": NAMESPACE,
-                "istio-envs/environment": cfg.name,
+                **MANAGED_BY,
+                ENVIRONMENT_LABEL: cfg.name,
+                # No privileged, host-namespace, hostPath or root pod, no added capability
+                # (components/pod_security.py says why restricted fits the injected pods).
+                **POD_SECURITY_LABELS,
+                # Routes bind to this environment's own MUTUAL Gateway only (admission).
+                **({CLIENT_TLS_LABEL: CLIENT_TLS_MUTUAL} if cfg.tls.mutual else {}),
             }},
             opts=child,
         )
         ns = namespace.metadata.name
 
+        def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgsDict:
+            return {"name": object_name, "namespace": ns, "labels": MANAGED_BY}
+
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
-            metadata={"name": "environment-quota", "namespace": ns},
+            metadata=meta("environment-quota"),
             spec={"hard": {
                 "requests.cpu": cfg.quota.cpu,
                 "requests.memory": cfg.quota.memory,
@@ -85,7 +99,7 @@ class Environment(pulumi.ComponentResource):
         )
         k8s.core.v1.LimitRange(
             f"{name}-limits",
-            metadata={"name": "container-defaults", "namespace": ns},
+            metadata=meta("container-defaults"),
             spec={"limits": [{
                 "type": "Container",
                 "default_request": CONTAINER_DEFAULT_REQUEST,
@@ -108,12 +122,13 @@ class Environment(pulumi.ComponentResource):
             self.client_private_key_pem = mutual.client_private_key_pem
 
         if cfg.owners:
-            # The environment's owners deploy into its namespace and nowhere else: the built-in
-            # `edit` role (workloads, Services, ConfigMaps, Secrets; no RBAC, no quota changes),
-            # bound here only. Their cluster credentials come from the owner stack's IAM grant.
+            # The environment's owners deploy into its namespace and nowhere else: the owner
+            # stack's role for running services (components/tenancy.py: workloads, Services,
+            # ConfigMaps, Secrets; no NetworkPolicy, Ingress, Istio, RBAC or quota writes), bound
+            # here only. Their cluster credentials come from the owner stack's IAM grant.
             k8s.rbac.v1.RoleBinding(
                 f"{name}-owners",
-                metadata={"name": "environment-owners", "namespace": ns},
+                metadata=meta("environment-owners"),
                 role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                           "name": OWNER_CLUSTER_ROLE},
                 subjects=[{"api_group": "rbac.authorization.k8s.io",
@@ -136,7 +151,7 @@ class Environment(pulumi.ComponentResource):
         # https://kubernetes.io/docs/concepts/services-networking/network-policies/
         k8s.networking.v1.NetworkPolicy(
             f"{name}-ingress-isolation",
-            metadata={"name": "environment-ingress", "namespace": ns},
+            metadata=meta("environment-ingress"),
             spec={
                 "pod_selector": {},
                 "policy_types": ["Ingress"],
@@ -157,40 +172,41 @@ class Environment(pulumi.ComponentResource):
         # https://istio.io/latest/docs/ops/best-practices/performance/#sidecar-resource
         istio_resource(f"{name}-sidecar-scope", "Sidecar", "default", ns, {
             "egress": [{"hosts": ["./*", f"{ISTIO_NAMESPACE}/*"]}],
-        }, istio)
+        }, istio, MANAGED_BY)
 
         # Baseline: with no ALLOW policy matching, nothing is allowed in this namespace. If
         # require-jwt below were deleted or broken, the namespace fails closed, not open.
-        istio_resource(f"{name}-deny-all", "AuthorizationPolicy", "allow-nothing", ns, {}, istio)
+        istio_resource(f"{name}-deny-all", "AuthorizationPolicy", "allow-nothing", ns, {}, istio, MANAGED_BY)
         istio_resource(f"{name}-routes", "VirtualService", f"{cfg.name}-api", ns, {
             "hosts": [args.host],
             "gateways": [gateway],
             "http": [_http_route(route, cfg.namespace) for route in routing_order(cfg.served_routes)],
-        }, istio)
+        }, istio, MANAGED_BY)
         istio_resource(f"{name}-jwt", "RequestAuthentication", "jwt", ns, {"jwtRules": [{
             "issuer": cfg.auth.issuer,
             "jwksUri": cfg.auth.jwks_uri,
             # A token minted for another environment fails here with 401.
             "audiences": list(cfg.auth.audiences),
             "forwardOriginalToken": True,
-        }]}, istio)
+        }]}, istio, MANAGED_BY)
         # RequestAuthentication only rejects *bad* tokens; a request with no token passes it.
         # This ALLOW policy is what refuses a missing token (403), and, being the namespace's only
         # ALLOW policy, denies everything it does not list.
         istio_resource(f"{name}-require-jwt", "AuthorizationPolicy", "require-jwt", ns,
                        {"action": "ALLOW", "rules": authorization_rules(cfg, shared.gateway_principal)},
-                       istio)
+                       istio, MANAGED_BY)
 
         # The only destinations outside the mesh this environment's workloads may call (the mesh
         # is REGISTRY_ONLY), visible to this namespace only.
         for destination in egress_service_entries(cfg.egress):
             istio_resource(f"{name}-{destination['name']}", "ServiceEntry",
-                           destination["name"], ns, destination["spec"], istio)
+                           destination["name"], ns, destination["spec"], istio, MANAGED_BY)
 
         demo = None
         if cfg.demo:
             demo = DemoEcho(f"{name}-demo", DemoEchoArgs(environment=cfg.name, namespace=ns,
-                                                         mesh_ready=platform.mesh_ready), child)
+                                                         mesh_ready=platform.mesh_ready,
+                                                         labels=MANAGED_BY), child)
 
         dns.RecordSet(
             f"{name}-dns",

@@ -31,14 +31,18 @@ ISTIO_API_VERSIONS = {
 
 
 def istio_resource(resource_name: str, kind: str, name: str, namespace: pulumi.Input[str],
-                   spec: dict, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+                   spec: dict, opts: pulumi.ResourceOptions,
+                   labels: dict[str, str] | None = None) -> k8s.apiextensions.CustomResource:
     """An Istio custom resource at its GA API version. ``opts`` should depend on istiod: the
     CRDs and the validating webhook come with the charts."""
+    metadata: dict = {"name": name, "namespace": namespace}
+    if labels:
+        metadata["labels"] = labels
     return k8s.apiextensions.CustomResource(
         resource_name,
         api_version=ISTIO_API_VERSIONS[kind],
         kind=kind,
-        metadata={"name": name, "namespace": namespace},
+        metadata=metadata,
         spec=spec,
         opts=opts,
     )

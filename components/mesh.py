@@ -63,20 +63,35 @@ class IstioMesh(pulumi.ComponentResource):
         webhook = {"base": {"validationFailurePolicy": "Fail"}}
         self.base = chart("istio-base", "base", istio_ns,
                           {**webhook, "defaultRevision": "default"}, [])
+        # Istio CNI sets up each pod's traffic redirection from the node, so injected pods carry
+        # no istio-init (NET_ADMIN, NET_RAW, root), which Pod Security baseline refuses; it must
+        # run before istiod injects for it (istio.io "Install the Istio CNI node agent"). On GKE
+        # its binaries go to /home/kubernetes/bin and its system-node-critical pods need a quota
+        # in their namespace (istio.io "Platform-specific prerequisites: Google Kubernetes
+        # Engine"); the chart makes that ResourceQuota with resourceQuotas.enabled.
+        self.cni = chart("istio-cni", "cni", istio_ns, {
+            "cniBinDir": "/home/kubernetes/bin",
+            "resourceQuotas": {"enabled": True},
+            "global": {"hub": ISTIO_HUB, "tag": ISTIO_VERSION},
+        }, [self.base])
         self.istiod = chart("istiod", "istiod", istio_ns, {
             **webhook,
-            "pilot": {"autoscaleMin": 2, "autoscaleMax": 5},
+            # cni.enabled: the injector adds istio-validation instead of istio-init
+            # (files/injection-template.yaml `if .Values.pilot.cni.enabled`).
+            "pilot": {"autoscaleMin": 2, "autoscaleMax": 5, "cni": {"enabled": True}},
             # Images from the pinned hub and tag, stated: the Binary Authorization allowlist
-            # derives from the same constants.
+            # derives from the same constants. The injected containers get the RuntimeDefault
+            # seccomp profile Pod Security restricted asks of every container.
             "global": {"defaultPodDisruptionBudget": {"enabled": True},
-                       "hub": ISTIO_HUB, "tag": ISTIO_VERSION},
+                       "hub": ISTIO_HUB, "tag": ISTIO_VERSION,
+                       "proxy": {"seccompProfile": {"type": "RuntimeDefault"}}},
             "meshConfig": {
                 "accessLogFile": "/dev/stdout",
                 "accessLogEncoding": "JSON",
                 # Unknown egress destinations are refused; services declare what they call.
                 "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
             },
-        }, [self.base])
+        }, [self.base, self.cni])
         self.gateway = chart(GATEWAY_RELEASE, "gateway", self.gateway_namespace, {
             "service": {
                 "type": "LoadBalancer",

@@ -24,6 +24,7 @@ from .dns import DnsZone, DnsZoneArgs, refuse_zone_replacement
 from .gateway import MIN_TLS_VERSION, ApiGateway, ApiGatewayArgs
 from .istio import GATEWAY_PRINCIPAL
 from .mesh import IstioMesh, IstioMeshArgs
+from .tenancy import Tenancy, TenancyArgs
 from .tls import WildcardCertificate, WildcardCertificateArgs
 from .versions import ISTIO_VERSION
 
@@ -95,6 +96,9 @@ class OwnedPlatform(pulumi.ComponentResource):
 
         k8s_child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         mesh = IstioMesh(f"{name}-mesh", IstioMeshArgs(ingress_ip=ingress_ip.address), opts=k8s_child)
+        # The owners' role and the admission policies every environment namespace is held to.
+        Tenancy(f"{name}-tenancy", TenancyArgs(api_domain=config.api_domain, mesh_ready=(mesh.istiod,)),
+                opts=k8s_child)
         cert_manager_ready: tuple = ()
         if config.tls.needs_cert_manager:
             cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(

@@ -25,6 +25,7 @@ from .rules import (
     hosts_require_a_token,
     other_stack_audiences,
     owners_confined,
+    tenancy_admission_bound,
 )
 
 
@@ -56,6 +57,7 @@ def check_plan(plan: dict, project_dir: Path) -> list[Violation]:
     found += [Violation("hosts-require-a-token", "", m) for m in hosts_require_a_token(resources)]
     found += [Violation("environments-isolated", "", m) for m in environments_isolated(resources)]
     found += [Violation("owners-confined", "", m) for m in owners_confined(resources)]
+    found += [Violation("tenancy-admission-bound", "", m) for m in tenancy_admission_bound(resources)]
     others = other_stack_audiences(project_dir, plan["stack"])
     found += [Violation("audiences-unique-across-stacks", "", m) for m in audiences_unique(resources, others)]
     return found

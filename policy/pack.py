@@ -79,6 +79,7 @@ def policies() -> list[Policy]:
             _stack_resources(args), rules.other_stack_audiences(PROJECT_DIR, stack_of(args))),
         "environments-isolated": lambda args: rules.environments_isolated(_stack_resources(args)),
         "owners-confined": lambda args: rules.owners_confined(_stack_resources(args)),
+        "tenancy-admission-bound": lambda args: rules.tenancy_admission_bound(_stack_resources(args)),
     }
     found += [_stack_policy(name, rules.STACK_RULES[name], check) for name, check in checks.items()]
     return found

@@ -236,9 +236,32 @@ def environments_isolated(resources: Iterable[Resource]) -> Iterator[str]:
 
 ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+VALIDATING_POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+VALIDATING_POLICY_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
 PLATFORM_REFERENCE = "istio-envs:platform:PlatformReference"
+# The role the owner stack declares for environment owners (components/tenancy.py; the pack's
+# virtualenv has no Kubernetes SDK to import it from, tests/test_policy.py holds them equal).
+OWNER_ROLE = "istio-envs:environment-owner"
 # What an environment's owners may hold in its namespace, at most.
-OWNER_ROLES = ("edit", "view")
+OWNER_ROLES = (OWNER_ROLE, "view")
+# Kinds an owner never writes: each opens a path around the gateway, the sidecar or the
+# namespace, or changes the platform's isolation, quota or RBAC. (API group, resource)
+OWNER_FORBIDDEN_WRITES = (
+    ("networking.k8s.io", "networkpolicies"), ("networking.k8s.io", "ingresses"),
+    ("", "namespaces"), ("", "resourcequotas"), ("", "limitranges"), ("", "endpoints"),
+    ("", "pods/ephemeralcontainers"), ("discovery.k8s.io", "endpointslices"),
+    ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings"),
+    ("networking.istio.io", "*"), ("security.istio.io", "*"), ("extensions.istio.io", "*"),
+    ("telemetry.istio.io", "*"), ("gateway.networking.k8s.io", "*"))
+READ_VERBS = ("get", "list", "watch")
+# The tenancy admission policies every owner stack declares (components/admission.py
+# POLICY_NAMES; held equal by tests/test_policy.py).
+TENANCY_POLICIES = (
+    "istio-envs-environment-namespaces", "istio-envs-environment-routes", "istio-envs-environment-kinds",
+    "istio-envs-environment-mesh-scope", "istio-envs-environment-services", "istio-envs-environment-pods")
+# Pod Security labels every environment namespace carries (components/pod_security.py).
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
 def owners_confined(resources: Iterable[Resource]) -> Iterator[str]:
@@ -254,11 +277,67 @@ def owners_confined(resources: Iterable[Resource]) -> Iterator[str]:
         if ref.get("kind") != "ClusterRole" or ref.get("name") not in OWNER_ROLES:
             yield (f"RoleBinding {_object_name(binding.props)} grants {ref.get('kind')} "
                    f"{ref.get('name')!r} in an environment namespace; expected at most the "
-                   "ClusterRole edit")
+                   f"ClusterRole {OWNER_ROLE}")
     if any(r.type == PLATFORM_REFERENCE for r in resources):
         for binding in (r for r in resources if r.type == CLUSTER_ROLE_BINDING):
             yield (f"ClusterRoleBinding {_object_name(binding.props)} in an attached stack; "
                    "expected none: an environment's rights end at its namespace")
+
+
+def owner_role_confined(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    """The environment owners' ClusterRole writes none of the kinds that open a path around the
+    gateway or the sidecar, or change the platform's objects, and names no wildcard."""
+    if resource_type != CLUSTER_ROLE or _get(props, "metadata.name") != OWNER_ROLE:
+        return
+    for rule in props.get("rules") or []:
+        groups, resources, verbs = (rule.get(k) or [] for k in ("apiGroups", "resources", "verbs"))
+        if "*" in groups or "*" in resources or "*" in verbs:
+            yield (f"ClusterRole {OWNER_ROLE}: rule {rule} uses a wildcard; expected the kinds and "
+                   "verbs named one by one")
+            continue
+        if set(verbs) <= set(READ_VERBS):
+            continue
+        for group in groups:
+            for resource in resources:
+                if (group, resource) in OWNER_FORBIDDEN_WRITES or (group, "*") in OWNER_FORBIDDEN_WRITES:
+                    yield (f"ClusterRole {OWNER_ROLE} may {'/'.join(verbs)} {group or 'core'}/{resource}; "
+                           "expected no write on it (it opens a path around the gateway or the "
+                           "sidecar, or changes the platform's own objects)")
+
+
+def environment_namespace_pod_security(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    if resource_type != NAMESPACE:
+        return
+    from components.pod_security import POD_SECURITY_LABELS
+
+    labels = _get(props, "metadata.labels", {}) or {}
+    if "istio-envs/environment" not in labels:
+        return
+    wrong = {k: labels.get(k) for k, v in POD_SECURITY_LABELS.items() if labels.get(k) != v}
+    if wrong:
+        yield (f"Namespace {_object_name(props)} is an environment with Pod Security labels {wrong}; "
+               f"expected {POD_SECURITY_LABELS} (no privileged, host or root pods)")
+
+
+def tenancy_admission_bound(resources: Iterable[Resource]) -> Iterator[str]:
+    """An owner stack (it declares the cluster) declares every tenancy admission policy, failing
+    closed, each with a binding that denies; and no stack declares a policy it does not bind."""
+    resources = list(resources)
+    policies = {_get(r.props, "metadata.name"): r.props for r in resources if r.type == VALIDATING_POLICY}
+    bindings = [r.props for r in resources if r.type == VALIDATING_POLICY_BINDING]
+    denying = {_get(b, "spec.policyName") for b in bindings if "Deny" in (_get(b, "spec.validationActions") or [])}
+    if any(r.type == CLUSTER for r in resources):
+        for name in TENANCY_POLICIES:
+            if name not in policies:
+                yield (f"owner stack without the admission policy {name}; expected every tenancy "
+                       "policy (components/admission.py) declared and bound")
+    for name, props in sorted(policies.items()):
+        if name not in denying:
+            yield (f"ValidatingAdmissionPolicy {name} has no binding with validationActions Deny; "
+                   "expected one, or it refuses nothing")
+        if _get(props, "spec.failurePolicy") != "Fail":
+            yield (f"ValidatingAdmissionPolicy {name}: failurePolicy {_get(props, 'spec.failurePolicy')!r}; "
+                   "expected Fail (an expression that errors must refuse, not admit)")
 
 
 def audiences(resources: Iterable[Resource]) -> set[str]:
@@ -391,6 +470,11 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
                                          egress_confined_to_its_namespace),
     "workloads-hardened": ("Workloads are pinned by digest, non-root, read-only and request resources",
                            workloads_hardened),
+    "environment-namespaces-pod-security": (
+        "Environment namespaces enforce the restricted Pod Security Standard at the pinned version",
+        environment_namespace_pod_security),
+    "owners-role-confined": ("The environment owners' role writes no kind that opens a path around "
+                             "the gateway, the sidecar or the platform's objects", owner_role_confined),
 }
 # Rules that also read the resource's options (ignoreChanges, ...): CrossGuard's args.opts, or
 # the options plan.json records.
@@ -400,7 +484,10 @@ OPTIONS_RULES: dict[str, tuple[str, OptionsRule]] = {
         server_rewritten_inputs_ignored),
 }
 STACK_RULES = {
-    "owners-confined": "Environment RoleBindings grant at most edit; attached stacks bind no cluster role",
+    "owners-confined": "Environment RoleBindings grant at most the owners' role; attached stacks bind "
+                       "no cluster role",
+    "tenancy-admission-bound": "Owner stacks declare every tenancy admission policy; every policy is "
+                               "bound with Deny and fails closed",
     "environments-isolated": "Environment namespaces have a Sidecar and an ingress NetworkPolicy",
     "hosts-require-a-token": "Every VirtualService host requires a JWT with an audience",
     "audiences-unique-across-stacks": "No audience is accepted by two environments",

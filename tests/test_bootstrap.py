@@ -195,15 +195,19 @@ def test_the_cluster_role_grants_exactly_what_attached_stacks_write(backend, pla
     granted = {(group, resource) for rule in role["rules"] if rule["verbs"] != ["bind"]
                for group in rule["apiGroups"] for resource in rule["resources"]}
     assert granted == set(platform_access.ENVIRONMENT_RESOURCES)
-    # Binding owners to `edit` needs `bind` on that one ClusterRole, and nothing wider.
+    # Binding owners to their role needs `bind` on that one ClusterRole, and nothing wider.
+    from components.tenancy import OWNER_CLUSTER_ROLE
+
+    assert platform_access.OWNER_CLUSTER_ROLE == OWNER_CLUSTER_ROLE
     (bind,) = [rule for rule in role["rules"] if rule["verbs"] == ["bind"]]
     assert bind == {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
-                    "resourceNames": ["edit"], "verbs": ["bind"]}
+                    "resourceNames": [OWNER_CLUSTER_ROLE], "verbs": ["bind"]}
     binding = one(backend, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
     assert binding["inputs"]["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
                                               "name": emails(backend)["environments"]}]
     # The rights exist only once the confinement does.
-    confinement = one(backend, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
+    confinement = next(r for r in of_type(backend, "admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
+                       if r["inputs"]["metadata"]["name"] == "istio-envs-environment-deployer")
     assert confinement["urn"] in binding["dependencies"]
 
 
@@ -227,7 +231,8 @@ class Admission:
     order, every validation; an evaluation error denies (failurePolicy: Fail)."""
 
     def __init__(self, plan):
-        self.spec = one(plan, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")["inputs"]["spec"]
+        self.spec = next(r for r in of_type(plan, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
+                         if r["inputs"]["metadata"]["name"] == "istio-envs-environment-deployer")["inputs"]["spec"]
         assert self.spec["failurePolicy"] == "Fail"
 
     def allows(self, user: str, operation: str, obj: dict | None, old: dict | None = None,

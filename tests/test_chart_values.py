@@ -583,7 +583,7 @@ def test_vendored_files_name_their_source_and_the_pins():
         vendored = {str(p.relative_to(path.parent)) for p in path.parent.rglob("*")
                     if p.is_file() and p.name != "SOURCE"}
         assert set(source["files"].split()) == vendored, path
-    assert set(charts()) == {"base", "istiod", "gateway", "cert-manager"}
+    assert set(charts()) == {"base", "istiod", "gateway", "cni", "cert-manager"}
 
 
 def test_every_release_is_a_vendored_chart_at_its_pinned_version(all_releases):
@@ -603,14 +603,14 @@ def test_every_release_is_a_vendored_chart_at_its_pinned_version(all_releases):
 def test_the_modelled_template_lines_are_the_vendored_templates():
     """The reading rules above are what the vendored templates do, word for word."""
     found = charts()
-    for name in ("base", "istiod", "gateway"):
+    for name in ("base", "istiod", "gateway", "cni"):
         profile = found[name].template("templates/zzz_profile.yaml")
         assert all(line in profile for line in PROFILE_LINES), name
         assert found[name].defaults is found[name].values[DEFAULTS_KEY]
         assert found[name].reserved == ISTIO_RESERVED
         assert len(FLATTEN_GLOBALS.findall(profile)) == 1, name
     assert {name: chart.descoped for name, chart in found.items()} == {
-        "base": (), "istiod": ("pilot",), "gateway": ("global",), "cert-manager": ()}
+        "base": (), "istiod": ("pilot",), "gateway": ("global",), "cni": (), "cert-manager": ()}
     legacy = found["istiod"].template("templates/zzy_descope_legacy.yaml")
     assert DESCOPE_PILOT in legacy and "this always happens after zzz_profile.yaml" in legacy
     assert "pilot" not in found["istiod"].defaults

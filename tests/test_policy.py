@@ -12,7 +12,7 @@ from conftest import EXAMPLES, ROOT, SHIPPED_STACKS, demo_pod, named, one
 
 from policy.offline import check_plan
 from policy.pack import policies
-from policy.rules import OPTIONS_RULES, RESOURCE_RULES, STACK_RULES
+from policy.rules import OPTIONS_RULES, OWNER_ROLE, RESOURCE_RULES, STACK_RULES, TENANCY_POLICIES
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS + sorted(EXAMPLES))
@@ -60,7 +60,7 @@ def _owner_binding(plan):
     binding.update(type="kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", name="dev-owners")
     binding["inputs"] = {"metadata": {"name": "environment-owners", "namespace": "dev"},
                          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                     "name": "edit"},
+                                     "name": OWNER_ROLE},
                          "subjects": [{"kind": "Group", "name": "dev-team@example.com"}]}
     plan["resources"].append(binding)
     return binding
@@ -99,7 +99,18 @@ BREAKS = {
             exportTo=["*"]), "expected ['.']"),
     "environments-isolated": (lambda p: _drop(p, ":Sidecar"), "dev has no Sidecar"),
     "owners-confined": (lambda p: _owner_binding(p)["inputs"]["roleRef"].update(name="admin"),
-                        "expected at most the ClusterRole edit"),
+                        f"expected at most the ClusterRole {OWNER_ROLE}"),
+    "environment-namespaces-pod-security": (
+        lambda p: named(p, "core/v1:Namespace", "dev")["inputs"]["metadata"]["labels"].update(
+            {"pod-security.kubernetes.io/enforce": "privileged"}), "'pod-security.kubernetes.io/enforce': 'privileged'"),
+    "owners-role-confined": (
+        lambda p: named(p, "rbac.authorization.k8s.io/v1:ClusterRole", OWNER_ROLE)["inputs"]["rules"].append(
+            {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create"]}),
+        "may create networking.k8s.io/networkpolicies"),
+    "tenancy-admission-bound": (
+        lambda p: _drop(p, "admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
+                        "istio-envs-environment-routes"),
+        "istio-envs-environment-routes has no binding with validationActions Deny"),
     "server-rewritten-inputs-ignored": (
         lambda p: one(p, "container/cluster:Cluster").update(ignoreChanges=[]),
         "nodeConfig is set and not in ignoreChanges"),
@@ -175,3 +186,19 @@ def test_a_workload_losing_one_hardening_is_reported(plans, problem):
     (violation,) = check_plan(broken, ROOT)
     assert violation.policy == "workloads-hardened"
     assert problem.removeprefix("init: ") in violation.message, violation.message
+
+
+def test_the_packs_tenancy_facts_are_the_programs():
+    """The pack's virtualenv cannot import the Kubernetes SDK: its copies are held here."""
+    from components.admission import POLICY_NAMES
+    from components.tenancy import OWNER_CLUSTER_ROLE
+
+    assert set(TENANCY_POLICIES) == set(POLICY_NAMES) and OWNER_ROLE == OWNER_CLUSTER_ROLE
+
+
+def test_an_owner_stack_without_a_tenancy_policy_is_reported(plans):
+    broken = copy.deepcopy(plans["dev"])
+    _drop(broken, "admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy", "istio-envs-environment-pods")
+    _drop(broken, "admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding", "istio-envs-environment-pods")
+    (violation,) = check_plan(broken, ROOT)
+    assert violation.policy == "tenancy-admission-bound" and "istio-envs-environment-pods" in violation.message

@@ -75,12 +75,14 @@ def test_owner_gcp_provider_targets_the_configured_project(plans):
 def test_istio_charts_install_in_order_at_the_pinned_version(plans):
     plan = plans[OWNER]
     releases = {r["inputs"]["chart"]: r for r in of_type(plan, ":helm.sh/v3:Release")}
-    assert set(releases) == {"base", "istiod", "gateway"}
+    assert set(releases) == {"base", "cni", "istiod", "gateway"}
     for release in releases.values():
         assert release["inputs"]["version"] == ISTIO_VERSION
         # Where Istio publishes every version's charts (the old GCS repository retires them).
         assert release["inputs"]["repositoryOpts"]["repo"] == "https://blob.istio.io/istio-release/charts"
     assert releases["base"]["urn"] in releases["istiod"]["dependencies"]
+    assert releases["base"]["urn"] in releases["cni"]["dependencies"]
+    assert releases["cni"]["urn"] in releases["istiod"]["dependencies"]
     assert releases["istiod"]["urn"] in releases["gateway"]["dependencies"]
     # The webhook policy the istiod controller would otherwise flip at runtime (drift).
     for chart in ("base", "istiod"):
@@ -463,13 +465,17 @@ def test_a_route_carries_its_timeout_and_retries_to_istio_and_the_summary(plans,
     assert "`15s`; 2 retries of `5s` on connect-failure,unavailable" in summary
 
 
-def test_environment_owners_get_edit_in_their_namespace_and_credentials_from_the_owner(plans):
-    """uat's owners: a RoleBinding to `edit` in uat only, made by uat; their IAM grant (cluster
-    credentials) made by the owner stack, which reads every attached stack file."""
+def test_environment_owners_get_their_role_in_their_namespace_and_credentials_from_the_owner(plans):
+    """uat's owners: a RoleBinding to the owner stack's owners' role in uat only, made by uat;
+    their IAM grant (cluster credentials) made by the owner stack, which reads every attached
+    stack file."""
+    from components.tenancy import OWNER_CLUSTER_ROLE
+
     (binding,) = [r["inputs"] for r in of_type(plans["uat"], "rbac.authorization.k8s.io/v1:RoleBinding")]
     assert binding["metadata"]["namespace"] == "uat"
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                  "name": "edit"}
+                                  "name": OWNER_CLUSTER_ROLE}
+    assert named(plans[OWNER], "rbac.authorization.k8s.io/v1:ClusterRole", OWNER_CLUSTER_ROLE)
     assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
                                     "name": "uat-team@example.com"}]
     assert not of_type(plans["uat"], "gcp:projects/iAMMember:IAMMember")  # attached: no project IAM

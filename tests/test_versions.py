@@ -65,7 +65,8 @@ def test_every_chart_repository_and_registry_is_stated_once_in_versions():
 
 def test_every_release_is_at_its_pin(plans, example_plans):
     pins = {"base": versions.ISTIO_VERSION, "istiod": versions.ISTIO_VERSION,
-            "gateway": versions.ISTIO_VERSION, "cert-manager": versions.CERT_MANAGER_VERSION}
+            "gateway": versions.ISTIO_VERSION, "cni": versions.ISTIO_VERSION,
+            "cert-manager": versions.CERT_MANAGER_VERSION}
     releases = [r["inputs"] for plan in {**plans, **example_plans}.values() for r in plan["resources"]
                 if r["type"] == "kubernetes:helm.sh/v3:Release"]
     assert {r["chart"] for r in releases} == set(pins)

@@ -1,0 +1,144 @@
+"""The cluster the tenancy tests reason about, built from the previews: the owner stack's
+admission policies, owners' role and namespaces, the bootstrap's deployer role and policies, and
+the attached environments' own objects; the corpus (tools/tenancy_corpus.yaml) turned into
+requests against it, and each layer's answer (RBAC, admission, Pod Security)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from admission import Cluster, Request, plural
+from conftest import ROOT
+from injection import inject
+from pod_security import violations
+from rbac import Attributes, Rbac
+
+from components.pod_security import POD_SECURITY_LEVEL
+
+CORPUS = ROOT / "tools" / "tenancy_corpus.yaml"
+CONTROLLER = "system:serviceaccount:kube-system:replicaset-controller"
+VERBS = {"CREATE": "create", "UPDATE": "update", "DELETE": "delete", "GET": "get"}
+ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
+def kubernetes_objects(plan: dict) -> list[dict]:
+    return [r["inputs"] for r in plan["resources"]
+            if r["type"].startswith("kubernetes:") and not r["type"].startswith(("kubernetes:helm",))
+            and "providers" not in r["type"] and not r.get("read")]
+
+
+def corpus() -> list[dict]:
+    return yaml.safe_load(CORPUS.read_text())["cases"]
+
+
+def fill(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for key, replacement in names.items():
+            value = value.replace("{" + key + "}", replacement)
+        return value
+    if isinstance(value, dict):
+        return {fill(k, names): fill(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, names) for v in value]
+    return value
+
+
+def merged(base: dict, patch: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@dataclass
+class World:
+    cluster: Cluster
+    rbac: Rbac
+    objects: list[dict]
+    users: dict[str, tuple[str, tuple[str, ...]]]
+    """requester -> (username, groups)."""
+    names: dict[str, str]
+
+    def existing(self, ref: str) -> dict:
+        kind, _, name = fill(ref, self.names).partition("/")
+        namespace = self.names["env"]
+        (found,) = [o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name
+                    and o["metadata"].get("namespace", namespace if kind != "Namespace" else None)
+                    in (namespace, None)]
+        return found
+
+    def request(self, case: dict) -> tuple[str, Request]:
+        """(the requester's name, the admission request the case sends)."""
+        user, groups = self.users[case["requester"]]
+        obj = fill(case.get("object"), self.names)
+        old = fill(case.get("old"), self.names)
+        if case.get("existing"):
+            old = self.existing(case["existing"])
+            obj = None if case["operation"] == "DELETE" else merged(old, case.get("patch", {}))
+        elif case["operation"] == "UPDATE" and old is None:
+            old = obj
+        return user, Request(case["operation"], user, obj, old, groups, case.get("subresource", ""))
+
+    def refusals(self, case: dict) -> set[str]:
+        """Every layer that refuses the case, each asked on its own."""
+        _, request = self.request(case)
+        return self.layers(request)
+
+    def layers(self, request: Request) -> set[str]:
+        found: set[str] = set()
+        group, _ = request.group_version
+        attrs = Attributes(request.username, VERBS[request.operation], group, plural(request.kind),
+                           request.namespace if request.namespaced else "", request.name,
+                           request.subresource, request.groups)
+        if not self.rbac.authorize_write(attrs, request.object):
+            found.add("rbac")
+        if request.operation == "GET":
+            return found
+        if request.kind == "Pod" and request.operation == "CREATE":
+            namespace = self.cluster.namespaces.get(request.namespace, {})
+            request = Request(request.operation, request.username, inject(request.target, namespace),
+                              None, request.groups)
+        found |= {f"admission:{d.policy}" for d in self.cluster.review(request)}
+        if request.kind == "Pod" and request.object is not None:
+            level = (self.cluster.namespaces.get(request.namespace, {}).get("metadata", {})
+                     .get("labels", {}).get(ENFORCE))
+            if level and violations(request.object, level):
+                found.add("pod-security")
+        return found
+
+
+def pod_of(workload: dict) -> dict:
+    """The pod a workload's controller creates (its template, in the workload's namespace)."""
+    spec = workload["spec"]
+    template = spec["jobTemplate"]["spec"]["template"] if workload["kind"] == "CronJob" else spec["template"]
+    metadata = {**template.get("metadata", {}), "name": f"{workload['metadata']['name']}-x",
+                "namespace": workload["metadata"]["namespace"]}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
+
+
+def build(owner: dict, backend: dict, env: dict, other: dict, owners_group: str, api_domain: str) -> World:
+    objects = [o for plan in (owner, backend, env, other) for o in kubernetes_objects(plan)]
+    policies = [o for plan in (owner, backend) for o in kubernetes_objects(plan)
+                if o["kind"].startswith("ValidatingAdmissionPolicy")]
+    namespaces = [o for o in objects if o["kind"] == "Namespace"]
+    accounts = backend["outputs"]["serviceAccounts"]
+    env_name = env["outputs"]["namespace"]
+    users = {
+        "owner": ("someone@example.com", (owners_group, "system:authenticated")),
+        "deployer": (accounts["environments"], ("system:authenticated",)),
+        "platform": (accounts["platform"], ("system:authenticated",)),
+        "pod": (f"system:serviceaccount:{env_name}:default",
+                ("system:serviceaccounts", f"system:serviceaccounts:{env_name}", "system:authenticated")),
+    }
+    names = {"env": env_name, "other": other["outputs"]["namespace"], "domain": api_domain,
+             "image": "docker.io/library/busybox:1.36", "owners": owners_group}
+    assert POD_SECURITY_LEVEL == "restricted"
+    return World(Cluster.of(policies + namespaces), Rbac.of(objects), objects, users, names)

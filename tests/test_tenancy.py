@@ -1,0 +1,200 @@
+"""Environments stay isolated from their own tenants: every hostile request of the attack corpus
+(tools/tenancy_corpus.yaml) is refused by exactly the layers it names, and every object the
+program declares, with the pods its workloads create (sidecar injected), is admitted.
+
+The layers are evaluated offline over the rendered objects: RBAC (tests/rbac.py) over the owner
+stack's owners' role, the attached stack's binding and the bootstrap's deployer role; admission
+(tests/admission.py, ValidatingAdmissionPolicy semantics) over the owner stack's and the
+bootstrap's policies; Pod Security (tests/pod_security.py) over the pod as the injector leaves it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from admission import Cluster, Request, selector_matches
+from ci_identity import backend_plan
+from conftest import OWNER, STACKS, of_type
+from injection import inject
+from pod_security import violations
+from rbac import Attributes, Rbac
+from tenancy_world import build, corpus, kubernetes_objects, pod_of
+
+from components.admission import ENVIRONMENT_LABEL, POLICY_NAMES
+from components.pod_security import POD_SECURITY_LEVEL
+from components.tenancy import OWNER_CLUSTER_ROLE
+
+CASES = corpus()
+LAYERS = {"rbac", "pod-security"} | {f"admission:{n}" for n in
+                                      (*POLICY_NAMES, "istio-envs-managed-objects",
+                                       "istio-envs-environment-deployer")}
+# An attached environment with owners (the attacker's), and another one (the target).
+ENV = next(s.name for s in STACKS.attached_to(OWNER) if s.environment.get("owners"))
+OTHER = next(s.name for s in STACKS.attached_to(OWNER) if s.name != ENV)
+
+
+@pytest.fixture(scope="module")
+def world(plans, build_dir):
+    owners = STACKS[ENV].environment["owners"][0].split(":", 1)[1]
+    domain = "api." + STACKS[OWNER].config["istio-envs:platform"]["domain"]
+    return build(plans[OWNER], backend_plan(build_dir), plans[ENV], plans[OTHER], owners, domain)
+
+
+def test_the_corpus_is_a_table_of_hostile_requests():
+    assert len(CASES) >= 30
+    assert len({c["case"] for c in CASES}) == len(CASES)
+    for case in CASES:
+        assert case["requester"] in ("owner", "deployer", "pod"), case["case"]
+        assert case["refused_by"] and set(case["refused_by"]) <= LAYERS, case["case"]
+    # Every policy the program declares refuses something in it.
+    named = {layer for c in CASES for layer in c["refused_by"]}
+    assert LAYERS <= named
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["case"] for c in CASES])
+def test_each_hostile_request_is_refused_by_what_the_corpus_names(world, case):
+    assert world.refusals(case) == set(case["refused_by"])
+
+
+def _requester(plan: dict, accounts: dict) -> str:
+    """Who deploys a stack: the platform identity for an owner and for an attached stack that
+    writes into the gateway namespace (MUTUAL), the environments identity otherwise."""
+    namespace = plan["outputs"]["namespace"]
+    confined = all(o["metadata"].get("namespace") in (None, namespace) for o in kubernetes_objects(plan))
+    attached = bool(of_type(plan, "pulumi:pulumi:StackReference"))
+    return accounts["environments"] if attached and confined else accounts["platform"]
+
+
+def test_every_object_the_program_declares_is_admitted(plans, example_plans, build_dir):
+    backend = backend_plan(build_dir)
+    accounts = backend["outputs"]["serviceAccounts"]
+    bootstrap = [o for o in kubernetes_objects(backend) if o["kind"].startswith("ValidatingAdmissionPolicy")]
+    every = {**plans, **example_plans}
+    checked = pods = 0
+    for stack, plan in every.items():
+        owner = every[plan["outputs"].get("platformOwner", stack)]
+        policies = [o for o in kubernetes_objects(owner) if o["kind"].startswith("ValidatingAdmissionPolicy")]
+        assert {p["metadata"]["name"] for p in policies if p["kind"] == "ValidatingAdmissionPolicy"} == \
+            set(POLICY_NAMES), stack
+        objects = kubernetes_objects(plan)
+        namespaces = [o for o in [*objects, *kubernetes_objects(owner)] if o["kind"] == "Namespace"]
+        cluster = Cluster.of(bootstrap + policies + namespaces)
+        user = _requester(plan, accounts)
+        environment = plan["outputs"]["namespace"]
+        for obj in objects:
+            if obj["metadata"].get("namespace") != environment and obj["metadata"]["name"] != environment:
+                continue
+            for request in (Request("CREATE", user, obj), Request("UPDATE", user, obj, obj),
+                            Request("DELETE", user, None, obj)):
+                assert cluster.review(request) == [], (stack, request.operation, obj["kind"], obj["metadata"])
+                checked += 1
+            if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
+                pod = inject(pod_of(obj), cluster.namespaces[environment])
+                assert cluster.review(Request("CREATE", "system:serviceaccount:kube-system:replicaset-controller",
+                                              pod)) == [], (stack, obj["metadata"])
+                assert violations(pod, POD_SECURITY_LEVEL) == [], (stack, obj["metadata"])
+                pods += 1
+    assert checked > 100 and pods >= 2
+
+
+# --- the evaluators' own semantics, on small objects ------------------------------------------------
+
+def _policy(name: str, spec: dict) -> dict:
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name}, "spec": {"failurePolicy": "Fail", **spec}}
+
+
+def _binding(name: str, actions=("Deny",), **extra) -> dict:
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name}, "spec": {"policyName": name, "validationActions": list(actions), **extra}}
+
+
+def _namespace(name: str, **labels) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+ALL = [{"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"], "operations": ["*"]}]
+IN_ENVIRONMENTS = {"matchExpressions": [{"key": ENVIRONMENT_LABEL, "operator": "Exists"}]}
+
+
+def test_a_namespace_selector_reads_a_namespace_update_by_its_new_labels():
+    """Why the namespace policy matches every namespace and reads oldObject: unlabelling a
+    namespace takes it out of a namespaceSelector on that very update."""
+    deny = _policy("deny", {"matchConstraints": {"resourceRules": ALL, "namespaceSelector": IN_ENVIRONMENTS},
+                            "validations": [{"expression": "false", "message": "no"}]})
+    cluster = Cluster.of([deny, _binding("deny"), _namespace("qa", **{ENVIRONMENT_LABEL: "qa"})])
+    labelled, unlabelled = _namespace("qa", **{ENVIRONMENT_LABEL: "qa"}), _namespace("qa")
+    assert cluster.review(Request("UPDATE", "u", unlabelled, labelled)) == []
+    assert cluster.review(Request("UPDATE", "u", labelled, unlabelled))
+    assert cluster.review(Request("DELETE", "u", None, unlabelled))  # DELETE: the stored labels
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "qa"}}
+    assert cluster.review(Request("CREATE", "u", secret))
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}
+    assert cluster.review(Request("CREATE", "u", role))  # other cluster-scoped objects always match
+
+
+def test_object_selectors_match_conditions_actions_and_failure_policy():
+    spec = {"matchConstraints": {"resourceRules": ALL, "objectSelector": {"matchLabels": {"guard": "on"}}},
+            "matchConditions": [{"name": "not-admin", "expression": "request.userInfo.username != 'admin'"}],
+            "variables": [{"name": "broken", "expression": "object.missing.field"}],
+            "validations": [{"expression": "object.metadata.name != 'bad'", "message": "bad name"},
+                            {"expression": "variables.broken == 1", "message": "unreachable"}]}
+    guarded = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok", "namespace": "n",
+                                                                    "labels": {"guard": "on"}}}
+    plain = {**guarded, "metadata": {"name": "bad", "namespace": "n"}}
+    cluster = Cluster.of([_policy("p", spec), _binding("p"), _namespace("n")])
+    # The object selector matches the old object too; the variable's error denies (Fail).
+    assert [d.message for d in cluster.review(Request("UPDATE", "u", plain, guarded))][0] == "bad name"
+    assert len(cluster.review(Request("UPDATE", "u", plain, guarded))) == 2
+    assert cluster.review(Request("CREATE", "u", plain)) == []  # selector matches neither
+    assert cluster.review(Request("UPDATE", "admin", plain, guarded)) == []  # match condition false
+    ignore = Cluster.of([_policy("p", {**spec, "failurePolicy": "Ignore"}), _binding("p"), _namespace("n")])
+    assert [d.message for d in ignore.review(Request("UPDATE", "u", plain, guarded))] == ["bad name"]
+    warn = Cluster.of([_policy("p", spec), _binding("p", actions=("Warn", "Audit")), _namespace("n")])
+    assert warn.review(Request("UPDATE", "u", plain, guarded)) == []
+
+
+def test_params_resource_rules_and_subresources():
+    spec = {"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+            "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                    "resources": ["pods/ephemeralcontainers"],
+                                                    "operations": ["UPDATE"]}]},
+            "validations": [{"expression": "size(object.spec.ephemeralContainers) <= int(params.data.max)",
+                             "messageExpression": "'at most ' + params.data.max"}]}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"},
+           "spec": {"ephemeralContainers": [{"name": "a"}, {"name": "b"}]}}
+    limits = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "limits", "namespace": "n"},
+              "data": {"max": "1"}}
+    bound = _binding("p", paramRef={"name": "limits", "parameterNotFoundAction": "Deny"})
+    cluster = Cluster.of([_policy("p", spec), bound, limits])
+    update = Request("UPDATE", "u", pod, pod, subresource="ephemeralcontainers")
+    assert [d.message for d in cluster.review(update)] == ["at most 1"]
+    assert cluster.review(Request("UPDATE", "u", pod, pod)) == []  # the pod itself: not matched
+    missing = Cluster.of([_policy("p", spec), bound])
+    assert [d.message for d in missing.review(update)] == ["no parameter object found (parameterNotFoundAction Deny)"]
+    assert selector_matches({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["x"]}]}, {"a": "y"})
+
+
+def test_rbac_escalation_checks_and_the_owners_role(plans):
+    rbac = Rbac.of(kubernetes_objects(plans[OWNER]) + kubernetes_objects(plans[ENV]))
+    group = STACKS[ENV].environment["owners"][0].split(":", 1)[1]
+    owner = dict(user="someone@example.com", groups=(group,), namespace=ENV)
+    assert rbac.allowed(Attributes(verb="create", group="apps", resource="deployments", **owner))
+    assert rbac.allowed(Attributes(verb="get", group="", resource="pods", subresource="log", **owner))
+    assert not rbac.allowed(Attributes(verb="create", group="", resource="pods", subresource="ephemeralcontainers",
+                                       **owner))
+    assert not rbac.allowed(Attributes(verb="get", group="", resource="secrets", **{**owner, "namespace": OTHER}))
+    # A binder needs `bind` on the role, or to hold every permission in it.
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "binder"},
+            "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create"]}]}
+    grant = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "b"},
+             "roleRef": {"kind": "ClusterRole", "name": "binder"}, "subjects": [{"kind": "User", "name": "b"}]}
+    binder = Rbac.of([role, grant, *kubernetes_objects(plans[OWNER])])
+    to_owner_role = {"kind": "RoleBinding", "roleRef": {"kind": "ClusterRole", "name": OWNER_CLUSTER_ROLE}}
+    create = Attributes("b", "create", "rbac.authorization.k8s.io", "rolebindings", ENV)
+    assert not binder.authorize_write(create, to_owner_role)
+    role["rules"].append({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                          "verbs": ["bind"], "resourceNames": [OWNER_CLUSTER_ROLE]})
+    assert Rbac.of([role, grant]).authorize_write(create, to_owner_role)
+    self_made = {"kind": "RoleBinding", "roleRef": {"kind": "ClusterRole", "name": "binder"}}
+    assert binder.authorize_write(create, self_made)  # holds every permission of its own role
+
