@@ -54,13 +54,14 @@ def owner_of(project_dir: Path, stack: str) -> str | None:
 def owner_outputs(build_dir: Path, own: str | None = None) -> Callable[[str], tuple[dict, list[str]]]:
     """Serves a StackReference from the owner's preview, as the real one serves the owner's
     state: secret outputs stay secret (their values are "[secret]" placeholders). The stack
-    ``own`` reading itself (an owner's last deployment, components/dns.py) gets its previous
-    preview's outputs, or none: a stack never previewed stands for one never deployed."""
+    ``own`` reading itself (an owner's last deployment, components/dns.py) gets none: offline
+    nothing is deployed, and a previous preview is not a deployment (a stale build/ must not
+    refuse an edit). Tests that stand for a deployed stack serve its outputs themselves."""
 
     def read(name: str) -> tuple[dict, list[str]]:
         stack = name.rsplit("/", 1)[-1]
         plan_path = build_dir / stack / "plan.json"
-        if not plan_path.exists() and stack == own:
+        if stack == own:
             return {}, []
         if not plan_path.exists():
             raise PreviewError(f"no preview of owner stack {stack!r} at {plan_path}; run "
