@@ -51,18 +51,14 @@ def owner_of(project_dir: Path, stack: str) -> str | None:
     return value.rsplit("/", 1)[-1] if isinstance(value, str) else None
 
 
-def owner_outputs(build_dir: Path, own: str | None = None) -> Callable[[str], tuple[dict, list[str]]]:
+def owner_outputs(build_dir: Path) -> Callable[[str], tuple[dict, list[str]]]:
     """Serves a StackReference from the owner's preview, as the real one serves the owner's
-    state: secret outputs stay secret (their values are "[secret]" placeholders). The stack
-    ``own`` reading itself (an owner's last deployment, components/dns.py) gets none: offline
-    nothing is deployed, and a previous preview is not a deployment (a stale build/ must not
-    refuse an edit). Tests that stand for a deployed stack serve its outputs themselves."""
+    state: secret outputs stay secret (their values are "[secret]" placeholders). A stack's
+    reference to itself never gets here (``engine.run_program``: offline nothing is deployed)."""
 
     def read(name: str) -> tuple[dict, list[str]]:
         stack = name.rsplit("/", 1)[-1]
         plan_path = build_dir / stack / "plan.json"
-        if stack == own:
-            return {}, []
         if not plan_path.exists():
             raise PreviewError(f"no preview of owner stack {stack!r} at {plan_path}; run "
                                f"`make preview STACK={stack}` first")
@@ -87,7 +83,7 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path |
 
     log(f"running the program for stack {stack} under the mock engine")
     started = time.perf_counter()
-    run: ProgramRun = run_program(project_dir, stack, owner_outputs(build_dir, stack), secrets,
+    run: ProgramRun = run_program(project_dir, stack, owner_outputs(build_dir), secrets,
                                   overrides=overrides)
     plan_doc = render.plan(run)
     files = render.manifests(plan_doc)

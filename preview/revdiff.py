@@ -278,6 +278,9 @@ def _stack_change(stack: str, old: dict | None, new: dict | None) -> StackChange
 def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
     before, after = _index(old), _index(new)
     risks: list[Risk] = []
+    # Explicit providers by URN: some replacement rules depend on the provider's settings.
+    providers = {r["urn"]: r for r in (new or {}).get("resources", [])
+                 if r["type"].startswith("pulumi:providers:")}
 
     def add(kind: str, text: str) -> None:
         risks.append(Risk(kind, stack, text))
@@ -297,8 +300,13 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
         a, b = before[key], after[key]
         if a["protect"] != b["protect"]:
             add("protect-changed", f"{_label(b)}: protect {a['protect']} → {b['protect']}")
-        forced = [(path, why) for path, why in replacing_inputs(key[0], b.get("replaceOnChanges"))
-                  if at(a["inputs"], path) != at(b["inputs"], path)]
+        # An ignored input is not diffed at all (Pulumi keeps the old value): it cannot replace.
+        ignored = set(b.get("ignoreChanges") or ())
+        provider = providers.get(b.get("provider", ""), {})
+        forced = [(path, why) for path, why in replacing_inputs(
+                      key[0], b.get("replaceOnChanges"), b["inputs"], provider.get("inputs"))
+                  if path.split(".")[0] not in ignored
+                  and at(a["inputs"], path) != at(b["inputs"], path)]
         for path, why in forced:
             add("protected-replace" if a["protect"] or b["protect"] else "replacement",
                 f"{_label(b)} is replaced: {path} {_show(at(a['inputs'], path))} → "

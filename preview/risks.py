@@ -13,6 +13,7 @@ ForceNew), plus ``CustomizeDiff`` ``ForceNewIfChange`` fields. A resource's own
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .provider_rules import SOURCE, schemas
@@ -71,11 +72,44 @@ def force_new_paths(resource_type: str) -> list[str]:
     return [path for path, _ in REPLACES.get(resource_type, ())]
 
 
-# Every Kubernetes object: a new name or namespace is another object (pulumi-kubernetes
-# provider/pkg/provider/provider.go, forceNewProperties: metadata.name, metadata.namespace).
-KUBERNETES = tuple((path, "pulumi-kubernetes provider/pkg/provider/provider.go: forceNewProperties "
-                          f"({path}); https://www.pulumi.com/registry/packages/kubernetes/")
-                   for path in ("metadata.name", "metadata.namespace"))
+# pulumi-kubernetes' own replacement rules, vendored as data (schemas/provider/
+# kubernetes-replacement.json, SOURCE.kubernetes): every object on metadata.name/namespace, some
+# kinds on more fields, and a Secret on its data unless its provider sets enableSecretMutable.
+_KUBERNETES_RULES = json.loads(
+    (SOURCE.parent / "kubernetes-replacement.json").read_text())
+_KUBERNETES_CITE = ("pulumi-kubernetes provider/pkg/provider/diff.go forceNewProperties "
+                    "(schemas/provider/SOURCE.kubernetes)")
+
+
+def _kubernetes_paths(paths: list[str]) -> list[str]:
+    """``.spec.containers[*].image`` -> ``spec.containers.image`` (``at`` maps through lists)."""
+    return [path.lstrip(".").replace("[*]", "") for path in paths]
+
+
+def kubernetes_replacing_inputs(resource_type: str, inputs: dict | None = None,
+                                provider_inputs: dict | None = None) -> list[tuple[str, str]]:
+    """(path, citation) of the inputs whose change makes pulumi-kubernetes replace the object
+    (delete first, for a named one). ``provider_inputs`` are its provider's (enableSecretMutable
+    and enableConfigMapMutable turn data changes into updates)."""
+    group_version, _, kind = resource_type.removeprefix("kubernetes:").partition(":")
+    group, _, version = group_version.rpartition("/")
+    rules = _KUBERNETES_RULES
+    paths = list(rules["metadata"])
+    listed = rules["kinds"].get(group or "core", {}).get(version, {})
+
+    def flag(name: str) -> bool:
+        return str((provider_inputs or {}).get(name, "false")).lower() == "true"
+
+    immutable = bool((inputs or {}).get("immutable"))
+    if (group, kind) in (("core", "Secret"), ("", "Secret")) and (not flag("enableSecretMutable") or immutable):
+        paths += rules["secretData"]
+    elif kind in listed:
+        paths += listed[kind]
+    elif (group, kind) in (("core", "ConfigMap"), ("", "ConfigMap")) and (
+            not flag("enableConfigMapMutable") or immutable):
+        paths += rules["configMapData"]
+    return [(path, f"{_KUBERNETES_CITE}: {path}") for path in dict.fromkeys(_kubernetes_paths(paths))]
+
 
 # Risk classes, in the order they are reported.
 CLASSES = {
@@ -100,12 +134,14 @@ QUOTA_THRESHOLDS = {"requests.cpu": "8", "requests.memory": "32Gi", "pods": "100
 TLS_VERSIONS = ["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"]
 TLS_MODES = ["PASSTHROUGH", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]
 
-def replacing_inputs(resource_type: str, replace_on_changes: list[str] | None = None
+def replacing_inputs(resource_type: str, replace_on_changes: list[str] | None = None,
+                     inputs: dict | None = None, provider_inputs: dict | None = None
                      ) -> list[tuple[str, str]]:
-    """(input path, citation) of every input of ``resource_type`` whose change replaces it."""
+    """(input path, citation) of every input of ``resource_type`` whose change replaces it;
+    ``inputs`` and its provider's ``provider_inputs`` where the rule depends on them."""
     entries = list(REPLACES.get(resource_type, ()))
     if resource_type.startswith("kubernetes:") and not resource_type.startswith("kubernetes:helm"):
-        entries += KUBERNETES
+        entries += kubernetes_replacing_inputs(resource_type, inputs, provider_inputs)
     entries += [(path, "the program's replaceOnChanges") for path in replace_on_changes or []
                 if path != "*"]
     return entries

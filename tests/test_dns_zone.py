@@ -113,7 +113,8 @@ def _run(project, deployed: dict, monitors: list | None = None):
     def outputs(name: str):
         assert name == "organization/istio-envs/dev", name
         return deployed, []
-    return run_program(project, "dev", outputs, on_monitor=(monitors.append if monitors is not None else None))
+    return run_program(project, "dev", outputs, deployed=True,
+                       on_monitor=(monitors.append if monitors is not None else None))
 
 
 def _outputs(run) -> dict:

@@ -79,3 +79,58 @@ def test_no_leaf_ever_outlives_its_ca(build_dir):
         assert leaf.not_after <= ca.not_after, f"day {day}: leaf outlives its CA"
         renewals += ca != previous_ca
     assert renewals >= 2  # the CA did roll over, more than once
+
+
+def _revealed(value):
+    """Registration inputs with secrets unwrapped: what the provider diffs (plans mask them)."""
+    from preview import sdk
+
+    if sdk.is_secret(value):
+        return _revealed(sdk.unwrap_secret(value))
+    if isinstance(value, dict):
+        return {key: _revealed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_revealed(item) for item in value]
+    return value
+
+
+def _replacing_changes(old_run, new_run, resource_type, provider_inputs=None) -> list[str]:
+    """The inputs of ``resource_type`` that changed between two runs and that, by the vendored
+    pulumi-kubernetes rule, replace it."""
+    from preview.risks import at, replacing_inputs
+
+    def registered(run):
+        return {r.urn: r for r in run.registrations if r.type == resource_type}
+
+    def provider_of(run, resource):
+        provider = next(r for r in run.registrations if r.urn == resource.provider)
+        return provider_inputs if provider_inputs is not None else _revealed(provider.inputs)
+
+    changed = []
+    for urn, new in registered(new_run).items():
+        old_inputs, new_inputs = _revealed(registered(old_run)[urn].inputs), _revealed(new.inputs)
+        assert old_inputs != new_inputs, "the rotation did not change the Secret"
+        changed += [path for path, _ in replacing_inputs(resource_type, None, new_inputs,
+                                                         provider_of(new_run, new))
+                    if at(old_inputs, path) != at(new_inputs, path)]
+    return changed
+
+
+def test_a_rotation_updates_the_gateway_secret_in_place(build_dir):
+    """pulumi-kubernetes replaces a Secret whose data changes, delete-first, unless its provider
+    sets enableSecretMutable: a rotation must be an update, or every environment is left without
+    a certificate between the delete and the create. The replacement decision is the vendored
+    pulumi-kubernetes rule (preview.risks.replacing_inputs), over the two runs' inputs."""
+    first, _ = deploy(build_dir, PREVIEW_EPOCH)
+    rotated, _ = deploy(build_dir, PREVIEW_EPOCH + 61 * DAY, first)
+    assert rotated.certificates[LEAF].reissued
+    assert _replacing_changes(first, rotated, "kubernetes:core/v1:Secret") == []
+    # The same rotation under a provider without enableSecretMutable replaces the Secret.
+    assert _replacing_changes(first, rotated, "kubernetes:core/v1:Secret", provider_inputs={}) \
+        == ["stringData"]
+
+
+def test_every_kubernetes_provider_lets_secrets_change_in_place(plans, example_plans):
+    for stack, plan in {**plans, **example_plans}.items():
+        for provider in (r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes"):
+            assert provider["inputs"].get("enableSecretMutable") == "true", (stack, provider["name"])
