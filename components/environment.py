@@ -44,6 +44,9 @@ class EnvironmentArgs:
     """``<env>.api.<domain>``."""
     platform: PlatformHandles
     """The platform it runs on (owned or referenced): the shared facts and the providers."""
+    control_plane_cidr: str
+    """The cluster's control-plane range (``cluster.masterCidr`` of the owner's stack file): where
+    pods reach the Kubernetes API server, which the egress NetworkPolicy must let through."""
 
 
 class Environment(pulumi.ComponentResource):
@@ -140,8 +143,7 @@ class Environment(pulumi.ComponentResource):
         # Below Istio: if a sidecar is bypassed (a pod without injection, a port excluded from
         # capture, a compromised proxy), the AuthorizationPolicies are not there to refuse; this
         # NetworkPolicy, enforced by Dataplane V2, still lets in only the ingress gateway and the
-        # namespace's own pods. Egress stays open at L3/L4 (sidecars must reach istiod and the
-        # metadata server; REGISTRY_ONLY and the Sidecar below govern where they go). Nothing else
+        # namespace's own pods (egress: the environment-egress policy below). Nothing else
         # Istio needs comes in: istiod never connects to workloads (xDS is dialled by the proxy),
         # and the load balancer's health checks end at the gateway, in its own namespace. Kubelet
         # probes (rewritten by Istio to the agent's port 15020) come from the node itself, which
@@ -166,12 +168,29 @@ class Environment(pulumi.ComponentResource):
             },
             opts=child,
         )
-        # Each proxy knows only its own namespace's services and istio-system's (the metadata
-        # server): its configuration stays the same size as environments are added, and it has
-        # no route to another environment. Istio's own scalability advice for large meshes.
-        # https://istio.io/latest/docs/ops/best-practices/performance/#sidecar-resource
+        # Below Istio, outbound: REGISTRY_ONLY is not a firewall (istio/api mesh/v1alpha1/
+        # config.proto: a workload that bypasses its sidecar reaches anything), so this policy
+        # lets pods reach only their own namespace, kube-dns, istiod's xDS/CA port, the API server
+        # and the GKE metadata server (169.254.169.254:80, and 169.254.169.252:988 where Dataplane
+        # V2 serves Workload Identity; GKE's Workload Identity docs, not verified live), and, for
+        # an environment with `egress`, public addresses on those destinations' ports only: a
+        # NetworkPolicy cannot name hosts (FQDN network policies need GKE Enterprise), so which
+        # hosts stays the sidecar's ServiceEntry decision.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-egress-isolation",
+            metadata=meta("environment-egress"),
+            spec={"pod_selector": {}, "policy_types": ["Egress"],
+                  "egress": egress_rules(cfg.egress, args.control_plane_cidr)},
+            opts=child,
+        )
+        # Each proxy knows only its own namespace's services, istio-system's (the metadata
+        # server), kube-dns and the API server: its configuration stays the same size as
+        # environments are added, and it has no route to another environment (Istio's
+        # scalability advice; https://istio.io/latest/docs/ops/best-practices/performance/
+        # #sidecar-resource). Under REGISTRY_ONLY a host left out is black-holed: DNS over TCP and
+        # `kubernetes.default` need theirs.
         istio_resource(f"{name}-sidecar-scope", "Sidecar", "default", ns, {
-            "egress": [{"hosts": ["./*", f"{ISTIO_NAMESPACE}/*"]}],
+            "egress": [{"hosts": ["./*", f"{ISTIO_NAMESPACE}/*", *CLUSTER_SERVICES]}],
         }, istio, MANAGED_BY)
 
         # Baseline: with no ALLOW policy matching, nothing is allowed in this namespace. If
@@ -238,6 +257,44 @@ class Environment(pulumi.ComponentResource):
                 self.exports["clientPrivateKey"] = self.client_private_key_pem
         self.register_outputs({"namespace": self.namespace, "host": self.host, "url": self.url,
                                "audiences": self.audiences, "tls_mode": self.tls_mode})
+
+
+# Cluster services every workload may need, as Sidecar egress hosts (namespace/host).
+CLUSTER_SERVICES = ("kube-system/kube-dns.kube-system.svc.cluster.local",
+                    "default/kubernetes.default.svc.cluster.local")
+# Where the mesh's own pods run (components/mesh.py): istiod's pods carry app=istiod.
+ISTIOD_SELECTOR = {"app": "istiod"}
+ISTIOD_XDS_PORT = 15012
+METADATA_ENDPOINTS = (("169.254.169.254/32", 80), ("169.254.169.252/32", 988))
+# Addresses that are not the internet: private, shared, link-local and loopback ranges (RFC 1918,
+# RFC 6598, RFC 3927): the public-egress rule excludes them, so it opens no path into the VPC.
+NOT_PUBLIC = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+              "127.0.0.0/8")
+
+
+def _in_namespace(namespace: str, labels: dict[str, str]) -> k8s.networking.v1.NetworkPolicyPeerArgsDict:
+    return {"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": namespace}},
+            "pod_selector": {"match_labels": labels}}
+
+
+def egress_rules(egress: Sequence[EgressDestination],
+                 control_plane_cidr: str) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict]:
+    """The environment-egress NetworkPolicy's rules (see its comment)."""
+    rules: list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict] = [
+        {"to": [{"pod_selector": {}}]},
+        {"to": [_in_namespace("kube-system", {"k8s-app": "kube-dns"})],
+         "ports": [{"protocol": protocol, "port": 53} for protocol in ("UDP", "TCP")]},
+        {"to": [_in_namespace(ISTIO_NAMESPACE, ISTIOD_SELECTOR)],
+         "ports": [{"protocol": "TCP", "port": ISTIOD_XDS_PORT}]},
+        {"to": [{"ip_block": {"cidr": control_plane_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]},
+    ]
+    for cidr, port in METADATA_ENDPOINTS:
+        rules.append({"to": [{"ip_block": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]})
+    ports = sorted({d.port for d in egress})
+    if ports:
+        rules.append({"to": [{"ip_block": {"cidr": "0.0.0.0/0", "except_": list(NOT_PUBLIC)}}],
+                      "ports": [{"protocol": "TCP", "port": port} for port in ports]})
+    return rules
 
 
 def egress_service_entries(egress: Sequence[EgressDestination]) -> list[dict]:

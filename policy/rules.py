@@ -232,6 +232,11 @@ def environments_isolated(resources: Iterable[Resource]) -> Iterator[str]:
                    for r in resources):
             yield (f"environment namespace {name} has no ingress NetworkPolicy; expected one "
                    "admitting only the ingress gateway and the namespace itself")
+        if not any(r.type == NETWORK_POLICY and _get(r.props, "metadata.namespace") == name
+                   and "Egress" in (_get(r.props, "spec.policyTypes", []) or [])
+                   for r in resources):
+            yield (f"environment namespace {name} has no egress NetworkPolicy; expected one letting "
+                   "pods reach only the cluster services they need and their egress ports")
 
 
 ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
@@ -488,7 +493,7 @@ STACK_RULES = {
                        "no cluster role",
     "tenancy-admission-bound": "Owner stacks declare every tenancy admission policy; every policy is "
                                "bound with Deny and fails closed",
-    "environments-isolated": "Environment namespaces have a Sidecar and an ingress NetworkPolicy",
+    "environments-isolated": "Environment namespaces have a Sidecar and ingress and egress NetworkPolicies",
     "hosts-require-a-token": "Every VirtualService host requires a JWT with an audience",
     "audiences-unique-across-stacks": "No audience is accepted by two environments",
 }

@@ -152,9 +152,11 @@ def test_make_policy_cli(plans, build_dir):
 
 def test_an_environment_without_its_network_policy_is_reported(plans):
     broken = copy.deepcopy(plans["uat"])
-    _drop(broken, "networking.k8s.io/v1:NetworkPolicy")
+    _drop(broken, "networking.k8s.io/v1:NetworkPolicy", "environment-ingress")
     (violation,) = check_plan(broken, ROOT)
     assert violation.policy == "environments-isolated" and "no ingress NetworkPolicy" in violation.message
+    _drop(broken, "networking.k8s.io/v1:NetworkPolicy", "environment-egress")
+    assert any("no egress NetworkPolicy" in v.message for v in check_plan(broken, ROOT))
 
 
 def test_an_attached_stack_binding_a_cluster_role_is_reported(plans):

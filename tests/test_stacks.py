@@ -439,7 +439,7 @@ def test_each_environment_is_isolated_below_istio_and_its_proxies_scoped(plans, 
     configuration to its own namespace and istio-system."""
     plan = plans[stack]
     namespace = plan["outputs"]["namespace"]
-    (policy,) = [r["inputs"] for r in of_type(plan, "networking.k8s.io/v1:NetworkPolicy")]
+    policy = named(plan, "networking.k8s.io/v1:NetworkPolicy", "environment-ingress")["inputs"]
     assert policy["metadata"]["namespace"] == namespace
     spec = policy["spec"]
     assert spec["podSelector"] == {} and spec["policyTypes"] == ["Ingress"]
@@ -450,7 +450,9 @@ def test_each_environment_is_isolated_below_istio_and_its_proxies_scoped(plans, 
     assert len(sources) == 2  # nothing else gets in
     (sidecar,) = [r["inputs"] for r in of_type(plan, ":networking.istio.io/v1:Sidecar")]
     assert sidecar["metadata"]["namespace"] == namespace
-    assert sidecar["spec"] == {"egress": [{"hosts": ["./*", "istio-system/*"]}]}
+    assert sidecar["spec"] == {"egress": [{"hosts": [
+        "./*", "istio-system/*", "kube-system/kube-dns.kube-system.svc.cluster.local",
+        "default/kubernetes.default.svc.cluster.local"]}]}
 
 
 def test_a_route_carries_its_timeout_and_retries_to_istio_and_the_summary(plans, build_dir):

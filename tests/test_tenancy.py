@@ -198,3 +198,38 @@ def test_rbac_escalation_checks_and_the_owners_role(plans):
     self_made = {"kind": "RoleBinding", "roleRef": {"kind": "ClusterRole", "name": "binder"}}
     assert binder.authorize_write(create, self_made)  # holds every permission of its own role
 
+
+
+# --- below Istio, outbound ----------------------------------------------------------------------
+
+def test_egress_leaves_the_cluster_only_on_the_environments_egress_ports(plans, example_plans):
+    """Each environment's pods reach their own namespace, kube-dns, istiod, the API server and
+    the metadata server; public addresses only on the ports of `environment.egress` (none
+    without it), never the private ranges; and the Sidecar scope keeps DNS and the API server."""
+    for stack, plan in {**plans, **example_plans}.items():
+        namespace = plan["outputs"]["namespace"]
+        (policy,) = [o for o in kubernetes_objects(plan) if o["kind"] == "NetworkPolicy"
+                     and o["metadata"]["name"] == "environment-egress"]
+        assert policy["spec"]["policyTypes"] == ["Egress"] and policy["spec"]["podSelector"] == {}
+        public = [r for r in policy["spec"]["egress"] for peer in r["to"]
+                  if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+        ports = sorted({e["port"] for e in stack_egress(stack)})
+        assert [p["port"] for r in public for p in r["ports"]] == ports, stack
+        for rule in public:
+            assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(rule["to"][0]["ipBlock"]["except"])
+        assert all(r.get("to") for r in policy["spec"]["egress"]), stack  # no rule open to every peer
+        (sidecar,) = [o for o in kubernetes_objects(plan) if o["kind"] == "Sidecar" and
+                      o["metadata"]["namespace"] == namespace]
+        hosts = sidecar["spec"]["egress"][0]["hosts"]
+        assert {"kube-system/kube-dns.kube-system.svc.cluster.local",
+                "default/kubernetes.default.svc.cluster.local"} <= set(hosts), stack
+
+
+def stack_egress(stack: str) -> list[dict]:
+    from conftest import EXAMPLES
+
+    from components.stackset import StackSet
+
+    folder = EXAMPLES.get(stack)
+    stacks = StackSet.load(folder) if folder else STACKS
+    return list(stacks[stack].environment.get("egress") or [])
