@@ -250,7 +250,7 @@ class GkeCluster(pulumi.ComponentResource):
             # then creates the new pool before it deletes the old one (a fixed name fails that
             # create with 409 ALREADY_EXISTS, and deleteBeforeReplace would drain every node at
             # once). GKE drains the old pool's nodes honouring PodDisruptionBudgets.
-            name=node_pool_name(cfg, node_sa_id),
+            name=node_pool_name(cfg, args.project, location, node_sa_id),
             project=args.project,
             location=location,
             cluster=self.cluster.name,
@@ -343,22 +343,23 @@ def maintenance_window(window: MaintenanceWindow) -> container.ClusterMaintenanc
             "recurrence": window.recurrence}
 
 
-# node_config inputs that google_container_node_pool marks ForceNew and this program sets
-# (terraform-provider-google-beta google-beta/services/container/node_config.go; every other
-# node_config input it sets is updated in place). tests/test_day2.py holds this list to the
-# vendored provider schema (schemas/provider/).
-NODE_POOL_REPLACED_BY = ("spot", "service_account", "oauth_scopes", "metadata",
-                         "shielded_instance_config")
+# The inputs of google_container_node_pool that the provider marks ForceNew and this program
+# sets (terraform-provider-google-beta resource_container_node_pool.go and node_config.go; every
+# other input it sets is updated in place), but for the name itself and initial_node_count
+# (ignored after creation). tests/test_day2.py holds this list to the vendored provider schema.
+NODE_POOL_REPLACED_BY = ("project", "location", "cluster")
+NODE_CONFIG_REPLACED_BY = ("spot", "service_account", "oauth_scopes", "metadata",
+                           "shielded_instance_config")
 # GKE node pool names: at most 40 characters.
 NODE_POOL_NAME_MAX = 40
 
 
-def node_pool_name(cfg: ClusterConfig, service_account_id: str) -> str:
+def node_pool_name(cfg: ClusterConfig, project: str, location: str, service_account_id: str) -> str:
     """``<cluster>-pool-<digest>``: the digest is of the pool's replace-forcing inputs, so it
     changes exactly when the provider must replace the pool."""
-    settings = {key: value for key, value in
-                _node_config(cfg, service_account_id, default_pool=False).items()
-                if key in NODE_POOL_REPLACED_BY}
+    node_config = _node_config(cfg, service_account_id, default_pool=False)
+    settings = {"project": project, "location": location, "cluster": cfg.name,
+                **{key: node_config[key] for key in NODE_CONFIG_REPLACED_BY}}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:6]
     suffix = f"-pool-{digest}"
     return cfg.name[:NODE_POOL_NAME_MAX - len(suffix)].rstrip("-") + suffix

@@ -36,6 +36,7 @@ from .risks import (
     TLS_MODES,
     TLS_VERSIONS,
     at,
+    replaces,
     replacing_inputs,
 )
 
@@ -306,11 +307,13 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
         forced = [(path, why) for path, why in replacing_inputs(
                       key[0], b.get("replaceOnChanges"), b["inputs"], provider.get("inputs"))
                   if path.split(".")[0] not in ignored
-                  and at(a["inputs"], path) != at(b["inputs"], path)]
+                  and replaces(key[0], path, at(a["inputs"], path), at(b["inputs"], path))]
         for path, why in forced:
             add("protected-replace" if a["protect"] or b["protect"] else "replacement",
                 f"{_label(b)} is replaced: {path} {_show(at(a['inputs'], path))} → "
                 f"{_show(at(b['inputs'], path))} ({why})")
+        for line in _cluster_rebuild(key[0], a, b, forced, new):
+            add("cluster-rebuild", line)
         if key[0] == "gcp:dns/recordSet:RecordSet" and not forced:
             if a["inputs"].get("rrdatas") != b["inputs"].get("rrdatas"):
                 add("dns-retargeted", f"DNS {b['inputs'].get('type')} {b['inputs'].get('name')}: "
@@ -323,6 +326,38 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
         risks += _outputs_tls(stack, old["outputs"], new["outputs"])
         risks += _auth(stack, old, new)
     return risks
+
+
+REBUILD = ("a plain `pulumi up` cannot carry this out; rebuild the platform as README \"Changes a "
+           "running platform cannot take in place\" says")
+
+
+def _cluster_rebuild(resource_type: str, a: dict, b: dict, forced: list, plan: dict | None) -> list[str]:
+    """What a running cluster cannot take: its own replacement (protected, deletion protection,
+    a fixed name, and a cluster identifier that keeps every Kubernetes object on the old one), a
+    replacement of the subnetwork it runs in, or a changed secondary range it uses (GCP refuses
+    to modify a range in use)."""
+    if resource_type == "gcp:container/cluster:Cluster" and forced:
+        return [f"{_label(b)} would be replaced ({', '.join(path for path, _ in forced)}): {REBUILD}"]
+    if resource_type != "gcp:compute/subnetwork:Subnetwork":
+        return []
+    clusters = [r["inputs"] for r in (plan or {}).get("resources", [])
+                if r["type"] == "gcp:container/cluster:Cluster"]
+    if not clusters:
+        return []
+    used = {c.get("ipAllocationPolicy", {}).get(key) for c in clusters
+            for key in ("clusterSecondaryRangeName", "servicesSecondaryRangeName")}
+    lines = [f"{_label(b)}, the cluster's subnetwork, would be replaced: {REBUILD}"] if forced else []
+
+    def ranges(resource: dict) -> dict:
+        return {r.get("rangeName"): r.get("ipCidrRange")
+                for r in resource["inputs"].get("secondaryIpRanges", [])}
+
+    before, after = ranges(a), ranges(b)
+    lines += [f"{_label(b)}: secondary range {name} {before[name]} → {after.get(name)} is in use by "
+              f"the cluster, and GCP refuses to change a range in use: {REBUILD}"
+              for name in sorted(n for n in before if n in used and before[n] != after.get(n))]
+    return lines
 
 
 def _lower(order: list[str], a: Any, b: Any) -> bool:

@@ -13,6 +13,7 @@ ForceNew), plus ``CustomizeDiff`` ``ForceNewIfChange`` fields. A resource's own
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
@@ -49,6 +50,16 @@ def _force_new(attributes: dict, file: str, ref: str, path: str = "", tf: str = 
     return entries
 
 
+def _conditional(attributes: dict, path: str = "") -> list[tuple[str, str]]:
+    """(path, condition name) of every ForceNewIfChange field."""
+    found = []
+    for name, node in attributes.items():
+        if "forceNewIf" in node:
+            found.append((f"{path}{name}", node["forceNewIf"]))
+        found += _conditional(node.get("attributes", {}), f"{path}{name}.")
+    return found
+
+
 def _replaces() -> dict[str, tuple[tuple[str, str], ...]]:
     ref = _source_ref()
     return {token: tuple(_force_new(schema["attributes"], schema["file"], ref))
@@ -65,6 +76,38 @@ REPLACES: dict[str, tuple[tuple[str, str], ...]] = {
                "resources/private_key)")
         for path in ("algorithm", "ecdsaCurve", "rsaBits")),
 }
+
+
+def _shrinks(old: Any, new: Any) -> bool:
+    """google-beta resource_compute_subnetwork.go IsShrinkageIpCidr: anything but an expansion
+    (the new range holding the whole old one) replaces the subnetwork."""
+    try:
+        before, after = ipaddress.ip_network(old), ipaddress.ip_network(new)
+    except (TypeError, ValueError):
+        return True
+    return not (before.version == after.version and before.subnet_of(after))  # type: ignore[arg-type]
+
+
+def _disabled(old: Any, new: Any) -> bool:
+    """google-beta resource_container_cluster.go isBeenEnabled: replaced when turned off."""
+    return old is True and new is False
+
+
+# The CustomizeDiff ForceNewIfChange conditions the vendored schema names (forceNewIf): the
+# provider replaces the resource only when the condition holds for (old, new).
+FORCE_NEW_IF = {"IsShrinkageIpCidr": _shrinks, "isBeenEnabled": _disabled}
+_CONDITIONS = {(token, path): FORCE_NEW_IF[condition]
+               for token, schema in schemas().items()
+               for path, condition in _conditional(schema["attributes"])}
+
+
+def replaces(resource_type: str, path: str, old: Any, new: Any) -> bool:
+    """Whether a change of ``path`` from ``old`` to ``new`` replaces the resource, given that
+    ``path`` is one of its replacing inputs (a conditional one only when its condition holds)."""
+    if old == new:
+        return False
+    condition = _CONDITIONS.get((resource_type, path))
+    return condition is None or condition(old, new)
 
 
 def force_new_paths(resource_type: str) -> list[str]:
@@ -117,6 +160,7 @@ CLASSES = {
     "protected-replace": "a protected resource is replaced",
     "protect-changed": "`protect` changes",
     "replacement": "an input change forces replacement",
+    "cluster-rebuild": "a change a plain `pulumi up` cannot carry out: the cluster rebuilt",
     "namespace-deleted": "an environment namespace is deleted (its workloads go with it)",
     "dns-removed": "a DNS record is removed",
     "dns-retargeted": "a DNS record points elsewhere",

@@ -280,12 +280,14 @@ class ClusterConfig(Model):
     private_endpoint: Flag = Field(False, description="The IP endpoint has no public address.")
     master_cidr: PrivateCidr = Field("172.16.0.0/28", description="Control plane range, a /28. "
                                                                   "Changing it replaces the cluster.")
-    nodes_cidr: PrivateCidr = Field("10.10.0.0/20", description="Node range. Changing it replaces "
-                                                                "the cluster.")
-    pods_cidr: PrivateCidr = Field("10.20.0.0/14", description="Pod range. Changing it replaces "
-                                                               "the cluster.")
-    services_cidr: PrivateCidr = Field("10.24.0.0/20", description="Service range. Changing it "
-                                                                   "replaces the cluster.")
+    nodes_cidr: PrivateCidr = Field("10.10.0.0/20", description="Node range. Expanding it is an "
+                                                                "update; any other change replaces "
+                                                                "the subnetwork the cluster runs in.")
+    pods_cidr: PrivateCidr = Field("10.20.0.0/14", description="Pod range. GCP refuses to change it "
+                                                               "while the cluster uses it.")
+    services_cidr: PrivateCidr = Field("10.24.0.0/20", description="Service range. GCP refuses to "
+                                                                   "change it while the cluster "
+                                                                   "uses it.")
     deletion_protection: Flag = Field(True, description="GKE refuses to delete the cluster while set.")
     rbac_security_group: RbacGroup | None = Field(
         None, description="Google Groups for RBAC: gke-security-groups@<domain>.")
