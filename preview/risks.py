@@ -85,7 +85,8 @@ def _shrinks(old: Any, new: Any) -> bool:
         before, after = ipaddress.ip_network(old), ipaddress.ip_network(new)
     except (TypeError, ValueError):
         return True
-    return not (before.version == after.version and before.subnet_of(after))  # type: ignore[arg-type]
+    # An expansion holds both ends of the old range.
+    return not (before.network_address in after and before.broadcast_address in after)
 
 
 def _disabled(old: Any, new: Any) -> bool:

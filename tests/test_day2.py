@@ -186,3 +186,22 @@ def test_shrinking_the_node_range_replaces_the_subnetwork_the_cluster_runs_in(tm
     after = preview_stack(OWNER, project, project / "build").plan
     assert any(label.startswith("gcp:compute/subnetwork:Subnetwork") for label in replacements(before, after))
     assert [risk.kind for risk in stack_risks(OWNER, before, after)].count("cluster-rebuild") == 1
+
+
+def test_renaming_an_environment_replaces_its_namespace_and_record_as_the_readme_says(tmp_path):
+    """environment.name: the old namespace (every workload in it) and the old A record go, new
+    ones come; the revision diff says so, and so does the README's environment table."""
+    from conftest import ROOT
+
+    plans = {}
+    for side, edit in (("before", lambda files: None),
+                       ("after", set_key("environment.name", "qa-renamed", "test"))):
+        (tmp_path / side).mkdir()
+        project = write_project(tmp_path / side, edit)
+        preview_stack(OWNER, project, project / "build")
+        plans[side] = preview_stack("test", project, project / "build").plan
+    kinds = {risk.kind for risk in stack_risks("test", plans["before"], plans["after"])}
+    assert {"namespace-deleted", "dns-removed"} <= kinds
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines()
+               if line.startswith("| `name` |"))
+    assert "replaces the namespace" in row and "dns record" in row.lower()
