@@ -98,6 +98,15 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path |
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise PreviewError(f"invalid manifest {problems[0]}{more}")
+    if check_schemas:
+        # What the real provider's Check refuses at the first `pulumi preview`.
+        from . import provider_rules
+
+        log(f"checking gcp inputs against the provider's rules ({provider_rules.source_ref()})")
+        violations = provider_rules.check(plan_doc)
+        if violations:
+            more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+            raise PreviewError(f"the provider would refuse {violations[0]}{more}")
 
     build_dir.mkdir(parents=True, exist_ok=True)
     out_dir = build_dir / stack

@@ -40,6 +40,13 @@ class Violation:
         return self.message
 
 
+def source_ref() -> str:
+    """``terraform-provider-google-beta v7.45.0 (3dc173a)``: what schemas/provider/SOURCE names."""
+    fields = dict(line.split(": ", 1) for line in SOURCE.read_text().splitlines()
+                  if ": " in line and not line.startswith("#"))
+    return f"terraform-provider-google-beta {fields['ref']} ({fields['commit'][:7]})"
+
+
 @cache
 def schemas() -> dict[str, dict]:
     """Pulumi type token -> {"tf", "file", "attributes"} (attributes keyed by Pulumi name)."""

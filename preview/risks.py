@@ -17,16 +17,14 @@ import ipaddress
 import json
 from typing import Any
 
-from .provider_rules import SOURCE, schemas
+from .provider_rules import SOURCE, schemas, source_ref
 
 TF_GOOGLE_BETA = "terraform-provider-google-beta"
 
 
 def _source_ref() -> str:
     """``v7.45.0 (3dc173a)``: the ref schemas/provider/SOURCE names."""
-    fields = dict(line.split(": ", 1) for line in SOURCE.read_text().splitlines()
-                  if ": " in line and not line.startswith("#"))
-    return f"{fields['ref']} ({fields['commit'][:7]})"
+    return source_ref().removeprefix(f"{TF_GOOGLE_BETA} ")
 
 
 def _force_new(attributes: dict, file: str, ref: str, path: str = "", tf: str = "") -> list[tuple[str, str]]:

@@ -322,3 +322,24 @@ def test_replacements_are_the_schemas_force_new_inputs():
     subnet = dict(risks.REPLACES["gcp:compute/subnetwork:Subnetwork"])
     assert "IsShrinkageIpCidr" in subnet["ipCidrRange"]
 
+
+
+def test_make_preview_stops_at_what_the_provider_would_refuse(tmp_path, monkeypatch):
+    """The preview runs the provider's rules over the plan it made, as the real first
+    `pulumi preview` would: the program with its maintenance window planted out stops there, with
+    the rule, and writes nothing."""
+    import shutil
+
+    import components.cluster
+    from conftest import ROOT
+
+    from preview import preview_stack
+    from preview.engine import PreviewError
+
+    for stack_file in ROOT.glob("Pulumi.*.yaml"):
+        shutil.copy(stack_file, tmp_path)
+    monkeypatch.setattr(components.cluster, "maintenance_window", lambda window: None)
+    with pytest.raises(PreviewError, match=r"the provider would refuse dev: gcp:container/cluster:Cluster "
+                                           r"platform-gke-cluster: maintenancePolicy: ExactlyOneOf"):
+        preview_stack("dev", tmp_path, tmp_path / "build", check_schemas=True)
+    assert not (tmp_path / "build" / "dev").exists()
