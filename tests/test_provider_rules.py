@@ -330,9 +330,9 @@ def test_make_preview_stops_at_what_the_provider_would_refuse(tmp_path, monkeypa
     the rule, and writes nothing."""
     import shutil
 
-    import components.cluster
     from conftest import ROOT
 
+    import components.cluster
     from preview import preview_stack
     from preview.engine import PreviewError
 
