@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,42 +54,110 @@ def stack_files(folder: Path) -> list[Path]:
     return sorted(folder.glob(STACK_FILE_GLOB), key=stack_name)
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading a stack file: YAML 1.2, as the Pulumi CLI reads it
+
+class Yaml11Number(int):
+    """A plain scalar spelled as a number only YAML 1.1 knows: a leading zero (``0755``, octal),
+    digits with underscores (``1_000``) or a binary ``0b101``. The Pulumi CLI (yaml.v3) still
+    reads them as numbers, YAML 1.2 does not; the value is the CLI's reading (``0755`` is 493),
+    ``text`` is how it was written, so a validator expecting a number refuses it with both."""
+
+    text: str
+
+    def __new__(cls, value: int, text: str) -> Yaml11Number:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+    def __getnewargs__(self) -> tuple[int, str]:  # copy and pickle keep the text
+        return int(self), self.text
+
+
+def _cli_integer(text: str) -> int:
+    """yaml.v3's reading: underscores dropped, then Go's base-0 ParseInt (a leading 0 is octal);
+    ``08`` is no octal, and the CLI's float 8.0 reaches the program as 8."""
+    digits = text.replace("_", "")
+    sign, body = (-1, digits[1:]) if digits[:1] == "-" else (1, digits.lstrip("+"))
+    if body[:2] in ("0b", "0x", "0o"):
+        return sign * int(body, 0)
+    octal = len(body) > 1 and body[0] == "0" and set(body) <= set("01234567")
+    return sign * int(body, 8 if octal else 10)
+
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml, as yaml.v3's parser
+
+
+class _Loader(_BaseLoader):
+    """The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), on which the
+    Pulumi CLI's yaml.v3 agrees: ``no`` and ``on`` are strings, ``1:30`` a string, no timestamps.
+    Plus merge keys (yaml.v3 has them), duplicate keys refused (yaml.v3 refuses them), and the
+    YAML 1.1-only numbers marked (:class:`Yaml11Number`)."""
+
+    yaml_implicit_resolvers: dict = {}
+    yaml_constructors = dict(_BaseLoader.yaml_constructors)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                first = seen.setdefault(key_node.value, key_node)
+                if first is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f'mapping key "{key_node.value}" already defined at line '
+                        f"{first.start_mark.line + 1}", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+_YAML11_NUMBER = "tag:istio-envs:yaml11-number"
+for _tag, _pattern, _first in (
+        (_YAML11_NUMBER, r"[-+]?0[0-9_]+|[-+]?[0-9][0-9_]*_[0-9_]*|[-+]?0b[01_]+", "+-0123456789"),
+        ("tag:yaml.org,2002:null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+        ("tag:yaml.org,2002:bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+        ("tag:yaml.org,2002:int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "+-0123456789"),
+        ("tag:yaml.org,2002:float", r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
+         r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)", "+-.0123456789"),
+        ("tag:yaml.org,2002:merge", r"<<", "<")):
+    _Loader.add_implicit_resolver(_tag, re.compile(rf"^(?:{_pattern})$"), list(_first))
+_Loader.add_constructor(_YAML11_NUMBER, lambda loader, node: Yaml11Number(
+    _cli_integer(node.value), node.value))
+_Loader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(
+    node.value, 16 if node.value.startswith("0x") else 8 if node.value.startswith("0o") else 10))
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
-    """The ``config:`` map of a stack file, as raw YAML values read as the Pulumi CLI reads them
-    (``components/stack_yaml``: yaml.v3's resolution, YAML 1.1-only scalars marked). A file
-    that does not parse names the line, the column and the reason."""
+    """The ``config:`` map of a stack file, its values as the Pulumi CLI reads them (YAML 1.2,
+    YAML 1.1-only numbers marked). A file that does not parse names the line, the column and
+    the reason."""
     # A copy: callers own what they get, the cache keeps its own.
     return copy.deepcopy(_parse_stack_file(path.read_text(), path.name))
 
 
 @functools.lru_cache(maxsize=512)
 def _parse_stack_file(text: str, file_name: str) -> dict[str, Any]:
-    """Parsed once per text in a process: every stack's config load reads every sibling file,
-    so a fleet preview of n stacks would parse n² files (keyed by content, never stale)."""
+    """Parsed once per text in a process (keyed by content, never stale)."""
+    loader = _Loader(text)
     try:
-        document = _load_yaml(text, file_name) or {}
+        # The first document only, as yaml.v3's Unmarshal.
+        document = loader.construct_document(loader.get_node()) if loader.check_node() else None
     except yaml.YAMLError as err:
         raise ConfigError(file_name, "", f"not valid YAML at {_yaml_position(err)}") from None
-    config = document.get("config", {}) if isinstance(document, dict) else None
+    finally:
+        loader.dispose()
+    config = (document or {}).get("config", {}) if isinstance(document, dict | None) else None
     if not isinstance(config, dict):
         raise ConfigError(file_name, "", "expected a `config:` mapping of config keys")
     return config
 
 
-def _load_yaml(text: str, file_name: str) -> Any:
-    from .stack_yaml import load
-
-    return load(text, file_name)
-
-
 def _yaml_position(err: yaml.YAMLError) -> str:
     """``line L, column C: reason`` (1-based), never the file's text (it may hold a secret)."""
-    line, column, reason = (getattr(err, name, None) for name in ("line", "column", "reason"))
-    if line is None:  # PyYAML's own error
-        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        reason = getattr(err, "problem", None) or getattr(err, "context", None)
-    where = f"line {line}, column {column}" if line is not None else "an unknown position"
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    reason = getattr(err, "problem", None) or getattr(err, "context", None)
+    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if reason and context and context != reason and context_mark is not None:
+        reason += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown position"
     return f"{where}: {reason or 'the YAML parser refused it'}"
 
 

@@ -22,15 +22,7 @@ from urllib.parse import urlparse
 from pydantic_core import PydanticCustomError, core_schema
 
 from ..errors import NAMESPACE
-
-try:  # the CLI-faithful stack-file reader marks YAML 1.1-only scalars it read
-    from ..stack_yaml import describe_ambiguous, is_ambiguous
-except ImportError:  # pragma: no cover - without it, the forms are still found by their text
-    def is_ambiguous(value: Any) -> bool:
-        return False
-
-    def describe_ambiguous(value: Any) -> str | None:
-        return None
+from ..stackset import Yaml11Number
 
 MAX_TEXT = 2048
 DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -67,10 +59,8 @@ _SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
 
 
 def _written(value: Any) -> str | None:
-    """The scalar as written in the file (a marked value), or the string the program got."""
-    if is_ambiguous(value):
-        return str(getattr(value, "text", value))
-    return value if isinstance(value, str) else None
+    """The scalar as written in the file (a marked number), or the string the program got."""
+    return value.text if isinstance(value, Yaml11Number) else value if isinstance(value, str) else None
 
 
 def _base60(text: str) -> int | float:
@@ -80,11 +70,6 @@ def _base60(text: str) -> int | float:
     for part in whole.split(":"):
         number = number * 60 + int(part)
     return sign * (number + float(f"0.{fraction}")) if fraction else sign * number
-
-
-def _reading(value: Any) -> str:
-    return "true" if value is True else "false" if value is False else \
-        json.dumps(value) if isinstance(value, str) else str(value)
 
 
 def boolean_hint(value: Any) -> str | None:
@@ -106,26 +91,19 @@ def number_hint(value: Any) -> str | None:
         number = _base60(text)
         return (f'YAML 1.1 reads {text} as {number} (base 60), the Pulumi CLI as the string '
                 f'"{text}": write {number}')
-    if not is_ambiguous(value):
+    if not isinstance(value, Yaml11Number):
         return None
-    go, yaml11, yaml12 = (getattr(value, name, None) for name in ("go", "yaml11", "yaml12"))
-    if isinstance(go, int) and re.fullmatch(r"[-+]?0[0-7_]+", text):
+    if re.fullmatch(r"[-+]?0[0-7_]+", text):
         decimal = int(text.replace("_", ""), 10)
-        return (f"YAML 1.1 and the Pulumi CLI read {text} as the octal {go}, YAML 1.2 as "
-                f"{decimal}: write {go}, or {decimal} if you meant decimal")
-    if go is not None and yaml11 is not None:
-        also = f", YAML 1.2 as {_reading(yaml12)}" if yaml12 is not None and yaml12 != go else ""
-        fix = go if isinstance(go, (int, float)) and not isinstance(go, bool) else yaml11
-        return (f"YAML 1.1 reads {text} as {_reading(yaml11)}, the Pulumi CLI as "
-                f"{_reading(go)}{also}: write {_reading(fix)}")
-    return boolean_hint(value) or describe_ambiguous(value)
+        return (f"YAML 1.1 and the Pulumi CLI read {text} as the octal {int(value)}, YAML 1.2 as "
+                f"{decimal}: write {int(value)}, or {decimal} if you meant decimal")
+    return (f"YAML 1.1 and the Pulumi CLI read {text} as {int(value)}, YAML 1.2 otherwise: "
+            f"write {int(value)}")
 
 
 def _got(value: Any) -> str:
     """A marked number as written (``0755``); anything else as a value."""
-    if is_ambiguous(value) and not isinstance(value, str):
-        return str(getattr(value, "text", value))
-    return show(value)
+    return value.text if isinstance(value, Yaml11Number) else show(value)
 
 
 # ---------------------------------------------------------------------------------------------
