@@ -4,12 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview preview-all test policy diff diff-args diff-rev new-env verify bench clean
+.PHONY: preview preview-all test policy policy-venv diff diff-args diff-rev new-env verify bench clean lock
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# From the locks only (exact versions, every file's hash checked): uv first, by pip, then the
+# whole dev lock by uv, which leaves .venv holding exactly it (`uv pip sync`).
+$(VENV)/.installed: requirements-dev.txt requirements-uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-uv.txt
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements-dev.txt
 	touch $@
 
 # The provided-certificate example previews with a throwaway pair made in memory.
@@ -22,7 +24,21 @@ preview: $(VENV)/.installed  ## offline preview of one stack: make preview STACK
 preview-all: $(VENV)/.installed  ## every stack of a folder previewed and policy-checked in one process -> build/summary.md: make preview-all [DIR=examples/mutual]
 	$(PY) -m preview.fleet $(if $(DIR),--project-dir $(DIR)) $(foreach flags,$(filter PREVIEW_FLAGS_%,$(.VARIABLES)),--stack-flags '$(flags:PREVIEW_FLAGS_%=%)=$($(flags))')
 
-test: $(VENV)/.installed  ## the whole test suite (what CI runs)
+# GitHub's own workflow-expression library for tests/expressions.py, from its lock (npm ci).
+tests/actions/node_modules/.installed: tests/actions/package-lock.json
+	npm ci --prefix tests/actions --ignore-scripts --no-audit --no-fund --silent
+	touch $@
+
+# The policy pack's virtualenv (PulumiPolicy.yaml), from its lock: what every CI job that runs
+# the pack makes first.
+policy/venv/.installed: policy/requirements.txt
+	$(PYTHON) -m venv policy/venv
+	policy/venv/bin/python -m pip install --quiet --require-hashes -r policy/requirements.txt
+	touch $@
+
+policy-venv: policy/venv/.installed
+
+test: $(VENV)/.installed tests/actions/node_modules/.installed  ## the whole test suite (what CI runs)
 	$(PY) -m pytest -q -n 2
 
 clean:
@@ -57,3 +73,14 @@ verify: $(VENV)/.installed  ## check a deployed stack from outside: make verify 
 
 bench: $(VENV)/.installed  ## this machine, preview timings and scaling -> build/bench.json; SUITE=1 also times make test
 	$(PY) -m preview.bench $(if $(SUITE),--suite) $(if $(RUNS),--runs $(RUNS))
+
+# Every lock from its .in: exact versions with each file's hash, for CPython 3.11+ on any platform.
+# What is locked stays; an edited .in adds what it needs. UPGRADE=1 moves every pin (what the
+# weekly Dependabot pull request does, with its offline revision diff).
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+lock: $(VENV)/.installed  ## rewrite the lock files from the .in files: make lock [UPGRADE=1]
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) -c requirements.txt requirements-tools.in -o requirements-tools.txt
+	$(LOCK) -c requirements-tools.txt requirements-dev.in -o requirements-dev.txt
+	$(LOCK) -c requirements-dev.txt requirements-uv.in -o requirements-uv.txt
+	$(LOCK) -c requirements.txt policy/requirements.in -o policy/requirements.txt

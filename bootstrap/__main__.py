@@ -2,14 +2,35 @@
 CI identities that use it (GitHub OIDC -> Workload Identity Federation -> one service account per
 job kind), with what each may do on the platforms the owner stacks built."""
 
+import json
 import re
+import sys
+from pathlib import Path
 from typing import NoReturn
 
 import pulumi
 import pulumi_gcp as gcp
-from ci_identities import CiIdentities, CiIdentitiesArgs, GitHubRepository
-from platform_access import Platform, PlatformAccess, PlatformAccessArgs
-from state_backend import StateBackend, StateBackendArgs
+
+# The repository's own modules: the stack files (components/stackset.py) decide which stacks each
+# identity deploys, by the rule the workflows route by (tools/ci.py).
+REPOSITORY = Path(__file__).resolve().parent.parent
+if (REPOSITORY / "components").is_dir() and str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
+
+from ci_identities import (  # noqa: E402
+    ENVIRONMENT_KEY,
+    OWNER_KEY,
+    PREVIEW_ENVIRONMENT_KEY,
+    CiIdentities,
+    CiIdentitiesArgs,
+    GitHubRepository,
+    StackOwnership,
+)
+from platform_access import Platform, PlatformAccess, PlatformAccessArgs  # noqa: E402
+from state_backend import StateBackend, StateBackendArgs  # noqa: E402
+
+from components.stackset import StackSet  # noqa: E402
+from tools.ci import PR_STACK_PREFIX, CiError, check_stack_names, platform_stacks  # noqa: E402
 
 NAMESPACE = "istio-envs-bootstrap"
 STACK_FILE = f"Pulumi.{pulumi.get_stack()}.yaml"
@@ -90,22 +111,40 @@ github = GitHubRepository(
                      "the owner's numeric id (gh api repos/OWNER/REPO --jq .owner.id)"),
 )
 owner_platforms = platforms()
+
+
+def stack_ownership(project_dir: Path) -> StackOwnership:
+    """Who deploys which stack, from the project's stack files (not from ``platforms``, which
+    lists only what already exists)."""
+    stacks = StackSet.load(project_dir)
+    try:
+        check_stack_names(stacks)
+    except CiError as err:
+        raise pulumi.RunError(f"{STACK_FILE}: {err}") from None
+    acme = any(isinstance(tls := stacks[o].config.get("istio-envs:platform", {}).get("tls"), dict)
+               and tls.get("source") == "acme" for o in stacks.owners)
+    return StackOwnership(platform=tuple(platform_stacks(stacks)), owners=tuple(stacks.owners), acme=acme,
+                          pr_prefix=PR_STACK_PREFIX)
+
+
+ownership = stack_ownership(REPOSITORY)
 provider = gcp.Provider("gcp", project=args.project, region=args.location)
 on_gcp = pulumi.ResourceOptions(providers={"gcp": provider})
 backend = StateBackend("backend", args, opts=on_gcp)
 identities = CiIdentities("ci", CiIdentitiesArgs(
     project=project,
     identity_project=setting("identityProject", *PROJECT_ID, default=project),
-    github=github, bucket_name=backend.bucket_name, key_id=backend.key_id,
-    owner_stacks=tuple(p.stack for p in owner_platforms)), opts=on_gcp)
+    github=github, bucket_name=backend.bucket_name, keys=backend.key_ids, stacks=ownership), opts=on_gcp)
 if owner_platforms:
-    PlatformAccess("access", PlatformAccessArgs(project=project, platforms=owner_platforms,
-                                                environments_email=identities.emails["environments"],
-                                                platform_email=identities.emails["platform"]),
-                   opts=on_gcp)
+    PlatformAccess("access", PlatformAccessArgs(
+        project=project, platforms=owner_platforms, acme=ownership.acme,
+        environments_email=identities.emails["environments"],
+        preview_environments_email=identities.emails["preview-environments"],
+        platform_email=identities.emails["platform"]), opts=on_gcp)
 
 pulumi.export("stateUrl", backend.state_url)
 pulumi.export("secretsProvider", backend.secrets_provider)
+pulumi.export("secretsProviders", backend.secrets_providers)
 pulumi.export("workloadIdentityProvider", identities.provider_name)
 pulumi.export("serviceAccounts", identities.emails)
 # What `gh variable set` takes, by where it is set: the repository (every job) or one GitHub
@@ -113,12 +152,21 @@ pulumi.export("serviceAccounts", identities.emails)
 pulumi.export("githubVariables", {
     "repository": {
         "PULUMI_BACKEND_URL": backend.state_url,
-        "PULUMI_SECRETS_PROVIDER": backend.secrets_provider,
+        # Stacks are created with their kind's key: owners (by the platform admin), attached
+        # stacks (deploy.yml), per-pull-request stacks (preview-environment.yml).
+        "PULUMI_SECRETS_PROVIDER": backend.secrets_providers[OWNER_KEY],
+        "PULUMI_ENVIRONMENT_SECRETS_PROVIDER": backend.secrets_providers[ENVIRONMENT_KEY],
+        "PULUMI_PREVIEW_ENVIRONMENT_SECRETS_PROVIDER": backend.secrets_providers[PREVIEW_ENVIRONMENT_KEY],
         "GCP_WORKLOAD_IDENTITY_PROVIDER": identities.provider_name,
         "GCP_PREVIEW_SERVICE_ACCOUNT": identities.emails["preview"],
         # Risk classes that fail a pull request's offline revision diff (preview/risks.py).
         "BLOCKING_RISKS": "protected-delete",
+        # The stacks whose state only the platform identity may write: deploy.yml refuses to hand
+        # any other stack to it (tools/ci.py rollout).
+        "PLATFORM_STACKS": json.dumps(list(ownership.platform)),
     },
     "platform": {"GCP_PLATFORM_SERVICE_ACCOUNT": identities.emails["platform"]},
     "environments": {"GCP_ENVIRONMENTS_SERVICE_ACCOUNT": identities.emails["environments"]},
+    "preview-environments": {
+        "GCP_PREVIEW_ENVIRONMENTS_SERVICE_ACCOUNT": identities.emails["preview-environments"]},
 })

@@ -6,19 +6,30 @@ rewrite any workflow file, so a rule that lives only in YAML is no rule.
 
 - The pool's GitHub provider admits only tokens of one repository (its numeric ids, which are
   never re-used: google-github-actions/auth docs/SECURITY_CONSIDERATIONS.md), and refuses a token
-  that names a deploying GitHub environment from the wrong ref (``attribute_condition``).
-- Each service account is bound (``roles/iam.workloadIdentityUser``) to one ``principalSet``:
-  ``preview`` to every token of the repository; ``platform`` and ``environments`` only to tokens of
-  a job bound to that GitHub environment (its required reviewers and branch rule then gate it).
+  that names a deploying GitHub environment from the wrong ref (``attribute_condition``):
+  ``platform`` and ``environments`` from main only, ``preview-environments`` from a pull
+  request's merge ref only.
+- Each service account is bound (``roles/iam.workloadIdentityUser``) to principal sets of mapped
+  attributes: ``preview`` to runs of main and to pull_request events (``attribute.trigger``; a
+  push to another branch, or a workflow_dispatch from one, gets nothing); each deploying
+  identity only to tokens of a job bound to its GitHub environment (whose required reviewers
+  and branch rule then gate it).
+- What each may write in the state bucket is an allow-list of its own stacks' objects
+  (``writable_condition``); which stacks are whose comes from the stack files
+  (components/stackset.py) by the rule deploy.yml routes by (tools/ci.py ``deployer``).
+- Secrets are under three keys: the owners' (``stack-secrets``), the attached stacks'
+  (``environment-secrets``) and the per-pull-request stacks' (``preview-environment-secrets``).
+  Updating a stack only decrypts its data key; creating one also encrypts a new one.
 
-GitHub's token claims (``sub``, ``ref``, ``repository_id``, ...) are documented in "About security
-hardening with OpenID Connect"; the ``sub`` of a job bound to an environment is
+GitHub's token claims (``sub``, ``ref``, ``event_name``, ``repository_id``, ...) are documented in
+"About security hardening with OpenID Connect"; the ``sub`` of a job bound to an environment is
 ``repo:<owner>/<repo>:environment:<name>``, of any other pull-request job
-``repo:<owner>/<repo>:pull_request``.
+``repo:<owner>/<repo>:pull_request``, else ``repo:<owner>/<repo>:ref:<ref>``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -27,10 +38,17 @@ from pulumi_gcp import iam, kms, projects, serviceaccount, storage
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 POOL_ID = "github"
 PROVIDER_ID = "github-actions"
-# The GitHub environments the deploying jobs are bound to (.github/workflows/*.yml use the same).
+# The GitHub environments the deploying jobs are bound to (.github/workflows/*.yml and tools/ci.py
+# use the same names).
 PLATFORM_ENVIRONMENT = "platform"
 ENVIRONMENTS_ENVIRONMENT = "environments"
+PREVIEW_ENVIRONMENTS_ENVIRONMENT = "preview-environments"
+DEPLOYING_ENVIRONMENTS = (PLATFORM_ENVIRONMENT, ENVIRONMENTS_ENVIRONMENT, PREVIEW_ENVIRONMENTS_ENVIRONMENT)
 NO_ENVIRONMENT = "none"
+MAIN = "refs/heads/main"
+# attribute.trigger: what started the run. Only these two reach the preview identity: main's own
+# (reviewed) workflows, and pull_request events (a pull request exists and its checks show it).
+TRIGGER_MAIN, TRIGGER_PULL_REQUEST, TRIGGER_OTHER = "main", "pull_request", "other"
 # Pulumi project names whose state sits in the bucket (Pulumi.yaml, bootstrap/Pulumi.yaml).
 PROGRAM_PROJECT = "istio-envs"
 BOOTSTRAP_PROJECT = "istio-envs-bootstrap"
@@ -40,6 +58,8 @@ BOOTSTRAP_PROJECT = "istio-envs-bootstrap"
 # The node service account's two roles, and environment owners' cluster credentials.
 DELEGATED_PROJECT_ROLES = ("roles/artifactregistry.reader", "roles/container.clusterViewer",
                            "roles/container.defaultNodeServiceAccount")
+# The KMS keys (state_backend.py) by the kind of stack that is created with them.
+OWNER_KEY, ENVIRONMENT_KEY, PREVIEW_ENVIRONMENT_KEY = "owners", "environments", "preview-environments"
 
 
 @dataclass(frozen=True)
@@ -53,17 +73,29 @@ class GitHubRepository:
 
 
 @dataclass(frozen=True)
+class StackOwnership:
+    """Which stacks each identity deploys, from the stack files (tools/ci.py ``deployer``)."""
+
+    platform: tuple[str, ...]
+    """Owner stacks and the attached stacks that write into the gateway namespace (MUTUAL)."""
+    owners: tuple[str, ...]
+    acme: bool
+    """An owner uses tls.source acme (its DNS-01 custom role needs role administration)."""
+    pr_prefix: str
+    """Per-pull-request stacks' names start with it."""
+
+
+@dataclass(frozen=True)
 class CiIdentitiesArgs:
     project: str
     """The project whose resources the stacks manage (roles are granted here)."""
     identity_project: str
-    """Where the pool and the service accounts live (may be ``project``; a separate one keeps
-    them out of reach of the platform identity's service-account and role administration)."""
+    """Where the pool and the service accounts live (may be ``project``)."""
     github: GitHubRepository
     bucket_name: pulumi.Input[str]
-    key_id: pulumi.Input[str]
-    owner_stacks: tuple[str, ...]
-    """Owner stacks: the environment identity may read their state, never write it."""
+    keys: Mapping[str, pulumi.Input[str]]
+    """Key kind (``OWNER_KEY``, ...) -> KMS key id."""
+    stacks: StackOwnership
 
 
 @dataclass(frozen=True)
@@ -72,8 +104,8 @@ class Grant:
     why: str
 
 
-# Project-level roles of each identity, each with its reason. The bucket, key and zone grants are
-# made on those resources alone (below and in platform_access.py).
+# Project-level roles of each identity, each with its reason. The bucket, key, zone, cluster and
+# service-account grants are made on those resources alone (below and in platform_access.py).
 PROJECT_ROLES: dict[str, tuple[Grant, ...]] = {
     # Pull requests and the daily drift check: `pulumi preview`, which reads and never writes.
     "preview": (
@@ -83,7 +115,9 @@ PROJECT_ROLES: dict[str, tuple[Grant, ...]] = {
               "record)"),
     ),
     # The owner stacks (cluster, mesh, zone, certificate, gateway) and attached stacks whose
-    # environment writes into the gateway namespace (MUTUAL).
+    # environment writes into the gateway namespace (MUTUAL). No service-account role at the
+    # project: it acts as the node account and administers the DNS-01 account on those two
+    # accounts alone (platform_access.py), so it can become no other service account.
     "platform": (
         Grant("roles/container.admin", "the cluster and node pool, and every Kubernetes object through "
               "the DNS endpoint (cluster-admin)"),
@@ -92,10 +126,6 @@ PROJECT_ROLES: dict[str, tuple[Grant, ...]] = {
               "istiod's webhook"),
         Grant("roles/dns.admin", "the managed zone with DNSSEC, its records, and zone-level IAM (the "
               "acme DNS-01 grant)"),
-        Grant("roles/iam.serviceAccountAdmin", "the node and cert-manager service accounts and their "
-              "workload-identity bindings"),
-        Grant("roles/iam.serviceAccountUser", "running the node pool as the node service account"),
-        Grant("roles/iam.roleAdmin", "the DNS-01 custom role of the acme certificate source"),
         Grant("roles/binaryauthorization.policyEditor", "the Binary Authorization policy"),
     ),
     # Attached stacks: their namespaces and A records only; Kubernetes RBAC, not IAM, decides what
@@ -104,7 +134,33 @@ PROJECT_ROLES: dict[str, tuple[Grant, ...]] = {
         Grant("roles/container.clusterViewer", "finding the cluster and connecting to its DNS endpoint; "
               "no Kubernetes object through IAM, so RBAC alone decides"),
     ),
+    # Per-pull-request stacks: pr-* namespaces and their A records (platform_access.py).
+    "preview-environments": (
+        Grant("roles/container.clusterViewer", "finding the cluster and connecting to its DNS endpoint; "
+              "no Kubernetes object through IAM, so RBAC alone decides"),
+    ),
 }
+# Only where an owner uses tls.source acme: its DNS-01 custom role (components/cert_manager.py).
+ACME_ROLE = Grant("roles/iam.roleAdmin", "the DNS-01 custom role of the acme certificate source")
+
+ACCOUNT_IDS = {"preview": "istio-envs-preview", "platform": "istio-envs-platform",
+               "environments": "istio-envs-environments", "preview-environments": "istio-envs-pr-environments"}
+DESCRIPTIONS = {
+    "preview": "pulumi preview in pull requests and the daily drift check: reads, never writes",
+    "platform": "pulumi up of the owner stacks (GitHub environment platform)",
+    "environments": "pulumi up of attached stacks (GitHub environment environments)",
+    "preview-environments": "pulumi up of per-pull-request stacks (GitHub environment preview-environments)",
+}
+# Who decrypts (D) or also encrypts (E: creates stacks) under which key. Every stack an identity
+# previews or updates needs its own key and, for an attached stack, its owner's: a StackReference
+# reads the owner's outputs, and the owner's kubeconfig output is a secret.
+KEY_ROLES = {
+    "preview": {OWNER_KEY: "D", ENVIRONMENT_KEY: "D"},
+    "platform": {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"},
+    "environments": {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"},
+    "preview-environments": {OWNER_KEY: "D", PREVIEW_ENVIRONMENT_KEY: "E"},
+}
+KMS_ROLE = {"D": "roles/cloudkms.cryptoKeyDecrypter", "E": "roles/cloudkms.cryptoKeyEncrypterDecrypter"}
 
 
 def principal_set(pool_name: str, attribute: str, value: str) -> str:
@@ -117,50 +173,91 @@ def environment_subject(repo: GitHubRepository, environment: str) -> str:
 
 def attribute_mapping(repo: GitHubRepository) -> dict[str, str]:
     """Token claims -> Google attributes. ``attribute.environment`` is derived from ``sub``, which
-    every GitHub token carries (the ``environment`` claim is absent outside environment jobs)."""
-    platform, environments = (environment_subject(repo, e) for e in
-                              (PLATFORM_ENVIRONMENT, ENVIRONMENTS_ENVIRONMENT))
+    every GitHub token carries (the ``environment`` claim is absent outside environment jobs);
+    ``attribute.trigger`` from ``event_name`` and ``ref``."""
+    environment = "'" + NO_ENVIRONMENT + "'"
+    for name in reversed(DEPLOYING_ENVIRONMENTS):
+        environment = f"assertion.sub == '{environment_subject(repo, name)}' ? '{name}' : {environment}"
     return {
         "google.subject": "assertion.sub",
         "attribute.repository_id": "assertion.repository_id",
         "attribute.ref": "assertion.ref",
-        "attribute.environment": (f"assertion.sub == '{platform}' ? '{PLATFORM_ENVIRONMENT}' : "
-                                  f"assertion.sub == '{environments}' ? '{ENVIRONMENTS_ENVIRONMENT}' : "
-                                  f"'{NO_ENVIRONMENT}'"),
+        "attribute.environment": environment,
+        "attribute.trigger": (f"assertion.event_name == 'pull_request' ? '{TRIGGER_PULL_REQUEST}' : "
+                              f"assertion.ref == '{MAIN}' ? '{TRIGGER_MAIN}' : '{TRIGGER_OTHER}'"),
     }
 
 
 def attribute_condition(repo: GitHubRepository) -> str:
     """Which tokens the provider admits at all: this repository's (numeric ids), and a deploying
-    environment's only from its ref: ``platform`` from main; ``environments`` from main (attached
-    stacks) or a pull request's merge ref (per-PR environments). The GitHub environments enforce
-    the same (required reviewers, deployment branches); this holds even if their settings slip."""
+    environment's only from its ref: ``platform`` and ``environments`` from main;
+    ``preview-environments`` from a pull request's merge ref of a pull_request event. The GitHub
+    environments enforce the same (required reviewers, deployment branches); this holds even if
+    their settings slip."""
     return (f"assertion.repository_id == '{repo.id}' && assertion.repository_owner_id == '{repo.owner_id}'"
             f" && assertion.sub.startsWith('repo:{repo.name}:')"
-            f" && (attribute.environment != '{PLATFORM_ENVIRONMENT}' || assertion.ref == 'refs/heads/main')"
-            f" && (attribute.environment != '{ENVIRONMENTS_ENVIRONMENT}' || assertion.ref == 'refs/heads/main'"
-            " || assertion.ref.startsWith('refs/pull/'))")
+            f" && (attribute.environment != '{PLATFORM_ENVIRONMENT}' || assertion.ref == '{MAIN}')"
+            f" && (attribute.environment != '{ENVIRONMENTS_ENVIRONMENT}' || assertion.ref == '{MAIN}')"
+            f" && (attribute.environment != '{PREVIEW_ENVIRONMENTS_ENVIRONMENT}'"
+            " || (assertion.ref.startsWith('refs/pull/') && assertion.event_name == 'pull_request'))")
+
+
+def members(pool_name: str, repo: GitHubRepository) -> dict[str, tuple[str, ...]]:
+    """Each identity's principal sets."""
+    return {
+        "preview": (principal_set(pool_name, "trigger", TRIGGER_MAIN),
+                    principal_set(pool_name, "trigger", TRIGGER_PULL_REQUEST)),
+        "platform": (principal_set(pool_name, "environment", PLATFORM_ENVIRONMENT),),
+        "environments": (principal_set(pool_name, "environment", ENVIRONMENTS_ENVIRONMENT),),
+        "preview-environments": (principal_set(pool_name, "environment", PREVIEW_ENVIRONMENTS_ENVIRONMENT),),
+    }
+
+
+FOLDERS = ("stacks", "history", "backups")
 
 
 def state_prefixes(bucket: str, project: str, stack: str) -> tuple[str, ...]:
     """Every object a DIY backend keeps for one stack, as IAM resource-name prefixes: the
     checkpoint (``.json``, ``.json.gz``, ``.json.bak``), its history, backups and locks
-    (pulumi/pulumi pkg/backend/diy/store.go projectReferenceStore, lock.go stackLockDir)."""
+    (pulumi/pulumi pkg/backend/diy/store.go projectReferenceStore, lock.go stackLockDir). With a
+    ``stack`` ending in ``-`` (a name prefix), every stack whose name starts with it."""
     objects = f"projects/_/buckets/{bucket}/objects/.pulumi"
-    return (f"{objects}/stacks/{project}/{stack}.json", f"{objects}/history/{project}/{stack}/",
-            f"{objects}/backups/{project}/{stack}/", f"{objects}/locks/organization/{project}/{stack}/")
+    tail = "" if stack.endswith("-") else "/"
+    return (f"{objects}/stacks/{project}/{stack}" + ("" if stack.endswith("-") else ".json"),
+            f"{objects}/history/{project}/{stack}{tail}", f"{objects}/backups/{project}/{stack}{tail}",
+            f"{objects}/locks/organization/{project}/{stack}{tail}")
 
 
 def project_state_prefixes(bucket: str, project: str) -> tuple[str, ...]:
     objects = f"projects/_/buckets/{bucket}/objects/.pulumi"
-    return tuple(f"{objects}/{folder}/{project}/" for folder in ("stacks", "history", "backups")) + (
+    return tuple(f"{objects}/{folder}/{project}/" for folder in FOLDERS) + (
         f"{objects}/locks/organization/{project}/",)
 
 
+def any_of(prefixes: tuple[str, ...]) -> str:
+    return "(" + " || ".join(f"resource.name.startsWith('{prefix}')" for prefix in prefixes) + ")"
+
+
 def none_of(prefixes: tuple[str, ...]) -> str:
-    """A condition true for every resource whose name starts with none of ``prefixes`` (the bucket
-    itself included, so listing works)."""
     return " && ".join(f"!resource.name.startsWith('{prefix}')" for prefix in prefixes)
+
+
+def writable_condition(identity: str, bucket: str, stacks: StackOwnership) -> str | None:
+    """The objects an identity may write: an allow-list of its own stacks' prefixes. Nothing else
+    (not .pulumi/meta.yaml, not another project's state, not the bootstrap's) is writable.
+
+    - platform: the owner and MUTUAL stacks, by name.
+    - preview-environments: stacks named pr-*.
+    - environments: the program's stacks except those two sets: attached stacks are added by a
+      pull request with no bootstrap run in between, so they are not known here by name."""
+    own = {"platform": tuple(p for s in stacks.platform for p in state_prefixes(bucket, PROGRAM_PROJECT, s)),
+           "preview-environments": state_prefixes(bucket, PROGRAM_PROJECT, stacks.pr_prefix)}
+    if identity in own:
+        return any_of(own[identity]) if own[identity] else "false"
+    if identity == "environments":
+        others = own["platform"] + own["preview-environments"]
+        return any_of(project_state_prefixes(bucket, PROGRAM_PROJECT)) + (f" && {none_of(others)}" if others else "")
+    return None
 
 
 def delegated_grants_condition(roles: tuple[str, ...]) -> str:
@@ -168,6 +265,10 @@ def delegated_grants_condition(roles: tuple[str, ...]) -> str:
     role is refused (cloud.google.com/iam/docs/setting-limits-on-granting-roles)."""
     listed = ", ".join(f"'{role}'" for role in sorted(roles))
     return f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{listed}])"
+
+
+def project_roles(identity: str, stacks: StackOwnership) -> tuple[Grant, ...]:
+    return PROJECT_ROLES[identity] + ((ACME_ROLE,) if identity == "platform" and stacks.acme else ())
 
 
 class CiIdentities(pulumi.ComponentResource):
@@ -191,31 +292,23 @@ class CiIdentities(pulumi.ComponentResource):
             # name, which is what google-github-actions/auth requests by default.
             oidc={"issuer_uri": GITHUB_ISSUER}, opts=child)
 
-        members = {
-            "preview": pool.name.apply(lambda p: principal_set(p, "repository_id", repo.id)),
-            "platform": pool.name.apply(lambda p: principal_set(p, "environment", PLATFORM_ENVIRONMENT)),
-            "environments": pool.name.apply(
-                lambda p: principal_set(p, "environment", ENVIRONMENTS_ENVIRONMENT)),
-        }
-        descriptions = {
-            "preview": "pulumi preview in pull requests and the daily drift check: reads, never writes",
-            "platform": "pulumi up of the owner stacks (GitHub environment platform)",
-            "environments": "pulumi up of attached and per-PR stacks (GitHub environment environments)",
-        }
-        accounts: dict[str, serviceaccount.Account] = {}
+        self.accounts: dict[str, serviceaccount.Account] = {}
         self.emails: dict[str, pulumi.Output[str]] = {}
-        for identity, description in descriptions.items():
+        for identity, description in DESCRIPTIONS.items():
             account = serviceaccount.Account(
-                f"{name}-{identity}", account_id=f"istio-envs-{identity}", project=args.identity_project,
+                f"{name}-{identity}", account_id=ACCOUNT_IDS[identity], project=args.identity_project,
                 display_name=f"istio-envs CI: {identity}", description=description, opts=child)
-            accounts[identity] = account
+            self.accounts[identity] = account
             self.emails[identity] = account.email
-            serviceaccount.IAMMember(
-                f"{name}-{identity}-federation",
-                service_account_id=pulumi.Output.concat("projects/", args.identity_project,
-                                                        "/serviceAccounts/", account.email),
-                role="roles/iam.workloadIdentityUser", member=members[identity], opts=child)
-            for grant in PROJECT_ROLES[identity]:
+            sets = pool.name.apply(lambda p: members(p, repo))
+            for index in range(len(members("pool", repo)[identity])):
+                serviceaccount.IAMMember(
+                    f"{name}-{identity}-federation" + (f"-{index}" if index else ""),
+                    service_account_id=pulumi.Output.concat("projects/", args.identity_project,
+                                                            "/serviceAccounts/", account.email),
+                    role="roles/iam.workloadIdentityUser",
+                    member=sets.apply(lambda m, i=identity, n=index: m[i][n]), opts=child)
+            for grant in project_roles(identity, args.stacks):
                 projects.IAMMember(f"{name}-{identity}-{grant.role.removeprefix('roles/')}",
                                    project=args.project, role=grant.role,
                                    member=_member(account), opts=child)
@@ -223,41 +316,30 @@ class CiIdentities(pulumi.ComponentResource):
         # The platform identity grants its node service account's roles, and only those.
         projects.IAMMember(
             f"{name}-platform-projectIamAdmin", project=args.project,
-            role="roles/resourcemanager.projectIamAdmin", member=_member(accounts["platform"]),
+            role="roles/resourcemanager.projectIamAdmin", member=_member(self.accounts["platform"]),
             condition={"title": "owner stacks' grants only",
                        "description": "may add or remove bindings of " + ", ".join(DELEGATED_PROJECT_ROLES),
                        "expression": delegated_grants_condition(DELEGATED_PROJECT_ROLES)},
             opts=child)
 
-        # State: everyone reads it (a preview, a StackReference); the deployers write it, never the
-        # bootstrap's own (it grants these identities), and the environment identity never an
-        # owner's either.
-        bootstrap_state = project_state_prefixes_output(args.bucket_name, BOOTSTRAP_PROJECT)
-        owner_state = pulumi.Output.from_input(args.bucket_name).apply(
-            lambda bucket: tuple(p for stack in args.owner_stacks
-                                 for p in state_prefixes(bucket, PROGRAM_PROJECT, stack)))
-        writable = {
-            "platform": bootstrap_state.apply(none_of),
-            "environments": pulumi.Output.all(bootstrap_state, owner_state).apply(
-                lambda parts: none_of(parts[0] + parts[1])),
-        }
-        for identity, account in accounts.items():
+        # State: everyone reads it (a preview, a StackReference); each deployer writes its own
+        # stacks' objects and nothing else.
+        for identity, account in self.accounts.items():
             storage.BucketIAMMember(f"{name}-{identity}-state-reader", bucket=args.bucket_name,
                                     role="roles/storage.objectViewer", member=_member(account), opts=child)
-            if identity in writable:
+            condition = pulumi.Output.from_input(args.bucket_name).apply(
+                lambda bucket, i=identity: writable_condition(i, bucket, args.stacks))
+            if identity != "preview":
                 storage.BucketIAMMember(
                     f"{name}-{identity}-state-writer", bucket=args.bucket_name,
                     role="roles/storage.objectUser", member=_member(account),
-                    condition={"title": "not the bootstrap's state" + (
-                                   "" if identity == "platform" else " nor an owner stack's"),
-                               "expression": writable[identity]},
+                    condition={"title": f"{identity}: its own stacks' state only",
+                               "expression": condition.apply(lambda c: c or "false")},
                     opts=child)
-            # Decrypting a stack's secrets unwraps its data key; creating a stack (upsert) wraps a
-            # new one, which only the deployers do.
-            kms.CryptoKeyIAMMember(
-                f"{name}-{identity}-secrets", crypto_key_id=args.key_id, member=_member(account),
-                role=("roles/cloudkms.cryptoKeyDecrypter" if identity == "preview"
-                      else "roles/cloudkms.cryptoKeyEncrypterDecrypter"), opts=child)
+            for kind, access in KEY_ROLES[identity].items():
+                kms.CryptoKeyIAMMember(
+                    f"{name}-{identity}-secrets" + ("" if kind == OWNER_KEY else f"-{kind}"),
+                    crypto_key_id=args.keys[kind], member=_member(account), role=KMS_ROLE[access], opts=child)
 
         self.provider_name = provider.name
         self.register_outputs({"provider_name": self.provider_name, "emails": self.emails})
@@ -265,7 +347,3 @@ class CiIdentities(pulumi.ComponentResource):
 
 def _member(account: serviceaccount.Account) -> pulumi.Output[str]:
     return pulumi.Output.concat("serviceAccount:", account.email)
-
-
-def project_state_prefixes_output(bucket: pulumi.Input[str], project: str) -> pulumi.Output[tuple[str, ...]]:
-    return pulumi.Output.from_input(bucket).apply(lambda name: project_state_prefixes(name, project))

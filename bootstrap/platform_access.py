@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_gcp import container, dns, projects
+from pulumi_gcp import container, dns, projects, serviceaccount
 from pulumi_kubernetes.admissionregistration.v1 import (
     ValidatingAdmissionPolicySpecArgsDict,
     ValidationArgsDict,
@@ -94,9 +94,32 @@ class PlatformAccessArgs:
     project: str
     platforms: tuple[Platform, ...]
     environments_email: pulumi.Input[str]
+    preview_environments_email: pulumi.Input[str]
+    """The per-pull-request deployer: the same rights, confined to namespaces named pr-*."""
     platform_email: pulumi.Input[str]
-    """The owner stacks' deployer: with the environment identity, the only writer of the
+    """The owner stacks' deployer: with the environment identities, the only writer of the
     platform-managed objects in environment namespaces."""
+    acme: bool = False
+    """An owner uses tls.source acme: the platform identity administers its DNS-01 account."""
+
+
+PR_NAMESPACE_PREFIX = "pr-"
+
+
+def node_account_id(cluster: str) -> str:
+    """The owner's node service account (components/cluster.py: ``<cluster>-nodes``, 30 characters at
+    most; tests/test_bootstrap.py holds the two equal over the owner stacks' previews)."""
+    return f"{cluster}-nodes"[:30]
+
+
+def dns01_account_id(cluster: str) -> str:
+    from components.cert_manager import solver_account_id
+
+    return solver_account_id(cluster)
+
+
+def account_name(project: str, account_id: str) -> str:
+    return f"projects/{project}/serviceAccounts/{account_id}@{project}.iam.gserviceaccount.com"
 
 
 def admission_variables(protected: tuple[str, ...]) -> list[VariableArgsDict]:
@@ -193,11 +216,35 @@ def kubeconfig(cluster: str, dns_endpoint: str) -> str:
     }, sort_keys=True)
 
 
+PREVIEW_ENVIRONMENT_VALIDATION: ValidationArgsDict = {
+    "expression": f"variables.namespaceName.startsWith('{PR_NAMESPACE_PREFIX}')",
+    "message": f"the per-pull-request identity touches only namespaces named {PR_NAMESPACE_PREFIX}<number>"}
+
+
 class PlatformAccess(pulumi.ComponentResource):
+    """What the deploying identities may do on each owner's platform once it exists: the platform
+    identity on the owner's own service accounts (act as the node account; administer the
+    DNS-01 account, for its workload-identity binding), and the environment identities in the
+    owner's zone and cluster."""
+
     def __init__(self, name: str, args: PlatformAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:bootstrap:PlatformAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        platform_member = pulumi.Output.concat("serviceAccount:", args.platform_email)
+        for platform in args.platforms:
+            # On the two accounts the owner stack creates, never on the project: the platform
+            # identity can become no other service account (actAs, setIamPolicy and token
+            # creation on any account in the project were an escalation path).
+            serviceaccount.IAMMember(
+                f"{name}-{platform.stack}-nodes-user", role="roles/iam.serviceAccountUser", member=platform_member,
+                service_account_id=account_name(args.project, node_account_id(platform.cluster)), opts=child)
+            if args.acme:
+                serviceaccount.IAMMember(
+                    f"{name}-{platform.stack}-dns01-admin", role="roles/iam.serviceAccountAdmin",
+                    member=platform_member,
+                    service_account_id=account_name(args.project, dns01_account_id(platform.cluster)), opts=child)
         member = pulumi.Output.concat("serviceAccount:", args.environments_email)
+        pr_member = pulumi.Output.concat("serviceAccount:", args.preview_environments_email)
         role = projects.IAMCustomRole(
             f"{name}-record-sets", project=args.project, role_id="istioEnvsRecordSets",
             title="istio-envs environment records", description="A records of attached stacks",
@@ -208,6 +255,11 @@ class PlatformAccess(pulumi.ComponentResource):
             # Granted on the owner's zone alone: no other zone, no zone settings.
             dns.DnsManagedZoneIamMember(f"{prefix}-records", project=args.project,
                                         managed_zone=platform.dns_zone, role=role.name, member=member,
+                                        opts=child)
+            # Cloud DNS grants per zone, not per record: the per-pull-request identity can write
+            # every record of the zone (README, "Who can do what").
+            dns.DnsManagedZoneIamMember(f"{prefix}-pr-records", project=args.project,
+                                        managed_zone=platform.dns_zone, role=role.name, member=pr_member,
                                         opts=child)
             cluster = container.Cluster.get(
                 f"{prefix}-cluster", f"projects/{args.project}/locations/{platform.location}/clusters/"
@@ -245,8 +297,26 @@ class PlatformAccess(pulumi.ComponentResource):
                 f"{prefix}-confinement-binding", metadata={"name": policy_name},
                 spec={"policy_name": policy_name, "validation_actions": ["Deny"]},
                 opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]))
+            pr_policy_name = "istio-envs-preview-environment-deployer"
+            pr_policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                f"{prefix}-pr-confinement", metadata={"name": pr_policy_name},
+                spec={
+                    "failure_policy": "Fail",
+                    "match_constraints": {"resource_rules": [{
+                        "api_groups": ["*"], "api_versions": ["*"], "resources": ["*", "*/*"],
+                        "operations": ["CREATE", "UPDATE", "DELETE"]}]},
+                    "match_conditions": [{"name": "preview-environment-identity", "expression": pulumi.Output.concat(
+                        "request.userInfo.username == '", args.preview_environments_email, "'")}],
+                    "variables": admission_variables(protected),
+                    "validations": [*ADMISSION_VALIDATIONS, PREVIEW_ENVIRONMENT_VALIDATION],
+                }, opts=on_cluster)
+            pr_confinement = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                f"{prefix}-pr-confinement-binding", metadata={"name": pr_policy_name},
+                spec={"policy_name": pr_policy_name, "validation_actions": ["Deny"]},
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[pr_policy]))
             managed_name = "istio-envs-managed-objects"
-            deployers = pulumi.Output.concat("['", args.environments_email, "', '", args.platform_email, "']")
+            deployers = pulumi.Output.concat("['", args.environments_email, "', '", args.preview_environments_email,
+                                             "', '", args.platform_email, "']")
             managed = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
                 f"{prefix}-managed-objects", metadata={"name": managed_name},
                 spec=managed_objects_spec(deployers), opts=on_cluster)
@@ -263,4 +333,11 @@ class PlatformAccess(pulumi.ComponentResource):
                            "name": args.environments_email}],
                 opts=pulumi.ResourceOptions(parent=self, provider=provider,
                                             depends_on=[cluster_role, confinement]))
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{prefix}-pr-deployer-binding", metadata={"name": f"{rbac_name}:preview-environments"},
+                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac_name},
+                subjects=[{"api_group": "rbac.authorization.k8s.io", "kind": "User",
+                           "name": args.preview_environments_email}],
+                opts=pulumi.ResourceOptions(parent=self, provider=provider,
+                                            depends_on=[cluster_role, pr_confinement]))
         self.register_outputs({})

@@ -19,6 +19,12 @@ class StateBackendArgs:
     key_rotation_days: int
 
 
+# Key kind -> (resource name suffix, KMS key name).
+KEYS = {"owners": ("secrets-key", "stack-secrets"),
+        "environments": ("environment-secrets-key", "environment-secrets"),
+        "preview-environments": ("preview-environment-secrets-key", "preview-environment-secrets")}
+
+
 class StateBackend(pulumi.ComponentResource):
     """Outputs: ``state_url`` (``gs://...``, for `pulumi login`), ``secrets_provider``
     (``gcpkms://...``, for `pulumi stack init --secrets-provider`); ``bucket_name`` and ``key_id``
@@ -49,21 +55,30 @@ class StateBackend(pulumi.ComponentResource):
         )
         ring = kms.KeyRing(f"{name}-keyring", name="pulumi", project=args.project,
                            location=args.location, opts=keep)
-        key = kms.CryptoKey(
-            f"{name}-secrets-key",
-            name="stack-secrets",
-            key_ring=ring.id,
-            purpose="ENCRYPT_DECRYPT",
-            # A new key version every N days; old versions still decrypt existing secrets.
-            rotation_period=f"{args.key_rotation_days * 86400}s",
-            version_template={"algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION", "protection_level": "SOFTWARE"},
-            labels={"managed-by": "pulumi", "purpose": "pulumi-secrets"},
-            opts=keep,
-        )
+        # One key per kind of stack (ci_identities.py KEY_ROLES says who opens which): the owners'
+        # (its name kept from when it was the only key), the attached stacks' and the
+        # per-pull-request stacks'. A stack is created with its kind's key; each key wraps the
+        # data keys of its stacks only.
+        self.key_ids: dict[str, pulumi.Output[str]] = {}
+        self.secrets_providers: dict[str, pulumi.Output[str]] = {}
+        for kind, (resource, key_name) in KEYS.items():
+            key = kms.CryptoKey(
+                f"{name}-{resource}",
+                name=key_name,
+                key_ring=ring.id,
+                purpose="ENCRYPT_DECRYPT",
+                # A new key version every N days; old versions still decrypt existing secrets.
+                rotation_period=f"{args.key_rotation_days * 86400}s",
+                version_template={"algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION", "protection_level": "SOFTWARE"},
+                labels={"managed-by": "pulumi", "purpose": "pulumi-secrets", "stacks": kind},
+                opts=keep,
+            )
+            self.key_ids[kind] = key.id
+            # The key's id is projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>.
+            self.secrets_providers[kind] = pulumi.Output.concat("gcpkms://", key.id)
         self.bucket_name = bucket.name
-        self.key_id = key.id
+        self.key_id = self.key_ids["owners"]
         self.state_url = pulumi.Output.concat("gs://", bucket.name)
-        # The key's id is projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>.
-        self.secrets_provider = pulumi.Output.concat("gcpkms://", key.id)
+        self.secrets_provider = self.secrets_providers["owners"]
         self.register_outputs({"state_url": self.state_url, "secrets_provider": self.secrets_provider,
                                "bucket_name": self.bucket_name, "key_id": self.key_id})

@@ -45,16 +45,19 @@ def iam_condition(expression: str, resource_name: str = "", modified_roles: list
 
 def claims(event: str, ref: str, environment: str | None = None, repository: str = REPOSITORY,
            repository_id: str = REPOSITORY_ID, owner_id: str = OWNER_ID) -> dict[str, str]:
-    """The claims of a job's token (GitHub: "About security hardening with OpenID Connect")."""
+    """The claims of a job's token (GitHub: "About security hardening with OpenID Connect"): its
+    ``sub`` is the environment's when the job names one, else ``pull_request`` for pull-request
+    events, else the ref."""
     if environment:
         sub = f"repo:{repository}:environment:{environment}"
-    elif event.startswith("pull_request"):
+    elif event in ("pull_request", "pull_request_target"):
         sub = f"repo:{repository}:pull_request"
     else:
         sub = f"repo:{repository}:ref:{ref}"
     token = {"sub": sub, "ref": ref, "repository": repository, "repository_id": repository_id,
              "repository_owner": repository.split("/")[0], "repository_owner_id": owner_id,
-             "event_name": event, "aud": "https://iam.googleapis.com/..."}
+             "event_name": event, "ref_type": "branch" if ref.startswith("refs/heads/") else "",
+             "aud": "https://iam.googleapis.com/...", "iss": "https://token.actions.githubusercontent.com"}
     if environment:
         token["environment"] = environment
     return token

@@ -4,6 +4,7 @@ environment stacks. Conditions are CEL: they are evaluated here (tests/ci_identi
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -11,8 +12,10 @@ import yaml
 from ci_identity import backend_plan, cel_eval, iam_condition
 from conftest import ATTACHED_STACKS, OWNER, ROOT, of_type, one
 
+from components.stackset import StackSet
 from preview import locate_stack, preview_stack
 from preview.engine import run_program
+from tools.ci import platform_stacks
 
 BOOTSTRAP = ROOT / "bootstrap"
 sys.path.insert(0, str(BOOTSTRAP))
@@ -55,30 +58,43 @@ def test_state_bucket_is_private_versioned_bounded_and_protected(backend):
                 or "allAuthenticatedUsers" in str(r["inputs"])]
 
 
-def test_secrets_key_rotates_and_is_protected(backend):
-    key = one(backend, "gcp:kms/cryptoKey:CryptoKey")
-    assert key["inputs"]["purpose"] == "ENCRYPT_DECRYPT"
-    assert key["inputs"]["rotationPeriod"] == f"{90 * 86400}s"
-    assert key["protect"] and one(backend, "gcp:kms/keyRing:KeyRing")["protect"]
+def test_secrets_keys_rotate_and_are_protected(backend):
+    keys = of_type(backend, "gcp:kms/cryptoKey:CryptoKey")
+    assert sorted(k["inputs"]["name"] for k in keys) == ["environment-secrets", "preview-environment-secrets",
+                                                          "stack-secrets"]
+    for key in keys:
+        assert key["inputs"]["purpose"] == "ENCRYPT_DECRYPT"
+        assert key["inputs"]["rotationPeriod"] == f"{90 * 86400}s"
+        assert key["protect"]
+    assert one(backend, "gcp:kms/keyRing:KeyRing")["protect"]
+
+
+IDENTITIES = {"preview", "platform", "environments", "preview-environments"}
 
 
 def test_outputs_are_everything_the_workflows_and_stack_init_take(backend):
     outputs = backend["outputs"]
     assert outputs["stateUrl"] == "gs://acme-nonprod-pulumi-state"
-    assert outputs["secretsProvider"] == ("gcpkms://projects/acme-nonprod/locations/us-central1/"
-                                          "keyRings/pulumi/cryptoKeys/stack-secrets")
+    ring = "gcpkms://projects/acme-nonprod/locations/us-central1/keyRings/pulumi/cryptoKeys/"
+    assert outputs["secretsProvider"] == ring + "stack-secrets"
+    assert outputs["secretsProviders"] == {"owners": ring + "stack-secrets", "environments": ring + "environment-secrets",
+                                           "preview-environments": ring + "preview-environment-secrets"}
     provider = one(backend, "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")
     assert outputs["workloadIdentityProvider"] == (
         "projects/000000000000/locations/global/workloadIdentityPools/github/providers/github-actions")
     assert provider["inputs"]["workloadIdentityPoolProviderId"] == "github-actions"
-    assert set(emails(backend)) == {"preview", "platform", "environments"}
+    assert set(emails(backend)) == IDENTITIES
     assert outputs["githubVariables"] == {
-        "repository": {"PULUMI_BACKEND_URL": outputs["stateUrl"], "PULUMI_SECRETS_PROVIDER": outputs["secretsProvider"],
+        "repository": {"PULUMI_BACKEND_URL": outputs["stateUrl"], "PULUMI_SECRETS_PROVIDER": ring + "stack-secrets",
+                       "PULUMI_ENVIRONMENT_SECRETS_PROVIDER": ring + "environment-secrets",
+                       "PULUMI_PREVIEW_ENVIRONMENT_SECRETS_PROVIDER": ring + "preview-environment-secrets",
                        "GCP_WORKLOAD_IDENTITY_PROVIDER": outputs["workloadIdentityProvider"],
                        "GCP_PREVIEW_SERVICE_ACCOUNT": emails(backend)["preview"],
-                       "BLOCKING_RISKS": "protected-delete"},
+                       "BLOCKING_RISKS": "protected-delete",
+                       "PLATFORM_STACKS": json.dumps(platform_stacks(StackSet.load(ROOT)))},
         "platform": {"GCP_PLATFORM_SERVICE_ACCOUNT": emails(backend)["platform"]},
-        "environments": {"GCP_ENVIRONMENTS_SERVICE_ACCOUNT": emails(backend)["environments"]}}
+        "environments": {"GCP_ENVIRONMENTS_SERVICE_ACCOUNT": emails(backend)["environments"]},
+        "preview-environments": {"GCP_PREVIEW_ENVIRONMENTS_SERVICE_ACCOUNT": emails(backend)["preview-environments"]}}
 
 
 def test_the_pool_admits_github_tokens_of_one_repository(backend):
@@ -87,35 +103,51 @@ def test_the_pool_admits_github_tokens_of_one_repository(backend):
     assert provider["attributeMapping"]["google.subject"] == "assertion.sub"
     pool = one(backend, "gcp:iam/workloadIdentityPool:WorkloadIdentityPool")["inputs"]
     assert provider["workloadIdentityPoolId"] == pool["workloadIdentityPoolId"] == "github"
-    # Each binding: one principalSet of this pool (tests/test_workflows.py runs tokens through them).
-    members = {r["inputs"]["serviceAccountId"].rsplit("/", 1)[-1]: r["inputs"]["member"]
-               for r in of_type(backend, "gcp:serviceaccount/iAMMember:IAMMember")}
-    pool_name = "projects/000000000000/locations/global/workloadIdentityPools/github"
+    # Each binding: principal sets of this pool (tests/test_workflows.py runs tokens through them).
+    members: dict[str, set[str]] = {}
+    for r in of_type(backend, "gcp:serviceaccount/iAMMember:IAMMember"):
+        if r["inputs"]["role"] == "roles/iam.workloadIdentityUser":
+            members.setdefault(r["inputs"]["serviceAccountId"].rsplit("/", 1)[-1], set()).add(r["inputs"]["member"])
+    pool_name = "principalSet://iam.googleapis.com/projects/000000000000/locations/global/workloadIdentityPools/github"
     assert members == {
-        emails(backend)["preview"]: f"principalSet://iam.googleapis.com/{pool_name}/attribute.repository_id/812345678",
-        emails(backend)["platform"]: f"principalSet://iam.googleapis.com/{pool_name}/attribute.environment/platform",
-        emails(backend)["environments"]:
-            f"principalSet://iam.googleapis.com/{pool_name}/attribute.environment/environments"}
+        emails(backend)["preview"]: {f"{pool_name}/attribute.trigger/main", f"{pool_name}/attribute.trigger/pull_request"},
+        emails(backend)["platform"]: {f"{pool_name}/attribute.environment/platform"},
+        emails(backend)["environments"]: {f"{pool_name}/attribute.environment/environments"},
+        emails(backend)["preview-environments"]: {f"{pool_name}/attribute.environment/preview-environments"}}
 
 
 def test_each_identity_holds_its_roles_and_no_other(backend):
+    acme = any(StackSet.load(ROOT)[o].config["istio-envs:platform"].get("tls", {}).get("source") == "acme"
+               for o in StackSet.load(ROOT).owners)
     for identity, expected in ci_identities.PROJECT_ROLES.items():
         got = grants(backend, "gcp:projects/iAMMember:IAMMember", emails(backend)[identity])
-        extra = {"roles/resourcemanager.projectIamAdmin"} if identity == "platform" else set()
+        extra = {"roles/resourcemanager.projectIamAdmin"} | ({"roles/iam.roleAdmin"} if acme else set()) \
+            if identity == "platform" else set()
         assert set(got) == {g.role for g in expected} | extra, identity
         assert all(g.why for g in expected)
+    # No identity holds a service-account or role-administration role on the project.
+    project_roles = {r["inputs"]["role"] for r in of_type(backend, "gcp:projects/iAMMember:IAMMember")}
+    assert not project_roles & {"roles/iam.serviceAccountAdmin", "roles/iam.serviceAccountUser",
+                                "roles/iam.serviceAccountTokenCreator", "roles/iam.serviceAccountKeyAdmin"}
     preview_roles = {g.role for g in ci_identities.PROJECT_ROLES["preview"]}
     assert all(role.endswith((".viewer", ".reader")) for role in preview_roles)
-    kms = {identity: set(grants(backend, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", email))
+    keys = {r["urn"].rsplit("::", 1)[-1]: r["inputs"]["name"] for r in of_type(backend, "gcp:kms/cryptoKey:CryptoKey")}
+    by_id = {f"projects/acme-nonprod/locations/us-central1/keyRings/pulumi/cryptoKeys/{name}": name
+             for name in keys.values()}
+    kms = {identity: {(by_id.get(r["inputs"]["cryptoKeyId"], r["inputs"]["cryptoKeyId"]), r["inputs"]["role"])
+                      for r in of_type(backend, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+                      if r["inputs"]["member"] == f"serviceAccount:{email}"}
            for identity, email in emails(backend).items()}
-    assert kms == {"preview": {"roles/cloudkms.cryptoKeyDecrypter"},
-                   "platform": {"roles/cloudkms.cryptoKeyEncrypterDecrypter"},
-                   "environments": {"roles/cloudkms.cryptoKeyEncrypterDecrypter"}}
+    d, e = "roles/cloudkms.cryptoKeyDecrypter", "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    assert kms == {"preview": {("stack-secrets", d), ("environment-secrets", d)},
+                   "platform": {("stack-secrets", d), ("environment-secrets", e)},
+                   "environments": {("stack-secrets", d), ("environment-secrets", e)},
+                   # Not the attached stacks' key: a pull request's code never opens test's or uat's.
+                   "preview-environments": {("stack-secrets", d), ("preview-environment-secrets", e)}}
     bucket = {identity: set(grants(backend, "gcp:storage/bucketIAMMember:BucketIAMMember", email))
               for identity, email in emails(backend).items()}
     assert bucket == {"preview": {"roles/storage.objectViewer"},
-                      "platform": {"roles/storage.objectViewer", "roles/storage.objectUser"},
-                      "environments": {"roles/storage.objectViewer", "roles/storage.objectUser"}}
+                      **{i: {"roles/storage.objectViewer", "roles/storage.objectUser"} for i in IDENTITIES - {"preview"}}}
 
 
 def test_preview_identity_reads_what_a_preview_looks_up(plans, example_plans):
@@ -143,26 +175,75 @@ def test_platform_identity_grants_the_owner_stacks_roles_and_no_other(backend, p
                                                          "roles/iam.workloadIdentityUser"])
 
 
-@pytest.mark.parametrize("identity, name, writable", [
-    ("environments", f"{STATE}/stacks/istio-envs/test.json", True),
-    ("environments", f"{STATE}/history/istio-envs/pr-7/pr-7-1.history.json", True),
-    ("environments", f"{STATE}/locks/organization/istio-envs/qa/1.json", True),
-    ("environments", f"{STATE}/stacks/istio-envs/devops.json", True),
-    ("environments", "projects/_/buckets/acme-nonprod-pulumi-state", True),  # listing
-    ("environments", f"{STATE}/stacks/istio-envs/dev.json", False),
-    ("environments", f"{STATE}/stacks/istio-envs/dev.json.bak", False),
-    ("environments", f"{STATE}/backups/istio-envs/dev/dev.1.json", False),
-    ("environments", f"{STATE}/locks/organization/istio-envs/dev/1.json", False),
-    ("environments", f"{STATE}/stacks/istio-envs-bootstrap/backend.json", False),
-    ("platform", f"{STATE}/stacks/istio-envs/dev.json", True),
-    ("platform", f"{STATE}/history/istio-envs/dev/dev-1.history.json", True),
-    ("platform", f"{STATE}/stacks/istio-envs-bootstrap/backend.json", False),
-    ("platform", f"{STATE}/locks/organization/istio-envs-bootstrap/backend/1.json", False),
-])
-def test_state_writes_stay_off_the_state_an_identity_must_not_change(backend, identity, name, writable):
-    writer = grants(backend, "gcp:storage/bucketIAMMember:BucketIAMMember", emails(backend)[identity])[
-        "roles/storage.objectUser"]
-    assert iam_condition(writer["condition"]["expression"], resource_name=name) is writable
+def test_platform_identity_acts_only_as_the_owners_own_accounts(backend, plans, example_plans):
+    """actAs and account administration are granted on the accounts the owner stack creates (their
+    ids as the owner's preview declares them), never on the project: it can run nodes as the node
+    account and bind cert-manager to the DNS-01 account, and become no other account."""
+    config = yaml.safe_load((BOOTSTRAP / "Pulumi.backend.yaml").read_text())["config"]
+    (entry,) = config["istio-envs-bootstrap:platforms"]
+    owner = plans[entry["stack"]]
+    declared = {r["inputs"]["accountId"] for r in of_type(owner, "gcp:serviceaccount/account:Account")}
+    assert platform_access.node_account_id(entry["cluster"]) in declared
+    acme = next(p for p in example_plans.values() if of_type(p, "gcp:container/cluster:Cluster")
+                and "dns01" in str([r["inputs"].get("accountId") for r in of_type(p, "gcp:serviceaccount/account:Account")]))
+    cluster = one(acme, "gcp:container/cluster:Cluster")["inputs"]["name"]
+    assert platform_access.dns01_account_id(cluster) in {
+        r["inputs"]["accountId"] for r in of_type(acme, "gcp:serviceaccount/account:Account")}
+    on_accounts = {(r["inputs"]["serviceAccountId"].rsplit("/", 1)[-1].split("@")[0], r["inputs"]["role"])
+                   for r in of_type(backend, "gcp:serviceaccount/iAMMember:IAMMember")
+                   if r["inputs"]["member"] == f"serviceAccount:{emails(backend)['platform']}"}
+    expected = {(platform_access.node_account_id(entry["cluster"]), "roles/iam.serviceAccountUser")}
+    if ci_identities.ACME_ROLE.role in grants(backend, "gcp:projects/iAMMember:IAMMember", emails(backend)["platform"]):
+        expected.add((platform_access.dns01_account_id(entry["cluster"]), "roles/iam.serviceAccountAdmin"))
+    assert on_accounts == expected
+
+
+def writer(backend, identity: str) -> str:
+    return grants(backend, "gcp:storage/bucketIAMMember:BucketIAMMember", emails(backend)[identity])[
+        "roles/storage.objectUser"]["condition"]["expression"]
+
+
+def stack_objects(stack: str, project: str = "istio-envs") -> list[str]:
+    """Every object the DIY backend writes for one stack (pulumi/pulumi pkg/backend/diy)."""
+    return [f"{STATE}/stacks/{project}/{stack}.json", f"{STATE}/stacks/{project}/{stack}.json.bak",
+            f"{STATE}/stacks/{project}/{stack}.json.gz", f"{STATE}/history/{project}/{stack}/{stack}-1.history.json",
+            f"{STATE}/backups/{project}/{stack}/{stack}.1.json", f"{STATE}/locks/organization/{project}/{stack}/1.json"]
+
+
+def test_each_identity_writes_exactly_its_own_stacks_state(backend):
+    """Allow-lists, from the stack files: the platform identity the owner and MUTUAL stacks; the
+    per-pull-request identity pr-* stacks; the environment identity the program's other stacks.
+    Nobody writes .pulumi/meta.yaml, another project's state or the bootstrap's."""
+    stacks = StackSet.load(ROOT)
+    platform = platform_stacks(stacks)
+    assert platform and set(stacks.owners) <= set(platform)
+    attached = [s for s in stacks.attached if s not in platform]
+    cases = {"platform": platform, "environments": [*attached, "qa", "devops"], "preview-environments": ["pr-7", "pr-1234"]}
+    nobody = [f"{STATE}/meta.yaml", "projects/_/buckets/acme-nonprod-pulumi-state", *stack_objects("backend",
+              "istio-envs-bootstrap"), f"{STATE}/stacks/other-project/x.json", "projects/_/buckets/other/objects/x"]
+    for identity, own in cases.items():
+        expression = writer(backend, identity)
+        for stack in own:
+            assert all(iam_condition(expression, resource_name=n) for n in stack_objects(stack)), (identity, stack)
+        others = [s for i, names in cases.items() if i != identity for s in names]
+        for stack in others:
+            assert not any(iam_condition(expression, resource_name=n) for n in stack_objects(stack)), (identity, stack)
+        assert not any(iam_condition(expression, resource_name=n) for n in nobody), identity
+
+
+def test_a_mutual_stack_is_the_platform_identitys_alone(tmp_path):
+    """The confused deputy: were a MUTUAL stack's state writable by the environment identity, the
+    platform identity would apply what it planted. Derived from the files, not from `platforms`."""
+    ownership = ci_identities.StackOwnership(platform=("mtls", "partner"), owners=("mtls",), acme=False,
+                                             pr_prefix="pr-")
+    bucket = "b"
+    env = ci_identities.writable_condition("environments", bucket, ownership)
+    plat = ci_identities.writable_condition("platform", bucket, ownership)
+    partner = f"projects/_/buckets/{bucket}/objects/.pulumi/stacks/istio-envs/partner.json"
+    web = f"projects/_/buckets/{bucket}/objects/.pulumi/stacks/istio-envs/web.json"
+    assert not iam_condition(env, resource_name=partner) and iam_condition(plat, resource_name=partner)
+    assert iam_condition(env, resource_name=web) and not iam_condition(plat, resource_name=web)
+    assert platform_stacks(StackSet.load(ROOT / "examples" / "mutual")) == ["mtls", "partner"]
 
 
 # --- the environment identity on the owner's platform -----------------------------------------------
@@ -202,7 +283,10 @@ def test_the_cluster_role_grants_exactly_what_attached_stacks_write(backend, pla
     (bind,) = [rule for rule in role["rules"] if rule["verbs"] == ["bind"]]
     assert bind == {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
                     "resourceNames": [OWNER_CLUSTER_ROLE], "verbs": ["bind"]}
-    binding = one(backend, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+    bindings = {b["inputs"]["subjects"][0]["name"]: b
+                for b in of_type(backend, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")}
+    assert set(bindings) == {emails(backend)["environments"], emails(backend)["preview-environments"]}
+    binding = bindings[emails(backend)["environments"]]
     assert binding["inputs"]["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
                                               "name": emails(backend)["environments"]}]
     # The rights exist only once the confinement does.
@@ -319,9 +403,9 @@ def test_the_platform_entry_is_the_owner_stacks_platform(backend, plans):
     assert (cluster["name"], cluster["location"], cluster["project"]) == (
         entry["cluster"], entry["location"], config["istio-envs-bootstrap:project"])
     assert owner["outputs"]["dnsZone"] == entry["dnsZone"]
-    records = one(backend, "gcp:dns/dnsManagedZoneIamMember:DnsManagedZoneIamMember")["inputs"]
-    assert records["managedZone"] == entry["dnsZone"]
-    assert records["member"] == f"serviceAccount:{emails(backend)['environments']}"
+    records = {r["inputs"]["member"]: r["inputs"] for r in of_type(backend, "gcp:dns/dnsManagedZoneIamMember:DnsManagedZoneIamMember")}
+    assert set(records) == {f"serviceAccount:{emails(backend)[i]}" for i in ("environments", "preview-environments")}
+    assert {r["managedZone"] for r in records.values()} == {entry["dnsZone"]}
     role = one(backend, "gcp:projects/iAMCustomRole:IAMCustomRole")["inputs"]
     assert all(p.startswith(("dns.resourceRecordSets.", "dns.changes.")) or p == "dns.managedZones.get"
                for p in role["permissions"])

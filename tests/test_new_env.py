@@ -111,3 +111,17 @@ def test_make_passes_every_option_through(capsys):
     usage = capsys.readouterr().out
     for variable in ("ENV=", "FROM=", "QUOTA_CPU=", "QUOTA_MEMORY=", "QUOTA_PODS="):
         assert variable in usage
+
+
+def test_the_template_s_data_key_is_not_copied(tmp_path, capsys):
+    """A template created with the team's provider records its own wrapped data key; the new stack
+    must get its own when it is created, not share the template's."""
+    write_project(tmp_path, lambda files: files["Pulumi.test.yaml"].update({
+        "secretsprovider": "gcpkms://projects/p/locations/l/keyRings/pulumi/cryptoKeys/stack-secrets",
+        "encryptedkey": "CiQAtest-wrapped-data-key"}))
+    name = scratch_stack_name(tmp_path)
+    code, _, err = run(tmp_path, capsys, name, "--from", "test")
+    assert code == 0, err
+    text = (tmp_path / f"Pulumi.{name}.yaml").read_text()
+    assert "secretsprovider" not in text and "encryptedkey" not in text
+    assert "secretsprovider" in (tmp_path / "Pulumi.test.yaml").read_text()

@@ -28,7 +28,7 @@ def test_the_pulumi_pin_is_the_tested_release():
 
     from conftest import ROOT
 
-    (pin,) = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
+    (pin,) = [line for line in (ROOT / "requirements.in").read_text().splitlines()
               if line.startswith("pulumi>")]
     low, high = (part.split("=")[-1].lstrip("<") for part in pin.removeprefix("pulumi").split(","))
     installed = tuple(int(x) for x in version("pulumi").split(".")[:2])

@@ -94,6 +94,11 @@ def _from_template(template: Path, name: str, owner_ref: str, domain: str, quota
     rt = YAML()  # round-trip: keeps comments, order and flow style
     rt.width = 100
     document = rt.load(body)
+    # Only `config:` is the template's to give: `secretsprovider:` and `encryptedkey:` belong to
+    # the template's own stack (its wrapped data key); copied, every new environment would share
+    # it. The new stack gets its own when it is created (README, "Where state and secrets live").
+    for key in [k for k in document if k != "config"]:
+        del document[key]
     config = document["config"]
     config.pop(f"{NAMESPACE}:attachTo", None)
     config.insert(0, f"{NAMESPACE}:attachTo", owner_ref)

@@ -1,0 +1,658 @@
+"""``python -m tools.ci <command>``: everything the workflows decide, in code with unit tests.
+
+The workflow files (.github/workflows/) stay thin: triggers, jobs, their GitHub environments and
+identities, the actions they use, and one line per step that calls a command here (or ``make``,
+or one ``pulumi`` command). What a step decides (which stacks to roll out and with which
+identity, whether the repository is configured, what a drift preview means, what to tell whom)
+is decided here, from the files and the JSON the runner hands over, and tested in
+tests/test_ci.py the ordinary way.
+
+Runner files a command writes to (docs.github.com "Workflow commands for GitHub Actions"):
+``GITHUB_OUTPUT`` (step outputs, ``name=value`` lines), ``GITHUB_STEP_SUMMARY`` (markdown for the
+run page); annotations are printed as ``::warning title=...::message``. Every input arrives as an
+argument or an environment variable set by the step's ``env:``, never pasted into a script.
+
+Rules that the bootstrap's identities follow too (bootstrap/ci_identities.py imports them, so the
+workflows and the IAM conditions cannot disagree): which identity deploys a stack
+(``deployer``), and the names of per-pull-request stacks (``PR_STACK_PREFIX``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used: the comment and report jobs run on the runner's bare python3
+    from components.stackset import StackFile, StackSet
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# Per-pull-request environments are stacks named pr-<number>, written in the runner
+# (preview-environment.yml), never committed; no stack file may take such a name.
+PR_STACK_PREFIX = "pr-"
+PR_LABEL = "preview-env"
+MAIN_REF = "refs/heads/main"
+# The GitHub environments a deploying job is bound to; each has its own service account
+# (bootstrap/ci_identities.py), which only a token of a job in that environment can become.
+PLATFORM = "platform"
+ENVIRONMENTS = "environments"
+PREVIEW_ENVIRONMENTS = "preview-environments"
+# The repository variables every job that reaches the backend reads (bootstrap output
+# githubVariables.repository); without them a job fails in its auth step or at `pulumi login ""`.
+BACKEND_VARIABLES = ("PULUMI_BACKEND_URL", "GCP_WORKLOAD_IDENTITY_PROVIDER", "GCP_PREVIEW_SERVICE_ACCOUNT")
+DRIFT_LABEL = "drift"
+DRIFT_TITLE = "Drift: deployed stacks differ from main"
+# GitHub disables a public repository's scheduled workflows after 60 days without activity
+# (docs.github.com "Disabling and enabling a workflow"); the daily run warns from this age on.
+SCHEDULE_LAPSES_AFTER_DAYS = 60
+SCHEDULE_WARNING_DAYS = 45
+
+
+class CiError(Exception):
+    """A refusal with one line for the run page; the command exits 1."""
+
+
+# --- the runner's files ---------------------------------------------------------------------------
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotate(level: str, title: str, message: str) -> None:
+    """``::warning title=...::message`` (level: notice, warning, error)."""
+    print(f"::{level} title={escape_property(title)}::{escape_data(message)}")
+
+
+def set_outputs(**values: Any) -> None:
+    """Step outputs; lists and mappings as JSON (what ``fromJSON`` reads), booleans as true/false."""
+    lines = []
+    for name, value in values.items():
+        text = json.dumps(value) if isinstance(value, (list, dict)) else (
+            str(value).lower() if isinstance(value, bool) else str(value))
+        if "\n" in text:
+            raise ValueError(f"output {name} spans lines")
+        lines.append(f"{name}={text}\n")
+    _append("GITHUB_OUTPUT", "".join(lines))
+
+
+def add_summary(markdown: str) -> None:
+    _append("GITHUB_STEP_SUMMARY", markdown if markdown.endswith("\n") else markdown + "\n")
+
+
+def _append(variable: str, text: str) -> None:
+    path = os.environ.get(variable)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(text)
+    else:  # run by hand: show what a runner would have recorded
+        sys.stderr.write(f"[{variable}] {text}")
+
+
+def existing_stacks(listing: Path) -> set[str]:
+    """The stack names in ``pulumi stack ls --json`` output: a list of objects whose ``name`` is
+    ``<stack>`` or ``organization/<project>/<stack>`` (pulumi/pulumi pkg/cmd/pulumi/stack
+    stack_ls.go, stackSummaryJSON)."""
+    try:
+        entries = json.loads(listing.read_text())
+    except (OSError, ValueError) as err:
+        raise CiError(f"cannot read the stack listing {listing}: {err}") from None
+    if not isinstance(entries, list):
+        raise CiError(f"{listing}: expected a JSON list of stacks")
+    return {str(entry["name"]).rsplit("/", 1)[-1] for entry in entries}
+
+
+# --- who deploys what ---------------------------------------------------------------------------
+
+def is_mutual(stack: StackFile) -> bool:
+    """A MUTUAL environment writes its Gateway and client CA into the gateway namespace."""
+    tls = stack.environment.get("tls")
+    return isinstance(tls, Mapping) and tls.get("mode") == "MUTUAL"
+
+
+def deployer(stack: StackFile) -> str:
+    """The GitHub environment (and so the identity) whose job runs ``pulumi up`` for a stack:
+    ``platform`` for owners and for attached stacks that write into the gateway namespace,
+    ``environments`` for every other attached stack. The bootstrap grants state writes by the
+    same rule (bootstrap/ci_identities.py)."""
+    return PLATFORM if stack.is_owner or is_mutual(stack) else ENVIRONMENTS
+
+
+def platform_stacks(stacks: StackSet) -> list[str]:
+    """The stacks the platform identity deploys, owners first."""
+    return [name for name in stacks.rollout_order() if deployer(stacks[name]) == PLATFORM]
+
+
+def check_stack_names(stacks: StackSet) -> None:
+    taken = [name for name in stacks.names if name.startswith(PR_STACK_PREFIX)]
+    if taken:
+        raise CiError(f"{', '.join(f'Pulumi.{n}.yaml' for n in taken)}: stack names starting with "
+                      f"{PR_STACK_PREFIX!r} belong to per-pull-request environments; rename the file")
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+def load_stacks(project_dir: str | Path) -> StackSet:
+    from components.stackset import StackSet
+
+    return StackSet.load(Path(project_dir))
+
+
+def configured(environ: Mapping[str, str], ref: str | None = None) -> bool:
+    """Whether the backend's repository variables are set (deploy.yml, operations.yml gate every
+    job that would log in on this). A notice names what is missing."""
+    missing = [name for name in BACKEND_VARIABLES if not environ.get(name, "").strip()]
+    if missing:
+        annotate("notice", "Repository not configured yet",
+                 f"{', '.join(missing)} not set: nothing is deployed or checked. Set the variables "
+                 "from the bootstrap's githubVariables output (README, 'Operating it as a team').")
+    elsewhere = ref is not None and ref != MAIN_REF
+    if elsewhere:
+        annotate("notice", "Not from main", f"{ref}: this workflow deploys and checks main only (the pool "
+                 "gives a token of another branch no identity)")
+    ready = not missing and not elsewhere
+    set_outputs(ready=ready)
+    return ready
+
+
+def cmd_configured(args: argparse.Namespace) -> int:
+    configured(os.environ, args.ref or None)
+    return 0
+
+
+def added_stacks(event: str, before: str, sha: str, cwd: Path) -> list[str]:
+    """The stack files a push adds (the only way CI creates an attached stack besides ``create``)."""
+    if event != "push":
+        return []
+    if re.fullmatch(r"0{40}", before):  # the branch's first push: every file is new
+        files = _git(cwd, "ls-files", "Pulumi.*.yaml").split()
+    elif subprocess.run(["git", "cat-file", "-e", f"{before}^{{commit}}"], cwd=cwd,
+                        capture_output=True).returncode == 0:
+        files = _git(cwd, "diff", "--name-only", "--diff-filter=A", before, sha, "--", "Pulumi.*.yaml").split()
+    else:
+        annotate("warning", "Unknown previous commit",
+                 f"{before} is gone (a force push?): no stack is created by this run")
+        return []
+    return sorted(Path(f).name[len("Pulumi."):-len(".yaml")] for f in files if "/" not in f)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+@dataclass(frozen=True)
+class Rollout:
+    owners: list[dict]
+    attached: list[dict]
+    gateway: list[dict]
+
+
+def rollout(stacks: StackSet, existing: set[str], wanted: set[str], known_platform: list[str] | None) -> Rollout:
+    """Update every stack that exists; create the attached ones added or asked for; skip the rest
+    with a warning. ``known_platform``: the stacks the bootstrap lets the platform identity write
+    (repository variable PLATFORM_STACKS); a stack this run would hand to the platform identity
+    that the bootstrap does not know is refused: its state would still be writable by the
+    environment identity, which could plant what the platform identity then applies."""
+    check_stack_names(stacks)
+    plan: dict[str, list[dict]] = {"owners": [], "attached": [], "gateway": []}
+    for name in stacks.rollout_order():
+        stack = stacks[name]
+        if name not in existing and (stack.is_owner or name not in wanted):
+            why = ("an owner's first deploy is the platform admin's (README, 'From an empty GCP "
+                   "project'), never CI's" if stack.is_owner else
+                   "destroyed? Delete the file, or run this workflow with create: " + name)
+            annotate("warning", f"Stack {name} skipped", f"Pulumi.{name}.yaml is on main but stack {name} "
+                     f"does not exist ({why})")
+            continue
+        kind = "owners" if stack.is_owner else "gateway" if deployer(stack) == PLATFORM else "attached"
+        if kind != "attached" and known_platform is not None and name not in known_platform:
+            annotate("error", f"Stack {name} refused",
+                     f"{name} is deployed by the platform identity, but the bootstrap does not list it "
+                     "(PLATFORM_STACKS): run the bootstrap's `pulumi up` first, then set the variables again")
+            continue
+        plan[kind].append({"stack": name, "upsert": name not in existing})
+    return Rollout(**plan)
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    stacks = load_stacks(args.project_dir)
+    added = added_stacks(args.event, args.before, args.sha, Path(args.project_dir))
+    wanted = set(added) | {n.strip() for n in (args.create or "").split(",") if n.strip()}
+    known = json.loads(args.platform_stacks) if args.platform_stacks else None
+    plan = rollout(stacks, existing_stacks(Path(args.existing)), wanted, known)
+    set_outputs(owners=plan.owners, attached=plan.attached, gateway=plan.gateway)
+    add_summary("".join(f"- {kind}: " + (", ".join(e["stack"] + (" (new)" if e["upsert"] else "")
+                                                   for e in entries) or "none") + "\n"
+                        for kind, entries in vars(plan).items()))
+    return 0
+
+
+def cmd_existing(args: argparse.Namespace) -> int:
+    """The stack files whose stacks exist, owners first (pull-request.yml's real previews and
+    operations.yml's daily check); a stack file without its stack gets a notice."""
+    stacks = load_stacks(args.project_dir)
+    existing = existing_stacks(Path(args.existing))
+    for name in stacks.rollout_order():
+        if name not in existing:
+            annotate("notice", f"No stack {name} yet", "its offline preview ran; the first deploy creates it")
+    found = [name for name in stacks.rollout_order() if name in existing]
+    pr = sorted((s for s in existing if s.startswith(PR_STACK_PREFIX)), key=lambda s: (len(s), s))
+    set_outputs(stacks=found, owners=[n for n in found if stacks[n].is_owner], pr=pr)
+    return 0
+
+
+def cmd_stack_exists(args: argparse.Namespace) -> int:
+    set_outputs(exists=args.stack in existing_stacks(Path(args.existing)))
+    return 0
+
+
+def destroy_guard(stacks: StackSet, name: str) -> str:
+    """What destroy-environment.yml may destroy: an attached stack the environment identity deploys."""
+    if name not in stacks.attached:
+        raise CiError(f"{name!r} is not an attached stack; attached stacks: {', '.join(stacks.attached) or 'none'}"
+                      + (" (per-pull-request stacks are removed with their label)" if
+                         name.startswith(PR_STACK_PREFIX) else ""))
+    if deployer(stacks[name]) != ENVIRONMENTS:
+        raise CiError(f"{name} is MUTUAL: its Gateway and client CA sit in the gateway namespace, which only "
+                      f"the platform identity may change; destroy it by hand (pulumi destroy -s {name})")
+    return f"{name}: attached to {stacks[name].owner}, destroying"
+
+
+def cmd_destroy_guard(args: argparse.Namespace) -> int:
+    if args.ref != MAIN_REF:
+        raise CiError(f"{args.ref}: run this workflow from main (the environment identity takes main's "
+                      "tokens only; from a branch it would wait for approval, then fail at the pool)")
+    print(destroy_guard(load_stacks(args.project_dir), args.stack))
+    return 0
+
+
+# --- per-pull-request environments ------------------------------------------------------------------
+
+def pr_stack(number: int | str) -> str:
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", str(number)):
+        raise CiError(f"not a pull request number: {number!r}")
+    return f"{PR_STACK_PREFIX}{number}"
+
+
+def cmd_pr_environment(args: argparse.Namespace) -> int:
+    """Write the pull request's stack file with tools.new_env (previewed offline through the real
+    program), and output its URL from that preview's plan."""
+    from tools import new_env
+
+    stack = pr_stack(args.number)
+    build = Path(args.project_dir) / "build"
+    code = new_env.main([stack, "--project-dir", args.project_dir, "--build-dir", str(build),
+                         "--quota-cpu", "1", "--quota-memory", "2Gi", "--quota-pods", "10"])
+    if code != 0:
+        return code
+    plan = json.loads((build / stack / "plan.json").read_text())
+    set_outputs(stack=stack, url=plan["outputs"]["url"])
+    return 0
+
+
+# --- GitHub's REST API ------------------------------------------------------------------------------
+
+class GitHub:
+    """The few REST calls the workflows make, with the job's token (docs.github.com REST API)."""
+
+    def __init__(self, api: str, repository: str, token: str):
+        self.api, self.repository, self.token = api.rstrip("/"), repository, token
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[Any, str]:
+        url = path if path.startswith("http") else f"{self.api}/repos/{self.repository}{path}"
+        request = urllib.request.Request(
+            url, method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Accept": "application/vnd.github+json",
+                     "X-GitHub-Api-Version": "2022-11-28"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            data = response.read()
+            return (json.loads(data) if data else None), response.headers.get("Link") or ""
+
+    def pages(self, path: str) -> Iterable[Any]:
+        """Every item of a listing, following ``Link: <...>; rel="next"``."""
+        url: str | None = path
+        while url:
+            items, link = self.call("GET", url)
+            yield from items or []
+            url = next((part.split(";")[0].strip(" <>") for part in link.split(",") if 'rel="next"' in part), None)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> GitHub:
+        return cls(environ["GITHUB_API_URL"], environ["GITHUB_REPOSITORY"], environ["GH_TOKEN"])
+
+
+def upsert_comment(github: GitHub, number: int, marker: str, body: str, once: bool = False) -> str:
+    """One comment on an issue or pull request, found by its first line: updated in place (or,
+    with ``once``, left as it is). Returns what was done."""
+    previous = next((c for c in github.pages(f"/issues/{number}/comments?per_page=100")
+                     if (c.get("body") or "").startswith(marker)), None)
+    text = f"{marker}\n{body}"
+    if previous and once:
+        return "kept"
+    if previous:
+        github.call("PATCH", f"/issues/comments/{previous['id']}", {"body": text})
+        return "updated"
+    github.call("POST", f"/issues/{number}/comments", {"body": text})
+    return "created"
+
+
+PR_COMMENT_MARKER = "<!-- istio-envs offline preview -->"
+
+
+def pull_request_comment(summaries: Path, revdiff: Path) -> str:
+    """The revision diff (risks first), the fleet's table, then each stack's summary folded away."""
+    fleet, diff = summaries / "summary.md", revdiff / "revdiff.md"
+    parts = [path.read_text() for path in sorted(summaries.glob("*/summary.md"))]
+    folded = [f"<details><summary>{part.splitlines()[0].lstrip('# ')}</summary>\n\n{part}\n</details>"
+              for part in parts if part.strip()]
+    return "\n\n".join([diff.read_text() if diff.exists() else "_No revision diff (see the revision-diff job)._",
+                        fleet.read_text() if fleet.exists() else
+                        "_No offline preview (see the offline-preview job)._", *folded])[:65000]
+
+
+def cmd_pr_comment(args: argparse.Namespace) -> int:
+    body = pull_request_comment(Path(args.summaries), Path(args.revdiff))
+    print(upsert_comment(GitHub.from_environment(), int(args.number), PR_COMMENT_MARKER, body))
+    return 0
+
+
+def cmd_pr_environment_comment(args: argparse.Namespace) -> int:
+    stack = pr_stack(args.number)
+    marker = f"<!-- istio-envs preview environment {stack} -->"
+    print(upsert_comment(GitHub.from_environment(), int(args.number), marker,
+                         f"Preview environment `{stack}` is up: {args.url}", once=True))
+    return 0
+
+
+def cmd_summaries(args: argparse.Namespace) -> int:
+    """Put markdown files on the run page: the fleet's table first, then each stack's summary."""
+    build = Path(args.build)
+    files = [build / "summary.md", *sorted(build.glob("*/summary.md"))] if build.is_dir() else [build]
+    add_summary("\n".join(path.read_text() for path in files if path.is_file()) or
+                f"_Nothing to show: {build} was not written (see the step above)._")
+    return 0
+
+
+# --- drift and renewal ------------------------------------------------------------------------------
+
+# Step kinds of a replacement (pulumi/pulumi pkg/display/json.go PreviewStep.Op).
+REPLACE = {"replace", "create-replacement", "delete-replaced"}
+CERTIFICATES = {"tls:index/locallySignedCert:LocallySignedCert", "tls:index/selfSignedCert:SelfSignedCert"}
+SECRET = "kubernetes:core/v1:Secret"
+STATES = ("clean", "renewal", "drift", "error")
+
+
+def classify(stack: str, role: str, preview: Path, outcome: str) -> dict:
+    """One stack's daily result from its ``pulumi preview --json`` (and the step's outcome):
+    ``clean``; ``renewal`` (an owner whose only changes are its self-signed certificates'
+    re-issue and the Secret holding them); ``drift`` (anything else); ``error`` (no readable
+    preview, an error diagnostic, or a failed preview step)."""
+    try:
+        digest = json.loads(preview.read_text())
+    except (OSError, ValueError):
+        digest = None
+    steps = digest.get("steps", []) if isinstance(digest, dict) else []
+    changes = [{"op": s["op"], "urn": s["urn"], "type": s["urn"].split("::")[2].split("$")[-1]}
+               for s in steps if s.get("op") not in ("same", "read")]
+    errors = [d.get("message", "").strip() for d in (digest or {}).get("diagnostics", [])
+              if d.get("severity") == "error"] if isinstance(digest, dict) else []
+    if digest is None:
+        errors = errors or [f"no preview output (the preview step: {outcome or 'did not run'})"]
+    elif outcome not in ("", "success") and not errors:
+        errors = [f"the preview step ended with {outcome}"]
+    renewal = role == "owner" and bool(changes) and any(c["type"] in CERTIFICATES for c in changes) and all(
+        (c["type"] in CERTIFICATES and c["op"] in REPLACE) or (c["type"] == SECRET and c["op"] == "update")
+        for c in changes)
+    state = "error" if errors else "clean" if not changes else "renewal" if renewal else "drift"
+    return {"stack": stack, "role": role, "state": state, "changes": changes, "errors": errors}
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    stacks = load_stacks(args.project_dir)
+    role = "owner" if args.stack in stacks and stacks[args.stack].is_owner else "attached"
+    result = classify(args.stack, role, Path(args.preview), args.outcome)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result))
+    add_summary(f"### {args.stack}: {result['state']}\n" + "".join(
+        f"- `{c['op']}` {c['type']} `{c['urn'].rsplit('::', 1)[-1]}`\n" for c in result["changes"]) + "".join(
+        f"- error: {e}\n" for e in result["errors"]))
+    if result["state"] in ("drift", "error"):
+        annotate("error", f"{result['state'].capitalize()} in {args.stack}", f"{len(result['changes'])} change(s): "
+                 + ", ".join(c["urn"].rsplit("::", 1)[-1] for c in result["changes"]) + "; ".join(result["errors"]))
+        return 1
+    return 0
+
+
+def results_for(expected: Sequence[str], results_dir: Path) -> list[dict]:
+    """Every stack that was meant to be checked, each with a result: a stack whose job uploaded
+    nothing (it failed in auth, login or setup, or never started) is an error, not silence."""
+    found = {}
+    for path in sorted(results_dir.glob("*/*.json")) if results_dir.is_dir() else []:
+        try:
+            result = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if isinstance(result, dict) and result.get("state") in STATES:
+            found[result["stack"]] = result
+    return [found.get(stack) or {"stack": stack, "state": "error", "changes": [],
+                                 "errors": ["no result: its job failed before the preview (auth, login or "
+                                            "setup) or never ran; see the run"]}
+            for stack in expected] + [r for s, r in found.items() if s not in expected]
+
+
+def code_owners(root: Path, path: str) -> list[str]:
+    """The owners CODEOWNERS gives a path (the last matching pattern wins; docs.github.com "About
+    code owners"), from .github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS."""
+    import fnmatch
+
+    for candidate in (root / ".github" / "CODEOWNERS", root / "CODEOWNERS", root / "docs" / "CODEOWNERS"):
+        if candidate.is_file():
+            owners: list[str] = []
+            for line in candidate.read_text().splitlines():
+                fields = line.split("#", 1)[0].split()
+                if not fields:
+                    continue
+                pattern, names = fields[0], fields[1:]
+                anchored = pattern.startswith("/")
+                glob = pattern.lstrip("/")
+                if glob.endswith("/"):
+                    glob += "**"
+                matches = (fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(path, glob + "/**")
+                           or (not anchored and "/" not in glob.rstrip("*") and
+                               fnmatch.fnmatch(path.rsplit("/", 1)[-1], glob)))
+                if matches:
+                    owners = names
+            return owners
+    return []
+
+
+@dataclass(frozen=True)
+class Report:
+    renew: list[str]
+    body: str | None
+    clean: bool
+    mentions: list[str]
+
+
+def report(results: Sequence[dict], orphans: Sequence[str], run_url: str, mentions: Sequence[str],
+           schedule_age_days: int | None) -> Report:
+    """What the daily run tells: the owners to renew, and the issue text (None when every stack
+    is clean and nothing is orphaned or about to lapse)."""
+    renew = [r["stack"] for r in results if r["state"] == "renewal" and r.get("role", "owner") == "owner"]
+    bad = [r for r in results if r["state"] in ("drift", "error")]
+    lines = []
+    if bad:
+        lines += [f"The daily check ({run_url}) found stacks that differ from main, or could not check them:", ""]
+        for r in bad:
+            what = ", ".join(f"{c['op']} {c['type']} `{c['urn'].rsplit('::', 1)[-1]}`" for c in r["changes"])
+            lines.append(f"- **{r['stack']}** ({r['state']}): " + (what or "; ".join(r["errors"]) or "no preview"))
+    if orphans:
+        lines += ["", "Per-pull-request stacks whose pull request is closed or unlabelled (their teardown was "
+                  "not approved, or failed): " + ", ".join(f"`{s}`" for s in orphans) + ". Approve the "
+                  "pending teardown, or run `pulumi destroy --remove -s <stack>` as a platform admin."]
+    if schedule_age_days is not None and schedule_age_days >= SCHEDULE_WARNING_DAYS:
+        left = max(SCHEDULE_LAPSES_AFTER_DAYS - schedule_age_days, 0)
+        lines += ["", f"The last commit on the default branch is {schedule_age_days} days old: GitHub disables "
+                  f"this scheduled workflow after {SCHEDULE_LAPSES_AFTER_DAYS} days without activity (about "
+                  f"{left} left); this run asked GitHub to keep it enabled. Certificates renew only while it runs."]
+    if lines and mentions:
+        lines += ["", "cc " + " ".join(mentions)]
+    return Report(renew=renew, body="\n".join(lines) if lines else None,
+                  clean=not bad and not orphans, mentions=list(mentions))
+
+
+def open_drift_issues(github: GitHub) -> list[dict]:
+    """Open issues labelled drift; the issues endpoint also returns pull requests, left out here."""
+    return [i for i in github.pages(f"/issues?state=open&labels={DRIFT_LABEL}&per_page=100")
+            if "pull_request" not in i]
+
+
+def publish(github: GitHub, outcome: Report, run_url: str) -> str:
+    issues = open_drift_issues(github)
+    if outcome.body is None:
+        for issue in issues:
+            github.call("POST", f"/issues/{issue['number']}/comments",
+                        {"body": f"Every stack is clean again ({run_url}); closing."})
+            github.call("PATCH", f"/issues/{issue['number']}", {"state": "closed", "state_reason": "completed"})
+        return f"closed {len(issues)}" if issues else "nothing to report"
+    if issues:
+        number = issues[0]["number"]
+        github.call("POST", f"/issues/{number}/comments", {"body": outcome.body})
+        done = f"commented on #{number}"
+    else:
+        created, _ = github.call("POST", "/issues", {"title": DRIFT_TITLE, "body": outcome.body,
+                                                     "labels": [DRIFT_LABEL]})
+        number, done = created["number"], f"opened #{created['number']}"
+    users = [m.lstrip("@") for m in outcome.mentions if "/" not in m]
+    if users:
+        # Only users can be assignees (a team is notified by its mention in the body).
+        try:
+            github.call("POST", f"/issues/{number}/assignees", {"assignees": users})
+        except urllib.error.HTTPError as err:
+            annotate("warning", "Drift issue not assigned", f"{', '.join(users)}: {err}")
+    return done
+
+
+def keep_schedule_alive(github: GitHub, workflow: str) -> None:
+    """PUT .../actions/workflows/<file>/enable (docs.github.com REST "Enable a workflow"): the
+    run asks GitHub to keep this scheduled workflow enabled before the 60 days run out."""
+    github.call("PUT", f"/actions/workflows/{workflow}/enable")
+
+
+def last_commit_age_days(cwd: Path, now: datetime | None = None) -> int:
+    stamp = int(_git(cwd, "log", "-1", "--format=%ct").strip())
+    return ((now or datetime.now(timezone.utc)) - datetime.fromtimestamp(stamp, timezone.utc)).days
+
+
+def orphaned_pr_stacks(existing: set[str], open_labelled: set[int]) -> list[str]:
+    return sorted((s for s in existing if s.startswith(PR_STACK_PREFIX)
+                   and s[len(PR_STACK_PREFIX):].isdigit() and int(s[len(PR_STACK_PREFIX):]) not in open_labelled),
+                  key=lambda s: int(s[len(PR_STACK_PREFIX):]))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    github = GitHub.from_environment()
+    project = Path(args.project_dir)
+    results = results_for(json.loads(args.expected or "[]"), Path(args.results))
+    if args.listing != "success":
+        results.append({"stack": "(every stack)", "state": "error", "changes": [],
+                        "errors": [f"listing the stacks ended with {args.listing or 'nothing'}: none was checked"]})
+    open_labelled = {p["number"] for p in github.pages("/pulls?state=open&per_page=100")
+                     if any(label.get("name") == PR_LABEL for label in p.get("labels", []))}
+    orphans = orphaned_pr_stacks(set(json.loads(args.pr_stacks or "[]")), open_labelled)
+    # Who is told: the configured mention (variable DRIFT_MENTION), then the code owners of each
+    # stack file that drifted or failed, else those of this workflow.
+    owners = [m for r in results if r["state"] in ("drift", "error")
+              for m in code_owners(project, f"Pulumi.{r['stack']}.yaml")]
+    owners = owners or code_owners(project, ".github/workflows/operations.yml")
+    mentions = list(dict.fromkeys(m for m in [*(args.mention or "").split(), *owners] if m.startswith("@")))
+    age = last_commit_age_days(project)
+    outcome = report(results, orphans, args.run_url, mentions, age)
+    if age >= SCHEDULE_WARNING_DAYS:
+        try:
+            keep_schedule_alive(github, "operations.yml")
+        except urllib.error.HTTPError as err:
+            annotate("warning", "Schedule not renewed", f"{err}: enable the workflow by hand before it lapses")
+    set_outputs(renew=outcome.renew)
+    add_summary("| stack | result |\n|---|---|\n" + "".join(f"| `{r['stack']}` | {r['state']} |\n" for r in results))
+    print(publish(github, outcome, args.run_url))
+    return 0
+
+
+# --- entry point ------------------------------------------------------------------------------------
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="python -m tools.ci", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    main.add_argument("--project-dir", default=str(PROJECT_DIR))
+    commands = main.add_subparsers(dest="command", required=True)
+
+    def command(name: str, function, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=function.__doc__)
+        sub.set_defaults(run=function)
+        return sub
+
+    command("configured", cmd_configured, "output ready=true once the backend variables are set").add_argument(
+        "--ref", default="", help="the run's ref: anything but main is not ready")
+    sub = command("rollout", cmd_rollout, "deploy.yml's plan: owners, attached, gateway-attached")
+    for flag in ("--existing", "--event", "--before", "--sha"):
+        sub.add_argument(flag, required=True)
+    sub.add_argument("--create", default="")
+    sub.add_argument("--platform-stacks", default="", help="JSON list (variable PLATFORM_STACKS)")
+    command("existing", cmd_existing, "the stack files whose stacks exist").add_argument("--existing", required=True)
+    sub = command("stack-exists", cmd_stack_exists, "output exists=true|false for one stack")
+    sub.add_argument("--stack", required=True)
+    sub.add_argument("--existing", required=True)
+    sub = command("destroy-guard", cmd_destroy_guard, "refuse what destroy-environment.yml may not destroy")
+    sub.add_argument("--stack", required=True)
+    sub.add_argument("--ref", required=True)
+    command("pr-environment", cmd_pr_environment, "write pr-<number>'s stack file").add_argument("--number", required=True)
+    sub = command("pr-environment-comment", cmd_pr_environment_comment, "comment the environment's URL once")
+    sub.add_argument("--number", required=True)
+    sub.add_argument("--url", required=True)
+    sub = command("pr-comment", cmd_pr_comment, "the pull request's offline-preview comment")
+    sub.add_argument("--number", required=True)
+    sub.add_argument("--summaries", required=True)
+    sub.add_argument("--revdiff", required=True)
+    command("summaries", cmd_summaries, "markdown files onto the run page").add_argument("build")
+    sub = command("classify", cmd_classify, "one stack's daily result")
+    for flag in ("--stack", "--preview", "--out"):
+        sub.add_argument(flag, required=True)
+    sub.add_argument("--outcome", default="")
+    sub = command("report", cmd_report, "the daily run's issue, renewals and schedule")
+    for flag in ("--results", "--run-url"):
+        sub.add_argument(flag, required=True)
+    sub.add_argument("--expected", default="[]", help="JSON list of the stacks meant to be checked")
+    sub.add_argument("--pr-stacks", default="[]", help="JSON list of the pr-* stacks that exist")
+    sub.add_argument("--listing", default="success", help="the result of the job that listed the stacks")
+    sub.add_argument("--mention", default="")
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except CiError as err:
+        annotate("error", "Refused", str(err))
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
