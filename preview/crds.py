@@ -1,21 +1,25 @@
 """Istio and cert-manager objects checked against the vendored upstream CRDs of the pinned versions
 (``schemas/crds/``, see each folder's ``SOURCE``), the way the API server checks them:
 
-- the structural OpenAPI v3 schema of the served version the object's ``apiVersion`` names: types
-  (``x-kubernetes-int-or-string`` included), enums, required fields, formats (``int32``,
-  ``int64``, ``byte``, ``date-time``), bounds, lengths, patterns, list and map sizes, list
-  uniqueness (``x-kubernetes-list-type``), ``oneOf``/``anyOf``/``allOf``/``not``, and unknown
-  fields: a key the schema does not declare where it neither preserves unknown fields nor has
-  ``additionalProperties`` (the API server drops such a key, or refuses it under strict field
-  validation), and nulls where the schema is not ``nullable``;
-- ``metadata`` against ObjectMeta's fields (the API server's own, not the CRD's);
-- the CEL rules (``x-kubernetes-validations``) with ``self`` bound to the value at the node that
-  carries the rule, evaluated by ``common-expression-language`` (cel-rust) with the Kubernetes
-  CEL functions the CRDs use. Transition rules (those reading ``oldSelf``) need the stored object
-  and are skipped: a preview only creates. A rule using a function this module does not provide
-  raises ``UnsupportedRule`` when it is compiled, so a CRD update that needs one is noticed.
+- the structural OpenAPI v3 schema of the served version the object's ``apiVersion`` names,
+  converted to JSON Schema as kubeconform's ``openapi2jsonschema.py`` converts a CRD (``CONVERSION``
+  says how, and where it departs) and checked by ``jsonschema``: types, enums, required fields,
+  bounds, lengths, patterns, list and map sizes, ``oneOf``/``anyOf``/``allOf``/``not``, unknown
+  fields (refused where the schema neither preserves them nor has ``additionalProperties``: the
+  API server drops such a key, or refuses it under strict field validation) and nulls where the
+  schema is not ``nullable``; ``metadata`` against ObjectMeta's fields (the API server's own);
+- what JSON Schema has no keyword for, as keywords added to jsonschema's validator: the formats
+  the API server checks (``FORMATS``), list uniqueness (``x-kubernetes-list-type`` set and map)
+  and the CEL rules (``x-kubernetes-validations``), with ``self`` bound to the value at the node
+  that carries the rule, evaluated by ``common-expression-language`` (cel-rust) with the
+  Kubernetes CEL functions the vendored rules call. Transition rules (those reading ``oldSelf``)
+  need the stored object and are skipped: a preview only creates. A rule using a function this
+  module does not provide raises ``UnsupportedRule`` when it is compiled, so a CRD update that
+  needs one is noticed.
 
-Problems are ``(path, message)`` with paths such as ``spec.servers[0].tls.credentialName``.
+Problems are ``(path, message)`` with paths such as ``spec.servers[0].tls.credentialName``: the
+path of jsonschema's error (``absolute_path``) and its keyword's message in the API server's words
+(``MESSAGES``). A value of the wrong type gets that one problem.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ import re
 import sys
 import types
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import yaml
+from jsonschema import Draft4Validator, FormatChecker, ValidationError, validators
+from jsonschema.exceptions import best_match
 
-from .schemas import Problem, SchemasUnavailable
+from .schemas import Problem, SchemasUnavailable, where
 
 CRDS_DIR = Path(__file__).resolve().parent.parent / "schemas" / "crds"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~8x faster on these files
@@ -51,7 +58,6 @@ class UnsupportedRule(SchemasUnavailable):
 
 
 # --- the vendored CRDs ----------------------------------------------------------------------------
-
 @functools.cache
 def _documents(path: Path) -> tuple[str, ...]:
     return tuple(_DOCUMENT.split(path.read_text()))
@@ -100,14 +106,17 @@ def vendored_kinds() -> list[tuple[str, str]]:
 
 def check(file: str, body: dict) -> list[Problem]:
     """Every problem of one Istio or cert-manager object (``file`` names it in the problems)."""
-    schema = served_schema(body.get("apiVersion"), body.get("kind"))
-    if schema is None:
+    validator = _validator(str(body.get("apiVersion")), str(body.get("kind")))
+    if validator is None:
         return [Problem(file, "apiVersion", f"no CRD in schemas/crds/ serves {body.get('apiVersion')} "
                                             f"{body.get('kind')}")]
-    problems = list(_validate(body, schema, "", root=True))
-    if "metadata" in body:
-        problems += _validate(body["metadata"], OBJECT_META, "metadata")
-    return [Problem(file, path, message) for path, message in problems]
+    return [Problem(file, path, message) for path, message in _problems(validator, body)]
+
+
+def validate(value: Any, schema: dict) -> list[tuple[str, str]]:
+    """The problems of ``value`` against one OpenAPI v3 schema of a CRD, as :func:`check` finds
+    them in an object."""
+    return _problems(Validator(to_json_schema(schema), format_checker=FORMAT_CHECKER), value)
 
 
 # ObjectMeta as the API server takes it from a manifest (k8s.io/apimachinery/pkg/apis/meta/v1,
@@ -129,205 +138,247 @@ OBJECT_META = {"type": "object", "properties": {
     "managedFields": {"type": "array", "items": {
         "type": "object", "x-kubernetes-preserve-unknown-fields": True}},
 }}
+# Every object has them, whether its CRD declares them or not (Istio's declare only spec and
+# status); metadata is always ObjectMeta.
+ROOT_PROPERTIES = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}}
 
 
-# --- the structural schema ------------------------------------------------------------------------
+# --- OpenAPI v3 to JSON Schema --------------------------------------------------------------------
 
-ROOT_FIELDS = ("apiVersion", "kind", "metadata")  # every object has them; metadata is checked apart
-_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+KUBECONFORM = "yannh/kubeconform scripts/openapi2jsonschema.py @ 6ae8c45"
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """Where a schema node has ``when`` (truthy) and none of ``unless``: ``drop`` keys, ``add`` keys
+    (a dict, or one computed from the node); junctor branches (anyOf & co) only if ``in_junctors``."""
+
+    source: str
+    when: str
+    add: dict | Callable[[dict], dict]
+    unless: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    in_junctors: bool = True
+
+
+INT_OR_STRING = [{"type": "string"}, {"type": "integer"}]
+CONVERSION = (
+    # The script replaces a `format: int-or-string` node (Kubernetes' own OpenAPI) with this
+    # oneOf; a CRD marks the node x-kubernetes-int-or-string with an anyOf of the same two types
+    # (which the oneOf replaces), and may add value checks (a quantity's pattern), which stay.
+    Rewrite(f"{KUBECONFORM} replace_int_or_string", when="x-kubernetes-int-or-string",
+            add={"oneOf": INT_OR_STRING}, drop=("anyOf",)),
+    # OpenAPI 3.0's nullable, in JSON Schema's words. The script defines allow_null_optional_fields
+    # (null for every optional field) but never calls it: the API server's rule is nullable's.
+    Rewrite("OpenAPI 3.0 nullable", when="nullable", add=lambda node: {"type": [node["type"], "null"]}),
+    # The script's additional_properties (kubectl's rule), with DENY_ROOT_ADDITIONAL_PROPERTIES
+    # set: every node with properties refuses other keys. Not where the CRD preserves unknown
+    # fields (the API server keeps them there: Istio's status), and not inside anyOf & co, which
+    # in a structural schema only add value checks to the node they sit on.
+    Rewrite(f"{KUBECONFORM} additional_properties", when="properties",
+            unless=("additionalProperties", "x-kubernetes-preserve-unknown-fields"),
+            add={"additionalProperties": False}, in_junctors=False),
+)
+# Where a schema holds schemas: keyword -> "map" (name -> schema), "one" or "list".
+SUBSCHEMAS = {"properties": "map", "additionalProperties": "one", "items": "one", "allOf": "list",
+              "anyOf": "list", "oneOf": "list", "not": "one"}
+JUNCTORS = ("allOf", "anyOf", "oneOf", "not")
+
+
+def to_json_schema(node: Any, in_junctor: bool = False) -> Any:
+    """An OpenAPI v3 schema of a CRD as JSON Schema (``CONVERSION``); the input is not changed."""
+    if not isinstance(node, dict):
+        return node  # additionalProperties: true
+    out = dict(node)
+    for rewrite in CONVERSION:
+        if out.get(rewrite.when) and not any(out.get(k) not in (None, False) for k in rewrite.unless) \
+                and (rewrite.in_junctors or not in_junctor):
+            added = rewrite.add if isinstance(rewrite.add, dict) else rewrite.add(out)
+            out = {**{k: v for k, v in out.items() if k not in rewrite.drop}, **added}
+    for key, shape in SUBSCHEMAS.items():
+        if key in out:
+            inner = in_junctor or key in JUNCTORS
+            value = out[key]
+            out[key] = ({name: to_json_schema(s, inner) for name, s in value.items()} if shape == "map"
+                        else [to_json_schema(s, inner) for s in value] if shape == "list"
+                        else to_json_schema(value, inner))
+    return out
+
+
+# --- what JSON Schema has no keyword for ----------------------------------------------------------
+
+def _fits(bits: int) -> Callable[[Any], bool]:
+    return lambda value: not isinstance(value, int) or -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+
+
+def _base64(value: Any) -> bool:
+    try:
+        base64.b64decode(value, validate=True) if isinstance(value, str) else None
+    except binascii.Error:
+        return False
+    return True
+
+
 # RFC 3339 (strfmt.DateTime as the API server's OpenAPI validation accepts it).
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+# The formats the API server's OpenAPI validation checks (k8s.io/kube-openapi pkg/validation:
+# the integer formats' ranges, strfmt's byte and date-time) -> (check, problem). Others (double,
+# ...) pass, as they do there.
+FORMATS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int32": (_fits(32), f"must fit in int32 ({-2**31} to {2**31 - 1})"),
+    "int64": (_fits(64), f"must fit in int64 ({-2**63} to {2**63 - 1})"),
+    "byte": (_base64, "must be base64 (format byte)"),
+    "date-time": (lambda v: not isinstance(v, str) or bool(_DATE_TIME.match(v)),
+                  "must be a date-time (RFC 3339)"),
+}
+FORMAT_CHECKER = FormatChecker(formats=())
+for _name, (_check, _) in FORMATS.items():
+    FORMAT_CHECKER.checks(_name)(_check)
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+def _list_type(validator: Any, kind: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    """``x-kubernetes-list-type``: a set's items and a map's ``x-kubernetes-list-map-keys`` are
+    unique (k8s.io/apiextensions-apiserver pkg/apiserver/schema/listtype), named at the repeat."""
+    if kind not in ("set", "map") or not validator.is_type(instance, "array"):
+        return
+    keys = schema.get("x-kubernetes-list-map-keys", [])
+    seen: set[str] = set()
+    for i, item in enumerate(instance):
+        if kind == "map" and not isinstance(item, dict):
+            continue
+        identity = ", ".join(f"{k}={json.dumps(item.get(k))}" for k in keys) if kind == "map" \
+            else json.dumps(item, sort_keys=True)
+        if identity in seen:
+            yield ValidationError(f"duplicate {'entry with' if kind == 'map' else 'value'} {identity}",
+                                  path=[i])
+        seen.add(identity)
 
+
+_FIELD_PATH = re.compile(r"\.([^.\[]+)|\['([^']*)'\]")
+
+
+def _cel_rules(validator: Any, rules: list[dict], instance: Any, schema: dict) -> Iterator[ValidationError]:
+    """``x-kubernetes-validations`` at one node, ``self`` its value; a rule's ``fieldPath``
+    (``.a['b.c']``) says where. Not on null (dropped by the API server) and, in effect, not on a
+    value of the wrong type: only its type problem is kept (:func:`_problems`)."""
+    if instance is None:
+        return
+    for rule in rules:
+        if is_transition_rule(rule):
+            continue  # needs the stored object: there is none before the first apply
+        where = [a or b for a, b in _FIELD_PATH.findall(rule.get("fieldPath", ""))]
+        try:
+            passed = evaluate(rule["rule"], instance)
+        except Exception as err:  # the cel crate raises RuntimeError, KeyError, TypeError, ...
+            yield ValidationError(f"{_message(rule, instance)} (the rule could not be evaluated: "
+                                  f"{_reason(err)})", path=where)
+            continue
+        if not isinstance(passed, bool):
+            raise UnsupportedRule(f"CEL rule {rule['rule']!r} returned {passed!r}, not a boolean")
+        if not passed:
+            yield ValidationError(_message(rule, instance), path=where)
+
+
+# OpenAPI 3.0's schema object is JSON Schema Wright draft 00 (draft 5), whose validation keywords
+# are draft 4's (exclusiveMinimum a boolean, integer excluding 1.0).
+Validator = validators.extend(Draft4Validator, {"x-kubernetes-list-type": _list_type,
+                                                "x-kubernetes-validations": _cel_rules})
+
+
+@functools.cache
+def _validator(api_version: str, kind: str) -> Any:
+    """The validator of the served version ``api_version`` of ``kind``, or None."""
+    schema = served_schema(api_version, kind)
+    if schema is None:
+        return None
+    root = {**schema, "properties": {**ROOT_PROPERTIES, **schema.get("properties", {}),
+                                     "metadata": OBJECT_META}}
+    return Validator(to_json_schema(root), format_checker=FORMAT_CHECKER)
+
+
+# --- jsonschema's errors in the API server's words ------------------------------------------------
 
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    return {int: "integer", float: "number", str: "string", dict: "object", list: "array"}.get(
-        type(value), type(value).__name__)
+    """The JSON type of a value, by jsonschema's own type checker."""
+    return next(t for t in ("null", "boolean", "integer", "number", "string", "object", "array")
+                if Validator.TYPE_CHECKER.is_type(value, t))
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _type(e: ValidationError) -> str:
+    if e.instance is None:
+        return "must not be null"
+    expected = [e.validator_value] if isinstance(e.validator_value, str) else e.validator_value
+    return f"must be of type {' or '.join(t for t in expected if t != 'null')}, got {_type_name(e.instance)}"
 
 
-def _type_problem(value: Any, schema: dict) -> str | None:
-    if schema.get("x-kubernetes-int-or-string"):
-        return None if _is_int(value) or isinstance(value, str) else \
-            f"must be an integer or a string, got {_type_name(value)}"
-    expected = schema.get("type")
-    fits = {"object": isinstance(value, dict), "array": isinstance(value, list),
-            "string": isinstance(value, str), "boolean": isinstance(value, bool),
-            "integer": _is_int(value),
-            "number": isinstance(value, (int, float)) and not isinstance(value, bool)}.get(expected, True)
-    return None if fits else f"must be of type {expected}, got {_type_name(value)}"
+def _node(e: ValidationError) -> dict:
+    """The schema node of an error (a boolean schema to jsonschema's types; never here)."""
+    return e.schema if isinstance(e.schema, dict) else {}
 
 
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality (Python's says True == 1)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
+def _bound(word: str, exclusive: str) -> Callable[[ValidationError], str]:
+    return lambda e: f"must be {word} than {'' if _node(e).get(exclusive) else 'or equal to '}" \
+                     f"{e.validator_value}"
 
 
-def _validate(value: Any, schema: dict, path: str, root: bool = False) -> Iterator[tuple[str, str]]:
-    """The problems of ``value`` against one node of a structural schema, its children's and its
-    CEL rules'. A value of the wrong type gets that one problem."""
-    if value is None:  # the API server would drop it: a null in a rendered manifest is a slip
-        if not schema.get("nullable"):
-            yield path, "must not be null"
-        return
-    problem = _type_problem(value, schema)
-    if problem:
-        yield path, problem
-        return
-    yield from _value_problems(value, schema, path)
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        preserve = schema.get("x-kubernetes-preserve-unknown-fields") or extra is True
-        for key, inner in value.items():
-            where = _join(path, key)
-            if root and key in ROOT_FIELDS:
-                if key != "metadata" and key in properties:
-                    yield from _validate(inner, properties[key], where)
-                elif key != "metadata" and not isinstance(inner, str):
-                    yield where, f"must be of type string, got {_type_name(inner)}"
-            elif key in properties:
-                yield from _validate(inner, properties[key], where)
-            elif isinstance(extra, dict):
-                yield from _validate(inner, extra, where)
-            elif not preserve:
-                yield where, "unknown field"
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            yield from _validate(item, schema["items"], f"{path}[{i}]")
-    yield from _rules(value, schema, path)
-
-
-def _value_problems(value: Any, schema: dict, path: str) -> Iterator[tuple[str, str]]:
-    """The checks of one node that do not descend: what ``anyOf``/``oneOf``/``allOf``/``not``
-    may hold too (in a structural schema they only add value checks and ``required``)."""
-    if "enum" in schema and not any(_same(value, allowed) for allowed in schema["enum"]):
-        allowed = ", ".join(json.dumps(a) for a in schema["enum"])
-        yield path, f"must be one of the allowed values: {allowed} (got {json.dumps(value)})"
-    if "type" in schema and (problem := _type_problem(value, {"type": schema["type"]})):  # inside anyOf & co
-        yield path, problem
-        return
-    if isinstance(value, str):
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            yield path, f"may not be longer than {schema['maxLength']} characters"
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            yield path, f"must be at least {schema['minLength']} characters long"
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            yield path, f"must match the pattern {schema['pattern']}"
-        if schema.get("format") == "date-time" and not _DATE_TIME.match(value):
-            yield path, "must be a date-time (RFC 3339)"
-        if schema.get("format") == "byte":
-            try:
-                base64.b64decode(value, validate=True)
-            except binascii.Error:
-                yield path, "must be base64 (format byte)"
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield from _number_problems(value, schema, path)
-    elif isinstance(value, list):
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            yield path, f"must have at most {schema['maxItems']} items"
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            yield path, f"must have at least {schema['minItems']} items"
-        yield from _duplicates(value, schema, path)
-    elif isinstance(value, dict):
-        for name in schema.get("required", []):
-            if name not in value:
-                yield path, f"must have required property {name}"
-        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            yield path, f"must have at most {schema['maxProperties']} properties"
-        if "minProperties" in schema and len(value) < schema["minProperties"]:
-            yield path, f"must have at least {schema['minProperties']} properties"
-    yield from _combinations(value, schema, path)
-
-
-def _number_problems(value: float, schema: dict, path: str) -> Iterator[tuple[str, str]]:
-    if "minimum" in schema:
-        low = schema["minimum"]
-        if value < low or (schema.get("exclusiveMinimum") is True and value == low):
-            yield path, f"must be greater than {'' if schema.get('exclusiveMinimum') else 'or equal to '}{low}"
-    if "maximum" in schema:
-        high = schema["maximum"]
-        if value > high or (schema.get("exclusiveMaximum") is True and value == high):
-            yield path, f"must be less than {'' if schema.get('exclusiveMaximum') else 'or equal to '}{high}"
-    if schema.get("multipleOf") and value % schema["multipleOf"]:
-        yield path, f"must be a multiple of {schema['multipleOf']}"
-    if schema.get("format") in _INT_RANGES:
-        low, high = _INT_RANGES[schema["format"]]
-        if not low <= value <= high:
-            yield path, f"must fit in {schema['format']} ({low} to {high})"
-
-
-def _duplicates(value: list, schema: dict, path: str) -> Iterator[tuple[str, str]]:
-    """``uniqueItems`` and ``x-kubernetes-list-type`` set (unique items) and map (unique keys)."""
-    kind = schema.get("x-kubernetes-list-type")
-    if kind == "map":
-        keys = schema.get("x-kubernetes-list-map-keys", [])
-        identities = [", ".join(f"{k}={json.dumps(item.get(k))}" for k in keys)
-                      if isinstance(item, dict) else None for item in value]
-        what = "entry with"
-    elif kind == "set" or schema.get("uniqueItems"):
-        identities = [json.dumps(item, sort_keys=True) for item in value]
-        what = "value"
-    else:
-        return
-    seen: set[str] = set()
-    for i, identity in enumerate(identities):
-        if identity is not None and identity in seen:
-            yield f"{path}[{i}]", f"duplicate {what} {identity}"
-        if identity is not None:
-            seen.add(identity)
-
-
-def _nested_problems(value: Any, schema: dict, path: str) -> Iterator[tuple[str, str]]:
-    """A schema inside anyOf, oneOf, allOf or not: value checks, also on the properties and items
-    it names (a structural schema allows no types, unknown-field rules or CEL rules there)."""
-    yield from _value_problems(value, schema, path)
-    if isinstance(value, dict):
-        for key, inner in schema.get("properties", {}).items():
-            if key in value:
-                yield from _nested_problems(value[key], inner, _join(path, key))
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            yield from _nested_problems(item, schema["items"], f"{path}[{i}]")
-
-
-def _matches(value: Any, schema: dict) -> bool:
-    return next(iter(_nested_problems(value, schema, "")), None) is None
-
-
-def _combinations(value: Any, schema: dict, path: str) -> Iterator[tuple[str, str]]:
-    for alternative in schema.get("allOf", []):
-        yield from _nested_problems(value, alternative, path)
-    if "anyOf" in schema and not any(_matches(value, a) for a in schema["anyOf"]):
-        yield path, "must match at least one of the anyOf schemas"
-    if "oneOf" in schema:
-        matched = [a for a in schema["oneOf"] if _matches(value, a)]
-        if len(matched) != 1:
-            yield path, _one_of_message(schema["oneOf"], value, len(matched))
-    if "not" in schema and _matches(value, schema["not"]):
-        yield path, "must not match the schema in not"
-
-
-def _one_of_message(alternatives: list[dict], value: Any, matched: int) -> str:
+def _one_of(e: ValidationError) -> str:
     """Istio writes "at most one of these fields" as oneOf [not anyOf [required a, ...],
-    required a, ...]: say so in those words."""
+    required a, ...]: said in those words."""
+    if _node(e).get("x-kubernetes-int-or-string"):
+        return f"must be an integer or a string, got {_type_name(e.instance)}"
+    alternatives = e.validator_value
     fields = [a["required"][0] for a in alternatives if list(a) == ["required"] and len(a["required"]) == 1]
-    if len(fields) == len(alternatives) - 1 and isinstance(value, dict):
-        present = [f for f in fields if f in value]
+    if len(fields) == len(alternatives) - 1 and isinstance(e.instance, dict):
+        present = [f for f in fields if f in e.instance]
         return f"only one of {', '.join(fields)} can be set (got {', '.join(present)})"
-    return f"must match exactly one of the oneOf schemas (matched {matched})"
+    if e.context:
+        return f"must match exactly one of the oneOf schemas (none does: {best_match(e.context).message})"
+    return "must match exactly one of the oneOf schemas (more than one does)"
+
+
+# keyword -> its problem, for every keyword the vendored CRDs use outside anyOf & co (test_crds
+# holds this list to them); jsonschema's own message for any other.
+MESSAGES: dict[str, Callable[[ValidationError], str]] = {
+    "type": _type,
+    "enum": lambda e: "must be one of the allowed values: "
+                      f"{', '.join(json.dumps(a) for a in e.validator_value)} (got {json.dumps(e.instance)})",
+    "minimum": _bound("greater", "exclusiveMinimum"),
+    "maximum": _bound("less", "exclusiveMaximum"),
+    "maxLength": lambda e: f"may not be longer than {e.validator_value} characters",
+    "minLength": lambda e: f"must be at least {e.validator_value} characters long",
+    "pattern": lambda e: f"must match the pattern {e.validator_value}",
+    "maxItems": lambda e: f"must have at most {e.validator_value} items",
+    "minItems": lambda e: f"must have at least {e.validator_value} items",
+    "maxProperties": lambda e: f"must have at most {e.validator_value} properties",
+    "minProperties": lambda e: f"must have at least {e.validator_value} properties",
+    "format": lambda e: FORMATS[e.validator_value][1],
+    "oneOf": _one_of,
+}
+
+
+def _wrong_type(e: ValidationError) -> bool:
+    return e.validator == "type" or \
+        (e.validator == "oneOf" and bool(_node(e).get("x-kubernetes-int-or-string")))
+
+
+def _described(e: ValidationError) -> Iterator[tuple[str, str]]:
+    """One error as problems: an unknown field or a missing property each its own."""
+    if e.validator == "additionalProperties":
+        for key in (k for k in e.instance if k not in _node(e).get("properties", {})):
+            yield where(ValidationError("", path=[*e.absolute_path, key])), "unknown field"
+    elif e.validator == "required":  # jsonschema's error per missing name does not say which
+        for name in (n for n in e.validator_value if n not in e.instance):
+            yield where(e), f"must have required property {name}"
+    else:
+        yield where(e), MESSAGES.get(str(e.validator), lambda e: e.message)(e)
+
+
+def _problems(validator: Any, instance: Any) -> list[tuple[str, str]]:
+    errors = list(validator.iter_errors(instance))
+    mistyped = {tuple(e.absolute_path) for e in errors if _wrong_type(e)}
+    found = (p for e in errors if _wrong_type(e) or tuple(e.absolute_path) not in mistyped
+             for p in _described(e))
+    return list(dict.fromkeys(found))
 
 
 # --- CEL rules ------------------------------------------------------------------------------------
@@ -359,15 +410,15 @@ logging.getLogger("cel").setLevel(logging.ERROR)
 
 
 # Kubernetes' URL library, k8s.io/apiserver/pkg/cel/library/urls.go (kubernetes.io/docs/reference/
-# using-api/cel/#kubernetes-url-library). A URL value is a one-key map here: the cel crate carries
-# only CEL values across its Python boundary.
+# using-api/cel/#kubernetes-url-library), as far as the vendored rules use it. A URL value is a
+# one-key map here: the cel crate carries only CEL values across its Python boundary.
 _URL_KEY = "__kubernetes_url__"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
-def _split_url(text: Any) -> tuple[str, str, str, str, str]:
-    """(scheme, host, port, escaped path, raw query) as Go's url.ParseRequestURI (what url()
-    calls) reads an absolute URI or an absolute path; ValueError where it refuses the text."""
+def _scheme(text: Any) -> str:
+    """The scheme of an absolute URI, "" of an absolute path, as Go's url.ParseRequestURI (what
+    url() calls) reads them; ValueError where it refuses the text."""
     if not isinstance(text, str) or not (text.startswith("/") or _SCHEME.match(text)) \
             or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         raise ValueError(f"URL parse error during conversion from string: {text!r}")
@@ -376,51 +427,37 @@ def _split_url(text: Any) -> tuple[str, str, str, str, str]:
     except ValueError as err:
         raise ValueError(f"URL parse error during conversion from string: {err}") from None
     host = parts.netloc.rpartition("@")[2]  # without the userinfo
-    if host.startswith("["):
-        name, _, port = host[1:].partition("]")
-        port = port[1:] if port.startswith(":") else port
-    else:
-        name, _, port = host.partition(":")
+    port = host[1:].partition("]")[2].removeprefix(":") if host.startswith("[") else host.partition(":")[2]
     if " " in host or (port and not port.isdigit()):
         raise ValueError(f"URL parse error during conversion from string: bad host {host!r}")
-    return parts.scheme, host, port, parts.path, parts.query
+    return parts.scheme
 
 
 def _url(text: str) -> dict:
-    _split_url(text)
+    _scheme(text)
     return {_URL_KEY: text}
 
 
 def _is_url(text: str) -> bool:
     try:
-        _split_url(text)
+        _scheme(text)
     except ValueError:
         return False
     return True
 
 
-def _url_part(index: int, convert: Callable[[str], Any] = str) -> Callable[[dict], Any]:
-    def method(value: dict) -> Any:
-        if not isinstance(value, dict) or set(value) != {_URL_KEY}:
-            raise TypeError("no such overload: the receiver is not a URL (use url(string))")
-        return convert(_split_url(value[_URL_KEY])[index])
-    return method
+def _get_scheme(value: dict) -> str:
+    if not isinstance(value, dict) or set(value) != {_URL_KEY}:
+        raise TypeError("no such overload: the receiver is not a URL (use url(string))")
+    return _scheme(value[_URL_KEY])
 
 
-def _hostname(host: str) -> str:
-    """Go's URL.Hostname(): the host without its port and an IPv6 address's brackets."""
-    return host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
-
-
+# Only the functions the vendored rules call (test_crds holds this to them); another one, once a
+# CRD update calls it, raises UnsupportedRule until it is added here.
 KUBERNETES_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "url": _url,
     "isURL": _is_url,
-    "getScheme": _url_part(0),
-    "getHost": _url_part(1),
-    "getHostname": _url_part(1, _hostname),
-    "getPort": _url_part(2),
-    "getEscapedPath": _url_part(3),
-    "getQuery": _url_part(4, lambda query: parse_qs(query, keep_blank_values=True)),
+    "getScheme": _get_scheme,
 }
 # What the cel crate runs natively (CEL's standard definitions; the macros has, all, exists,
 # exists_one, map and filter are expanded by its parser and are not function references).
@@ -477,26 +514,6 @@ def evaluate(rule: str, value: Any) -> Any:
     context = _context()
     context.add_variable("self", value)
     return compile_rule(rule).execute(context)
-
-
-def _rules(value: Any, schema: dict, path: str) -> Iterator[tuple[str, str]]:
-    for rule in schema.get("x-kubernetes-validations", []):
-        if is_transition_rule(rule):
-            continue  # needs the stored object: there is none before the first apply
-        where = path
-        if rule.get("fieldPath"):
-            where = f"{path}{rule['fieldPath']}" if rule["fieldPath"][0] in ".[" else \
-                _join(path, rule["fieldPath"])
-            where = where.lstrip(".")
-        try:
-            passed = evaluate(rule["rule"], value)
-        except Exception as err:  # the cel crate raises RuntimeError, KeyError, TypeError, ...
-            yield where, f"{_message(rule, value)} (the rule could not be evaluated: {_reason(err)})"
-            continue
-        if not isinstance(passed, bool):
-            raise UnsupportedRule(f"CEL rule {rule['rule']!r} returned {passed!r}, not a boolean")
-        if not passed:
-            yield where, _message(rule, value)
 
 
 def _reason(err: Exception) -> str:

@@ -4,9 +4,11 @@
   version.
 - Istio and cert-manager objects: ``preview/crds.py`` against the upstream CRDs of the pinned
   versions (``components/versions.py``), vendored in ``schemas/crds/``: their structural OpenAPI
-  schema (types, enums, required fields, formats, bounds, unknown fields) and their CEL rules
-  (``x-kubernetes-validations``), in Python (``common-expression-language`` evaluates the rules).
-"""
+  schema converted to JSON Schema as kubeconform does and checked by ``jsonschema`` (types, enums,
+  required fields, formats, bounds, unknown fields), and their CEL rules
+  (``x-kubernetes-validations``, evaluated by ``common-expression-language``).
+
+Both report a problem where jsonschema's error places it (:func:`where`)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,12 @@ class Problem:
         return f"{self.file}: {self.path or '(object)'}: {self.message}"
 
 
+def where(error: Any) -> str:
+    """A jsonschema error's place in the object, ``spec.servers[0].tls`` (its JSONPath without
+    the ``$.``; a key that is not a plain name is quoted: ``metadata.labels['app.kubernetes.io/name']``)."""
+    return error.json_path.removeprefix("$").removeprefix(".")
+
+
 class SchemasUnavailable(Exception):
     """A checker cannot run here: its CEL library is not installed, the vendored CRDs are missing,
     or a CRD has a CEL rule the checker cannot compile (``preview.crds.UnsupportedRule``)."""
@@ -53,7 +61,7 @@ def check(files: dict[str, str]) -> list[Problem]:
         try:
             kubernetes_validate.validate(body, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as err:
-            problems.append(Problem(name, ".".join(str(p) for p in err.path), err.message))
+            problems.append(Problem(name, where(err), err.message))
     if custom:
         problems += _check_custom(custom)
     return problems

@@ -52,6 +52,9 @@ WRONG_FIELDS = [
      lambda b: b["spec"].pop("secretName"), "spec", "must have required property secretName"),
     ("dev/dev.resourcequota.environment-quota.yaml",
      lambda b: b["spec"].update(hardd={"pods": "1"}), "spec", "hardd"),
+    ("test/test.deployment.demo-echo.yaml",
+     lambda b: b["spec"]["template"]["spec"]["containers"][0].update(image=1),
+     "spec.template.spec.containers[0].image", "is not of type 'string'"),
 ]
 
 
