@@ -456,13 +456,15 @@ def test_renewal_applies_the_plan_it_classified():
     assert words[:2] == ["pulumi", "preview"] and "--save-plan" in words and "--json" in words
     plan = words[words.index("--save-plan") + 1]
     uploads = {u["with"]["name"]: u["with"]["path"] for u in uses(drift, "actions/upload-artifact")}
-    assert uploads["plan-${{ matrix.stack }}"] == plan.replace("$STACK", "${{ matrix.stack }}")
+    assert uploads["plan-${{ matrix.stack }}"] == plan.replace("$RUNNER_TEMP", "${{ runner.temp }}").replace(
+        "$STACK", "${{ matrix.stack }}")
     renew = jobs["renew"]
     assert renew["environment"] == "platform" and identity_of(renew) == "GCP_PLATFORM_SERVICE_ACCOUNT"
     (download,) = uses(renew, "actions/download-artifact")
     (up,) = uses(renew, "pulumi/actions")
     assert up["with"]["command"] == "up" and download["with"]["name"] == "plan-${{ matrix.stack }}"
-    assert up["with"]["plan"] == f"{download['with']['path']}/${{{{ matrix.stack }}}}.json"
+    # One file uploaded: the artifact holds it at its root, downloaded into `path`.
+    assert up["with"]["plan"] == f"{download['with']['path']}/" + uploads["plan-${{ matrix.stack }}"].rsplit("/", 1)[-1]
     assert renew["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.report.outputs.renew) }}"
     assert "environment" not in drift and identity_of(drift) == "GCP_PREVIEW_SERVICE_ACCOUNT"
 
