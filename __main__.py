@@ -8,9 +8,10 @@ from components.platform import platform_for
 
 config = stack_config.load(pulumi.get_stack())
 platform = platform_for(config)
-environment = Environment(config.environment.name,
-                          EnvironmentArgs(config=config.environment, host=config.host, platform=platform,
-                                          control_plane_cidr=config.platform.cluster.master_cidr))
+shared = platform.contract  # the owner's facts: its own config, or its outputs when attached
+environment = Environment(config.environment.name, EnvironmentArgs(
+    config=config.environment, host=pulumi.Output.concat(config.environment.name, ".", shared.api_domain),
+    platform=platform, control_plane_cidr=shared.control_plane_cidr))
 
 for key, value in {**platform.exports, **environment.exports}.items():
     pulumi.export(key, value)

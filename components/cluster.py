@@ -294,7 +294,7 @@ class GkeCluster(pulumi.ComponentResource):
         })
 
 
-def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str], cluster_identifier: str,
+def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str], cluster_identifier: pulumi.Input[str],
                         opts: pulumi.ResourceOptions) -> k8s.Provider:
     """The one way this program talks to the cluster, in the owner and in attached stacks.
 

@@ -60,6 +60,13 @@ class PlatformContract(_StackOutputs):
     """The gateway workload's namespace (MUTUAL: an environment's Gateway and CA go there)."""
     tls_credential: pulumi.Input[str] = stack_output("tlsCredential")
     """The shared wildcard certificate's Secret (MUTUAL: served by the environment's Gateway)."""
+    api_domain: pulumi.Input[str] = stack_output("apiDomain")
+    """The parent of every environment host, ``api.<domain>``: a host is ``<env>.<apiDomain>``."""
+    cluster_identifier: pulumi.Input[str] = stack_output("clusterIdentifier")
+    """The Kubernetes providers' stable name of the cluster (project/location/name): known at
+    preview time (a deployed owner's output), so a changed kubeconfig never replaces a provider."""
+    control_plane_cidr: pulumi.Input[str] = stack_output("controlPlaneCidr")
+    """The control plane's range (``cluster.masterCidr``), which the egress NetworkPolicy lets through."""
 
     @classmethod
     def secret_output_names(cls) -> tuple[str, ...]:

@@ -40,12 +40,12 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "istio-envs"}
 class EnvironmentArgs:
     config: EnvironmentConfig
     """The environment's validated settings."""
-    host: str
-    """``<env>.api.<domain>``."""
+    host: pulumi.Input[str]
+    """``<env>.api.<domain>`` (an attached stack's from its owner's ``apiDomain`` output)."""
     platform: PlatformHandles
     """The platform it runs on (owned or referenced): the shared facts and the providers."""
-    control_plane_cidr: str
-    """The cluster's control-plane range (``cluster.masterCidr`` of the owner's stack file): where
+    control_plane_cidr: pulumi.Input[str]
+    """The cluster's control-plane range (the owner's ``cluster.masterCidr``, as its output): where
     pods reach the Kubernetes API server, which the egress NetworkPolicy must let through."""
 
 
@@ -229,7 +229,7 @@ class Environment(pulumi.ComponentResource):
 
         dns.RecordSet(
             f"{name}-dns",
-            name=f"{args.host}.",
+            name=pulumi.Output.concat(args.host, "."),
             type="A",
             ttl=DNS_TTL_SECONDS,
             managed_zone=shared.dns_zone,
@@ -240,7 +240,7 @@ class Environment(pulumi.ComponentResource):
 
         self.namespace = ns
         self.host = args.host
-        self.url = f"https://{args.host}"
+        self.url = pulumi.Output.concat("https://", args.host)
         self.audiences = list(cfg.auth.audiences)
         self.tls_mode = cfg.tls.mode
         self.exports: dict[str, pulumi.Input[object] | None] = {
@@ -278,7 +278,7 @@ def _in_namespace(namespace: str, labels: dict[str, str]) -> k8s.networking.v1.N
 
 
 def egress_rules(egress: Sequence[EgressDestination],
-                 control_plane_cidr: str) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict]:
+                 control_plane_cidr: pulumi.Input[str]) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict]:
     """The environment-egress NetworkPolicy's rules (see its comment)."""
     rules: list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict] = [
         {"to": [{"pod_selector": {}}]},

@@ -44,7 +44,7 @@ class ApiGateway(pulumi.ComponentResource):
         self.register_outputs({"reference": self.reference})
 
 
-def https_server(port_name: str, hosts: list[str], credential_name: pulumi.Input[str],
+def https_server(port_name: str, hosts: Sequence[pulumi.Input[str]], credential_name: pulumi.Input[str],
                  mode: str = "SIMPLE", ca_credential_name: pulumi.Input[str] | None = None,
                  min_tls_version: str = MIN_TLS_VERSION) -> dict:
     """One HTTPS server on 443. ``MUTUAL``: clients must present a certificate signed by the CA

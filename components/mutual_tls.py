@@ -24,7 +24,7 @@ from .tls import self_signed_ca, signed_leaf
 class MutualTlsHostArgs:
     environment: str
     """The environment name: names its CA, Secret and Gateway."""
-    host: str
+    host: pulumi.Input[str]
     """``<env>.api.<domain>``, the only host of the Gateway server."""
     tls: ClientTls
     """MUTUAL settings: client CA source (and PEM when provided)."""

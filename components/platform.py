@@ -132,6 +132,9 @@ class OwnedPlatform(pulumi.ComponentResource):
             dns_zone=zone.zone_name,
             gateway_namespace=gateway_namespace,
             tls_credential=certificate.secret_name,
+            api_domain=config.api_domain,
+            cluster_identifier=config.cluster_identifier,
+            control_plane_cidr=config.cluster.master_cidr,
         )
         review = ReviewFacts(
             tls_source=config.tls.source,
@@ -167,15 +170,14 @@ class OwnedPlatform(pulumi.ComponentResource):
 class PlatformReference(pulumi.ComponentResource):
     """An attached stack's view of the owner's platform: its outputs, nothing declared."""
 
-    def __init__(self, name: str, owner_stack: str, owner_platform: PlatformConfig,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, owner_stack: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:platform:PlatformReference", name, None, opts)
         owner = pulumi.StackReference(owner_stack, opts=pulumi.ResourceOptions(parent=self))
         contract = PlatformContract.read(owner)
-        # The same identifier as the owner's provider, from the owner's stack file: known at
-        # preview time, so a changed kubeconfig never replaces this stack's objects.
+        # The same identifier as the owner's provider, from the owner's outputs: known at preview
+        # time for a deployed owner, so a changed kubeconfig never replaces this stack's objects.
         kubernetes = kubernetes_provider(f"{name}-k8s", contract.kubeconfig,
-                                         owner_platform.cluster_identifier,
+                                         contract.cluster_identifier,
                                          pulumi.ResourceOptions(parent=self))
         gcp_provider = gcp.Provider(f"{name}-gcp", project=contract.project,
                                     opts=pulumi.ResourceOptions(parent=self))
@@ -192,8 +194,9 @@ class PlatformReference(pulumi.ComponentResource):
 
 def platform_for(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> PlatformHandles:
     """The owner declares its platform; an attached stack reads the owner's."""
-    if config.owns_platform or config.owner_stack is None:  # config: exactly one of the two
+    if config.platform is not None:
         # Before anything is declared: a changed zone must not replace the deployed one.
         refuse_zone_replacement(config.stack, config.stack_file, config.platform)
         return OwnedPlatform("platform", config.platform, config.platform_owners, opts).handles
-    return PlatformReference("platform", config.owner_stack, config.platform, opts).handles
+    assert config.owner_stack is not None  # config: exactly one of the two
+    return PlatformReference("platform", config.owner_stack, opts).handles

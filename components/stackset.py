@@ -6,8 +6,9 @@ config: an **owner** declares ``istio-envs:platform``, an **attached** stack nam
 side, ``new-env``, the workflow matrices, the bench and the tests all ask this module, so a new
 stack file joins everything at once and nothing restates the list.
 
-Only raw YAML values live here (no validation): ``components.config`` validates a stack and
-uses its siblings for the cross-stack rules.
+Only raw YAML values live here (no validation): ``components.config`` validates one stack, and
+``components.fleet`` checks the rules across them. Each file is read on its own, so one that does
+not parse fails its own stack and the fleet check, nothing else.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class Yaml11Number(int):
         number.text = text
         return number
 
-    def __getnewargs__(self) -> tuple[int, str]:  # copy and pickle keep the text
-        return int(self), self.text
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle keep the text
+        return Yaml11Number, (int(self), self.text)
 
 
 def _cli_integer(text: str) -> int:
@@ -168,7 +169,10 @@ class StackFile:
     name: str
     path: Path
     config: Mapping[str, Any]
-    """The raw ``config:`` map (``{secure: ...}`` values left as they are)."""
+    """The raw ``config:`` map (``{secure: ...}`` values left as they are); {} when unreadable."""
+    error: ConfigError | None = None
+    """Why the file cannot be read (its YAML), None when it can: its own stack and the fleet
+    check fail on it, no other stack does."""
 
     @property
     def file_name(self) -> str:
@@ -190,6 +194,14 @@ class StackFile:
     @property
     def role(self) -> str:
         return "owner" if self.is_owner else "attached" if self.owner else "unknown"
+
+    @classmethod
+    def read(cls, path: Path) -> StackFile:
+        """The file as far as it can be read: a broken one is a StackFile with its error."""
+        try:
+            return cls(stack_name(path), path, read_stack_file(path))
+        except ConfigError as err:
+            return cls(stack_name(path), path, {}, err)
 
     @property
     def environment(self) -> Mapping[str, Any]:
@@ -218,9 +230,8 @@ class StackSet:
 
     @classmethod
     def load(cls, project_dir: Path) -> StackSet:
-        paths = stack_files(project_dir)
-        return cls(project_dir, {stack_name(p): StackFile(stack_name(p), p, read_stack_file(p))
-                                 for p in paths})
+        """Each file read on its own: one that cannot be read blocks nobody (StackFile.error)."""
+        return cls(project_dir, {stack_name(p): StackFile.read(p) for p in stack_files(project_dir)})
 
     @staticmethod
     def names_in(project_dir: Path) -> list[str]:

@@ -360,11 +360,17 @@ def audiences_unique(resources: Iterable[Resource], others: Mapping[str, set[str
 
 
 def other_stack_audiences(project_dir: Path, this_stack: str) -> dict[str, set[str]]:
-    """Audiences declared by the other stack files of the project (the source of truth)."""
-    from components.stackset import StackSet
+    """Audiences declared by the other stack files of the project (the source of truth: the
+    fleet module's reading; a file that does not read declares none, and fails the fleet check)."""
+    from components.fleet import audiences
+    from components.stackset import StackSet, stack_file_name
 
-    return {other.file_name: other.audiences
-            for other in StackSet.load(project_dir).others(this_stack)}
+    found: dict[str, set[str]] = {}
+    for audience, stacks in audiences(StackSet.load(project_dir)).items():
+        for stack in stacks:
+            if stack != this_stack:
+                found.setdefault(stack_file_name(stack), set()).add(audience)
+    return found
 
 
 def no_removed_gke_features(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.config import ConfigError
+from components.fleet import check as fleet_check
 from components.stackset import StackFile, StackSet, read_stack_file, stack_file_name
 from policy.offline import POLICIES, Violation, check_plan, report
 
@@ -200,10 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     # An interrupted run must not leave the previous run's summary looking like its own.
     (build_dir / FLEET_SUMMARY).unlink(missing_ok=True)
     runs = preview_fleet(project_dir, build_dir, inputs, check_schemas=not args.no_schemas)
+    # The rules across the stack files (components/fleet.py): names, audiences, owners, certificates.
+    across = fleet_check(project_dir, own=False)  # each file's own: its preview's
+    print("\n".join(f"error: fleet: {problem}" for problem in across), file=sys.stderr)
     build_dir.mkdir(parents=True, exist_ok=True)
-    (build_dir / FLEET_SUMMARY).write_text(summary(runs, _folder_name(project_dir)))
+    text = summary(runs, _folder_name(project_dir))
+    if across:
+        text += "\n## Fleet check\n\n" + "".join(f"- {problem}\n" for problem in across)
+    (build_dir / FLEET_SUMMARY).write_text(text)
     failed = [run.stack for run in runs if run.failed]
-    broken = [run.stack for run in runs if run.violations]
+    broken = [run.stack for run in runs if run.violations] + (["fleet check"] if across else [])
     print(f"fleet: {len(runs)} stack(s), {len(runs) - len(failed)} previewed"
           + (f", failed: {', '.join(failed)}" if failed else "")
           + (f", policy violations: {', '.join(broken)}" if broken else "")

@@ -34,6 +34,12 @@ def config_key(case: str, key: str) -> str:
 
 # Owner-file problems found from an attached stack name the owner's file.
 OWNER_FILE_CASES = ("owner file broken for an attached stack", "provided cert misses the host of an attached stack")
+# Rules across stack files: the fleet check's (components/fleet.py), never one stack's program,
+# so a broken sibling blocks nobody else. Each is reported on the file named, once.
+FLEET_CASES = ("environment name used by another stack", "audience shared with another stack",
+               "provided cert misses the host of an attached stack", "attached to a missing owner",
+               "attached to a non-owner", "provided cert misses an attached environment",
+               "owner file broken for an attached stack")
 
 CASES = {
     "missing environment": ("dev", set_key("environment", DELETE), "environment", "missing"),
@@ -340,7 +346,23 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES), ids=sorted(CASES))
+def fleet_problems(case: str, project) -> list:
+    """The fleet check's problems of the file a cross-stack case names."""
+    from components import fleet
+
+    expected_file = "Pulumi.dev.yaml" if case in OWNER_FILE_CASES else f"Pulumi.{CASES[case][0]}.yaml"
+    return [p for p in fleet.check(project) if p.stack_file == expected_file]
+
+
+@pytest.mark.parametrize("case", sorted(FLEET_CASES), ids=sorted(FLEET_CASES))
+def test_cross_stack_faults_are_the_fleet_checks(tmp_path, case):
+    _, edit, key, expected = CASES[case]
+    found = fleet_problems(case, write_project(tmp_path, edit))
+    assert [p.config_key for p in found] == [config_key(case, key)], [str(p) for p in found]
+    assert expected in str(found[0])
+
+
+@pytest.mark.parametrize("case", sorted(set(CASES) - set(FLEET_CASES)), ids=sorted(set(CASES) - set(FLEET_CASES)))
 def test_bad_config_is_refused_before_any_resource(tmp_path, case):
     stack, edit, key, expected = CASES[case]
     project = write_project(tmp_path, edit)
@@ -369,6 +391,13 @@ def test_bad_config_through_the_cli_exits_2_with_one_line_and_writes_nothing(tmp
 
     stack, edit, key, _ = CASES[case]
     project = write_project(tmp_path, edit)
+    if case in FLEET_CASES:  # `python -m components.fleet` (CI, make preview-all): exit 1
+        from components.fleet import main as fleet_main
+
+        assert fleet_main(["--project-dir", str(project)]) == 1
+        errors = [line for line in capsys.readouterr().err.splitlines() if f"{config_key(case, key)}: " in line]
+        assert errors and all(line.startswith("error: Pulumi.") for line in errors)
+        return
     build = tmp_path / "build"
     args = [stack, "--project-dir", str(project), "--build-dir", str(build)]
     # An attached stack's owner is previewed first, with the same stand-ins.
@@ -596,7 +625,7 @@ def test_a_stack_name_that_is_no_environment_name_says_to_rename_the_file(tmp_pa
     (project / "Pulumi.Staging.yaml").write_text(yaml.safe_dump({"config": {
         f"{NS}:{key}": value for key, value in values.items()}}))
     config = load("Staging", project, read=values.get, known_keys=[f"{NS}:{k}" for k in values])
-    assert (config.environment.name, config.host) == ("staging", "staging.api.example.com")
+    assert config.platform is None and config.environment.name == "staging"
 
 
 @pytest.mark.parametrize("text, where", [

@@ -141,9 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(f"error: {line}" for line in str(err).splitlines()), file=sys.stderr)
         return 2
 
+    from components.fleet import check as fleet_check
     from preview import PreviewError, preview_stack
 
     try:
+        # The rules across stack files (names and audiences unique, the owner's certificate).
+        problems = [p for p in fleet_check(project_dir) if p.stack_file == path.name]
+        if problems:
+            raise ConfigError(problems=problems)
         result = preview_stack(args.name, project_dir, Path(args.build_dir) if args.build_dir else None,
                                log=lambda message: print(f"… {message}", file=sys.stderr))
     except (ConfigError, PreviewError) as err:

@@ -15,7 +15,12 @@ from typing import Any
 
 
 class Refused(Exception):
-    """The PEM value is wrong; ``str()`` says how, in words safe to print."""
+    """The PEM value is wrong; ``str()`` says how, in words safe to print; ``key`` is the key to
+    blame when it is not the certificate."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class SecretText:
@@ -85,20 +90,20 @@ def check_key_matches(cert: Any, key: SecretText) -> None:
     text = key.reveal()
     if "PRIVATE KEY-----" not in text:
         raise Refused("is not a PEM private key; expected text starting with -----BEGIN PRIVATE "
-                      "KEY----- (or EC/RSA PRIVATE KEY)")
+                      "KEY----- (or EC/RSA PRIVATE KEY)", "tlsPrivateKey")
     try:
         loaded = serialization.load_pem_private_key(text.encode(), password=None)
     except (ValueError, TypeError):
         # The parser's message could quote key material: say only what is wrong.
-        raise Refused("is not a readable unencrypted PEM private key") from None
+        raise Refused("is not a readable unencrypted PEM private key", "tlsPrivateKey") from None
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     if (loaded.public_key().public_bytes(serialization.Encoding.DER, spki)
             != cert.public_key().public_bytes(serialization.Encoding.DER, spki)):
         raise Refused("does not match tlsCertificate (their public keys differ); expected the key "
-                      "the certificate was issued for")
+                      "the certificate was issued for", "tlsPrivateKey")
 
 
-def check_client_ca(pem: str, now: datetime.datetime) -> None:
+def check_client_ca(pem: str, now: datetime.datetime) -> CertificateFacts:
     """A provided client CA: readable, valid, and a CA (basicConstraints CA:TRUE)."""
     from cryptography import x509
 
@@ -110,6 +115,8 @@ def check_client_ca(pem: str, now: datetime.datetime) -> None:
     if not is_ca:
         raise Refused("is not a CA certificate (basicConstraints CA:TRUE); expected the CA that "
                       "signs your clients' certificates")
+    expires = cert.not_valid_after_utc
+    return CertificateFacts(pem, (), expires, (expires - cert.not_valid_before_utc).days)
 
 
 def host_covered(host: str, names: Sequence[str]) -> bool:
