@@ -38,8 +38,11 @@ INJECTION_LABEL = {"istio-injection": "enabled"}
 # tag mesh.py sets; injection-template.yaml `image: "{{ .ProxyImage }}"`).
 PROXY_IMAGE = f"{ISTIO_HUB}/proxyv2:{ISTIO_VERSION}"
 PROXY_CONTAINERS = ("istio-proxy", "istio-validation")
-# The proxy's UID: traffic of that UID is never redirected to the proxy, so an application
-# container running as it bypasses the sidecar (injection-template.yaml: istio-iptables -u 1337).
+# The proxy's UID and GID: traffic of that UID or GID is never redirected to the proxy, so an
+# application container running as either bypasses the sidecar (injection-template.yaml:
+# istio-iptables -u 1337, the GID defaulting to the UID; its rules `-m owner --uid-owner 1337 -j
+# RETURN` and the same with --gid-owner, istio/istio tools/istio-iptables/pkg/capture/testdata/
+# empty.golden).
 PROXY_UID = 1337
 # Capture settings the injector writes as annotations with Istio CNI (injection-template.yaml,
 # `if .Values.pilot.cni.enabled`), at the pinned chart's defaults (global.proxy.*): the CNI plugin
@@ -121,22 +124,40 @@ def namespace_policy() -> AdmissionPolicy:
     """An environment namespace (labelled so now or before) keeps its environment label, sidecar
     injection and Pod Security level: nobody unlabels it out of every other policy here (a
     namespaceSelector reads a namespace's new labels on its own update, so this one matches every
-    namespace and reads ``oldObject`` too)."""
+    namespace and reads ``oldObject`` too). A MUTUAL environment's namespace keeps
+    ``istio-envs/client-tls`` (without it the routes policy would let its routes bind to the shared
+    SIMPLE Gateway): only a requester who may update this policy's own binding, and so could lift
+    the rule anyway, takes it off (the platform identity turning an environment SIMPLE; the
+    environments deployer and owners never). Asked of the API server's authorizer (RBAC and, on
+    GKE, IAM), the one fact here that depends on who asks."""
     required = {ENVIRONMENT_LABEL: None, **INJECTION_LABEL, **POD_SECURITY_LABELS}
     checks = [(_is("variables.labels", key, value) if value else
                f"('{key}' in variables.labels && variables.labels['{key}'] == object.metadata.name)")
               for key, value in required.items()]
+    name = "istio-envs-environment-namespaces"
+    policy_admin = (f"authorizer.group('admissionregistration.k8s.io').resource("
+                    f"'validatingadmissionpolicybindings').name('{name}').check('update').allowed()")
     return AdmissionPolicy(
-        name="istio-envs-environment-namespaces", rules=(("", ("namespaces",)),), in_environments=False,
+        name=name, rules=(("", ("namespaces",)),), in_environments=False,
         variables=(
             ("labels", _labels("object")),
             ("environment", f"'{ENVIRONMENT_LABEL}' in variables.labels || (oldObject != null && "
                             f"'{ENVIRONMENT_LABEL}' in {_labels('oldObject')})"),
+            ("wasMutual", f"oldObject != null && {_is(_labels('oldObject'), CLIENT_TLS_LABEL, CLIENT_TLS_MUTUAL)}"),
         ),
-        validations=((f"!variables.environment || ({' && '.join(checks)})",
-                      f"an environment namespace keeps {ENVIRONMENT_LABEL}=<its name>, istio-injection="
-                      "enabled and its Pod Security labels (" + ", ".join(
-                          f"{k}={v}" for k, v in POD_SECURITY_LABELS.items()) + ")"),))
+        validations=(
+            (f"!variables.environment || ({' && '.join(checks)})",
+             f"an environment namespace keeps {ENVIRONMENT_LABEL}=<its name>, istio-injection="
+             "enabled and its Pod Security labels (" + ", ".join(
+                 f"{k}={v}" for k, v in POD_SECURITY_LABELS.items()) + ")"),
+            (f"!('{CLIENT_TLS_LABEL}' in variables.labels) || "
+             f"variables.labels['{CLIENT_TLS_LABEL}'] == '{CLIENT_TLS_MUTUAL}'",
+             f"{CLIENT_TLS_LABEL} is {CLIENT_TLS_MUTUAL} or absent"),
+            (f"!variables.environment || !variables.wasMutual || "
+             f"{_is('variables.labels', CLIENT_TLS_LABEL, CLIENT_TLS_MUTUAL)} || {policy_admin}",
+             f"a MUTUAL environment's namespace keeps {CLIENT_TLS_LABEL}={CLIENT_TLS_MUTUAL} (its routes "
+             "bind to its own MUTUAL Gateway only); only who may update this policy's binding takes it off"),
+        ))
 
 
 def routes_policy(api_domain: str) -> AdmissionPolicy:
@@ -239,16 +260,38 @@ def services_policy() -> AdmissionPolicy:
             "which Istio would register as an egress destination)"),))
 
 
+def _effective(field: str, sentinel: str) -> str:
+    """A container's ``securityContext.<field>``, else the pod's (``variables.<sentinel>``: -1
+    when the pod sets none either)."""
+    return (f"(has(c.securityContext) && has(c.securityContext.{field}) ? c.securityContext.{field} : "
+            f"variables.{sentinel})")
+
+
+def _runs_pilot_agent(handler: str) -> str:
+    """A lifecycle hook or probe of a proxy container runs no program but pilot-agent."""
+    return (f"(!has({handler}.exec) || (has({handler}.exec.command) && size({handler}.exec.command) > 0 "
+            f"&& {handler}.exec.command[0] == 'pilot-agent'))")
+
+
 def pods_policy() -> AdmissionPolicy:
     """Every pod of an environment runs the mesh proxy with the injector's capture settings: its
     inbound traffic passes the sidecar, where the environment's JWT and authorization policies
-    are (auto-mTLS would send the gateway's requests in plaintext to a pod without one)."""
+    are (auto-mTLS would send the gateway's requests in plaintext to a pod without one).
+
+    The capture exempts the proxy's UID and GID (``PROXY_UID``), so every other container runs as an explicit user and group (its own
+    securityContext's or the pod's), neither 1337: unset, the image's own USER would decide, and
+    an image built ``USER 1337`` would bypass the sidecar. The containers named as the injector's
+    run the proxy image's own entrypoint (no ``command``; hooks and probes exec pilot-agent only):
+    a pod may declare a container of that name, which the injector merges over its own."""
     overrides = " && ".join(f"!('{key}' in variables.annotations)" for key in CAPTURE_OVERRIDES)
     defaults = " && ".join(f"(!('{k}' in variables.annotations) || variables.annotations['{k}'] == '{v}')"
                            for k, v in CAPTURE_DEFAULTS.items())
-    not_proxy_uid = (f"(!has(c.securityContext) || !has(c.securityContext.runAsUser) || "
-                     f"c.securityContext.runAsUser != {PROXY_UID})")
     opt_out = "sidecar.istio.io/inject"
+    pod_context = "has(object.spec.securityContext) && has(object.spec.securityContext.{0})"
+    hooks = " && ".join(f"(!has(c.lifecycle) || !has(c.lifecycle.{hook}) || {_runs_pilot_agent(f'c.lifecycle.{hook}')})"
+                        for hook in ("postStart", "preStop"))
+    probes = " && ".join(f"(!has(c.{probe}) || {_runs_pilot_agent(f'c.{probe}')})"
+                         for probe in ("readinessProbe", "livenessProbe", "startupProbe"))
     return AdmissionPolicy(
         name="istio-envs-environment-pods", rules=(("", ("pods",)),), operations=("CREATE",),
         variables=(
@@ -257,6 +300,9 @@ def pods_policy() -> AdmissionPolicy:
             ("containers", "(has(object.spec.initContainers) ? object.spec.initContainers : []) + "
                            "object.spec.containers"),
             ("proxies", "variables.containers.filter(c, c.name == 'istio-proxy')"),
+            ("apps", f"variables.containers.filter(c, !(c.name in {list(PROXY_CONTAINERS)}))"),
+            ("podUser", f"{pod_context.format('runAsUser')} ? object.spec.securityContext.runAsUser : -1"),
+            ("podGroup", f"{pod_context.format('runAsGroup')} ? object.spec.securityContext.runAsGroup : -1"),
         ),
         validations=(
             (f"!{_is('variables.labels', opt_out, 'false')} && !{_is('variables.annotations', opt_out, 'false')}",
@@ -266,11 +312,19 @@ def pods_policy() -> AdmissionPolicy:
             (f"{overrides} && {defaults}",
              "a pod in an environment namespace keeps the injector's traffic capture (no excluded "
              "ports, ranges or interfaces, no other proxy image, template or proxy config)"),
-            (f"(!has(object.spec.securityContext) || !has(object.spec.securityContext.runAsUser) || "
-             f"object.spec.securityContext.runAsUser != {PROXY_UID}) && variables.containers.all(c, "
-             f"c.name in {list(PROXY_CONTAINERS)} || {not_proxy_uid})",
-             f"an application container never runs as the proxy's UID {PROXY_UID}, whose traffic "
-             "bypasses the sidecar"),
+            (f"variables.containers.all(c, !(c.name in {list(PROXY_CONTAINERS)}) || "
+             f"(c.image == '{PROXY_IMAGE}' && !has(c.command) && {hooks} && {probes}))",
+             f"a container named {' or '.join(PROXY_CONTAINERS)} is the injector's: the proxy image "
+             f"({PROXY_IMAGE}) with its own entrypoint (no command; hooks and probes run pilot-agent only)"),
+            (f"variables.podUser != {PROXY_UID} && variables.apps.all(c, {_effective('runAsUser', 'podUser')} >= 0 "
+             f"&& {_effective('runAsUser', 'podUser')} != {PROXY_UID})",
+             f"an application container runs as an explicit user (runAsUser, its own or the pod's), never "
+             f"the proxy's UID {PROXY_UID}, whose traffic bypasses the sidecar (unset, the image's USER "
+             f"decides)"),
+            (f"variables.podGroup != {PROXY_UID} && variables.apps.all(c, {_effective('runAsGroup', 'podGroup')} >= 0 "
+             f"&& {_effective('runAsGroup', 'podGroup')} != {PROXY_UID})",
+             f"an application container runs with an explicit group (runAsGroup, its own or the pod's), "
+             f"never the proxy's GID {PROXY_UID}, whose traffic bypasses the sidecar"),
         ))
 
 

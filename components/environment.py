@@ -171,9 +171,7 @@ class Environment(pulumi.ComponentResource):
         # Below Istio, outbound: REGISTRY_ONLY is not a firewall (istio/api mesh/v1alpha1/
         # config.proto: a workload that bypasses its sidecar reaches anything), so this policy
         # lets pods reach only their own namespace, kube-dns, istiod's xDS/CA port, the API server
-        # and the GKE metadata server (169.254.169.254:80, and 169.254.169.252:988 where Dataplane
-        # V2 serves Workload Identity; GKE's Workload Identity docs, not verified live), and, for
-        # an environment with `egress`, public addresses on those destinations' ports only: a
+        # and the GKE metadata server (METADATA_ENDPOINTS), and, for an environment with `egress`, public addresses on those destinations' ports only: a
         # NetworkPolicy cannot name hosts (FQDN network policies need GKE Enterprise), so which
         # hosts stays the sidecar's ServiceEntry decision.
         k8s.networking.v1.NetworkPolicy(
@@ -265,6 +263,12 @@ CLUSTER_SERVICES = ("kube-system/kube-dns.kube-system.svc.cluster.local",
 # Where the mesh's own pods run (components/mesh.py): istiod's pods carry app=istiod.
 ISTIOD_SELECTOR = {"app": "istiod"}
 ISTIOD_XDS_PORT = 15012
+# The GKE metadata server, as GKE's network-policy page lists what a policy must let pods reach
+# with Workload Identity Federation ("Network policy and Workload Identity Federation for GKE",
+# https://cloud.google.com/kubernetes-engine/docs/how-to/network-policy#network-policy-and-workload-identity):
+# 169.254.169.252/32 on TCP 988 (where the node's gke-metadata-server listens) and, on clusters
+# with Dataplane V2 (this one), 169.254.169.254/32 on TCP 80. As two public repositories quote that
+# section; the page itself could not be read offline, and none of it is verified live.
 METADATA_ENDPOINTS = (("169.254.169.254/32", 80), ("169.254.169.252/32", 988))
 # Addresses that are not the internet: private, shared, link-local and loopback ranges (RFC 1918,
 # RFC 6598, RFC 3927): the public-egress rule excludes them, so it opens no path into the VPC.

@@ -18,14 +18,17 @@ the API types' documentation):
   (``parameterNotFoundAction``), ``failurePolicy`` (an error denies under Fail) and
   ``validationActions`` (Deny refuses; Warn and Audit do not);
 - the CEL variables ``object``, ``oldObject`` (null where absent), ``request``, ``namespaceObject``
-  (null for cluster-scoped requests), ``params``, ``variables``. ``authorizer`` is not modelled:
-  an expression using it raises.
+  (null for cluster-scoped requests), ``params``, ``variables``, and ``authorizer`` (the
+  Kubernetes authz library, k8s.io/apiserver/pkg/cel/library/authz.go: ``authorizer.group(g)
+  .resource(r)[.subresource(s)][.namespace(n)][.name(n)].check(verb).allowed()``) answered by the
+  cluster's ``authorize`` callable; a cluster without one raises where a check is evaluated.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,10 +119,13 @@ class Cluster:
     namespaces: dict[str, dict] = field(default_factory=dict)
     params: dict[tuple[str, str, str], dict] = field(default_factory=dict)
     """(kind, namespace, name) -> object."""
+    authorize: Callable[[Request, dict], bool] | None = None
+    """The API server's authorizer for the CEL ``authorizer`` variable: may the request's user do
+    ``{group, resource, subresource, namespace, name, verb}``?"""
 
     @classmethod
-    def of(cls, objects: Iterable[dict]) -> Cluster:
-        cluster = cls()
+    def of(cls, objects: Iterable[dict], authorize: Callable[[Request, dict], bool] | None = None) -> Cluster:
+        cluster = cls(authorize=authorize)
         for obj in objects:
             cluster.add(obj)
         return cluster
@@ -186,7 +192,8 @@ class Cluster:
         scope: dict[str, Any] = {
             "object": request.object, "oldObject": request.old_object, "request": request.cel(),
             "namespaceObject": self.namespaces.get(request.namespace) if request.namespaced else None,
-            "params": None}
+            "params": None, "authorizer": {}}
+        functions = _authorizer_functions(self.authorize, request)
         if spec.get("paramKind"):
             ref = binding.get("paramRef") or {}
             namespace = ref.get("namespace", request.namespace if request.namespaced else "")
@@ -198,7 +205,7 @@ class Cluster:
             scope["params"] = params
         for condition in spec.get("matchConditions", []):
             try:
-                if _cel_eval(condition["expression"], scope) is not True:
+                if _cel_eval(condition["expression"], scope, functions) is not True:
                     return []
             except Exception as err:  # noqa: BLE001 - the API server maps any error the same way
                 return error(f"match condition {condition['name']}: {err}")
@@ -206,7 +213,8 @@ class Cluster:
         failed: dict[str, str] = {}
         for variable in spec.get("variables", []):
             try:
-                variables[variable["name"]] = _cel_eval(variable["expression"], {**scope, "variables": variables})
+                variables[variable["name"]] = _cel_eval(variable["expression"], {**scope, "variables": variables},
+                                                        functions)
             except Exception as err:  # noqa: BLE001
                 failed[variable["name"]] = str(err)
         denials = []
@@ -216,14 +224,14 @@ class Cluster:
             try:
                 if broken:
                     raise ValueError(f"variable {broken[0]}: {failed[broken[0]]}")
-                passed = _cel_eval(expression, {**scope, "variables": variables})
+                passed = _cel_eval(expression, {**scope, "variables": variables}, functions)
             except Exception as err:  # noqa: BLE001
                 denials += error(f"{expression!r} could not be evaluated: {err}")
                 continue
             if not isinstance(passed, bool):
                 denials += error(f"{expression!r} returned {passed!r}, not a boolean")
             elif not passed:
-                denials.append(Denial(name, _message(validation, {**scope, "variables": variables})))
+                denials.append(Denial(name, _message(validation, {**scope, "variables": variables}, functions)))
         return denials
 
 
@@ -277,23 +285,43 @@ def _rule_matches(rule: Mapping[str, Any], request: Request) -> bool:
     return False
 
 
-def _cel_eval(expression: str, scope: dict[str, Any]) -> Any:
+def _authorizer_functions(authorize: Callable[[Request, dict], bool] | None,
+                          request: Request) -> dict[str, Callable]:
+    """The authz library's member functions over plain maps: each builder adds its attribute,
+    ``check`` asks ``authorize``, ``allowed`` reads the decision."""
+    def builder(key: str) -> Callable:
+        return lambda receiver, value: {**dict(receiver), key: value}
+
+    def check(receiver, verb):
+        if authorize is None:
+            raise NotImplementedError("this cluster models no authorizer")
+        return {"allowed": bool(authorize(request, {**dict(receiver), "verb": verb}))}
+
+    return {**{key: builder(key) for key in ("group", "resource", "subresource", "namespace", "name")},
+            "check": check, "allowed": lambda decision: bool(dict(decision)["allowed"])}
+
+
+@functools.cache
+def _compiled(expression: str):
+    return _cel()[0].compile(expression)
+
+
+def _cel_eval(expression: str, scope: dict[str, Any], functions: Mapping[str, Callable] | None = None) -> Any:
     cel, extensions = _cel()
-    program = cel.compile(expression)
-    if "authorizer" in program.references()["variables"]:
-        raise NotImplementedError("the authorizer variable is not modelled here")
+    program = _compiled(expression)
     context = cel.Context()
-    for name, function in extensions["strings"].items():
+    for name, function in {**extensions["strings"], **(functions or {})}.items():
         context.add_function(name, function)
     for name, value in scope.items():
         context.add_variable(name, value)
     return program.execute(context)
 
 
-def _message(validation: Mapping[str, Any], scope: dict[str, Any]) -> str:
+def _message(validation: Mapping[str, Any], scope: dict[str, Any],
+             functions: Mapping[str, Callable] | None = None) -> str:
     if validation.get("messageExpression"):
         try:
-            text = _cel_eval(validation["messageExpression"], scope)
+            text = _cel_eval(validation["messageExpression"], scope, functions)
             if isinstance(text, str) and text.strip():
                 return text
         except Exception:  # noqa: BLE001 - the API server falls back to message

@@ -1,22 +1,29 @@
 """The cluster the tenancy tests reason about, built from the previews: the owner stack's
 admission policies, owners' role and namespaces, the bootstrap's deployer role and policies, and
 the attached environments' own objects; the corpus (tools/tenancy_corpus.yaml) turned into
-requests against it, and each layer's answer (RBAC, admission, Pod Security)."""
+requests against it, and each layer's answer (RBAC, admission, Pod Security).
+
+The API server's authorizer (what admission's ``authorizer`` variable asks) is RBAC over the
+rendered roles, plus IAM: GKE authorizes a request that either allows, and the platform identity
+holds ``roles/container.admin`` (every Kubernetes permission; bootstrap/ci_identities.py)."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from admission import Cluster, Request, plural
-from conftest import ROOT
+from ci_identity import backend_plan
+from conftest import EXAMPLES, OWNER, ROOT, STACKS
 from injection import inject
 from pod_security import violations
 from rbac import Attributes, Rbac
 
 from components.pod_security import POD_SECURITY_LEVEL
+from components.stackset import StackSet
 
 CORPUS = ROOT / "tools" / "tenancy_corpus.yaml"
 CONTROLLER = "system:serviceaccount:kube-system:replicaset-controller"
@@ -31,7 +38,7 @@ def kubernetes_objects(plan: dict) -> list[dict]:
 
 
 def corpus() -> list[dict]:
-    return yaml.safe_load(CORPUS.read_text())["cases"]
+    return yaml.load(CORPUS.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["cases"]
 
 
 def fill(value: Any, names: dict[str, str]) -> Any:
@@ -92,13 +99,15 @@ class World:
         _, request = self.request(case)
         return self.layers(request)
 
+    def attributes(self, request: Request) -> Attributes:
+        group, _ = request.group_version
+        return Attributes(request.username, VERBS[request.operation], group, request.resource or plural(request.kind),
+                          request.namespace if request.namespaced else "", request.name,
+                          request.subresource, request.groups)
+
     def layers(self, request: Request) -> set[str]:
         found: set[str] = set()
-        group, _ = request.group_version
-        attrs = Attributes(request.username, VERBS[request.operation], group, plural(request.kind),
-                           request.namespace if request.namespaced else "", request.name,
-                           request.subresource, request.groups)
-        if not self.rbac.authorize_write(attrs, request.object):
+        if not self.rbac.authorize_write(self.attributes(request), request.object):
             found.add("rbac")
         if request.operation == "GET":
             return found
@@ -124,6 +133,17 @@ def pod_of(workload: dict) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
 
 
+def authorizer(rbac: Rbac, iam_admins: tuple[str, ...]) -> Callable[[Request, dict], bool]:
+    """The API server's authorizer over ``rbac``, and IAM's grant of everything to ``iam_admins``."""
+    def authorize(request: Request, check: dict) -> bool:
+        if request.username in iam_admins:
+            return True
+        return rbac.allowed(Attributes(request.username, check["verb"], check.get("group", ""),
+                                       check.get("resource", ""), check.get("namespace", ""),
+                                       check.get("name", ""), check.get("subresource", ""), request.groups))
+    return authorize
+
+
 def build(owner: dict, backend: dict, env: dict, other: dict, owners_group: str, api_domain: str) -> World:
     objects = [o for plan in (owner, backend, env, other) for o in kubernetes_objects(plan)]
     policies = [o for plan in (owner, backend) for o in kubernetes_objects(plan)
@@ -141,4 +161,32 @@ def build(owner: dict, backend: dict, env: dict, other: dict, owners_group: str,
     names = {"env": env_name, "other": other["outputs"]["namespace"], "domain": api_domain,
              "image": "docker.io/library/busybox:1.36", "owners": owners_group}
     assert POD_SECURITY_LEVEL == "restricted"
-    return World(Cluster.of(policies + namespaces), Rbac.of(objects), objects, users, names)
+    rbac = Rbac.of(objects)
+    cluster = Cluster.of(policies + namespaces, authorizer(rbac, (accounts["platform"],)))
+    return World(cluster, rbac, objects, users, names)
+
+
+# The worlds the tests use. An attached environment with owners (the attacker's), and another one
+# (the target); for `mutual: true` cases, a MUTUAL environment attached to the mutual example's
+# owner, and another.
+ENV = next(s.name for s in STACKS.attached_to(OWNER) if s.environment.get("owners"))
+OTHER = next(s.name for s in STACKS.attached_to(OWNER) if s.name != ENV)
+MUTUAL_STACKS = StackSet.load(EXAMPLES["partner"])
+MUTUAL_OWNER = MUTUAL_STACKS["partner"].owner
+MUTUAL_ENV = next(s.name for s in MUTUAL_STACKS.attached_to(MUTUAL_OWNER)
+                  if s.environment.get("tls", {}).get("mode") == "MUTUAL")
+MUTUAL_OTHER = next(s.name for s in MUTUAL_STACKS.attached_to(MUTUAL_OWNER) if s.name != MUTUAL_ENV)
+
+
+def shipped_world(plans: dict, build_dir) -> World:
+    owners = STACKS[ENV].environment["owners"][0].split(":", 1)[1]
+    domain = "api." + STACKS[OWNER].config["istio-envs:platform"]["domain"]
+    return build(plans[OWNER], backend_plan(build_dir), plans[ENV], plans[OTHER], owners, domain)
+
+
+def mutual_world(example_plans: dict, build_dir) -> World:
+    """The bootstrap's policies as it declares them (for dev's cluster) over the mutual example's
+    platform: they name no cluster, only identities and labels."""
+    domain = "api." + MUTUAL_STACKS[MUTUAL_OWNER].config["istio-envs:platform"]["domain"]
+    return build(example_plans[MUTUAL_OWNER], backend_plan(build_dir), example_plans[MUTUAL_ENV],
+                 example_plans[MUTUAL_OTHER], "nobody@example.com", domain)

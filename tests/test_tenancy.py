@@ -11,32 +11,34 @@ bootstrap's policies; Pod Security (tests/pod_security.py) over the pod as the i
 from __future__ import annotations
 
 import pytest
+import tenancy_world
 from admission import Cluster, Request, selector_matches
 from ci_identity import backend_plan
-from conftest import OWNER, STACKS, of_type
+from conftest import EXAMPLES, OWNER, STACKS, of_type
 from injection import inject
 from pod_security import violations
 from rbac import Attributes, Rbac
-from tenancy_world import build, corpus, kubernetes_objects, pod_of
+from tenancy_world import ENV, MUTUAL_ENV, OTHER, corpus, kubernetes_objects, pod_of, shipped_world
 
-from components.admission import ENVIRONMENT_LABEL, POLICY_NAMES
+from components.admission import CLIENT_TLS_LABEL, ENVIRONMENT_LABEL, POLICY_NAMES, PROXY_IMAGE
 from components.pod_security import POD_SECURITY_LEVEL
+from components.stackset import StackSet
 from components.tenancy import OWNER_CLUSTER_ROLE
 
 CASES = corpus()
 LAYERS = {"rbac", "pod-security"} | {f"admission:{n}" for n in
                                       (*POLICY_NAMES, "istio-envs-managed-objects",
                                        "istio-envs-environment-deployer")}
-# An attached environment with owners (the attacker's), and another one (the target).
-ENV = next(s.name for s in STACKS.attached_to(OWNER) if s.environment.get("owners"))
-OTHER = next(s.name for s in STACKS.attached_to(OWNER) if s.name != ENV)
 
 
 @pytest.fixture(scope="module")
 def world(plans, build_dir):
-    owners = STACKS[ENV].environment["owners"][0].split(":", 1)[1]
-    domain = "api." + STACKS[OWNER].config["istio-envs:platform"]["domain"]
-    return build(plans[OWNER], backend_plan(build_dir), plans[ENV], plans[OTHER], owners, domain)
+    return shipped_world(plans, build_dir)
+
+
+@pytest.fixture(scope="module")
+def mutual_world(example_plans, build_dir):
+    return tenancy_world.mutual_world(example_plans, build_dir)
 
 
 def test_the_corpus_is_a_table_of_hostile_requests():
@@ -45,13 +47,16 @@ def test_the_corpus_is_a_table_of_hostile_requests():
     for case in CASES:
         assert case["requester"] in ("owner", "deployer", "pod"), case["case"]
         assert case["refused_by"] and set(case["refused_by"]) <= LAYERS, case["case"]
+        assert set(case) <= {"case", "requester", "operation", "object", "old", "existing", "patch",
+                             "subresource", "refused_by", "live", "mutual"}, case["case"]
     # Every policy the program declares refuses something in it.
     named = {layer for c in CASES for layer in c["refused_by"]}
     assert LAYERS <= named
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["case"] for c in CASES])
-def test_each_hostile_request_is_refused_by_what_the_corpus_names(world, case):
+def test_each_hostile_request_is_refused_by_what_the_corpus_names(request, case):
+    world = request.getfixturevalue("mutual_world" if case.get("mutual") else "world")
     assert world.refusals(case) == set(case["refused_by"])
 
 
@@ -226,10 +231,57 @@ def test_egress_leaves_the_cluster_only_on_the_environments_egress_ports(plans, 
 
 
 def stack_egress(stack: str) -> list[dict]:
-    from conftest import EXAMPLES
 
-    from components.stackset import StackSet
 
     folder = EXAMPLES.get(stack)
     stacks = StackSet.load(folder) if folder else STACKS
     return list(stacks[stack].environment.get("egress") or [])
+
+
+# --- who may turn a MUTUAL environment SIMPLE, and what the injector's containers may run -------
+
+def test_only_the_policies_administrators_take_a_mutual_namespaces_client_tls_label_off(mutual_world):
+    """The namespace policy asks the authorizer: the platform identity (IAM container.admin: it may
+    update the policy's binding) turns an environment SIMPLE with a plain `pulumi up`; the
+    deployer, which could then bind the environment's routes to the shared SIMPLE Gateway, may
+    not. Keeping the label, or giving it to a SIMPLE environment, needs nobody's say."""
+    stored = mutual_world.cluster.namespaces[MUTUAL_ENV]
+    assert stored["metadata"]["labels"][CLIENT_TLS_LABEL] == "mutual"
+    simple = {**stored, "metadata": {**stored["metadata"], "labels": {
+        k: v for k, v in stored["metadata"]["labels"].items() if k != CLIENT_TLS_LABEL}}}
+    platform, _ = mutual_world.users["platform"]
+    deployer, groups = mutual_world.users["deployer"]
+    assert mutual_world.cluster.review(Request("UPDATE", platform, simple, stored)) == []
+    (denial,) = mutual_world.cluster.review(Request("UPDATE", deployer, simple, stored, groups))
+    assert denial.policy == "istio-envs-environment-namespaces" and "keeps istio-envs/client-tls" in denial.message
+    assert mutual_world.cluster.review(Request("UPDATE", deployer, stored, stored, groups)) == []
+    assert mutual_world.cluster.review(Request("UPDATE", deployer, stored, simple, groups)) == []
+    odd = {**stored, "metadata": {**stored["metadata"], "labels": {**stored["metadata"]["labels"],
+                                                                   CLIENT_TLS_LABEL: "off"}}}
+    assert [d.policy for d in mutual_world.cluster.review(Request("UPDATE", platform, odd, stored))] == \
+        ["istio-envs-environment-namespaces"]
+
+
+def test_the_injectors_containers_run_the_proxy_images_own_entrypoint(world, plans):
+    """A pod may declare a container named istio-proxy or istio-validation, which the injector
+    merges over its own: another command, or a hook or probe that execs anything but pilot-agent,
+    would run as the proxy's UID, outside the capture. The demo pod as injected is admitted."""
+    demo = next(o for o in kubernetes_objects(plans[OWNER]) if o["kind"] == "Deployment")
+    pod = inject(pod_of(demo), world.cluster.namespaces[OWNER])
+    controller = "system:serviceaccount:kube-system:replicaset-controller"
+
+    def refusals(change) -> list[str]:
+        changed = {**pod, "spec": {**pod["spec"], "initContainers": [
+            change(dict(c)) if c["name"] == "istio-proxy" else c for c in pod["spec"]["initContainers"]]}}
+        return [d.message for d in world.cluster.review(Request("CREATE", controller, changed))]
+
+    assert refusals(lambda c: c) == []
+    assert refusals(lambda c: {**c, "lifecycle": {"preStop": {"exec": {"command": ["pilot-agent", "request"]}}}}) == []
+    for change in (lambda c: {**c, "command": ["/bin/sh", "-c", "curl http://169.254.169.254"]},
+                   lambda c: {**c, "image": "docker.io/attacker/proxyv2:1"},
+                   lambda c: {**c, "lifecycle": {"postStart": {"exec": {"command": ["bash", "-c", "curl x"]}}}},
+                   lambda c: {**c, "readinessProbe": {"exec": {"command": ["sh"]}}},
+                   lambda c: {**c, "startupProbe": {"exec": {"command": []}}}):
+        found = refusals(change)
+        assert any("is the injector's" in m for m in found), found
+    assert PROXY_IMAGE in pod["spec"]["initContainers"][0]["image"]
