@@ -68,8 +68,10 @@ new-env: $(VENV)/.installed  ## a new environment stack: make new-env ENV=qa [FR
 	$(PY) -m tools.new_env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(QUOTA_CPU),--quota-cpu $(QUOTA_CPU)) $(if $(QUOTA_MEMORY),--quota-memory $(QUOTA_MEMORY)) $(if $(QUOTA_PODS),--quota-pods $(QUOTA_PODS))
 
 # With HOST (and INGRESS_IP, CA_FILE for a self-signed platform) no Pulumi CLI is needed.
-verify: $(VENV)/.installed  ## check a deployed stack from outside: make verify STACK=dev, or make verify HOST=dev.api.example.com INGRESS_IP=<ip> [CA_FILE=ca.pem] [DEMO=1] [NAME_SERVERS=ns1,ns2]
-	$(PY) -m tools.verify $(if $(HOST),--host $(HOST) $(if $(INGRESS_IP),--ingress-ip $(INGRESS_IP)) $(if $(CA_FILE),--ca-file $(CA_FILE)) $(if $(DEMO),--demo) $(if $(NAME_SERVERS),--name-servers $(NAME_SERVERS)) $(if $(ZONE),--zone $(ZONE)),--stack $(STACK)) $(if $(VERIFY_PATH),--path $(VERIFY_PATH))
+# An attached stack also gets the tenancy corpus's live cases, sent with kubectl (its current context, or
+# KUBE_CONTEXT) as server-side dry runs: run it with the environments deployer's credentials.
+verify: $(VENV)/.installed  ## check a deployed stack from outside: make verify STACK=dev [KUBE_CONTEXT=<ctx>], or make verify HOST=dev.api.example.com INGRESS_IP=<ip> [CA_FILE=ca.pem] [DEMO=1] [NAME_SERVERS=ns1,ns2]
+	$(PY) -m tools.verify $(if $(HOST),--host $(HOST) $(if $(INGRESS_IP),--ingress-ip $(INGRESS_IP)) $(if $(CA_FILE),--ca-file $(CA_FILE)) $(if $(DEMO),--demo) $(if $(NAME_SERVERS),--name-servers $(NAME_SERVERS)) $(if $(ZONE),--zone $(ZONE)),--stack $(STACK) $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT))) $(if $(VERIFY_PATH),--path $(VERIFY_PATH))
 
 bench: $(VENV)/.installed  ## this machine, preview timings and scaling -> build/bench.json; SUITE=1 also times make test
 	$(PY) -m preview.bench $(if $(SUITE),--suite) $(if $(RUNS),--runs $(RUNS))

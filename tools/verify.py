@@ -19,6 +19,12 @@ with ``istio-envs demo: <env>``, through DNS, TLS, the gateway, the route and th
 this environment's own pod; a good token must then get the same answer on the route. So a fresh
 environment passes end to end right after ``pulumi up``.
 
+7. Tenancy, live (``--stack`` of an attached stack, with kubectl): the tenancy corpus's live cases
+   sent with the caller's credentials, each expected refused, and the environment's own platform
+   objects expected admitted, all as server-side dry runs (tools/tenancy.py). CI runs it as the
+   environments deployer, whose requests the cases are; anyone else, no kubectl or no cluster
+   access: SKIP, saying which.
+
 Checks 5 and 6 are skipped when their token is not given, check 0 without the zone's name and
 name servers (``--zone``, ``--name-servers``) or with ``--resolve`` (DNS not consulted). With ``tls.source: acme`` a failed
 handshake is reported as WAIT, not FAIL: Let's Encrypt issues the first certificate only once the
@@ -46,8 +52,12 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from components.config import DEMO_HEALTH_PATH, DEMO_ROUTE, demo_text
+
+if TYPE_CHECKING:  # tools.tenancy imports this module's Check
+    from tools.tenancy import LiveTarget
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,8 @@ class Target:
     """The zone's name servers (stack output ``nameServers``): the parent must delegate to them."""
     ds_record: str | None = None
     """A created zone's DS record (stack output ``dnsDsRecord``), for the to-do."""
+    live: LiveTarget | None = None
+    """The environment for the live tenancy check (tools/tenancy.py ``LiveTarget``; --stack only)."""
 
     def __post_init__(self) -> None:
         self.path = self.path or (self.demo.path if self.demo else "/")
@@ -334,10 +346,12 @@ def _stack_target(stack: str) -> tuple[Target, str | None]:
         handle.write(ca)
         handle.close()
         ca_file = handle.name
+    from tools.tenancy import LiveTarget
+
     return Target(host=outputs["host"], ingress_ip=outputs["ingressIp"], ca_file=ca_file,
                   tls_source=outputs.get("tlsSource"), demo=Demo.from_output(outputs.get("demo")),
                   zone=owner.get("dnsName"), name_servers=tuple(owner.get("nameServers") or ()),
-                  ds_record=owner.get("dnsDsRecord")), ca_file
+                  ds_record=owner.get("dnsDsRecord"), live=LiveTarget.from_outputs(outputs, owner)), ca_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -357,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
                                        "parent, api.<domain>)")
     parser.add_argument("--name-servers", metavar="NS[,NS...]",
                         help="with --host: the zone's name servers (pulumi stack output nameServers)")
+    parser.add_argument("--kube-context", help="with --stack: the kubectl context of the stack's cluster for "
+                                               "the live tenancy check (default: the current one)")
     args = parser.parse_args(argv)
 
     resolve = system_resolve
@@ -389,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     checks = verify(target, os.environ.get("VERIFY_TOKEN"), os.environ.get("VERIFY_FOREIGN_TOKEN"), resolve,
                     resolve_ns)
+    if target.live is not None:
+        from tools.tenancy import live_checks
+
+        checks += live_checks(target.live, context=args.kube_context)
     for check in checks:
         print(f"{check.status:<4}  {check.name:<26} {check.detail}")
     failed = [c for c in checks if c.status == "FAIL"]
