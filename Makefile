@@ -61,8 +61,9 @@ diff: diff-args $(VENV)/.installed  ## what differs between two stacks: make dif
 	$(PY) -m preview.diff $(FROM) $(TO)
 
 # STACK is not defaulted here: without it every stack of the project on either side is compared.
+# Not echoed: what it prints is the report alone (FORMAT=--json: JSON and nothing else).
 diff-rev: $(VENV)/.installed  ## what a change does to each stack, offline: make diff-rev [BASE=<git ref>] [STACK=x] [FORMAT=--markdown|--json] [FAIL_ON=protected-delete,...]
-	$(PY) -m preview.revdiff $(if $(BASE),--base $(BASE)) $(if $(filter command line,$(origin STACK)),--stack $(STACK)) $(FORMAT) $(if $(FAIL_ON),--fail-on $(FAIL_ON))
+	@$(PY) -m preview.revdiff $(if $(BASE),--base $(BASE)) $(if $(filter command line,$(origin STACK)),--stack $(STACK)) $(FORMAT) $(if $(FAIL_ON),--fail-on $(FAIL_ON))
 
 new-env: $(VENV)/.installed  ## a new environment stack: make new-env ENV=qa [FROM=test] [QUOTA_CPU=1] [QUOTA_MEMORY=2Gi] [QUOTA_PODS=10]
 	$(PY) -m tools.new_env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(QUOTA_CPU),--quota-cpu $(QUOTA_CPU)) $(if $(QUOTA_MEMORY),--quota-memory $(QUOTA_MEMORY)) $(if $(QUOTA_PODS),--quota-pods $(QUOTA_PODS))

@@ -6,11 +6,14 @@ routes, TLS mode, what one stack declares and the other does not). For matched r
 changed inputs are listed path by path; secrets are ``[secret]`` in both plans and so never shown.
 Either side may also be a path to a ``plan.json``.
 
-List items are matched by what they are, not where they sit: a route by its match prefix, an
-item by its ``path``, ``host``, ``name`` or port ``number``, anything else (a policy rule, a plain
-value) by its content, and what is left over with the most alike item on the other side. So an
-item inserted into a list is reported as added, the items after it stay unchanged, and a
-reordering of named items (the routes: Istio takes the first match) is reported as such.
+The inputs are compared by ``deepdiff``. List items are matched by what they are, not where they
+sit: in a list whose items all have a name (a route by its match prefix, an item by its ``path``,
+``host``, ``name`` or port ``number``: :func:`_identity`), by that name (deepdiff's
+``iterable_compare_func``), and a reordering is reported as such (the routes: Istio takes the
+first match); in any other list (policy rules, plain values), by content whatever the order, what
+is left over with the most alike item on the other side (its ``ignore_order_func`` and distance),
+and in a list where an item repeats, by position. So an item inserted into a list is reported as
+added and the items after it stay unchanged.
 """
 
 from __future__ import annotations
@@ -20,12 +23,42 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import PROJECT_DIR
+from deepdiff import DeepDiff
+from deepdiff.helper import CannotCompare
 
-SECRET = "[secret]"
+from . import PROJECT_DIR
+from .diffview import plan_diff
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference at ``path`` (``spec.http[prefix=/orders].timeout``): ``added`` (``new``),
+    ``removed`` (``old``), ``changed`` (``old`` → ``new``), or ``order``, a named list reordered
+    (``old`` and ``new`` its names in each order)."""
+
+    path: str
+    kind: str
+    old: Any = None
+    new: Any = None
+
+
+@dataclass
+class PlanChanges:
+    """Two plans compared: resources (``type name``) only in the new one, only in the old one,
+    the changes of those in both, the outputs' changes (whole values) and how many each has."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: dict[str, list[Change]] = field(default_factory=dict)
+    outputs: list[Change] = field(default_factory=list)
+    counts: tuple[int, int] = (0, 0)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed or self.outputs)
 
 
 def load_plan(ref: str, build_dir: Path) -> dict:
@@ -55,13 +88,6 @@ def _generic(value: Any, environment: str) -> Any:
     return value
 
 
-def _show(value: Any, limit: int = 70) -> str:
-    if value == SECRET:
-        return "(secret)"
-    text = json.dumps(value, separators=(", ", ": "))
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def _identity(item: Any) -> str | None:
     """What names a list item, whatever its position: a route's match prefix (or path), a
     ``host``, a ``name``, a port ``number``. None: the item is known by its content (a policy
@@ -84,132 +110,142 @@ def _identity(item: Any) -> str | None:
     return None
 
 
-def _leaves(value: Any, path: str = "") -> set[tuple[str, str]]:
-    if isinstance(value, dict) and value:
-        return {leaf for k, v in value.items() for leaf in _leaves(v, f"{path}.{k}")}
-    if isinstance(value, list) and value:
-        return {leaf for v in value for leaf in _leaves(v, f"{path}[]")}
-    return {(path, json.dumps(value, sort_keys=True))}
+def _named(items: list) -> bool:
+    names = [_identity(item) for item in items]
+    return None not in names and len(set(names)) == len(names)
 
 
-def _pair(old: list, new: list) -> list[tuple[int | None, int | None]]:
-    """Old and new list items matched by identity, not position: by name (route prefix, host,
-    name, port), else by equal content; items left over are paired with the most alike one on
-    the other side (a rule that changed), or are added or removed."""
-    keys_old, keys_new = [_identity(v) for v in old], [_identity(v) for v in new]
-    keyed = (None not in keys_old and None not in keys_new
-             and len(set(keys_old)) == len(old) and len(set(keys_new)) == len(new))
-    pairs: list[tuple[int | None, int | None]] = []
-    if keyed:
-        where = {k: j for j, k in enumerate(keys_new)}
-        pairs = [(i, where.get(k)) for i, k in enumerate(keys_old)]
-        taken = {j for _, j in pairs if j is not None}
-        return pairs + [(None, j) for j in range(len(new)) if j not in taken]
-    left_new = list(range(len(new)))
-    left_old = []
-    for i, value in enumerate(old):
-        j = next((j for j in left_new if new[j] == value), None)
-        if j is None:
-            left_old.append(i)
+def _same_item(x: Any, y: Any, level: Any = None) -> bool:
+    """deepdiff's ``iterable_compare_func``. In a list kept in order (``level`` given) whose items
+    are all named, the same item is the one with the same name; in one with a repeat, the one at
+    the same index (deepdiff's own matching would lose a repeated item added). Pairing the
+    leftovers of a list matched by content: named items by name, plain values when equal, other
+    objects by how alike they are (deepdiff's distance)."""
+    names = _identity(x), _identity(y)
+    if level is not None and not (_named(level.t1) and _named(level.t2)):
+        raise CannotCompare  # deepdiff compares the list by position
+    if None not in names:
+        return names[0] == names[1]
+    if isinstance(x, dict) and isinstance(y, dict):
+        raise CannotCompare
+    return x == y
+
+
+def _by_content(level: Any) -> bool:
+    """deepdiff's ``ignore_order_func``: a list is matched by content unless all its items are
+    named, or an item repeats (deepdiff's matching by content counts no repeats: by position)."""
+    sides = (level.t1, level.t2)
+    return not all(_named(side) for side in sides) and \
+        all(len({json.dumps(v, sort_keys=True) for v in side}) == len(side) for side in sides)
+
+
+# deepdiff's reports -> our kinds. What JSON cannot hold (sets, attributes) never comes.
+KINDS = {"values_changed": "changed", "type_changes": "changed",
+         "dictionary_item_added": "added", "iterable_item_added": "added",
+         "dictionary_item_removed": "removed", "iterable_item_removed": "removed",
+         "iterable_item_moved": "order"}
+
+
+def _place(level: Any) -> tuple[str, tuple]:
+    """The path of a deepdiff level (a list item by its name, else its index, ``i→j`` where it
+    moved), and a key that sorts dict keys by name and list items by their new position."""
+    path, key, node = "", [], level.all_up
+    while node is not level:
+        old, new = node.t1_child_rel, node.t2_child_rel
+        if isinstance(node.t1 if old else node.t2, list):
+            i, j = (old.param if old else None), (new.param if new else None)
+            name = _identity(node.t1[i] if old else node.t2[j])
+            index = j if i is None else i if j in (None, i) else f"{i}→{j}"
+            path += f"[{name if name is not None else index}]"
+            key.append((1, j if j is not None else i, j is None))
         else:
-            pairs.append((i, j))
-            left_new.remove(j)
-    # What remains changed (or is new): pair by how much of their content they share.
-    if all(isinstance(v, dict) for v in old + new):
-        scored = sorted(((len(_leaves(old[i]) & _leaves(new[j])), i, j) for i in left_old for j in left_new),
-                        key=lambda t: (-t[0], t[1], t[2]))
-        for score, i, j in scored:
-            if score and i in left_old and j in left_new:
-                pairs.append((i, j))
-                left_old.remove(i)
-                left_new.remove(j)
-    if left_old and len(left_old) == len(left_new) and len(old) == len(new):
-        pairs += list(zip(left_old, left_new, strict=True))  # the same slots, other values: shown as changes
-        left_old, left_new = [], []
-    return pairs + [(i, None) for i in left_old] + [(None, j) for j in left_new]
+            step = (old or new).param
+            path, key = f"{path}.{step}" if path else str(step), [*key, (0, str(step))]
+        node = node.down
+    return path, tuple(key)
 
 
-def _compare(a: Any, b: Any, path: str) -> Iterator[str]:
-    """One line per difference between ``a`` and ``b`` (a path, then what changed)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            inner = f"{path}.{key}" if path else key
-            if key not in a:
-                yield f"{inner}: added {_show(b[key], 200)}"
-            elif key not in b:
-                yield f"{inner}: removed (was {_show(a[key], 200)})"
-            else:
-                yield from _compare(a[key], b[key], inner)
-    elif isinstance(a, list) and isinstance(b, list):
-        pairs = _pair(a, b)
+def changes(old: Any, new: Any) -> list[Change]:
+    """Every difference between two values (a resource's inputs), in path order. Leftover items
+    of a list matched by content are always paired with the most alike (deepdiff's cutoffs at
+    their maximum), so that a changed policy rule shows what changed in it."""
+    if old == new:  # most resources of two revisions: no need to walk them
+        return []
+    tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0, iterable_compare_func=_same_item,
+                    ignore_order_func=_by_content, cutoff_distance_for_pairs=1.0,
+                    cutoff_intersection_for_pairs=1.0)
+    found = {(change.path, change.kind): (key, change)
+             for report, levels in tree.items() for level in levels
+             for key, change in _read(KINDS[report], level)}
+    return [change for _, change in sorted(found.values(), key=lambda item: item[0])]
 
-        def label(i: int | None, j: int | None) -> str:
-            name = _identity(a[i] if i is not None else b[j])
-            if name is not None:
-                return name
-            return str(j) if i is None else str(i) if j is None or i == j else f"{i}→{j}"
 
-        for i, j in sorted(pairs, key=lambda p: (p[1] if p[1] is not None else p[0], p[1] is None)):
-            inner = f"{path}[{label(i, j)}]"
-            if i is None:
-                yield f"{inner}: added {_show(b[j], 200)}"
-            elif j is None:
-                yield f"{inner}: removed (was {_show(a[i], 200)})"
-            else:
-                yield from _compare(a[i], b[j], inner)
-        kept = [(i, j) for i, j in pairs if i is not None and j is not None]
-        old_order = [label(i, j) for i, j in sorted(kept)]
-        new_order = [label(i, j) for i, j in sorted(kept, key=lambda p: p[1])]
-        if old_order != new_order and any(_identity(v) for v in a):
-            yield f"{path}: order {', '.join(old_order)} → {', '.join(new_order)}"
-    elif a != b:
-        yield f"{path}: {_show(a)} → {_show(b)}"
+def _read(kind: str, level: Any) -> Iterator[tuple[tuple, Change]]:
+    """One of deepdiff's reports as changes, each with its sort key."""
+    up = level.up
+    if kind == "order":  # one line for the list, if its named items are in another order
+        names = [_identity(v) for v in up.t2]
+        kept = [n for n in map(_identity, up.t1) if n in names]
+        path, key = _place(up)
+        if kept != [n for n in names if n in kept]:
+            yield key + ((2,),), Change(path, kind, kept, [n for n in names if n in kept])
+    elif kind == "changed" and up is not None and isinstance(up.t1, list) \
+            and all(isinstance(v, (dict, list)) for v in level):
+        # deepdiff reports an item removed and another added at one index as one changed (it
+        # descends into an item paired with another): two objects are two items.
+        path, key = _place(up)
+        i, j = (next(n for n, v in enumerate(side) if v is item)
+                for side, item in zip(up, level, strict=True))
+        for at, gone, item in ((j, False, level.t2), (i, True, level.t1)):
+            name = _identity(item)
+            yield key + ((1, at, gone),), Change(f"{path}[{name if name is not None else at}]",
+                                                 "removed" if gone else "added",
+                                                 item if gone else None, None if gone else item)
+    else:
+        path, key = _place(level)
+        yield key, Change(path, kind, None if kind == "added" else level.t1,
+                          None if kind == "removed" else level.t2)
+
+
+def _whole(name: str, old: dict, new: dict) -> Change | None:
+    """An output compared as a whole value."""
+    if old.get(name) == new.get(name):  # a null output is one not set
+        return None
+    if name not in old:
+        return Change(name, "added", new=new[name])
+    if name not in new:
+        return Change(name, "removed", old=old[name])
+    return Change(name, "changed", old[name], new[name])
+
+
+def compare_plans(old: dict | None, new: dict | None, generic: bool = False) -> PlanChanges:
+    """What differs from plan ``old`` to ``new`` (None: the stack is absent on that side; its
+    outputs are then not compared). ``generic``: each side's environment name read as ``<env>``."""
+    envs = [(plan or {}).get("outputs", {}).get("environment", "") if generic else ""
+            for plan in (old, new)]
+    before, after = ({_key(r, env): r for r in (plan or {}).get("resources", [])}
+                     for plan, env in zip((old, new), envs, strict=True))
+    found = PlanChanges(added=[f"{t} {n}" for t, n in sorted(set(after) - set(before))],
+                        removed=[f"{t} {n}" for t, n in sorted(set(before) - set(after))],
+                        counts=(len(before), len(after)))
+    for key in sorted(set(before) & set(after)):
+        a, b = before[key], after[key]
+        rows = changes(_generic(a["inputs"], envs[0]), _generic(b["inputs"], envs[1]))
+        if a["protect"] != b["protect"]:
+            rows.append(Change("protect", "changed", a["protect"], b["protect"]))
+        if rows:
+            found.changed[f"{key[0]} {key[1]}"] = rows
+    if old is not None and new is not None:
+        outputs = [{k: _generic(v, env) for k, v in plan["outputs"].items()}
+                   for plan, env in zip((old, new), envs, strict=True)]
+        found.outputs = [c for name in sorted(set(outputs[0]) | set(outputs[1]))
+                         if (c := _whole(name, *outputs)) is not None]
+    return found
 
 
 def diff(old: dict, new: dict) -> list[str]:
-    old_env, new_env = old["outputs"].get("environment", ""), new["outputs"].get("environment", "")
-    before = {_key(r, old_env): r for r in old["resources"]}
-    after = {_key(r, new_env): r for r in new["resources"]}
-    lines = [f"Comparing `{old['stack']}` → `{new['stack']}`: {len(before)} → {len(after)} resources "
-             f"(environment names read as <env>)", ""]
-
-    added = sorted(set(after) - set(before))
-    removed = sorted(set(before) - set(after))
-    if added:
-        lines.append(f"Only in {new['stack']} ({len(added)}):")
-        lines += [f"  + {typ} {name}" for typ, name in added]
-        lines.append("")
-    if removed:
-        lines.append(f"Only in {old['stack']} ({len(removed)}):")
-        lines += [f"  - {typ} {name}" for typ, name in removed]
-        lines.append("")
-    changed = []
-    for key in sorted(set(before) & set(after)):
-        rows = [f"      {line}" for line in _compare(_generic(before[key]["inputs"], old_env),
-                                                     _generic(after[key]["inputs"], new_env), "")]
-        if before[key]["protect"] != after[key]["protect"]:
-            rows.append(f"      protect: {before[key]['protect']} → {after[key]['protect']}")
-        if rows:
-            changed.append(f"  ~ {key[0]} {key[1]}")
-            changed += rows
-    if changed:
-        lines.append("Changed inputs:")
-        lines += changed
-        lines.append("")
-    out_rows = []
-    for name in sorted(set(old["outputs"]) | set(new["outputs"])):
-        a = _generic(old["outputs"].get(name), old_env)
-        b = _generic(new["outputs"].get(name), new_env)
-        if a != b:
-            out_rows.append(f"  {name}: {_show(a) if name in old['outputs'] else '(none)'} → "
-                            f"{_show(b) if name in new['outputs'] else '(none)'}")
-    if out_rows:
-        lines.append("Outputs:")
-        lines += out_rows
-        lines.append("")
-    if not (added or removed or changed or out_rows):
-        lines.append("No differences.")
-    return lines
+    """``make diff``'s lines."""
+    return plan_diff(old["stack"], new["stack"], compare_plans(old, new, generic=True))
 
 
 USAGE = "usage: make diff FROM=<stack> TO=<stack>, e.g. make diff FROM=dev TO=uat"

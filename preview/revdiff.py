@@ -4,7 +4,8 @@ The base revision is previewed in a temporary ``git worktree`` (removed afterwar
 (the working tree, or ``--head REF``) where it is; each side runs its own program. Per stack it
 reports resources added, removed and changed, input by input (``preview.diff``: list items
 matched by identity; secrets are ``[secret]`` in every plan and so never shown). A stack on one
-side only is created or destroyed as a whole. The risks (``preview.risks``) come first.
+side only is created or destroyed as a whole. The risks (``preview.risks``) come first. Written
+out as text, markdown or JSON by ``preview.diffview``.
 
 Default base: the merge base with ``origin/main``, else ``HEAD~1``, else ``HEAD``. Default
 stacks: every stack of the project on either side (an example stack by name, ``--stack``).
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from components.config.types import quantity_value as quantity
 from components.stackset import StackSet, locate, stack_folders
 
 from . import PROJECT_DIR
-from .diff import _compare, _show
+from .diff import Change, compare_plans
+from .diffview import as_json, markdown, show, text
 from .risks import (
     CLASSES,
     DEFAULT_BLOCKING,
@@ -56,8 +58,8 @@ class StackChange:
     status: str  # created, destroyed, changed, unchanged, failed
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    changed: dict[str, list[str]] = field(default_factory=dict)
-    outputs: list[str] = field(default_factory=list)
+    changed: dict[str, list[Change]] = field(default_factory=dict)
+    outputs: list[Change] = field(default_factory=list)
     error: str = ""
 
 
@@ -254,26 +256,9 @@ def compare(base_plans: Plans, head_plans: Plans, audiences: dict | None = None,
 
 
 def _stack_change(stack: str, old: dict | None, new: dict | None) -> StackChange:
-    before, after = _index(old), _index(new)
-    status = "created" if old is None else "destroyed" if new is None else "changed"
-    change = StackChange(stack, status)
-    change.added = [f"{t} {n}" for t, n in sorted(set(after) - set(before))]
-    change.removed = [f"{t} {n}" for t, n in sorted(set(before) - set(after))]
-    for key in sorted(set(before) & set(after)):
-        rows = list(_compare(before[key]["inputs"], after[key]["inputs"], ""))
-        if before[key]["protect"] != after[key]["protect"]:
-            rows.append(f"protect: {before[key]['protect']} → {after[key]['protect']}")
-        if rows:
-            change.changed[f"{key[0]} {key[1]}"] = rows
-    if old and new:
-        for name in sorted(set(old["outputs"]) | set(new["outputs"])):
-            a, b = old["outputs"].get(name), new["outputs"].get(name)
-            if a != b:
-                change.outputs.append(f"{name}: {_show(a) if name in old['outputs'] else '(none)'} → "
-                                      f"{_show(b) if name in new['outputs'] else '(none)'}")
-        if not (change.added or change.removed or change.changed or change.outputs):
-            change.status = "unchanged"
-    return change
+    found = compare_plans(old, new)
+    status = "created" if old is None else "destroyed" if new is None else "changed" if found else "unchanged"
+    return StackChange(stack, status, found.added, found.removed, found.changed, found.outputs)
 
 
 def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
@@ -296,7 +281,7 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
         if key[0] == "gcp:dns/recordSet:RecordSet":
             inputs = resource["inputs"]
             add("dns-removed", f"DNS {inputs.get('type')} {inputs.get('name')} is removed "
-                               f"(was {_show(inputs.get('rrdatas'))})")
+                               f"(was {show(inputs.get('rrdatas'))})")
     for key in sorted(set(before) & set(after)):
         a, b = before[key], after[key]
         if a["protect"] != b["protect"]:
@@ -310,14 +295,14 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
                   and replaces(key[0], path, at(a["inputs"], path), at(b["inputs"], path))]
         for path, why in forced:
             add("protected-replace" if a["protect"] or b["protect"] else "replacement",
-                f"{_label(b)} is replaced: {path} {_show(at(a['inputs'], path))} → "
-                f"{_show(at(b['inputs'], path))} ({why})")
+                f"{_label(b)} is replaced: {path} {show(at(a['inputs'], path))} → "
+                f"{show(at(b['inputs'], path))} ({why})")
         for line in _cluster_rebuild(key[0], a, b, forced, new):
             add("cluster-rebuild", line)
         if key[0] == "gcp:dns/recordSet:RecordSet" and not forced:
             if a["inputs"].get("rrdatas") != b["inputs"].get("rrdatas"):
                 add("dns-retargeted", f"DNS {b['inputs'].get('type')} {b['inputs'].get('name')}: "
-                                      f"{_show(a['inputs'].get('rrdatas'))} → {_show(b['inputs'].get('rrdatas'))}")
+                                      f"{show(a['inputs'].get('rrdatas'))} → {show(b['inputs'].get('rrdatas'))}")
         if key[0].endswith(":ResourceQuota"):
             risks += _quota(stack, a, b)
         if key[0].endswith(":Gateway"):
@@ -434,75 +419,6 @@ def audience_risks(base: dict[str, list[str]], head: dict[str, list[str]]) -> li
                                                        f"{', '.join(stacks)}")
             for audience, stacks in sorted(head.items())
             if len(stacks) > 1 and set(stacks) != set(base.get(audience, []))]
-
-
-# --- output ------------------------------------------------------------------------------------
-
-def _headline(change: StackChange) -> str:
-    if change.status == "created":
-        return f"created as a whole: {len(change.added)} resources"
-    if change.status == "destroyed":
-        return f"destroyed as a whole: {len(change.removed)} resources"
-    if change.status == "failed":
-        return f"preview failed ({change.error})"
-    return (f"{len(change.added)} added, {len(change.removed)} removed, "
-            f"{len(change.changed)} changed")
-
-
-def _body(change: StackChange) -> list[str]:
-    """A changed stack's resources added, removed and changed, then its outputs (diff notation)."""
-    body = [f"+ {n}" for n in change.added] + [f"- {n}" for n in change.removed]
-    for name, rows in change.changed.items():
-        body += [f"~ {name}"] + [f"    {row}" for row in rows]
-    if change.outputs:
-        body += ["outputs:"] + [f"    {row}" for row in change.outputs]
-    return body
-
-
-def text(report: Report) -> str:
-    lines = [f"Revision diff {report.base} → {report.head}", ""]
-    lines.append(f"Risks ({len(report.risks)}):" if report.risks else "Risks: none found.")
-    lines += [f"  ! [{r.kind}] {r.stack}: {r.text}" for r in report.risks]
-    lines.append("")
-    unchanged = [c.stack for c in report.stacks if c.status == "unchanged"]
-    for change in report.stacks:
-        if change.status == "unchanged":
-            continue
-        lines.append(f"{change.stack}: {_headline(change)}")
-        if change.status in ("created", "destroyed"):
-            continue
-        lines += [f"  {line}" for line in _body(change)]
-    if unchanged:
-        lines.append(f"unchanged ({len(unchanged)}): {', '.join(unchanged)}")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def markdown(report: Report) -> str:
-    lines = [f"### Offline revision diff `{report.base}` → `{report.head}`", ""]
-    if report.risks:
-        lines.append(f"**Risks ({len(report.risks)})**")
-        lines.append("")
-        lines += [f"- :warning: **{r.kind}** `{r.stack}`: {r.text}" for r in report.risks]
-    else:
-        lines.append("**Risks:** none found.")
-    lines.append("")
-    unchanged = [c.stack for c in report.stacks if c.status == "unchanged"]
-    for change in report.stacks:
-        if change.status == "unchanged":
-            continue
-        lines.append(f"#### `{change.stack}`: {_headline(change)}")
-        if change.status in ("created", "destroyed", "failed"):
-            lines.append("")
-            continue
-        lines += ["<details><summary>details</summary>", "", "```diff", *_body(change), "```", "",
-                  "</details>", ""]
-    if unchanged:
-        lines.append(f"Unchanged ({len(unchanged)}): {', '.join(f'`{s}`' for s in unchanged)}")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def as_json(report: Report) -> str:
-    return json.dumps(asdict(report), indent=2) + "\n"
 
 
 def revdiff(repo: Path, base: str | None = None, head: str | None = None,

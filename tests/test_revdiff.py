@@ -4,13 +4,15 @@ with the commit before it; and each risk class planted in a plan and reported.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from preview import PROJECT_DIR, revdiff
+from preview import PROJECT_DIR, diffview, revdiff
+from preview.diff import Change
 from preview.risks import CLASSES, REPLACES
 
 
@@ -97,7 +99,9 @@ def test_scenarios(repo, plans) -> None:
     quota = _pair(repo, plans, 1, ["dev"])
     assert _kinds(quota) == {"quota-raised"}
     assert quota.stacks[0].changed["kubernetes:core/v1:ResourceQuota dev-quota"] == [
-        'spec.hard.requests.cpu: "4" → "16"']
+        Change("spec.hard.requests.cpu", "changed", "4", "16")]
+    assert '  ~ kubernetes:core/v1:ResourceQuota dev-quota\n      spec.hard.requests.cpu: "4" → "16"' \
+        in diffview.text(quota)
 
     created = _pair(repo, plans, 2, ["qa"])
     assert created.stacks[0].status == "created" and "created as a whole" in revdiff.text(created)
@@ -193,3 +197,37 @@ def _auth_plans() -> tuple[dict, dict]:
                  {"match": [{"uri": {"prefix": "/a"}}]}, {"match": [{"uri": {"prefix": "/b"}}]}]}}}]}
 
     return policy(["/h"], ["/a", "/b"]), policy(["/h", "/b"], ["/a"])
+
+
+def test_json_holds_each_change_as_data_and_nothing_is_lost() -> None:
+    old, new = _plan(), _plan()
+    by = {r["name"]: r for r in new["resources"]}
+    by["q"]["inputs"]["spec"]["hard"]["pods"] = "400"
+    by["ip"]["protect"] = False
+    new["outputs"]["tlsMode"] = "SIMPLE"
+    report = revdiff.compare({"s": old}, {"s": new})
+    (stack,) = json.loads(diffview.as_json(report))["stacks"]
+    assert stack["changed"] == {
+        "kubernetes:core/v1:ResourceQuota q": [
+            {"path": "spec.hard.pods", "kind": "changed", "old": "40", "new": "400"}],
+        "gcp:compute/address:Address ip": [
+            {"path": "protect", "kind": "changed", "old": True, "new": False}]}
+    assert stack["outputs"] == [{"path": "tlsMode", "kind": "changed", "old": "MUTUAL", "new": "SIMPLE"}]
+    text = diffview.text(report)
+    assert 'spec.hard.pods: "40" → "400"' in text and "protect: true → false" in text
+    assert '    tlsMode: "MUTUAL" → "SIMPLE"' in text
+
+
+def test_make_diff_rev_json_prints_the_json_alone(tmp_path: Path) -> None:
+    """make echoes no recipe line of diff-rev (nor anything else): its output is the report's."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    fake = venv / "bin" / "python"  # prints its arguments as JSON, as the report would be
+    fake.write_text(f"#!{shutil.which('python3') or '/usr/bin/python3'}\n"
+                    "import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    fake.chmod(0o755)
+    (venv / ".installed").touch()  # newer than the locks: make installs nothing
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}  # as typed at a prompt
+    done = subprocess.run(["make", "diff-rev", "FORMAT=--json", "BASE=HEAD~1", f"VENV={venv}"],
+                          cwd=PROJECT_DIR, capture_output=True, text=True, env=env, check=True)
+    assert json.loads(done.stdout) == ["-m", "preview.revdiff", "--base", "HEAD~1", "--json"]

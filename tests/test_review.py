@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -10,7 +11,8 @@ from stackfiles import platform, set_key, write_project
 
 from components.versions import CERT_MANAGER_VERSION, ISTIO_VERSION
 from preview import preview_stack
-from preview.diff import diff
+from preview.diff import Change, changes, diff
+from preview.diffview import row
 
 
 def summary(build_dir, stack):
@@ -217,3 +219,44 @@ def _changes(lines: list[str], resource: str) -> list[str]:
             break
         rows.append(line.strip())
     return rows
+
+
+def _route(prefix: str, **more) -> dict:
+    return {"match": [{"uri": {"prefix": prefix}}], "route": [{"destination": {"host": "svc"}}], **more}
+
+
+def _rows(old, new) -> list[str]:
+    return [row(change) for change in changes(old, new)]
+
+
+def test_named_items_are_matched_by_name_and_their_order_is_reported():
+    a, b, c = _route("/a"), _route("/b"), _route("/c")
+    assert _rows({"http": [a, b]}, {"http": [c, a, b]}) == [f"http[prefix=/c]: added {json.dumps(c)}"]
+    assert _rows({"http": [a, b, c]}, {"http": [c, a, _route("/b", timeout="5s")]}) == [
+        'http[prefix=/b].timeout: added "5s"', "http: order prefix=/a, prefix=/b, prefix=/c → "
+        "prefix=/c, prefix=/a, prefix=/b"]
+    # One route in place of another at the same index is two routes, not one changed.
+    assert changes({"http": [a]}, {"http": [b]}) == [Change("http[prefix=/b]", "added", new=b),
+                                                      Change("http[prefix=/a]", "removed", old=a)]
+
+
+def test_unnamed_items_are_matched_by_content_and_the_most_alike_paired():
+    rule = {"from": [{"source": {"principals": ["gw"]}}], "to": [{"operation": {"paths": ["/h"]}}]}
+    token = {"from": [{"source": {"requestPrincipals": ["*"]}}], "to": [{"operation": {"paths": ["/a"]}}]}
+    wider = {**token, "to": [{"operation": {"paths": ["/a", "/b"]}}]}
+    assert _rows({"rules": [rule, token]}, {"rules": [token, rule]}) == []  # an order of no meaning
+    assert _rows({"rules": [rule, token]}, {"rules": [wider]}) == [
+        'rules[1→0].to[0].operation.paths[1]: added "/b"', f"rules[0]: removed (was {json.dumps(rule)})"]
+    assert _rows({"hosts": ["a.example.com"]}, {"hosts": ["b.example.com"]}) == [
+        'hosts[0]: "a.example.com" → "b.example.com"']
+    assert _rows({"hosts": ["a", "b", "c"]}, {"hosts": ["c", "a"]}) == ['hosts[1]: removed (was "b")']
+
+
+def test_a_repeated_item_is_compared_by_position_and_never_lost():
+    assert _rows({"v": ["a", "a"]}, {"v": ["a"]}) == ['v[1]: removed (was "a")']
+    assert _rows({"v": ["a", "a", "b"]}, {"v": ["a", "b", "b"]}) == ['v[1]: "a" → "b"']
+
+
+def test_keys_types_and_secrets():
+    assert _rows({"a": 1, "b": {"c": 1}, "s": "[secret]"}, {"a": "1", "d": True, "s": "x"}) == [
+        'a: 1 → "1"', 'b: removed (was {"c": 1})', 'd: added true', 's: (secret) → "x"']
