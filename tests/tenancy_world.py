@@ -12,9 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import yaml
 from admission import Cluster, Request, plural
 from ci_identity import backend_plan
 from conftest import EXAMPLES, OWNER, ROOT, STACKS
@@ -24,6 +22,7 @@ from rbac import Attributes, Rbac
 
 from components.pod_security import POD_SECURITY_LEVEL
 from components.stackset import StackSet
+from tools.tenancy import corpus_cases, fill
 
 CORPUS = ROOT / "tools" / "tenancy_corpus.yaml"
 CONTROLLER = "system:serviceaccount:kube-system:replicaset-controller"
@@ -38,19 +37,7 @@ def kubernetes_objects(plan: dict) -> list[dict]:
 
 
 def corpus() -> list[dict]:
-    return yaml.load(CORPUS.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["cases"]
-
-
-def fill(value: Any, names: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        for key, replacement in names.items():
-            value = value.replace("{" + key + "}", replacement)
-        return value
-    if isinstance(value, dict):
-        return {fill(k, names): fill(v, names) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill(v, names) for v in value]
-    return value
+    return corpus_cases(CORPUS)
 
 
 def merged(base: dict, patch: dict) -> dict:

@@ -156,9 +156,14 @@ def subprocess_runner(argv: Sequence[str], stdin: str | None) -> Ran:
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
-def live_cases(corpus: Path = CORPUS) -> list[dict]:
+def corpus_cases(corpus: Path = CORPUS) -> list[dict]:
+    """Every case of the attack corpus (tools/tenancy_corpus.yaml)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return [c for c in yaml.load(corpus.read_text(), Loader=loader)["cases"] if c.get("live")]
+    return yaml.load(corpus.read_text(), Loader=loader)["cases"]
+
+
+def live_cases(corpus: Path = CORPUS) -> list[dict]:
+    return [case for case in corpus_cases(corpus) if case.get("live")]
 
 
 def fill(value, names: dict[str, str]):
