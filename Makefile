@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 # From the locks only (exact versions, every file's hash checked): uv first, by pip, then the
 # whole dev lock by uv, which leaves .venv holding exactly it (`uv pip sync`).
 $(VENV)/.installed: requirements-dev.txt requirements-uv.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "error: needs Python >= 3.11 ($(PYTHON) is $$($(PYTHON) -V 2>&1)): make PYTHON=python3.11 ..." >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-uv.txt
 	$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements-dev.txt
@@ -41,8 +42,10 @@ policy-venv: policy/venv/.installed
 test: $(VENV)/.installed tests/actions/node_modules/.installed  ## the whole test suite (what CI runs)
 	$(PY) -m pytest -q -n 2
 
+# A .venv whose install did not finish (no .installed) goes too; a complete one stays.
 clean:
 	rm -rf build .pytest_cache
+	[ -f $(VENV)/.installed ] || rm -rf $(VENV)
 
 policy: $(VENV)/.installed  ## the policy pack over the offline plan: make policy STACK=uat
 	$(PY) -m preview $(STACK) $(PREVIEW_FLAGS_$(STACK)) >/dev/null

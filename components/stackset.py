@@ -14,6 +14,7 @@ not parse fails its own stack and the fleet check, nothing else.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import re
 from collections.abc import Iterator, Mapping
@@ -134,6 +135,11 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     return copy.deepcopy(_parse_stack_file(path.read_text(), path.name))
 
 
+# The keys of a stack file (the Pulumi CLI's ProjectStack): everything this program reads is
+# under config:.
+FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+
+
 @functools.lru_cache(maxsize=512)
 def _parse_stack_file(text: str, file_name: str) -> dict[str, Any]:
     """Parsed once per text in a process (keyed by content, never stale)."""
@@ -142,24 +148,46 @@ def _parse_stack_file(text: str, file_name: str) -> dict[str, Any]:
         # The first document only, as yaml.v3's Unmarshal.
         document = loader.construct_document(loader.get_node()) if loader.check_node() else None
     except yaml.YAMLError as err:
-        raise ConfigError(file_name, "", f"not valid YAML at {_yaml_position(err)}") from None
+        raise ConfigError(file_name, "", f"not valid YAML at {_yaml_position(err, text)}") from None
     finally:
         loader.dispose()
-    config = (document or {}).get("config", {}) if isinstance(document, dict | None) else None
+    expected = f"expected a `config:` mapping with {NAMESPACE}:environment and {NAMESPACE}:platform or " \
+               f"{NAMESPACE}:attachTo"
+    if document is None:
+        raise ConfigError(file_name, "", ("has only comments" if text.strip() else "is empty") + f"; {expected}")
+    if not isinstance(document, dict):
+        raise ConfigError(file_name, "", expected)
+    for key in (k for k in document if k not in FILE_KEYS):
+        close = difflib.get_close_matches(str(key), FILE_KEYS, n=1)
+        raise ConfigError(file_name, "", f"{key!s}: " + (
+            "outside `config:`; indent it under config:" if ":" in str(key) or key in FILE_KEYS else
+            f"not a key of a stack file (did you mean {close[0]}?)" if close else
+            f"not a key of a stack file; expected {', '.join(FILE_KEYS)}"))
+    config = document.get("config", {})
     if not isinstance(config, dict):
-        raise ConfigError(file_name, "", "expected a `config:` mapping of config keys")
+        raise ConfigError(file_name, "", expected)
     return config
 
 
-def _yaml_position(err: yaml.YAMLError) -> str:
+# libyaml's reason -> what to do about it.
+_HINTS = {"while scanning an alias": "an unquoted value starting with * is a YAML alias; quote it, "
+                                     "e.g. host: '*.example.com'",
+          "did not find expected key": "this line is indented less than the keys above it and more "
+                                       "than their parent: indent it as the keys it belongs with",
+          "mapping values are not allowed": "this line is indented deeper than the key above it (or a "
+                                            "value holds ': '): indent it as its siblings, or quote the value"}
+
+
+def _yaml_position(err: yaml.YAMLError, text: str = "") -> str:
     """``line L, column C: reason`` (1-based), never the file's text (it may hold a secret)."""
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     reason = getattr(err, "problem", None) or getattr(err, "context", None)
     context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
     if reason and context and context != reason and context_mark is not None:
         reason += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    hint = next((h for words, h in _HINTS.items() if words in f"{reason} {context}"), None)
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown position"
-    return f"{where}: {reason or 'the YAML parser refused it'}"
+    return f"{where}: {reason or 'the YAML parser refused it'}" + (f"; {hint}" if hint else "")
 
 
 @dataclass(frozen=True)

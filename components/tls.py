@@ -22,8 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
-from .config import TlsConfig, private_key_secret
-from .config.models import AcmeTls, ProvidedTls, SelfSignedTls
+from .config import AcmeTls, ProvidedTls, SelfSignedTls, TlsConfig, private_key_secret
 
 CERT_MANAGER_API = "cert-manager.io/v1"
 

@@ -648,3 +648,74 @@ def test_config_error_keeps_the_single_problem_form():
     assert (error.stack_file, error.key, len(error.problems)) == ("Pulumi.dev.yaml", "environment.name", 1)
     assert str(error) == "Pulumi.dev.yaml: istio-envs:environment.name: got 'X'; expected a DNS label"
     assert isinstance(error, pulumi.RunError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages that point at the cause (issue #25, item 9)
+
+DEV_TEXT = {
+    "empty file": ("", "Pulumi.dev.yaml: is empty; expected a `config:` mapping"),
+    "comments only": ("# the owner\n# nothing yet\n", "Pulumi.dev.yaml: has only comments; expected a `config:`"),
+    "config misspelt": ("confg:\n  istio-envs:attachTo: dev\n",
+                        "Pulumi.dev.yaml: confg: not a key of a stack file (did you mean config?)"),
+    "keys outside config": ("istio-envs:attachTo: dev\nconfig: {}\n",
+                            "Pulumi.dev.yaml: istio-envs:attachTo: outside `config:`; indent it under config:"),
+    "shallow indent": ("config:\n  istio-envs:environment:\n    routes: []\n   demo: true\n    name: x\n",
+                       "Pulumi.dev.yaml: not valid YAML at line 4, column 4: did not find expected key"),
+    "unquoted wildcard": ("config:\n  istio-envs:environment:\n    egress:\n      - host: *.example.com\n",
+                          "Pulumi.dev.yaml: not valid YAML at line 4, column 16: did not find expected "
+                          "alphabetic or numeric character (while scanning an alias at line 4, column 15); "
+                          "an unquoted value starting with * is a YAML alias; quote it, e.g. host: "
+                          "'*.example.com'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEV_TEXT), ids=sorted(DEV_TEXT))
+def test_a_file_that_says_nothing_says_why(tmp_path, case):
+    """Not "istio-envs:environment: missing": the file, its first key or its line is the cause."""
+    text, expected = DEV_TEXT[case]
+    project = write_project(tmp_path, lambda files: None)
+    (project / "Pulumi.dev.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        run_program(project, "dev", lambda name: ({}, []))
+    assert str(caught.value).startswith(expected)
+    assert "missing" not in str(caught.value)
+
+
+ACCEPTED = {  # what Istio and its CRD take, and the config took only in part
+    "durations the CRD takes": set_key("environment.routes[0]", {
+        "path": "/accounts", "service": "accounts", "port": 8080, "timeout": "1m30s",
+        "retries": {"attempts": 2, "perTryTimeout": "1.5s"}}),
+    "retryOn status codes": set_key("environment.routes[0].retries", {"attempts": 2, "retryOn": ["503", "reset"]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED), ids=sorted(ACCEPTED))
+def test_what_istio_accepts_is_accepted(tmp_path, case):
+    project = write_project(tmp_path, ACCEPTED[case])
+    run_program(project, "dev", lambda name: ({}, []))
+
+
+REFUSED = {  # (edit, key, message)
+    "a quota that holds no pod": (lambda f: (set_key("environment.demo", False, "test")(f),
+                                             set_key("environment.quota.cpu", "0", "test")(f)),
+                                  "environment.quota.cpu", "got '0', which holds no pod: each pod's sidecar "
+                                  "alone requests 100m; expected more than that"),
+    "egress to another environment's Service": (
+        set_key("environment.egress", [{"host": "accounts.test.svc.cluster.local"}], "test"),
+        "environment.egress[0].host", "a name inside the cluster; egress is for destinations outside the mesh"),
+    "duplicate owners": (set_key("environment.owners", ["user:a@example.com", "user:a@example.com"], "test"),
+                         "environment.owners[1]", "got 'user:a@example.com' again (also owners[0]); "
+                         "expected each owner once"),
+    "a duration too long, not misspelt": (set_key("environment.routes[0].timeout", "1h", "test"),
+                                          "environment.routes[0].timeout", "got '1h'; expected a duration from 1ms to 10m"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED), ids=sorted(REFUSED))
+def test_what_the_cluster_would_not_do_is_refused(tmp_path, case):
+    edit, key, expected = REFUSED[case]
+    project = write_project(tmp_path, edit)
+    with pytest.raises(ConfigError) as caught:
+        run_program(project, "test", lambda name: ({}, []))
+    assert [p.key for p in caught.value.problems] == [key] and expected in str(caught.value)

@@ -11,36 +11,37 @@ of a stack file for editors. The rules across stack files are components/fleet.p
 
 from ..errors import NAMESPACE, ConfigError, Problem
 from .certificates import SecretText, host_covered
+from .environment import (
+                          DEMO_HEALTH_PATH,
+                          DEMO_LIMITS,
+                          DEMO_REQUESTS,
+                          DEMO_ROUTE,
+                          RESERVED_NAMESPACES,
+                          ClientTls,
+                          EgressDestination,
+                          EnvironmentConfig,
+                          JwtAuth,
+                          Quota,
+                          Route,
+                          demo_text,
+)
 from .loading import StackConfig, load, private_key_secret, validate
-from .models import (
-                     ACME_CAA_ISSUER,
-                     ACME_SERVERS,
-                     DEMO_HEALTH_PATH,
-                     DEMO_LIMITS,
-                     DEMO_REQUESTS,
-                     DEMO_ROUTE,
-                     RESERVED_NAMESPACES,
-                     TLS_SOURCES,
-                     TOP_LEVEL_KEYS,
-                     AcmeConfig,
-                     AcmeTls,
-                     AuthorizedNetwork,
-                     BinaryAuthorizationConfig,
-                     ClientTls,
-                     ClusterConfig,
-                     DnsConfig,
-                     EgressDestination,
-                     EnvironmentConfig,
-                     JwtAuth,
-                     MaintenanceWindow,
-                     PlatformConfig,
-                     ProvidedTls,
-                     Quota,
-                     Route,
-                     SelfSignedTls,
-                     StackKeys,
-                     TlsConfig,
-                     demo_text,
+from .models import TOP_LEVEL_KEYS, StackKeys
+from .platform import (
+                          ACME_CAA_ISSUER,
+                          ACME_SERVERS,
+                          TLS_SOURCES,
+                          AcmeConfig,
+                          AcmeTls,
+                          AuthorizedNetwork,
+                          BinaryAuthorizationConfig,
+                          ClusterConfig,
+                          DnsConfig,
+                          MaintenanceWindow,
+                          PlatformConfig,
+                          ProvidedTls,
+                          SelfSignedTls,
+                          TlsConfig,
 )
 from .types import DNS_LABEL
 
