@@ -719,3 +719,49 @@ def test_what_the_cluster_would_not_do_is_refused(tmp_path, case):
     with pytest.raises(ConfigError) as caught:
         run_program(project, "test", lambda name: ({}, []))
     assert [p.key for p in caught.value.problems] == [key] and expected in str(caught.value)
+
+
+def _fields(model, path=""):
+    """Every key path of a model (list items as [0]), and the model holding it."""
+    from pydantic import BaseModel
+
+    from components.config.messages import _strip
+
+    for name, info in model.model_fields.items():
+        if info.exclude:
+            continue
+        key, (kind, _) = f"{path}{info.alias or name}", _strip(info.annotation)
+        yield key
+        args = [a for a in getattr(kind, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        for inner in ([kind] if isinstance(kind, type) and issubclass(kind, BaseModel) else args[:1]):
+            yield from _fields(inner, key + ("[0]." if inner is not kind else "."))
+
+
+@pytest.mark.parametrize("wrong", [{"a mapping": 1}, 7, ["a list"]], ids=["mapping", "number", "list"])
+def test_every_key_of_every_shape_reads_in_our_words(wrong):
+    """A new value shape cannot degrade the messages silently: every key of the schema, given a
+    value of the wrong shape, is named as written and told what it takes, in our wording."""
+    from components.config import EnvironmentConfig, PlatformConfig, validate
+
+    raw = {key.split(":", 1)[1]: value for key, value in yaml.safe_load(
+        (ROOT / "Pulumi.dev.yaml").read_text())["config"].items()}
+    for section, model in (("environment", EnvironmentConfig), ("platform", PlatformConfig)):
+        for key in _fields(model):
+            edited = json.loads(json.dumps(raw))
+            node, parts = edited[section], re.findall(r"[^.\[\]]+", key)
+            for part in parts[:-1]:
+                if part.isdigit():
+                    node = node[int(part)] if isinstance(node, list) and node else None
+                elif isinstance(node, dict):
+                    node = node.setdefault(part, {})
+                if not isinstance(node, dict | list):
+                    break
+            if not isinstance(node, dict):
+                continue
+            node[parts[-1]] = wrong
+            _, problems = validate("dev", edited)
+            for problem in problems:
+                text = str(problem)
+                assert problem.key and not re.search(r"Input should|\[key\]|another kind|function-|"
+                                                     r"tagged-union|Value error", text), text
+                assert re.search(r": (got|missing|unknown key|set, but|expected)", text), text

@@ -57,6 +57,7 @@ class _At:
         self.key, self.model, self.kind, self.metadata = "", None, root, []
         self.variants: dict[str, type[BaseModel]] = {}
         self.tag: str | None = None
+        mapping: Any = None
         for part in loc:
             kind, self.metadata = _strip(self.kind)
             members = get_args(kind) if get_origin(kind) in (typing.Union, types.UnionType) else ()
@@ -75,10 +76,10 @@ class _At:
             elif get_origin(kind) in (tuple, list):
                 self.kind = get_args(kind)[0]
             elif get_origin(kind) is dict:
-                self.kind = get_args(kind)[1]
-                if part == "[key]":
-                    self.kind = get_args(kind)[0]
-                    continue
+                self.kind, mapping = get_args(kind)[1], kind
+            elif part == "[key]" and mapping is not None:  # the mapping's key itself is wrong
+                self.kind, mapping = get_args(mapping)[0], None
+                continue
             else:
                 self.kind = None
             self.key = _join(self.key, part)
@@ -104,6 +105,8 @@ class _At:
                 sorted(fields, key=lambda a: not fields[a].is_required()))
         if self.variants or get_origin(kind) in (typing.Union, types.UnionType):
             return f"a mapping with key source (one of {', '.join(self.variants or ['...'])})"
+        if get_origin(kind) is dict:
+            return "a mapping"
         return {str: "a string", dict: "a mapping"}.get(kind, "a list" if get_origin(
             kind) in (tuple, list) else "a value of another kind")
 
