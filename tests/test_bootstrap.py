@@ -12,7 +12,7 @@ import yaml
 from ci_identity import backend_plan, cel_eval, iam_condition
 from conftest import ATTACHED_STACKS, OWNER, ROOT, of_type, one
 
-from components.stackset import StackSet
+from components.stackset import StackSet, stack_folders
 from preview import locate_stack, preview_stack
 from preview.engine import run_program
 from tools.ci import platform_stacks
@@ -30,6 +30,13 @@ def backend(build_dir):
     assert locate_stack("backend") == BOOTSTRAP
     preview_stack("backend", BOOTSTRAP, build_dir)
     return backend_plan(build_dir)
+
+
+def with_owners(attached_only: bool = False) -> bool:
+    """Whether any stack file (the project's or an example's) lists environment owners: what the
+    owners' grants are for. An owner may delete or edit the one that ships with them (uat)."""
+    return any(stack.environment.get("owners") for folder in stack_folders(ROOT)
+               for stack in StackSet.load(folder) if not (attached_only and stack.is_owner))
 
 
 def emails(plan) -> dict[str, str]:
@@ -165,7 +172,12 @@ def test_platform_identity_grants_the_owner_stacks_roles_and_no_other(backend, p
     owners = [plan for plan in {**plans, **example_plans}.values()
               if of_type(plan, "gcp:container/cluster:Cluster")]
     granted = {r["inputs"]["role"] for plan in owners for r in of_type(plan, "gcp:projects/iAMMember:IAMMember")}
-    assert granted == set(ci_identities.DELEGATED_PROJECT_ROLES)
+    # Every role delegated is one an owner stack grants: the environment owners' only while some
+    # stack file lists owners.
+    from components.platform import OWNER_IAM_ROLE
+
+    unused = set() if with_owners() else {OWNER_IAM_ROLE}
+    assert granted == set(ci_identities.DELEGATED_PROJECT_ROLES) - unused
     admin = grants(backend, "gcp:projects/iAMMember:IAMMember", emails(backend)["platform"])[
         "roles/resourcemanager.projectIamAdmin"]
     expression = admin["condition"]["expression"]
@@ -270,8 +282,11 @@ def test_the_cluster_role_grants_exactly_what_attached_stacks_write(backend, pla
                                                                     if "platformOwner" in p["outputs"]]
                if confined(plan) for m in manifests(plan)}
     assert written <= set(platform_access.ENVIRONMENT_RESOURCES)
-    # Egress entries: written by attached stacks that declare egress (the owner's own shows the kind).
-    assert set(platform_access.ENVIRONMENT_RESOURCES) - written <= {("networking.istio.io", "serviceentries")}
+    # Egress entries: written by attached stacks that declare egress (the owner's own shows the
+    # kind); the owners' RoleBinding by attached stacks that list owners (uat as shipped).
+    unwritten = {("networking.istio.io", "serviceentries"),
+                 *([] if with_owners(attached_only=True) else [("rbac.authorization.k8s.io", "rolebindings")])}
+    assert set(platform_access.ENVIRONMENT_RESOURCES) - written <= unwritten
     role = one(backend, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")["inputs"]
     granted = {(group, resource) for rule in role["rules"] if rule["verbs"] != ["bind"]
                for group in rule["apiGroups"] for resource in rule["resources"]}

@@ -90,12 +90,25 @@ def test_a_push_creates_only_the_stacks_whose_files_it_adds(tmp_path, capsys):
     assert ci.added_stacks("workflow_dispatch", "", sha, repo) == []
 
 
+# An attached stack file, as these scenarios need one (the rollout reads roles, not routes).
+ATTACHED = {"config": {"istio-envs:attachTo": "dev", "istio-envs:environment": {
+    "routes": [{"path": "/accounts", "service": "accounts", "port": 8080}],
+    "auth": {"issuer": "https://issuer.example.net/", "jwksUri": "https://issuer.example.net/jwks.json",
+             "audiences": ["https://ci.api.example.com"]}}}}
+
+
 def mutual_project(tmp_path: Path) -> Path:
+    """The project's stack files, with test and uat (this module's scenarios name them: written
+    here if an owner deleted them), qa, and partner, a MUTUAL environment."""
     (tmp_path / "project").mkdir()
-    return write_project(tmp_path / "project", lambda files: files.update({
-        "Pulumi.qa.yaml": {**files["Pulumi.test.yaml"]},
-        "Pulumi.partner.yaml": {"config": {"istio-envs:attachTo": "dev", "istio-envs:environment": {
-            **files["Pulumi.test.yaml"]["config"]["istio-envs:environment"], "tls": {"mode": "MUTUAL"}}}}}))
+
+    def edit(files):
+        for name in ("test", "uat"):
+            files.setdefault(f"Pulumi.{name}.yaml", ATTACHED)
+        environment = ATTACHED["config"]["istio-envs:environment"]
+        files.update({"Pulumi.qa.yaml": ATTACHED, "Pulumi.partner.yaml": {"config": {
+            "istio-envs:attachTo": "dev", "istio-envs:environment": {**environment, "tls": {"mode": "MUTUAL"}}}}})
+    return write_project(tmp_path / "project", edit)
 
 
 def test_rollout_updates_creates_and_skips(tmp_path, capsys):
@@ -138,13 +151,13 @@ def test_deployer_follows_the_stack_files():
 
 
 def test_a_stack_file_may_not_take_a_pull_request_name(tmp_path):
-    project = write_project(tmp_path, lambda files: files.update({"Pulumi.pr-3.yaml": {**files["Pulumi.test.yaml"]}}))
+    project = write_project(tmp_path, lambda files: files.update({"Pulumi.pr-3.yaml": ATTACHED}))
     with pytest.raises(ci.CiError, match="Pulumi.pr-3.yaml"):
         ci.rollout(StackSet.load(project), set(), set(), None)
 
 
 def test_existing_lists_the_stack_files_whose_stacks_exist(tmp_path, runner, capsys):
-    assert ci.main(["--project-dir", str(ROOT), "existing", "--existing",
+    assert ci.main(["--project-dir", str(mutual_project(tmp_path)), "existing", "--existing",
                     str(listing(tmp_path, ["organization/istio-envs/test", "dev", "pr-12", "pr-3"]))]) == 0
     got = outputs(runner)
     assert json.loads(got["stacks"]) == ["dev", "test"] and json.loads(got["pr"]) == ["pr-3", "pr-12"]

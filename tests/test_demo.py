@@ -3,6 +3,7 @@ an environment of nothing but the demo."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from conftest import DEMO_STACKS, EXAMPLES, OWNER, ROOT, STACKS, demo_pod, named, of_type, one
 from stackfiles import set_key, write_project
@@ -23,26 +24,25 @@ def test_the_sidecar_requests_are_the_pinned_charts():
         == ISTIO_SIDECAR_REQUESTS
 
 
-def test_every_demo_pod_fits_its_namespace_quota_with_its_sidecar(plans):
-    assert DEMO_STACKS
-    for stack in DEMO_STACKS:
-        plan = plans[stack]
-        pod = demo_pod(plan)
-        hard = one(plan, "core/v1:ResourceQuota")["inputs"]["spec"]["hard"]
-        for resource in ("cpu", "memory"):
-            requested = sum(quantity(c["resources"]["requests"][resource]) for c in pod["containers"])
-            requested += quantity(ISTIO_SIDECAR_REQUESTS[resource])
-            assert requested <= quantity(hard[f"requests.{resource}"]), (stack, resource)
+@pytest.mark.parametrize("stack", DEMO_STACKS)
+def test_every_demo_pod_fits_its_namespace_quota_with_its_sidecar(plans, stack):
+    plan = plans[stack]
+    pod = demo_pod(plan)
+    hard = one(plan, "core/v1:ResourceQuota")["inputs"]["spec"]["hard"]
+    for resource in ("cpu", "memory"):
+        requested = sum(quantity(c["resources"]["requests"][resource]) for c in pod["containers"])
+        requested += quantity(ISTIO_SIDECAR_REQUESTS[resource])
+        assert requested <= quantity(hard[f"requests.{resource}"]), (stack, resource)
 
 
-def test_the_demo_image_is_admitted_by_its_one_digest(plans):
-    policy = one(plans[OWNER], "gcp:binaryauthorization/policy:Policy")["inputs"]
+@pytest.mark.parametrize("stack", DEMO_STACKS)
+def test_the_demo_image_is_admitted_by_its_one_digest(plans, stack):
+    policy = one(plans[STACKS[stack].owner or stack], "gcp:binaryauthorization/policy:Policy")["inputs"]
     patterns = {p["namePattern"] for p in policy["admissionWhitelistPatterns"]}
-    for stack in DEMO_STACKS:
-        pod = demo_pod(plans[stack])
-        (image,) = {c["image"] for c in pod["containers"]}
-        assert image in patterns and "@sha256:" in image
-        assert not any(p.endswith("*") and image.startswith(p[:-1]) for p in patterns - {image})
+    pod = demo_pod(plans[stack])
+    (image,) = {c["image"] for c in pod["containers"]}
+    assert image in patterns and "@sha256:" in image
+    assert not any(p.endswith("*") and image.startswith(p[:-1]) for p in patterns - {image})
 
 
 def test_every_owner_workload_waits_for_the_sidecar_injector(plans, example_plans):
@@ -55,9 +55,9 @@ def test_every_owner_workload_waits_for_the_sidecar_injector(plans, example_plan
             assert istiod in workload["dependencies"], workload["name"]
 
 
-def test_an_environment_of_only_the_demo_previews_with_schema_checks(tmp_path):
+@pytest.mark.parametrize("stack", STACKS.attached[:1])
+def test_an_environment_of_only_the_demo_previews_with_schema_checks(tmp_path, stack):
     """A brand-new environment needs no service of its own: demo alone, no routes."""
-    stack = STACKS.attached[0]
     project = write_project(tmp_path, lambda files: (
         set_key("environment.routes", [], stack)(files),
         set_key("environment.auth.publicPaths", [], stack)(files),

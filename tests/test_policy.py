@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLES, ROOT, SHIPPED_STACKS, demo_pod, named, one
+from conftest import ATTACHED_STACKS, EXAMPLES, OWNER, ROOT, SHIPPED_STACKS, STACKS, demo_pod, named, one
 
 from policy.offline import check_plan
 from policy.pack import policies
@@ -49,9 +49,13 @@ def _leak_key(plan):
     plan["resources"].append(config_map)
 
 
+# Another stack file whose audience dev's plan takes (the rule reads the stack files present).
+OTHER = next((stack for stack in STACKS.others(OWNER) if stack.audiences), None)
+
+
 def _share_audience(plan):
     (rule,) = named(plan, ":RequestAuthentication", "jwt")["inputs"]["spec"]["jwtRules"]
-    rule["audiences"].append("https://uat.api.example.com")
+    rule["audiences"].append(sorted(OTHER.audiences)[0] if OTHER else "https://no-other-stack.invalid")
 
 
 def _owner_binding(plan):
@@ -87,7 +91,7 @@ BREAKS = {
     "private-keys-only-in-secrets": (_leak_key, "data.tls.key holds a PEM private key"),
     "hosts-require-a-token": (lambda p: _drop(p, ":AuthorizationPolicy", "require-jwt"),
                               "requires a token (requestPrincipals)"),
-    "audiences-unique-across-stacks": (_share_audience, "also accepted by Pulumi.uat.yaml"),
+    "audiences-unique-across-stacks": (_share_audience, f"also accepted by {OTHER and OTHER.file_name}"),
     "no-removed-gke-features": (
         lambda p: one(p, "container/cluster:Cluster")["inputs"]["securityPostureConfig"].update(
             vulnerabilityMode="VULNERABILITY_BASIC"), "requests a feature GKE removed (2025-07-31"),
@@ -150,8 +154,9 @@ def test_make_policy_cli(plans, build_dir):
     assert missing.returncode == 2 and missing.stderr.startswith("error: no offline preview")
 
 
-def test_an_environment_without_its_network_policy_is_reported(plans):
-    broken = copy.deepcopy(plans["uat"])
+@pytest.mark.parametrize("stack", ATTACHED_STACKS[:1])
+def test_an_environment_without_its_network_policy_is_reported(plans, stack):
+    broken = copy.deepcopy(plans[stack])
     _drop(broken, "networking.k8s.io/v1:NetworkPolicy", "environment-ingress")
     (violation,) = check_plan(broken, ROOT)
     assert violation.policy == "environments-isolated" and "no ingress NetworkPolicy" in violation.message
@@ -159,11 +164,15 @@ def test_an_environment_without_its_network_policy_is_reported(plans):
     assert any("no egress NetworkPolicy" in v.message for v in check_plan(broken, ROOT))
 
 
-def test_an_attached_stack_binding_a_cluster_role_is_reported(plans):
-    broken = copy.deepcopy(plans["uat"])
-    binding = copy.deepcopy(one(broken, "rbac.authorization.k8s.io/v1:RoleBinding"))
+@pytest.mark.parametrize("stack", ATTACHED_STACKS[:1])
+def test_an_attached_stack_binding_a_cluster_role_is_reported(plans, stack):
+    broken = copy.deepcopy(plans[stack])
+    binding = copy.deepcopy(one(broken, "core/v1:LimitRange"))
     binding.update(type="kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", name="wide")
-    binding["inputs"]["metadata"] = {"name": "uat-admins"}
+    binding["inputs"] = {"metadata": {"name": f"{stack}-admins"},
+                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                     "name": OWNER_ROLE},
+                         "subjects": [{"kind": "Group", "name": f"{stack}-team@example.com"}]}
     broken["resources"].append(binding)
     (violation,) = check_plan(broken, ROOT)
     assert violation.policy == "owners-confined" and "in an attached stack" in violation.message
