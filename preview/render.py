@@ -206,7 +206,7 @@ def _budget(http: dict) -> str:
     return f"{timeout}; {retries['attempts']} retries{per_try} on {retries['retryOn']}"
 
 
-ISTIO_CHARTS = ("base", "istiod", "gateway")
+ISTIO_CHARTS = ("base", "cni", "istiod", "gateway")
 ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 
 
