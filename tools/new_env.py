@@ -3,7 +3,9 @@ environment stack attached to the platform owner.
 
 Writes ``Pulumi.<env>.yaml`` with the routes, issuer and quota of a template stack (its comments
 kept) and a fresh audience (``https://<env>.api.<domain>``), then previews it offline through
-the real program.
+the real program. The template is ``Pulumi.test.yaml`` (it ships with the demo, so a new
+environment starts verifiable), or the stack ``FROM=`` names; without a test stack, FROM= is
+required (no other stack file is chosen for it: which one sorts first changes as stacks are added).
 Refused, with one line and exit code 2: a name that is not a DNS label, a reserved namespace, a
 stack file or environment name that exists, or anything the program's own validation rejects
 (then the file is removed again). The preview must show no cluster-level resource.
@@ -24,6 +26,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # What only an owner declares; an environment stack must show none of it.
 PLATFORM_TYPES = ("gcp:container/", "gcp:compute/", "gcp:dns/managedZone", "kubernetes:helm.sh/",
                   "tls:", "istio-envs:platform:OwnedPlatform")
+# The template without FROM= (README, "A verifiable environment").
+DEFAULT_TEMPLATE = "test"
 
 
 class NewEnvironmentError(Exception):
@@ -44,8 +48,11 @@ def _owner_and_template(project_dir: Path, template: str | None) -> tuple[str, M
     if not owners:
         raise NewEnvironmentError("no stack file declares istio-envs:platform; create the owner first")
     if template is None:
-        attached = stack_set.attached
-        template = attached[0] if attached else owners[0]
+        if DEFAULT_TEMPLATE not in files:
+            raise NewEnvironmentError(
+                f"no Pulumi.{DEFAULT_TEMPLATE}.yaml, the default template; name one with FROM=<stack>: "
+                f"{', '.join(stack_set.attached or owners)}")
+        template = DEFAULT_TEMPLATE
     if template not in files:
         raise NewEnvironmentError(f"--from {template}: no Pulumi.{template}.yaml; expected one of "
                                   f"{', '.join(sorted(files))}")
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="make new-env", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="make new-env ENV=<name> [FROM=<stack>] [QUOTA_CPU=..] [QUOTA_MEMORY=..] [QUOTA_PODS=..]")
     parser.add_argument("name", help="ENV: environment and stack name (a DNS label)")
-    parser.add_argument("--from", dest="template", help="FROM: template stack (default: an attached stack)")
+    parser.add_argument("--from", dest="template", help=f"FROM: template stack (default: {DEFAULT_TEMPLATE})")
     parser.add_argument("--project-dir", default=str(PROJECT_DIR))
     parser.add_argument("--build-dir", default=None)
     parser.add_argument("--quota-cpu", help="QUOTA_CPU: requests.cpu of the namespace, e.g. 1")
