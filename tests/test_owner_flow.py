@@ -52,10 +52,13 @@ def test_new_env_and_an_owner_s_edits_keep_the_stack_tests_green(tmp_path):
         "cpu": "1", "memory": "2Gi", "pods": 10}
 
     domain = yaml.safe_load((copy / f"Pulumi.{OWNER}.yaml").read_text())["config"][f"{NS}:platform"]["domain"]
-    # A route added (to test, or the new stack without one) ...
-    edit(copy / f"Pulumi.{'test' if 'test' in attached and template != 'test' else name}.yaml",
-         lambda env: env.setdefault("routes", []).append({"path": "/payments", "service": "payments",
-                                                          "port": 9090}))
+    # A route added (to test, or the new stack without one: a prefix it does not route yet) ...
+    def route(env):
+        routes = env.setdefault("routes", [])
+        path = next(p for p in (f"/payments{i or ''}" for i in range(100))
+                    if p not in {r["path"] for r in routes})
+        routes.append({"path": path, "service": path[1:], "port": 9090})
+    edit(copy / f"Pulumi.{'test' if 'test' in attached and template != 'test' else name}.yaml", route)
 
     # ... a port changed (the owner's /orders, which dev's pinned tests name) ...
     def port(env):
