@@ -1,13 +1,19 @@
 # Two commands on a fresh machine: `make preview` and `make test`. Each creates .venv on first run.
+# `make` alone is `make help`: every target with its one-line `## ` description.
+.DEFAULT_GOAL := help
 STACK ?= dev
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview preview-all test policy policy-venv diff diff-args diff-rev new-env verify bench clean lock
+.PHONY: help preview preview-all test policy policy-venv diff diff-args diff-rev new-env verify bench clean lock
 
 # From the locks only (exact versions, every file's hash checked): uv first, by pip, then the
 # whole dev lock by uv, which leaves .venv holding exactly it (`uv pip sync`).
+# Every target with its `## ` description, in the Makefile's order; needs nothing installed.
+help:  ## this list (also what `make` alone prints)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
 $(VENV)/.installed: requirements-dev.txt requirements-uv.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "error: needs Python >= 3.11 ($(PYTHON) is $$($(PYTHON) -V 2>&1)): make PYTHON=python3.11 ..." >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
@@ -37,13 +43,13 @@ policy/venv/.installed: policy/requirements.txt
 	policy/venv/bin/python -m pip install --quiet --require-hashes -r policy/requirements.txt
 	touch $@
 
-policy-venv: policy/venv/.installed
+policy-venv: policy/venv/.installed  ## the policy pack's own virtualenv (policy/venv), from its lock
 
 test: $(VENV)/.installed tests/actions/node_modules/.installed  ## the whole test suite (what CI runs)
 	$(PY) -m pytest -q -n 2
 
 # A .venv whose install did not finish (no .installed) goes too; a complete one stays.
-clean:
+clean:  ## remove build/ and .pytest_cache (and a .venv whose install did not finish)
 	rm -rf build .pytest_cache
 	[ -f $(VENV)/.installed ] || rm -rf $(VENV)
 
@@ -53,7 +59,7 @@ policy: $(VENV)/.installed  ## the policy pack over the offline plan: make polic
 
 # Arguments first: a missing FROM/TO stops before the venv is made, an unknown stack before
 # anything is previewed. A side given as a plan.json is not previewed.
-diff-args:
+diff-args:  ## (used by make diff) stop with the usage unless FROM and TO are given
 	@if [ -z "$(FROM)" ] || [ -z "$(TO)" ]; then \
 		echo "usage: make diff FROM=<stack> TO=<stack>, e.g. make diff FROM=dev TO=uat" >&2; exit 2; fi
 
