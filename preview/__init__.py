@@ -18,7 +18,7 @@ from components.config import ConfigError
 from components.stackset import locate
 from components.versions import CERT_MANAGER_VERSION, ISTIO_DEFINITIONS_VERSION, ISTIO_VERSION
 
-from . import render
+from . import access, render
 from .engine import PROJECT, SECRET, PreviewError, ProgramRun, run_program, stack_file_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -87,6 +87,10 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path |
                                   overrides=overrides)
     plan_doc = render.plan(run)
     files = render.manifests(plan_doc)
+    # Who can call what, from the rendered objects and the owner's Gateway (its preview).
+    owner_plan = build_dir / (owner or stack) / "plan.json"
+    plan_doc["access"] = access.document(access.plan_objects(
+        plan_doc, json.loads(owner_plan.read_text()) if owner and owner != stack and owner_plan.exists() else None))
     summary = render.summary(plan_doc)
     if check_schemas and files:
         from .schemas import KUBERNETES_VERSION, check

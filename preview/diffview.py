@@ -83,6 +83,8 @@ def _body(change: StackChange) -> list[str]:
         body += [f"~ {name}"] + [f"    {row(c)}" for c in rows]
     if change.outputs:
         body += ["outputs:"] + [f"    {output_row(c)}" for c in change.outputs]
+    if change.access:
+        body += ["who can call what:"] + [f"    {line}" for line in change.access]
     return body
 
 

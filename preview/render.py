@@ -12,7 +12,7 @@ import yaml
 
 from components.config import host_covered
 
-from . import sdk
+from . import access, sdk
 from .engine import SECRET, UNKNOWN, ProgramRun
 
 K8S_NOT_OBJECTS = ("pulumi:providers:kubernetes", "kubernetes:helm.sh/v3:Release")
@@ -180,6 +180,9 @@ def summary(plan_doc: dict) -> str:
                     lines.append(f"**Warning**: `{first}` comes before `{later}` and takes its requests.")
         if lines[-1].startswith("**Warning**"):
             lines.append("")
+        for host in spec["hosts"]:
+            if host in plan_doc.get("access", {}):
+                lines += access.summary_lines(access.cells_of(plan_doc["access"][host]))
 
     counts = Counter(r["type"] for r in plan_doc["resources"])
     lines.append(f"## Resources ({sum(counts.values())})")

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from components.config.types import quantity_value as quantity
-from components.stackset import StackSet, locate, stack_folders
+from components.stackset import StackSet, every_stack_name, locate, stack_folders
 
-from . import PROJECT_DIR
+from . import PROJECT_DIR, access
 from .diff import Change, compare_plans
 from .diffview import as_json, markdown, show, text
 from .risks import (
@@ -60,6 +60,7 @@ class StackChange:
     removed: list[str] = field(default_factory=list)
     changed: dict[str, list[Change]] = field(default_factory=dict)
     outputs: list[Change] = field(default_factory=list)
+    access: list[str] = field(default_factory=list)  # request-matrix cells that change
     error: str = ""
 
 
@@ -240,14 +241,19 @@ def compare(base_plans: Plans, head_plans: Plans, audiences: dict | None = None,
     for stack in sorted(set(base_plans) | set(head_plans)):
         old, new = base_plans.get(stack), head_plans.get(stack)
         if isinstance(old, str) or isinstance(new, str):
-            changes.append(StackChange(stack, "failed", error=f"base: {old}" if isinstance(old, str)
-                                       else f"head: {new}"))
+            side, error = ("base", old) if isinstance(old, str) else ("head", new)
+            changes.append(StackChange(stack, "failed", error=f"{side}: {error}"))
+            # Nothing else about this stack can be known: it is the first thing a reviewer sees.
+            risks.append(Risk("unpreviewable", stack, f"the {side} revision does not preview: {error}"))
             continue
         if old is None and new is None:
             continue
         change = _stack_change(stack, old, new)
+        change.access = access_changes(stack, old, new)[0]
         changes.append(change)
         risks += stack_risks(stack, old, new)
+        if new is None:
+            risks.append(Risk("stack-removed", stack, STACK_REMOVED.format(stack=stack)))
     if audiences:
         risks += audience_risks(audiences.get("base", {}), audiences.get("head", {}))
     order = list(CLASSES)
@@ -309,9 +315,15 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
             risks += _gateway_tls(stack, a, b)
     if old and new:
         risks += _outputs_tls(stack, old["outputs"], new["outputs"])
-        risks += _auth(stack, old, new)
-    return risks
+    return risks + access_changes(stack, old, new)[1] + grant_risks(stack, old, new)
 
+
+# Merging a deleted stack file destroys nothing (nothing runs `pulumi destroy`), and the owner's
+# next deploy takes its owners' cluster credentials (the owner grants them per stack file).
+STACK_REMOVED = ("its stack file is removed, but merging destroys nothing: the deployed stack keeps "
+                 "running, unmanaged, and the owner's next deploy revokes its owners' cluster "
+                 "access. Before merging run `pulumi destroy -s {stack}` then `pulumi stack rm "
+                 "{stack}` (or keep the file)")
 
 REBUILD = ("a plain `pulumi up` cannot carry this out; rebuild the platform as README \"Changes a "
            "running platform cannot take in place\" says")
@@ -385,32 +397,63 @@ def _quota(stack: str, a: dict, b: dict) -> list[Risk]:
     return risks
 
 
-def _paths(plan: dict) -> tuple[set[str], set[str], set[str]]:
-    """(paths that need a token, public paths, routed prefixes) from the plan's policies."""
-    token, public, routed = set(), set(), set()
-    for r in plan["resources"]:
-        if r["type"].endswith(":AuthorizationPolicy") and at(r["inputs"], "spec.action") == "ALLOW":
-            for rule in at(r["inputs"], "spec.rules") or []:
-                sources = [f.get("source", {}) for f in rule.get("from", [])]
-                paths = {p for t in rule.get("to", []) for p in at(t, "operation.paths") or []}
-                paths -= {p for t in rule.get("to", []) for p in at(t, "operation.notPaths") or []}
-                (token if any("requestPrincipals" in s for s in sources) else public).update(paths)
-        if r["type"].endswith(":VirtualService"):
-            for route in at(r["inputs"], "spec.http") or []:
-                for match in route.get("match", []):
-                    prefix = at(match, "uri.prefix")
-                    if isinstance(prefix, str):
-                        routed.add(prefix)
-    return token, public, routed
+def _cells(plan: dict | None) -> dict[tuple, str]:
+    """(host, path, credential, client certificate) -> the mesh's answer (plan.json ``access``)."""
+    return {(host, *key): value for host, rows in (plan or {}).get("access", {}).items()
+            for key, value in access.cells_of(rows).items()}
 
 
-def _auth(stack: str, old: dict, new: dict) -> list[Risk]:
-    token_a, public_a, _ = _paths(old)
-    token_b, public_b, routed = _paths(new)
-    risks = [Risk("public-path", stack, f"public path {p} (no token needed)")
-             for p in sorted(public_b - public_a) if not p.endswith("/*")]
-    risks += [Risk("token-dropped", stack, f"route {p} no longer requires a token")
-              for p in sorted(token_a - token_b) if p in routed]
+def _request(key: tuple) -> str:
+    host, path, credential, cert = key
+    return f"https://{host}{path} with {access.HEADINGS[credential]}" + (" and a client certificate" if cert else "")
+
+
+def access_changes(stack: str, old: dict | None, new: dict | None) -> tuple[list[str], list[Risk]]:
+    """Every request-matrix cell that changes, and a risk for each that opens (reaches a service
+    it did not, or a new one without the environment's token)."""
+    before, after = _cells(old), _cells(new)
+    rows, risks = [], []
+    for key in sorted(set(before) | set(after)):
+        was, now = before.get(key), after.get(key)
+        if was == now or (new is None):
+            continue
+        rows.append(f"{_request(key)}: {was or '(not tried)'} → {now or '(not tried)'}")
+        if now is not None and access.more_open(was, now, key[2]):
+            risks.append(Risk("access-opened", stack, f"{_request(key)}: {was or 'new'} → {now}"))
+    return rows, risks
+
+
+def _objects(plan: dict | None, kind: str) -> dict[str, dict]:
+    return {r["name"]: r["inputs"] for r in (plan or {}).get("resources", []) if r["type"].endswith(f":{kind}")}
+
+
+def grant_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
+    """What a change (or a new stack, ``old`` None) hands out: owners (namespace role and cluster
+    credentials), destinations outside the mesh, the demo, a quota past its threshold."""
+    risks = []
+    def members(binding: dict) -> list[str]:
+        return [f"{s['kind'].lower()}:{s['name']}" for s in binding.get("subjects", [])]
+
+    was = {m for binding in _objects(old, "RoleBinding").values() for m in members(binding)}
+    risks += [Risk("owners-granted", stack, f"{member} may deploy into namespace "
+                   f"{at(binding, 'metadata.namespace')} (role {at(binding, 'roleRef.name')}) and gets "
+                   "cluster credentials from the owner stack")
+              for binding in _objects(new, "RoleBinding").values() for member in members(binding)
+              if member not in was]
+    was_iam = {(i["member"], i["role"]) for i in _objects(old, "IAMMember").values()}
+    risks += [Risk("owners-granted", stack, f"{i['member']} gets {i['role']} on project {i.get('project')}")
+              for i in _objects(new, "IAMMember").values()
+              if (i["member"], i["role"]) not in was_iam and i["member"].startswith(("user:", "group:"))]
+    was_hosts = {(h, at(i, "metadata.namespace")) for i in _objects(old, "ServiceEntry").values() for h in i["spec"]["hosts"]}
+    risks += [Risk("egress-added", stack, f"namespace {at(i, 'metadata.namespace')} may call {h} "
+                   f"({', '.join(str(p.get('number')) + '/' + p.get('protocol', '') for p in i['spec'].get('ports', []))})")
+              for i in _objects(new, "ServiceEntry").values() for h in i["spec"]["hosts"]
+              if (h, at(i, "metadata.namespace")) not in was_hosts and at(i, "metadata.namespace") != "istio-system"]
+    demo = [n for n in _objects(new, "Deployment") if n.endswith("demo-echo") and n not in _objects(old, "Deployment")]
+    risks += [Risk("demo-on", stack, f"the demo echo server runs ({n}), answering on /demo") for n in demo]
+    if old is None:
+        for quota in _objects(new, "ResourceQuota").values():
+            risks += _quota(stack, {"inputs": {}}, {"inputs": quota})
     return risks
 
 
@@ -448,13 +491,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown risk class {', '.join(unknown)}; known: {', '.join(CLASSES)}", file=sys.stderr)
         return 2
     try:
+        unknown = [s for s in args.stack if not _stack_anywhere(Path(args.repo), s, args.base, args.head)]
+        if unknown:
+            print(f"error: no stack file Pulumi.{unknown[0]}.yaml on either side (known: "
+                  f"{', '.join(every_stack_name(Path(args.repo)))})", file=sys.stderr)
+            return 2
         report = revdiff(Path(args.repo), args.base or None, args.head, args.stack or None)
     except subprocess.CalledProcessError as err:
         print(f"error: git {' '.join(err.cmd[3:])}: {(err.stderr or '').strip()}", file=sys.stderr)
         return 2
     render: Callable[[Report], str] = as_json if args.json else markdown if args.markdown else text
     sys.stdout.write(render(report))
+    if report.blocking(["unpreviewable"]):
+        return 1  # whatever --fail-on says: an unknown effect is never a pass
     return 3 if report.blocking(blocking) else 0
+
+
+def _stack_anywhere(repo: Path, stack: str, base: str, head: str | None) -> bool:
+    """Is there a ``Pulumi.<stack>.yaml`` in the working tree, the head ref or the base ref?"""
+    if head is None and locate(stack, repo) is not None:
+        return True
+    root = Path(_git(repo, "rev-parse", "--show-toplevel"))
+    refs = [r for r in (head, base or default_base(root)) if r]
+    name = f"Pulumi.{stack}.yaml"
+    return any(Path(p).name == name for ref in refs
+               for p in _git(root, "ls-tree", "-r", "--name-only", ref).splitlines())
 
 
 if __name__ == "__main__":

@@ -155,6 +155,8 @@ def kubernetes_replacing_inputs(resource_type: str, inputs: dict | None = None,
 
 # Risk classes, in the order they are reported.
 CLASSES = {
+    "unpreviewable": "a revision of the stack does not preview: nothing else about it is known",
+    "stack-removed": "a stack file is removed: merging destroys nothing",
     "protected-delete": "a protected resource is deleted",
     "protected-replace": "a protected resource is replaced",
     "protect-changed": "`protect` changes",
@@ -164,8 +166,10 @@ CLASSES = {
     "dns-removed": "a DNS record is removed",
     "dns-retargeted": "a DNS record points elsewhere",
     "tls-lowered": "TLS minimum version or mode lowered",
-    "token-dropped": "a route no longer requires a token",
-    "public-path": "a public path (no token) is added",
+    "access-opened": "a request reaches a service it did not, or a new one without the token",
+    "owners-granted": "someone may deploy into a namespace or gets cluster credentials",
+    "egress-added": "a namespace may call a new destination outside the mesh",
+    "demo-on": "the demo echo server runs",
     "audience-shared": "an audience is in more than one stack",
     "quota-raised": "a quota is raised past its threshold",
 }

@@ -113,8 +113,10 @@ def test_scenarios(repo, plans) -> None:
     assert "tls-lowered" in _kinds(tls), revdiff.text(tls)
 
     public = _pair(repo, plans, 5, ["dev"])
-    assert [r.text for r in public.risks if r.kind == "public-path"] == ["public path /orders (no token needed)"]
-    assert "token-dropped" in _kinds(public)
+    opened = [r.text for r in public.risks if r.kind == "access-opened"]
+    assert "https://dev.api.example.com/orders with no token: 403 → → orders.dev:8080" in opened
+    assert "https://dev.api.example.com/orders/x with no token: 403 → → orders.dev:8080" in opened
+    assert _kinds(public) == {"access-opened"}
 
     cluster = _pair(repo, plans, 6, ["dev"])
     replaced = [r.text for r in cluster.risks if r.kind == "protected-replace"]
@@ -178,25 +180,29 @@ def test_each_risk_is_reported() -> None:
     report = revdiff.compare({"s": old}, {"s": new}, audiences={
         "base": {"aud": ["s"]}, "head": {"aud": ["s", "t"]}})  # audience-shared
     found = _kinds(report)
-    auth_old, auth_new = _auth_plans()
-    found |= _kinds(revdiff.compare({"s": auth_old}, {"s": auth_new}))
+    for before, after in _tenant_plans():
+        found |= _kinds(revdiff.compare({"s": before}, {"s": after}))
     assert found == set(CLASSES), set(CLASSES) - found
     assert [r.kind for r in report.risks][0] == "protected-delete"  # the worst first
     assert all(why for entries in REPLACES.values() for _, why in entries)
 
 
-def _auth_plans() -> tuple[dict, dict]:
-    def policy(public: list[str], token: list[str]) -> dict:
-        rules = [{"from": [{"source": {"requestPrincipals": ["*"]}}], "to": [{"operation": {"paths": token}}]},
-                 {"from": [{"source": {"principals": ["gw"]}}], "to": [{"operation": {"paths": public}}]}]
-        return {"stack": "s", "outputs": {}, "resources": [
-            {"type": "kubernetes:security.istio.io/v1:AuthorizationPolicy", "name": "p", "urn": "p",
-             "protect": False, "replaceOnChanges": [], "inputs": {"spec": {"action": "ALLOW", "rules": rules}}},
-            {"type": "kubernetes:networking.istio.io/v1:VirtualService", "name": "v", "urn": "v",
-             "protect": False, "replaceOnChanges": [], "inputs": {"spec": {"http": [
-                 {"match": [{"uri": {"prefix": "/a"}}]}, {"match": [{"uri": {"prefix": "/b"}}]}]}}}]}
+def _tenant_plans() -> list[tuple]:
+    """(base, head) pairs: a cell of the request matrix opened, an owner, an egress destination
+    and the demo added; a stack that does not preview; a stack file removed."""
+    def plan(answer: str, *resources: tuple[str, str, dict]) -> dict:
+        return {"stack": "s", "outputs": {}, "access": {"s.example": [["/a", "none", False, answer]]},
+                "resources": [{"type": t, "name": n, "urn": n, "protect": False, "replaceOnChanges": [],
+                               "inputs": i} for t, n, i in resources]}
 
-    return policy(["/h"], ["/a", "/b"]), policy(["/h", "/b"], ["/a"])
+    binding = ("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "s-owners", {
+        "metadata": {"namespace": "s"}, "roleRef": {"name": "owner"},
+        "subjects": [{"kind": "User", "name": "someone@example.com"}]})
+    egress = ("kubernetes:networking.istio.io/v1:ServiceEntry", "s-egress", {
+        "metadata": {"namespace": "s"}, "spec": {"hosts": ["api.stripe.com"], "ports": [{"number": 443}]}})
+    demo = ("kubernetes:apps/v1:Deployment", "s-demo-echo", {"metadata": {"namespace": "s"}})
+    return [(plan("403"), plan("→ a.s:80", binding, egress, demo)),
+            ("preview failed: bad key", plan("403")), (plan("403"), None)]
 
 
 def test_json_holds_each_change_as_data_and_nothing_is_lost() -> None:
