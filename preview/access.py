@@ -251,7 +251,10 @@ def representative_paths(objects: list[dict], host: str) -> list[str]:
             if sources and not any("requestPrincipals" in s for s in sources) and any("principals" in s for s in sources):
                 for to in rule.get("to", []):
                     for pattern in to.get("operation", {}).get("paths", []):
-                        base = pattern.rstrip("*").rstrip("/") or "/"
+                        base = pattern
+                        while base.endswith("*"):  # `/a/*/*` (below a public `/a/*`) -> `/a`
+                            base = base[:-1].rstrip("/")
+                        base = base or "/"
                         paths += [base, base.rstrip("/") + "/x"]
     paths.append(UNROUTED)
     return list(dict.fromkeys(paths))
@@ -278,6 +281,13 @@ TOKEN_REQUIRED = {"none": FORBIDDEN, "token": "routed", "other-env": UNAUTHENTIC
 
 def is_open(answer_text: str) -> bool:
     return answer_text.startswith("→")
+
+
+def said(answer_text: str | None) -> str:
+    """An answer in a sentence: `reaches orders.dev:8080`, `403`, `(not tried)`."""
+    if answer_text is None:
+        return "(not tried)"
+    return "reaches " + answer_text[2:] if is_open(answer_text) else answer_text
 
 
 def notable(cells: Cells) -> Cells:

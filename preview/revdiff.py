@@ -27,6 +27,7 @@ from typing import Any
 
 from components.config.types import quantity_value as quantity
 from components.stackset import StackSet, every_stack_name, locate, stack_folders
+from components.versions import ISTIO_CHARTS
 
 from . import PROJECT_DIR, access
 from .diff import Change, compare_plans
@@ -300,9 +301,19 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
                   if path.split(".")[0] not in ignored
                   and replaces(key[0], path, at(a["inputs"], path), at(b["inputs"], path))]
         for path, why in forced:
-            add("protected-replace" if a["protect"] or b["protect"] else "replacement",
+            add("protected-replace" if a["protect"] or b["protect"] else REPLACED_CLASS.get(key[0], "replacement"),
                 f"{_label(b)} is replaced: {path} {show(at(a['inputs'], path))} → "
-                f"{show(at(b['inputs'], path))} ({why})")
+                f"{show(at(b['inputs'], path))} ({why}){_what_replacing_does(key[0], b)}")
+        if key[0] == NODE_POOL and not forced:
+            for path in (p for p in NODES_RECREATED_BY if at(a["inputs"], p) != at(b["inputs"], p)):
+                add("nodes-recreated", f"{_label(b)}: {path} {show(at(a['inputs'], path))} → "
+                    f"{show(at(b['inputs'], path))} is updated in place by recreating every node, a "
+                    "surge batch at a time (the pool's upgrade settings): each pod is evicted and "
+                    "rescheduled, honouring its PodDisruptionBudget")
+        if key[0] == HELM_RELEASE and a["inputs"].get("version") != b["inputs"].get("version") \
+                and at(b["inputs"], "repositoryOpts.repo") != ISTIO_CHARTS:
+            add("chart-upgrade", f"{_label(b)}: chart {b['inputs'].get('chart')} "
+                                 f"{a['inputs'].get('version')} → {b['inputs'].get('version')}")
         for line in _cluster_rebuild(key[0], a, b, forced, new):
             add("cluster-rebuild", line)
         if key[0] == "gcp:dns/recordSet:RecordSet" and not forced:
@@ -313,9 +324,40 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
             risks += _quota(stack, a, b)
         if key[0].endswith(":Gateway"):
             risks += _gateway_tls(stack, a, b)
+    moved = sorted({(at(before[k]["inputs"], "version"), at(after[k]["inputs"], "version"))
+                    for k in set(before) & set(after) if k[0] == HELM_RELEASE
+                    and at(after[k]["inputs"], "repositoryOpts.repo") == ISTIO_CHARTS
+                    and at(before[k]["inputs"], "version") != at(after[k]["inputs"], "version")})
+    for was, now in moved:
+        add("mesh-upgrade", f"Istio charts {was} → {now}{MESH_UPGRADE}")
     if old and new:
         risks += _outputs_tls(stack, old["outputs"], new["outputs"])
     return risks + access_changes(stack, old, new)[1] + grant_risks(stack, old, new)
+
+
+NODE_POOL, HELM_RELEASE = "gcp:container/nodePool:NodePool", "kubernetes:helm.sh/v3:Release"
+# The classes of a replacement that say more than "replaced".
+REPLACED_CLASS = {NODE_POOL: "node-pool-replaced", "tls:index/locallySignedCert:LocallySignedCert":
+                  "certificate-reissued", "tls:index/selfSignedCert:SelfSignedCert": "certificate-reissued"}
+# Node pool inputs that are not ForceNew in the provider (node_config.go sends them with
+# UpdateNodePool) and that GKE applies by recreating every node with the pool's upgrade
+# strategy ("Vertically scale your nodes", docs.cloud.google.com/kubernetes-engine/docs/how-to/
+# node-pools; surge settings: .../concepts/node-pool-upgrade-strategies).
+NODES_RECREATED_BY = ("nodeConfig.machineType", "nodeConfig.diskSizeGb", "nodeConfig.diskType",
+                      "nodeConfig.imageType")
+MESH_UPGRADE = (": istiod and the gateway move at this `pulumi up`; each sidecar keeps its old proxy "
+                "until its pod restarts (`kubectl rollout restart deployment -n <env>` per environment)")
+
+
+def _what_replacing_does(resource_type: str, resource: dict) -> str:
+    if resource_type == NODE_POOL:
+        return ("; a new pool is created beside the old one, then the old one is drained and "
+                "deleted: no outage for workloads with two replicas or more and a "
+                "PodDisruptionBudget" if not resource.get("deleteBeforeReplace") else
+                "; the old pool is deleted first: every workload is down until the new one is up")
+    if REPLACED_CLASS.get(resource_type) == "certificate-reissued":
+        return "; the Gateway serves a new certificate (clients pinning the old one fail)"
+    return ""
 
 
 # Merging a deleted stack file destroys nothing (nothing runs `pulumi destroy`), and the owner's
@@ -417,9 +459,10 @@ def access_changes(stack: str, old: dict | None, new: dict | None) -> tuple[list
         was, now = before.get(key), after.get(key)
         if was == now or (new is None):
             continue
-        rows.append(f"{_request(key)}: {was or '(not tried)'} → {now or '(not tried)'}")
+        rows.append(f"{_request(key)}: {access.said(was)} → {access.said(now)}")
         if now is not None and access.more_open(was, now, key[2]):
-            risks.append(Risk("access-opened", stack, f"{_request(key)}: {was or 'new'} → {now}"))
+            risks.append(Risk("access-opened", stack, f"{_request(key)}: {access.said(was) if was else 'new'} "
+                                                      f"→ {access.said(now)}"))
     return rows, risks
 
 

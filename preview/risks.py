@@ -73,6 +73,19 @@ REPLACES: dict[str, tuple[tuple[str, str], ...]] = {
                "RequiresReplace (https://registry.terraform.io/providers/hashicorp/tls/latest/docs/"
                "resources/private_key)")
         for path in ("algorithm", "ecdsaCurve", "rsaBits")),
+    # A certificate is issued once, at create: every input that shapes it replaces it (its
+    # attributes' RequiresReplace plan modifiers, terraform-provider-tls internal/provider/
+    # common_cert.go and resource_{locally_signed,self_signed}_cert.go, cert_request.go;
+    # early_renewal_hours, which only moves the renewal, is left out).
+    **{token: tuple((path, f"terraform-provider-tls internal/provider/{source}: {path} RequiresReplace")
+                    for path in paths) for token, source, paths in (
+        ("tls:index/locallySignedCert:LocallySignedCert", "resource_locally_signed_cert.go",
+         ("allowedUses", "caCertPem", "caPrivateKeyPem", "certRequestPem", "isCaCertificate",
+          "setSubjectKeyId", "validityPeriodHours")),
+        ("tls:index/selfSignedCert:SelfSignedCert", "resource_self_signed_cert.go",
+         ("allowedUses", "dnsNames", "isCaCertificate", "privateKeyPem", "setSubjectKeyId", "subject",
+          "validityPeriodHours")),
+        ("tls:index/certRequest:CertRequest", "resource_cert_request.go", ("dnsNames", "privateKeyPem", "subject")))},
 }
 
 
@@ -161,6 +174,11 @@ CLASSES = {
     "protected-replace": "a protected resource is replaced",
     "protect-changed": "`protect` changes",
     "replacement": "an input change forces replacement",
+    "node-pool-replaced": "the node pool is replaced (whether without an outage, said)",
+    "nodes-recreated": "every node of a pool is recreated in place (machine type, disk, image)",
+    "mesh-upgrade": "the Istio charts move: every sidecar must restart to take the new proxy",
+    "chart-upgrade": "a Helm chart's version moves",
+    "certificate-reissued": "the Gateway's certificate is reissued",
     "cluster-rebuild": "a change a plain `pulumi up` cannot carry out: the cluster rebuilt",
     "namespace-deleted": "an environment namespace is deleted (its workloads go with it)",
     "dns-removed": "a DNS record is removed",

@@ -82,7 +82,7 @@ def replacements(before: dict, after: dict) -> dict[str, list[str]]:
     """resource label -> the revision diff's replacement risk lines."""
     found: dict[str, list[str]] = {}
     for risk in stack_risks(OWNER, before, after):
-        if risk.kind in ("replacement", "protected-replace"):
+        if risk.kind in ("replacement", "protected-replace", "node-pool-replaced", "certificate-reissued"):
             found.setdefault(risk.text.split(" is replaced")[0], []).append(risk.text)
     return found
 

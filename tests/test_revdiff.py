@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from components.versions import ISTIO_CHARTS
 from preview import PROJECT_DIR, diffview, revdiff
 from preview.diff import Change
 from preview.risks import CLASSES, REPLACES
@@ -114,8 +115,8 @@ def test_scenarios(repo, plans) -> None:
 
     public = _pair(repo, plans, 5, ["dev"])
     opened = [r.text for r in public.risks if r.kind == "access-opened"]
-    assert "https://dev.api.example.com/orders with no token: 403 → → orders.dev:8080" in opened
-    assert "https://dev.api.example.com/orders/x with no token: 403 → → orders.dev:8080" in opened
+    assert "https://dev.api.example.com/orders with no token: 403 → reaches orders.dev:8080" in opened
+    assert "https://dev.api.example.com/orders/x with no token: 403 → reaches orders.dev:8080" in opened
     assert _kinds(public) == {"access-opened"}
 
     cluster = _pair(repo, plans, 6, ["dev"])
@@ -201,7 +202,19 @@ def _tenant_plans() -> list[tuple]:
     egress = ("kubernetes:networking.istio.io/v1:ServiceEntry", "s-egress", {
         "metadata": {"namespace": "s"}, "spec": {"hosts": ["api.stripe.com"], "ports": [{"number": 443}]}})
     demo = ("kubernetes:apps/v1:Deployment", "s-demo-echo", {"metadata": {"namespace": "s"}})
+    def pool(name: str, machine: str) -> tuple:
+        return ("gcp:container/nodePool:NodePool", "pool", {"name": name, "nodeConfig": {"machineType": machine}})
+
+    def release(repo: str, version: str) -> tuple:
+        return ("kubernetes:helm.sh/v3:Release", repo, {"repositoryOpts": {"repo": repo}, "version": version})
+
+    def cert(request: str) -> tuple:
+        return ("tls:index/locallySignedCert:LocallySignedCert", "cert", {"certRequestPem": request})
+
     return [(plan("403"), plan("→ a.s:80", binding, egress, demo)),
+            (plan("403", pool("p", "e2"), release(ISTIO_CHARTS, "1"), release("https://x", "1"), cert("a")),
+             plan("403", pool("p", "n2"), release(ISTIO_CHARTS, "2"), release("https://x", "2"), cert("b"))),
+            (plan("403", pool("p", "e2")), plan("403", pool("q", "e2"))),
             ("preview failed: bad key", plan("403")), (plan("403"), None)]
 
 

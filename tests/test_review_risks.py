@@ -1,0 +1,196 @@
+"""The pull requests of issue #22, made on a copy of the project as a reviewer would meet them:
+each must be flagged by the revision diff with one clear line, in text, markdown and JSON.
+
+Each case edits the stack files present (derived from their own values, never the shipped ones)
+and previews the stacks it touches with the real program; the base is the project as it is.
+The command itself (git worktrees, exit codes, an unknown stack) is tested at the end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import OWNER, ROOT, STACKS, scratch_stack_name
+
+from preview import diffview, preview_stack, revdiff
+
+NS = "istio-envs"
+ATTACHED = next(iter(s.name for s in STACKS.attached_to(OWNER)), None)
+
+
+def _copy(to: Path) -> Path:
+    to.mkdir()
+    for path in [ROOT / "Pulumi.yaml", ROOT / "__main__.py", *ROOT.glob("Pulumi.*.yaml")]:
+        shutil.copy(path, to / path.name)
+    return to
+
+
+def _edit(project: Path, stack: str, change: Callable[[dict], None]) -> None:
+    path = project / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    change(document["config"])
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def _plans(project: Path, stacks: list[str]) -> dict:
+    out: dict = {}
+    for stack in stacks:
+        if not (project / f"Pulumi.{stack}.yaml").exists():
+            out[stack] = None
+            continue
+        try:
+            out[stack] = preview_stack(stack, project, project / "build").plan
+        except Exception as err:  # noqa: BLE001 (what revdiff does with a stack that fails)
+            out[stack] = " ".join(str(err).split())
+    return out
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> dict:
+    return _plans(_copy(tmp_path_factory.mktemp("base") / "p"), [OWNER, *([ATTACHED] if ATTACHED else [])])
+
+
+def _review(base: dict, tmp_path: Path, edit: Callable[[Path], None], stacks: list[str]) -> revdiff.Report:
+    project = _copy(tmp_path / "p")
+    edit(project)
+    report = revdiff.compare({s: base.get(s) for s in stacks}, _plans(project, stacks))
+    # Every form a reviewer or a program reads carries each risk line.
+    text, markdown, data = diffview.text(report), diffview.markdown(report), json.loads(diffview.as_json(report))
+    for risk in report.risks:
+        assert f"[{risk.kind}] {risk.stack}: {risk.text}" in text
+        assert f"**{risk.kind}** `{risk.stack}`: {risk.text}" in markdown
+    assert [r["kind"] for r in data["risks"]] == [r.kind for r in report.risks]
+    return report
+
+
+def _lines(report: revdiff.Report, kind: str) -> list[str]:
+    return [r.text for r in report.risks if r.kind == kind]
+
+
+def _environment(config: dict) -> dict:
+    return config[f"{NS}:environment"]
+
+
+def _platform(config: dict) -> dict:
+    return config[f"{NS}:platform"]
+
+
+def test_a_public_path_ending_in_star_is_flagged(base, tmp_path):
+    def edit(project: Path) -> None:
+        def change(config: dict) -> None:
+            auth = _environment(config)["auth"]
+            auth["publicPaths"] = [*auth.get("publicPaths", []), _environment(config)["routes"][0]["path"].rstrip("/") + "/*"]
+        _edit(project, OWNER, change)
+
+    report = _review(base, tmp_path, edit, [OWNER])
+    opened = _lines(report, "access-opened")
+    assert opened and all("with no token: 403 → reaches" in line for line in opened), opened
+
+
+@pytest.mark.skipif(ATTACHED is None, reason="no attached stack to copy an environment from")
+def test_a_new_environment_is_reviewed_as_a_whole(base, tmp_path):
+    """Every route public, a 64 CPU / 512Gi / 1000 pod quota and an outside owner."""
+    name = scratch_stack_name(ROOT, "wide")
+
+    def edit(project: Path) -> None:
+        document = yaml.safe_load((project / f"Pulumi.{ATTACHED}.yaml").read_text())
+        environment = _environment(document["config"])
+        environment["auth"]["audiences"] = [f"https://{name}.api.invalid"]
+        environment["auth"]["publicPaths"] = [r["path"] for r in environment["routes"]]
+        environment["quota"] = {"cpu": "64", "memory": "512Gi", "pods": 1000}
+        environment["owners"] = ["user:contractor@outside.example"]
+        environment.pop("name", None)
+        (project / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+    report = _review(base, tmp_path, edit, [OWNER, name])
+    assert report.stacks[[c.stack for c in report.stacks].index(name)].status == "created"
+    assert any(line.endswith(("(threshold 8)", "(threshold 32Gi)", "(threshold 100)"))
+               for line in _lines(report, "quota-raised"))
+    assert len(_lines(report, "quota-raised")) == 3
+    owners = _lines(report, "owners-granted")
+    assert any("user:contractor@outside.example may deploy into namespace" in line for line in owners), owners
+    assert any("contractor@outside.example gets roles/container.clusterViewer" in line for line in owners), owners
+    assert any(" with no token: new → reaches" in line for line in _lines(report, "access-opened"))
+
+
+@pytest.mark.skipif(ATTACHED is None, reason="no attached stack")
+@pytest.mark.parametrize("breakage", ["key typo", "tab"])
+def test_a_change_that_cannot_be_previewed_is_the_first_risk(base, tmp_path, breakage):
+    def edit(project: Path) -> None:
+        path = project / f"Pulumi.{ATTACHED}.yaml"
+        if breakage == "tab":
+            path.write_text(path.read_text().replace("  ", "\t", 1))
+        else:
+            _edit(project, ATTACHED, lambda c: _environment(c).__setitem__("routse", []))
+
+    report = _review(base, tmp_path, edit, [ATTACHED])
+    assert report.risks[0].kind == "unpreviewable" and report.risks[0].stack == ATTACHED
+    assert f"Pulumi.{ATTACHED}.yaml" in report.risks[0].text
+
+
+@pytest.mark.skipif(ATTACHED is None, reason="no attached stack")
+def test_removing_a_stack_file_says_merging_destroys_nothing(base, tmp_path):
+    report = _review(base, tmp_path, lambda p: (p / f"Pulumi.{ATTACHED}.yaml").unlink(), [ATTACHED])
+    (line,) = _lines(report, "stack-removed")
+    assert "merging destroys nothing" in line and f"pulumi destroy -s {ATTACHED}" in line
+
+
+@pytest.mark.parametrize(("change", "kind", "fragment"), [
+    (lambda p: p["cluster"].__setitem__("machineType", "n2-standard-8" if p["cluster"].get("machineType") != "n2-standard-8" else "e2-standard-8"),
+     "nodes-recreated", "recreating every node"),
+    (lambda p: p["cluster"].__setitem__("spot", not p["cluster"].get("spot", False)),
+     "node-pool-replaced", "no outage for workloads with two replicas or more"),
+    (lambda p: p["cluster"].__setitem__("podsCidr", "10.64.0.0/14" if p["cluster"].get("podsCidr") != "10.64.0.0/14" else "10.68.0.0/14"),
+     "cluster-rebuild", "a plain `pulumi up` cannot carry this out"),
+], ids=["machine type", "spot", "podsCidr"])
+def test_what_a_platform_change_does_to_running_systems(base, tmp_path, change, kind, fragment):
+    report = _review(base, tmp_path, lambda project: _edit(project, OWNER, lambda c: change(_platform(c))), [OWNER])
+    assert any(fragment in line for line in _lines(report, kind)), revdiff.text(report)
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> tuple[Path, list[str]]:
+    """The project in git: then the Istio pin moved a patch release (the program itself changes,
+    so the head is previewed by its own program in a process of its own)."""
+    root = tmp_path_factory.mktemp("repo")
+    for name in _git(ROOT, "ls-files").split():
+        if (ROOT / name).is_file() and not name.startswith(("tests/", ".github/", "docs/")):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, root / name)
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "base")
+    versions = root / "components" / "versions.py"
+    text = versions.read_text()
+    from components.versions import ISTIO_VERSION
+    major, minor, patch = ISTIO_VERSION.split(".")
+    versions.write_text(text.replace(f'ISTIO_VERSION = "{ISTIO_VERSION}"', f'ISTIO_VERSION = "{major}.{minor}.{int(patch) + 1}"', 1))
+    _git(root, "commit", "-qam", "istio bump")
+    return root, [_git(root, "rev-parse", "HEAD~1"), _git(root, "rev-parse", "HEAD")]
+
+
+def test_an_istio_bump_is_a_mesh_upgrade_in_valid_json(repo, capsys):
+    root, (before, after) = repo
+    code = revdiff.main(["--repo", str(root), "--base", before, "--head", after, "--stack", OWNER, "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    (risk,) = [r for r in data["risks"] if r["kind"] == "mesh-upgrade"]
+    assert "each sidecar keeps its old proxy until its pod restarts" in risk["text"]
+
+
+def test_an_unknown_stack_is_refused_before_any_preview(repo, capsys):
+    root, (before, after) = repo
+    assert revdiff.main(["--repo", str(root), "--base", before, "--head", after, "--stack", "no-such"]) == 2
+    assert "no stack file Pulumi.no-such.yaml" in capsys.readouterr().err
