@@ -370,6 +370,12 @@ def _namespace_lines(plan_doc: dict, ns: str) -> list[str]:
     egress = in_ns(":networking.istio.io/v1:ServiceEntry")
     lines.append("- Egress (outside the mesh): " + (_destinations(egress) if egress else
                                                     "none of its own"))
+    # Who may deploy here: the namespace's RoleBinding to the owners' role (and, from the owner
+    # stack, cluster credentials through IAM).
+    owners = [f"`{s['kind'].lower()}:{s['name']}`" for b in in_ns(":rbac.authorization.k8s.io/v1:RoleBinding")
+              for s in b.get("subjects", [])]
+    lines.append("- Owners (deploy into the namespace, cluster credentials from the owner stack): "
+                 + (", ".join(owners) if owners else "none: only the environments deployer"))
     return lines
 
 

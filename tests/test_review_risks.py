@@ -116,6 +116,9 @@ def test_a_new_environment_is_reviewed_as_a_whole(base, tmp_path):
     assert any("user:contractor@outside.example may deploy into namespace" in line for line in owners), owners
     assert any("contractor@outside.example gets roles/container.clusterViewer" in line for line in owners), owners
     assert any(" with no token: new → reaches" in line for line in _lines(report, "access-opened"))
+    summary = (tmp_path / "p" / "build" / name / "summary.md").read_text()
+    assert "- Owners (deploy into the namespace, cluster credentials from the owner stack): " \
+           "`user:contractor@outside.example`" in summary
 
 
 @pytest.mark.skipif(ATTACHED is None, reason="no attached stack")
