@@ -6,6 +6,7 @@ deploy complete and true to the stack files."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -200,20 +201,35 @@ EXAMPLE = re.compile(r"example[.-](?:com|net|org)\b|\b(?:192\.0\.2|198\.51\.100|
                      r"|\bacme[-/.][a-z0-9]", re.I)
 
 
-def edit_rows(text: str) -> list[tuple[set[str], list[str], set[str]]]:
-    """(values, files, keys) of each row of the README's tables of example values."""
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """A row of the README's tables of example values: its values, the files and keys they are at."""
+    values: tuple[str, ...]
+    files: tuple[str, ...]
+    keys: frozenset[str]
+
+    def expected(self, root: Path) -> dict[Path, set[str]]:
+        """stack file -> the values this row says it holds. As many values as files (more than one):
+        the nth value is the nth file's; otherwise every value is any file's."""
+        paired = len(self.values) == len(self.files) > 1
+        return {path: {self.values[i]} if paired else set(self.values)
+                for i, name in enumerate(self.files) for path in _files(root, name)}
+
+
+def edit_rows(text: str) -> list[Row]:
     section = text[text.index("## What to edit before a real deploy"):]
     section = section[:section.index("\n## ", 1)]
     rows = []
     for line in section.splitlines():
         if line.startswith("| `"):
             cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
-            value, files, keys = (re.findall(r"`([^`]+)`", cell) for cell in cells[:3])
-            rows.append((set(value), files, set(keys)))
+            values, files, keys = (re.findall(r"`([^`]+)`", cell) for cell in cells[:3])
+            rows.append(Row(tuple(values), tuple(files), frozenset(keys)))
     return rows
 
 
 def _files(root: Path, named: str) -> list[Path]:
+    """A file the table names, or every stack file under a folder it names (``examples/``)."""
     path = root / named
     return sorted(path.glob("**/Pulumi.*.yaml")) if named.endswith("/") else [path]
 
@@ -230,38 +246,55 @@ def scalars(node, path: str = ""):
         yield path, str(node)
 
 
-def _config(path: Path) -> list[tuple[str, str]]:
-    return list(scalars((yaml.safe_load(path.read_text()) or {}).get("config") or {}))
+def _held(path: Path, keys) -> set[str]:
+    """The values ``path`` holds under ``config:`` at any of ``keys`` (none if it is gone)."""
+    if not path.exists():
+        return set()
+    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    return {value for key, value in scalars(config) if key in keys}
 
 
-def unlisted(rows, root: Path) -> list[str]:
-    """Each example-looking value of a stack file that no row lists for that file and key. The
-    files: those the rows name, and every stack file of bootstrap/ and examples/."""
-    named = {path for _, files, _ in rows for name in files for path in _files(root, name)}
+def unlisted(rows: list[Row], root: Path) -> list[str]:
+    """Each example-looking value of a stack file that the table does not list: at a key no row
+    names for that file, or in place of every value the table lists there (one more beside them,
+    such as an owner's second audience, is the owner's). The files scanned: those the table
+    names, and every stack file of bootstrap/ and examples/ (not an owner's new environment)."""
+    named = {path for row in rows for path in row.expected(root)}
     scanned = named | set(root.glob("bootstrap/Pulumi.*.yaml")) | set(root.glob("examples/**/Pulumi.*.yaml"))
     problems = []
     for path in sorted(p for p in scanned if p.exists()):
-        for key, value in _config(path):
-            listed = any(value in values and key in keys and path in
-                         {p for name in files for p in _files(root, name)} for values, files, keys in rows)
-            if EXAMPLE.search(value) and not listed:
-                problems.append(f"{path.relative_to(root)}: {key}: {value}")
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        for key, value in scalars(config):
+            if not EXAMPLE.search(value):
+                continue
+            mine = [row for row in rows if key in row.keys and path in row.expected(root)]
+            listed = set().union(*(row.expected(root)[path] for row in mine))
+            if not mine:
+                problems.append(f"{path.relative_to(root)}: {key}: {value}: no row names this key of this file")
+            elif value not in listed and not listed & _held(path, set().union(*(row.keys for row in mine))):
+                problems.append(f"{path.relative_to(root)}: {key}: {value}: the table lists {', '.join(sorted(listed))}")
     return problems
 
 
-def stale(rows, root: Path) -> list[str]:
-    """Each value a row lists that none of its files holds at its keys while they still hold an
-    example-looking value there (a row whose files hold only real values there is an owner's
-    edit, done as the README asks: not a fault)."""
+def stale(rows: list[Row], root: Path) -> list[str]:
+    """Each value the table lists that its file no longer holds at the row's keys while it still
+    holds an example-looking value there: the example changed and the table did not. A file gone,
+    or holding only values of the owner's own there (the README's instruction followed), is
+    nothing to report; an example value replaced by another example value is."""
     problems = []
-    for values, files, keys in rows:
-        held = [(path, value) for name in files for path in _files(root, name) if path.exists()
-                for key, value in _config(path) if key in keys]
-        for value in sorted(values - {v for _, v in held}):
-            examples = sorted({v for _, v in held if EXAMPLE.search(v)})
-            if examples:
-                problems.append(f"{value} ({', '.join(files)} {', '.join(sorted(keys))}): "
-                                f"not there; they hold {', '.join(examples)}")
+    for row in rows:
+        expected = row.expected(root)
+        paired = len({frozenset(values) for values in expected.values()}) > 1
+        groups = ([({path}, values) for path, values in expected.items()] if paired
+                  else [(set(expected), set(row.values))])
+        for paths, values in groups:
+            held = set().union(*(_held(path, row.keys) for path in paths))
+            examples = sorted(v for v in held if EXAMPLE.search(v))
+            for value in sorted(values - held):
+                if examples:
+                    where = ", ".join(sorted(str(p.relative_to(root)) for p in paths))
+                    problems.append(f"{value} ({where}: {', '.join(sorted(row.keys))}): not there; "
+                                    f"it holds {', '.join(examples)}")
     return problems
 
 
@@ -275,26 +308,53 @@ def test_every_value_the_table_lists_is_in_the_files_it_names():
     assert stale(edit_rows(README.read_text()), ROOT) == []
 
 
+TABLE = """## What to edit before a real deploy
+
+| Value | File(s) | Key | What to put |
+|---|---|---|---|
+| `203.0.113.0/24` | `Pulumi.dev.yaml` | `istio-envs:platform.cluster.authorizedNetworks[].cidr` | yours |
+| `https://dev.api.example.com`, `https://test.api.example.com` | `Pulumi.dev.yaml`, `Pulumi.test.yaml` | `istio-envs:environment.auth.audiences[]` | yours |
+
+## Next
+"""
+
+
+def _stack(root: Path, name: str, audiences: list[str], platform: str = "", extra: str = "") -> None:
+    (root / f"Pulumi.{name}.yaml").write_text(
+        f"config:\n{platform}  istio-envs:environment:\n    auth:\n      audiences: {audiences}\n{extra}")
+
+
 def test_the_table_checks_catch_a_missing_and_a_stale_row(tmp_path):
+    rows = edit_rows(TABLE)
+    cidr = "  istio-envs:platform:\n    cluster:\n      authorizedNetworks:\n        - {{name: office, cidr: {}}}\n"
+    _stack(tmp_path, "dev", ["https://dev.api.example.com"], cidr.format("203.0.113.0/24"))
+    _stack(tmp_path, "test", ["https://test.api.example.com"])
+    assert unlisted(rows, tmp_path) == [] and stale(rows, tmp_path) == []
+    # An example the table has no row for (an issuer, in an example stack) ...
     (tmp_path / "examples" / "x").mkdir(parents=True)
-    (tmp_path / "Pulumi.dev.yaml").write_text(
-        "config:\n  istio-envs:platform:\n    domain: example.org\n"
-        "    cluster:\n      authorizedNetworks:\n        - {name: office, cidr: 198.51.100.0/24}\n")
     (tmp_path / "examples" / "x" / "Pulumi.x.yaml").write_text(
         "config:\n  istio-envs:environment:\n    auth: {issuer: 'https://acme-idp.example.com/'}\n")
-    table = ("## What to edit before a real deploy\n\n| Value | File(s) | Key | What to put |\n|---|---|---|---|\n"
-             "| `203.0.113.0/24` | `Pulumi.dev.yaml` | `istio-envs:platform.cluster.authorizedNetworks[].cidr` | yours |\n"
-             "| `example.org` | `Pulumi.dev.yaml` | `istio-envs:platform.domain` | yours |\n\n## Next\n")
-    rows = edit_rows(table)
+    # ... and an example changed without the table: another documentation range.
+    _stack(tmp_path, "dev", ["https://dev.api.example.com"], cidr.format("198.51.100.0/24"))
     assert unlisted(rows, tmp_path) == [
-        "Pulumi.dev.yaml: istio-envs:platform.cluster.authorizedNetworks[].cidr: 198.51.100.0/24",
-        "examples/x/Pulumi.x.yaml: istio-envs:environment.auth.issuer: https://acme-idp.example.com/"]
+        "Pulumi.dev.yaml: istio-envs:platform.cluster.authorizedNetworks[].cidr: 198.51.100.0/24: "
+        "the table lists 203.0.113.0/24",
+        "examples/x/Pulumi.x.yaml: istio-envs:environment.auth.issuer: https://acme-idp.example.com/: "
+        "no row names this key of this file"]
     assert stale(rows, tmp_path) == [
-        "203.0.113.0/24 (Pulumi.dev.yaml istio-envs:platform.cluster.authorizedNetworks[].cidr): "
-        "not there; they hold 198.51.100.0/24"]
-    # The owner's own values: nothing to list, nothing stale.
-    (tmp_path / "Pulumi.dev.yaml").write_text(
-        "config:\n  istio-envs:platform:\n    domain: shop.io\n"
-        "    cluster:\n      authorizedNetworks:\n        - {name: office, cidr: 10.1.0.0/16}\n")
+        "203.0.113.0/24 (Pulumi.dev.yaml: istio-envs:platform.cluster.authorizedNetworks[].cidr): "
+        "not there; it holds 198.51.100.0/24"]
+    # An example audience replaced by another example value, in its own file: reported.
+    _stack(tmp_path, "test", ["https://orders.api.example.com"])
+    assert "https://test.api.example.com (Pulumi.test.yaml: istio-envs:environment.auth.audiences[]): " \
+           "not there; it holds https://orders.api.example.com" in stale(rows, tmp_path)
+    # The owner's edits: a second audience beside the listed one, a stack file deleted, their own
+    # values in place of the examples. Nothing to report.
     (tmp_path / "examples" / "x" / "Pulumi.x.yaml").unlink()
+    _stack(tmp_path, "dev", ["https://dev.api.example.com", "https://mobile.api.example.com"],
+           cidr.format("10.1.0.0/16"))
+    (tmp_path / "Pulumi.test.yaml").unlink()
+    assert unlisted(rows, tmp_path) == [] and stale(rows, tmp_path) == []
+    _stack(tmp_path, "dev", ["https://dev.api.shop.io"], cidr.format("10.1.0.0/16"))
+    _stack(tmp_path, "test", ["https://test.api.shop.io"])
     assert unlisted(rows, tmp_path) == [] and stale(rows, tmp_path) == []
