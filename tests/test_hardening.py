@@ -1,9 +1,9 @@
 """The hardening checklist (checkov GKE checks, CIS GKE 5.x) over the owner stack's real inputs.
 
 Each check restates checkov's rule (bridgecrewio/checkov, checks/resource/gcp) over the
-camelCase inputs the program sends; the README's checklist must say the same thing. A check
-that depends on a config key is expected met exactly when the owner's config asks for it (the
-README's column is the shipped Pulumi.dev.yaml's), so an owner's edit of that key changes the
+camelCase inputs the program sends; the checklist in docs/hardening.md must say the same thing.
+A check that depends on a config key is expected met exactly when the owner's config asks for it
+(the checklist's column is the shipped Pulumi.dev.yaml's), so an owner's edit of that key changes the
 expectation, not the result.
 """
 
@@ -14,7 +14,7 @@ import re
 import pytest
 from conftest import ATTACHED_STACKS, OWNER, ROOT, one
 
-# id -> (CIS item, rule over (cluster inputs, node pool inputs)). None: not met (see README).
+# id -> (CIS item, rule over (cluster inputs, node pool inputs)). None: not met (see docs/hardening.md).
 CHECKS = {
     "CKV_GCP_1": ("5.7.1", lambda c, p: c.get("loggingService") != "none"
                   and "WORKLOADS" in c["loggingConfig"]["enableComponents"]),
@@ -51,7 +51,7 @@ CHECKS = {
     "CKV_GCP_123": ("-", lambda c, p: "nodePools" not in c and c["removeDefaultNodePool"] is True),
     "CKV2_GCP_19": ("5.10.2", lambda c, p: c["enableKubernetesAlpha"] is False),
 }
-# The checks a config key decides: id -> (met when, over the platform config; the README's
+# The checks a config key decides: id -> (met when, over the platform config; the checklist's
 # status, which is the shipped Pulumi.dev.yaml's). Every other check is met whatever the config.
 BY_CONFIG = {
     "CKV_GCP_61": (lambda platform: platform.cluster.intranode_visibility, "not met"),
@@ -76,16 +76,34 @@ def test_checkov_check(inputs, platform, check):
     cis, rule = CHECKS[check]
     asked, _ = BY_CONFIG.get(check, (lambda platform: True, "met"))
     # A check the config decides (intranode visibility, Google Groups for RBAC) is met exactly
-    # when the owner's config asks for it; the README says why each is off without it.
+    # when the owner's config asks for it; docs/hardening.md says why each is off without it.
     assert rule(*inputs) is bool(asked(platform)), f"{check} (CIS {cis}) on the {OWNER} stack"
 
 
-def test_readme_checklist_matches_the_checks():
-    readme = (ROOT / "README.md").read_text()
-    rows = dict(re.findall(r"^\| (CKV2?_GCP_\d+) \|[^|]*\| (met|not met)", readme, re.M))
-    assert set(rows) == set(CHECKS)
-    for check in CHECKS:
-        assert rows[check] == BY_CONFIG.get(check, (None, "met"))[1], check
+CHECKLIST = ROOT / "docs" / "hardening.md"
+
+
+def checklist_problems(text: str) -> list[str]:
+    """What the checklist's table says that the checks above do not: a check missing or extra,
+    a status that is not the shipped stack's."""
+    rows = dict(re.findall(r"^\| (CKV2?_GCP_\d+) \|[^|]*\| (met|not met)", text, re.M))
+    problems = [f"{check}: not in the checklist" for check in sorted(set(CHECKS) - set(rows))]
+    problems += [f"{check}: in the checklist, not a check here" for check in sorted(set(rows) - set(CHECKS))]
+    problems += [f"{check}: the checklist says {rows[check]!r}" for check in sorted(set(rows) & set(CHECKS))
+                 if rows[check] != BY_CONFIG.get(check, (None, "met"))[1]]
+    return problems
+
+
+def test_the_checklist_matches_the_checks():
+    assert checklist_problems(CHECKLIST.read_text()) == []
+
+
+def test_the_checklist_check_fails_on_a_wrong_row():
+    text = CHECKLIST.read_text()
+    assert checklist_problems(text.replace("| CKV_GCP_61 | 5.6.1 | not met", "| CKV_GCP_61 | 5.6.1 | met")) == \
+        ["CKV_GCP_61: the checklist says 'met'"]
+    assert checklist_problems(re.sub(r"^\| CKV_GCP_7 \|.*\n", "", text, flags=re.M)) == \
+        ["CKV_GCP_7: not in the checklist"]
 
 
 def test_further_cis_items(inputs, platform):

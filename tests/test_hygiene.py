@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -59,30 +57,43 @@ def test_outputs_and_inputs_holding_keys_are_secret(plans, example_plans, stack)
         assert checked >= 2  # pulumi-tls CSR/signing inputs, the Secret's tls.key, the provider
 
 
-def test_a_provided_key_never_reaches_output_files_or_the_terminal(tmp_path):
+def make_preview(capfd, *args: str) -> tuple[int, str, str]:
+    """``python -m preview ARGS`` (``make preview``) by its own entry point, in this process:
+    (exit code, stdout, stderr). capfd takes file descriptors 1 and 2 as well as sys.stdout and
+    sys.stderr, so whatever the preview prints, by Python or below it, is in what this returns.
+    (A fresh process's exit code and terminal: tests/test_bad_config.py, test_preview_all.py.)"""
+    from preview.__main__ import main
+
+    capfd.readouterr()
+    code = main(list(args))
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def test_a_provided_key_never_reaches_output_files_or_the_terminal(tmp_path, capfd):
     (tmp_path / "project").mkdir()
     project = write_project(tmp_path / "project", provided(["*.api.example.com"]))
     key = secrets_for(project)[f"{NS}:tlsPrivateKey"]
     key_file = tmp_path / "key.pem"
     key_file.write_text(key)
     build = tmp_path / "build"
-    done = subprocess.run([sys.executable, "-m", "preview", "dev", "--project-dir", str(project),
-                           "--build-dir", str(build), "--secret", f"tlsPrivateKey=@{key_file}"],
-                          cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    code, out, err = make_preview(capfd, "dev", "--project-dir", str(project), "--build-dir", str(build),
+                                  "--secret", f"tlsPrivateKey=@{key_file}")
+    assert code == 0, err
+    assert "wrote" in out and "running the program for stack dev" in err  # what was checked is the output
     body = [line for line in key.splitlines() if "-----" not in line]
-    for text in [done.stdout, done.stderr] + [p.read_text() for p in files_under(build)]:
+    for text in [out, err] + [p.read_text() for p in files_under(build)]:
         assert not any(marker in text for marker in PEM_KEY_MARKERS)
         assert not any(line in text for line in body)
 
 
-def test_demo_certificate_preview_prints_and_writes_no_key(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "preview", "provided", "--demo-certificate",
-                           "--build-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+def test_demo_certificate_preview_prints_and_writes_no_key(tmp_path, capfd):
+    code, out, err = make_preview(capfd, "provided", "--demo-certificate", "--build-dir", str(tmp_path))
+    assert code == 0, err
+    assert "wrote" in out and "running the program for stack provided" in err
     written = files_under(tmp_path)
     assert (tmp_path / "provided" / "plan.json") in written
-    for text in [done.stdout, done.stderr] + [p.read_text() for p in written]:
+    for text in [out, err] + [p.read_text() for p in written]:
         assert not any(marker in text for marker in PEM_KEY_MARKERS)
 
 

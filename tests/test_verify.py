@@ -169,8 +169,8 @@ def _fake_pulumi(tmp_path, outputs_by_stack: dict[str, dict]) -> str:
                           and "uat" in STACKS and "demo" not in STACKS["uat"].environment),
                     reason="a shipped value pinned by name: dev, test and uat no longer say it as shipped")
 def test_some_shipped_stacks_turn_the_demo_on():
-    # README "A verifiable environment": dev (the platform's first `pulumi up`) and test (what
-    # `make new-env` copies); uat shows an environment of real services only.
+    # docs/deploying.md "A verifiable environment": dev (the platform's first `pulumi up`) and
+    # test (what `make new-env` copies); uat shows an environment of real services only.
     assert {"dev", "test"} <= set(DEMO_STACKS) and "uat" not in DEMO_STACKS
 
 

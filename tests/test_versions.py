@@ -1,10 +1,11 @@
-"""Each pinned version is stated once (components/versions.py); the README and the releases the
-program declares say the same."""
+"""Each pinned version is stated once (components/versions.py); the README, docs/ and the releases
+the program declares say the same."""
 
 from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import ROOT
 
 from components import versions
@@ -14,25 +15,47 @@ def minor(version: str) -> str:
     return ".".join(version.lstrip("v").split(".")[:2])
 
 
-def test_readme_names_only_the_pinned_versions():
-    readme = (ROOT / "README.md").read_text()
-    istio = set(re.findall(r"Istio\W{0,4}(\d+\.\d+\.\d+)", readme))
-    istio_minors = set(re.findall(r"Istio\W{0,4}(\d+\.\d+)(?![.\d])", readme))
-    cert_manager = set(re.findall(r"cert-manager\W{0,4}(?:chart\W{0,4})?(v?\d+\.\d+(?:\.\d+)?)", readme))
-    # The pin, and the tag the vendored definitions of its minor come from.
-    assert istio == {versions.ISTIO_VERSION, versions.ISTIO_DEFINITIONS_VERSION}
-    # The pinned minor, and the next one (the README says why the upgrade waits).
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def unpinned(text: str) -> list[str]:
+    """Every Istio or cert-manager version ``text`` names that is not the pin (or, for Istio, the
+    tag its vendored definitions come from; for minors, the next one, whose wait is explained)."""
+    istio = set(re.findall(r"Istio\W{0,4}(\d+\.\d+\.\d+)", text))
+    istio_minors = set(re.findall(r"Istio\W{0,4}(\d+\.\d+)(?![.\d])", text))
+    cert_manager = set(re.findall(r"cert-manager\W{0,4}(?:chart\W{0,4})?(v?\d+\.\d+(?:\.\d+)?)", text))
     next_minor = f"1.{int(minor(versions.ISTIO_VERSION).split('.')[1]) + 1}"
-    assert istio_minors <= {minor(versions.ISTIO_VERSION), next_minor}
-    assert cert_manager <= {versions.CERT_MANAGER_VERSION, f"v{minor(versions.CERT_MANAGER_VERSION)}"}
+    return sorted({f"Istio {v}" for v in istio - {versions.ISTIO_VERSION, versions.ISTIO_DEFINITIONS_VERSION}}
+                  | {f"Istio {v}" for v in istio_minors - {minor(versions.ISTIO_VERSION), next_minor}}
+                  | {f"cert-manager {v}" for v in cert_manager
+                     - {versions.CERT_MANAGER_VERSION, f"v{minor(versions.CERT_MANAGER_VERSION)}"}})
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_the_docs_name_only_the_pinned_versions(page):
+    assert unpinned(page.read_text()) == []
+
+
+def test_the_version_check_catches_a_stale_version():
+    assert unpinned("Istio `1.29.4` and cert-manager v1.18.2 from Istio 1.28") == \
+        ["Istio 1.28", "Istio 1.29.4", "cert-manager v1.18.2"]
+    assert unpinned(f"Istio {versions.ISTIO_VERSION}, cert-manager {versions.CERT_MANAGER_VERSION}") == []
+
+
+def test_the_design_notes_state_the_pins():
+    """docs/design.md names the pin and the tag of the vendored definitions, the chart repository
+    and the Kubernetes minors each component supports."""
+    design = (ROOT / "docs" / "design.md").read_text()
+    istio = set(re.findall(r"Istio\W{0,4}(\d+\.\d+\.\d+)", design))
+    assert istio == {versions.ISTIO_VERSION, versions.ISTIO_DEFINITIONS_VERSION}
     platform = versions.PLATFORM_KUBERNETES_MINORS
-    text = " ".join(readme.split())
+    text = " ".join(design.split())
     assert f"The platform supports Kubernetes {platform[0]} to {platform[-1]}" in text
     istio_range, cm_range = versions.ISTIO_KUBERNETES_MINORS, versions.CERT_MANAGER_KUBERNETES_MINORS
     assert f"Istio {minor(versions.ISTIO_VERSION)}: {istio_range[0]} to {istio_range[-1]}" in text
     assert (f"cert-manager v{minor(versions.CERT_MANAGER_VERSION)}: {cm_range[0]} to {cm_range[-1]}"
             in text)
-    assert versions.ISTIO_CHARTS in readme
+    assert versions.ISTIO_CHARTS in design
 
 
 def test_the_platform_supports_the_kubernetes_minors_every_component_supports():
