@@ -8,6 +8,7 @@ The command itself (git worktrees, exit codes, an unknown stack) is tested at th
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -197,3 +198,12 @@ def test_an_unknown_stack_is_refused_before_any_preview(repo, capsys):
     root, (before, after) = repo
     assert revdiff.main(["--repo", str(root), "--base", before, "--head", after, "--stack", "no-such"]) == 2
     assert "no stack file Pulumi.no-such.yaml" in capsys.readouterr().err
+
+
+def test_every_risk_class_is_in_the_reviewers_table():
+    """docs/reviewing.md's table names each class preview/risks.py reports, and no other."""
+    from preview.risks import CLASSES
+
+    table = (ROOT / "docs" / "reviewing.md").read_text().split("| Class | When |")[1].split("\n\n")[0]
+    documented = set(re.findall(r"`([a-z-]+)`", "".join(line.split(" | ")[0] for line in table.splitlines())))
+    assert documented == set(CLASSES), (set(CLASSES) ^ documented)
