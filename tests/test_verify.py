@@ -38,9 +38,11 @@ def test_a_healthy_environment_passes_every_check(tmp_path):
         checks = verify(target_for(double), good, foreign, resolve=local)
     assert results(checks) == {"delegation": "SKIP", "dns": "PASS", "plain-http-refused": "PASS", "tls": "PASS",
                                "tls-1.1-refused": "PASS", "no-token-403": "PASS",
-                               "foreign-audience-refused": "PASS", "token-accepted": "PASS"}
+                               "foreign-audience-refused": "PASS", "token-accepted": "PASS", "matrix": "SKIP"}
     tls = next(c for c in checks if c.name == "tls")
     assert tls.detail.startswith(("TLSv1.2", "TLSv1.3"))
+    # --host without --matrix: nothing to replay, and the line says how to get a matrix.
+    assert "give --matrix build/<stack>/plan.json" in checks[-1].detail
 
 
 def test_tokens_are_optional_and_reported_as_skipped(tmp_path):
@@ -175,7 +177,7 @@ def test_some_shipped_stacks_turn_the_demo_on():
 
 
 @pytest.mark.parametrize("stack", DEMO_STACKS)
-def test_make_verify_passes_end_to_end_on_a_fresh_environment_with_the_demo(tmp_path, plans, stack):
+def test_make_verify_passes_end_to_end_on_a_fresh_environment_with_the_demo(tmp_path, plans, build_dir, stack):
     """`make verify STACK=x` right after `pulumi up`: the double serves what the stack's plan
     deploys (its routes, its token-free paths, the demo's answer) and the stack outputs come
     from the plan, as `pulumi stack output` would give them."""
@@ -190,7 +192,7 @@ def test_make_verify_passes_end_to_end_on_a_fresh_environment_with_the_demo(tmp_
         served[stack] = {**(served[owner] if stack == owner else outputs), "ingressIp": "127.0.0.1"}
         command = [sys.executable, "-m", "tools.verify", "--stack", stack,
                    "--resolve", f"{double.host}:127.0.0.1", "--https-port", str(double.https_port),
-                   "--http-port", str(double.http_port)]
+                   "--http-port", str(double.http_port), "--matrix", str(build_dir / stack / "plan.json")]
         env = {"PATH": _fake_pulumi(tmp_path, served)}
         without = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
         token = mint(double.signing_key, double.audience)
@@ -365,3 +367,159 @@ def test_the_stack_target_takes_the_zone_from_the_owner(tmp_path, plans, monkeyp
                           "--https-port", str(double.https_port), "--http-port", str(double.http_port),
                           "--name-servers", ",".join(ZONE_NS)])
     assert code == 3
+
+
+# --- the request matrix, replayed against the double answering from the plan's objects ----------
+
+@pytest.fixture(scope="module")
+def dev_mesh(tmp_path_factory, plans):
+    """One double for the module: the owner's plan rendered into a mesh (preview.access.answer)."""
+    from https_double import Rendered
+
+    with running(tmp_path_factory.mktemp("dev-mesh"), host=plans[OWNER]["outputs"]["host"],
+                 rendered=Rendered.from_plan(plans[OWNER])) as double:
+        yield double
+
+
+@pytest.fixture(scope="module")
+def partner_mesh(tmp_path_factory, example_plans):
+    """A MUTUAL host: examples/mutual's partner on its owner's Gateway."""
+    from conftest import EXAMPLES
+    from https_double import Rendered
+
+    from preview import owner_of
+
+    owner = owner_of(EXAMPLES["partner"], "partner")
+    plan = example_plans["partner"]
+    host = plan["outputs"]["host"]
+    with running(tmp_path_factory.mktemp("partner-mesh"), host=host, names=["*." + host.split(".", 1)[1]],
+                 rendered=Rendered.from_plan(plan, example_plans[owner])) as double:
+        yield double, plan
+
+
+def dev_matrix(plans):
+    from tools.verify import Matrix
+
+    return Matrix.from_plan(plans[OWNER], plans[OWNER]["outputs"]["host"], "the shipped dev plan")
+
+
+def replayed(double, matrix, tokens: bool = True, **target) -> list:
+    token = mint(double.signing_key, double.audience, issuer=double.issuer) if tokens else None
+    foreign = mint(double.signing_key, "https://another.api.example.com", issuer=double.issuer) if tokens else None
+    checks = verify(target_for(double, **target), token, foreign, resolve=local, matrix=matrix)
+    return [c for c in checks if c.name.startswith("matrix")]
+
+
+def test_the_dev_matrix_replays_as_previewed_with_every_token(dev_mesh, plans):
+    matrix = dev_matrix(plans)
+    (summary,) = replayed(dev_mesh, matrix)
+    cells = len(plans[OWNER]["access"][dev_mesh.host])
+    assert summary.status == "PASS", summary
+    assert summary.detail.startswith(f"{cells} of {cells} cells for {dev_mesh.host} replayed, all as "
+                                     "previewed, 0 skipped; cells of the shipped dev plan; the expired token "
+                                     f"names the plan's issuer {dev_mesh.issuer}")
+
+
+def test_without_the_tokens_their_cells_are_skipped(dev_mesh, plans):
+    rows = plans[OWNER]["access"][dev_mesh.host]
+    (summary,) = replayed(dev_mesh, dev_matrix(plans), tokens=False)
+    need = {c: sum(1 for _, credential, _, _ in rows if credential == c) for c in ("token", "other-env")}
+    assert summary.status == "PASS"
+    assert (f"{len(rows) - sum(need.values())} of {len(rows)} cells for {dev_mesh.host} replayed, all as previewed, "
+            f"{sum(need.values())} skipped ({need['token']} need VERIFY_TOKEN; {need['other-env']} need "
+            "VERIFY_FOREIGN_TOKEN)") in summary.detail
+
+
+@pytest.mark.parametrize("credential, expected, hole, got", [
+    ("none", "403", (200, "planted hole"), "200 'planted hole'"),  # open without a token
+    ("token", "→", (404, ""), "404 (empty body)"),  # the gateway has no route for it
+])
+def test_a_planted_hole_fails_exactly_its_cell(dev_mesh, plans, credential, expected, hole, got):
+    """A path that answers what the preview says it cannot: that one cell FAILs, saying the
+    request, what the preview expected and what came back."""
+    from preview.access import said
+
+    rows = plans[OWNER]["access"][dev_mesh.host]
+    path, _, _, answer = next(r for r in rows if r[1] == credential and r[3].startswith(expected))
+    dev_mesh.rendered.holes[(path, credential)] = hole
+    try:
+        summary, *failed = replayed(dev_mesh, dev_matrix(plans))
+    finally:
+        dev_mesh.rendered.holes.clear()
+    assert summary.status == "FAIL" and ", 1 differ, 0 skipped" in summary.detail
+    with_ = {"none": "no token", "token": "VERIFY_TOKEN"}[credential]
+    wanted = answer if answer == "403" else f"{said(answer)} (any status but 401, 403 or the gateway's empty 404)"
+    assert [(c.name, c.status, c.detail) for c in failed] == [
+        ("matrix-cell", "FAIL", f"GET https://{dev_mesh.host}{path} with {with_}: expected {wanted}, got {got}")]
+
+
+def test_a_routed_cell_holds_whatever_the_service_answers_but_the_gateways_refusals():
+    """Routed: the Service may not be deployed; its 503 still shows the route and the policies
+    let the request through. Envoy's own no-route 404 has an empty body."""
+    from tools.verify import Seen, agrees
+
+    routed = "→ orders.dev:8080"
+    assert agrees(routed, Seen(503, "no healthy upstream")) and agrees(routed, Seen(200, "ok"))
+    assert agrees(routed, Seen(404, "no such order"))
+    assert not any(agrees(routed, seen) for seen in (Seen(404, ""), Seen(401, "x"), Seen(403, "RBAC: access denied"),
+                                                     Seen(refused="SSLError"), Seen(error="timeout")))
+    assert agrees("404", Seen(404, "")) and not agrees("403", Seen(401, ""))
+    assert agrees("TLS refused", Seen(refused="SSLError")) and not agrees("TLS refused", Seen(403, ""))
+
+
+def test_a_mutual_host_refuses_without_a_client_certificate(partner_mesh):
+    """examples/mutual's partner: every cell without a client certificate is refused at TLS; the
+    cells with one need VERIFY_CLIENT_CERT and VERIFY_CLIENT_KEY, and pass with them."""
+    from tools.verify import Matrix
+
+    double, plan = partner_mesh
+    rows = plan["access"][double.host]
+    matrix = Matrix.from_plan(plan, double.host, "examples/mutual partner")
+    assert matrix.mutual and {a for _, _, cert, a in rows if not cert} == {"TLS refused"}
+    (summary,) = replayed(double, matrix)
+    with_cert = sum(1 for row in rows if row[2])
+    assert summary.status == "PASS", summary
+    assert (f"{len(rows) - with_cert} of {len(rows)} cells for {double.host} replayed, all as previewed, "
+            f"{with_cert} skipped ({with_cert} need VERIFY_CLIENT_CERT and VERIFY_CLIENT_KEY)") in summary.detail
+    (summary,) = replayed(double, matrix, client_cert=double.client_cert)
+    assert summary.status == "PASS" and f"{len(rows)} of {len(rows)} cells" in summary.detail, summary
+
+
+def test_the_stack_matrix_is_the_local_preview_and_is_previewed_when_missing(tmp_path, plans, dev_mesh,
+                                                                             monkeypatch, capsys):
+    """`make verify STACK=dev` replays build/dev/plan.json and says it is the offline preview of
+    the local stack file; without one it previews the stack first."""
+    import preview
+    import tools.verify as tool
+
+    outputs = {**plans[OWNER]["outputs"], "ingressIp": "127.0.0.1",
+               "caCertificate": open(dev_mesh.ca_file).read()}
+    monkeypatch.setenv("PATH", _fake_pulumi(tmp_path, {OWNER: outputs}))
+    monkeypatch.setattr(tool, "BUILD_DIR", tmp_path / "build")
+    previewed = []
+
+    def fake_preview(stack, project_dir, build_dir):
+        previewed.append((stack, project_dir, build_dir))
+        (build_dir / stack).mkdir(parents=True)
+        (build_dir / stack / "plan.json").write_text(json.dumps(plans[stack]))
+    monkeypatch.setattr(preview, "preview_stack", fake_preview)
+    argv = ["--stack", OWNER, "--resolve", f"{dev_mesh.host}:127.0.0.1", "--https-port", str(dev_mesh.https_port),
+            "--http-port", str(dev_mesh.http_port)]
+    assert tool.main(argv) == 0
+    assert previewed == [(OWNER, ROOT, tmp_path / "build")]
+    first = capsys.readouterr().out
+    assert tool.main(argv) == 0 and len(previewed) == 1
+    second = capsys.readouterr().out
+    where = f"cells of {tmp_path / 'build' / OWNER / 'plan.json'} (the offline preview of the local Pulumi.{OWNER}.yaml, "
+    assert f"{where}previewed now: the code as it is in this checkout, replayed against what is deployed)" in first
+    assert where + "written " in second and f"`make preview STACK={OWNER}` refreshes it" in second
+    assert "PASS  matrix " in second
+
+
+def test_a_matrix_without_the_host_is_bad_input(plans, build_dir):
+    done = subprocess.run([sys.executable, "-m", "tools.verify", "--host", "elsewhere.api.example.com",
+                           "--ingress-ip", "127.0.0.1", "--matrix", str(build_dir / OWNER / "plan.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (f"error: {build_dir / OWNER / 'plan.json'} (given with --matrix) has no cells "
+                                   f"for elsewhere.api.example.com (it has: {plans[OWNER]['outputs']['host']})")

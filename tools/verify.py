@@ -25,6 +25,18 @@ environment passes end to end right after ``pulumi up``.
    environments deployer, whose requests the cases are; anyone else, no kubectl or no cluster
    access: SKIP, saying which.
 
+8. The request matrix, replayed (``matrix``): every cell plan.json's ``access`` holds for the
+   host (preview/access.py: each route and public path x no token, ``VERIFY_TOKEN``,
+   ``VERIFY_FOREIGN_TOKEN``, a token of a wrong issuer and an expired one, both made here with a
+   forged signature x, on a MUTUAL host, a client certificate or none) sent as a real request and
+   its answer compared with the one the offline preview computed from the rendered Istio objects
+   (see :func:`replay`). ``--matrix PLAN_JSON`` gives the cells; with ``--stack X`` they default to
+   build/X/plan.json, the offline preview of the local Pulumi.X.yaml (previewed first when
+   missing): the code as it is in the checkout, checked against what is deployed. The cells that
+   need ``VERIFY_TOKEN``, ``VERIFY_FOREIGN_TOKEN`` or a client certificate (``VERIFY_CLIENT_CERT``
+   and ``VERIFY_CLIENT_KEY``, PEM files; also sent by the other checks) are skipped without them;
+   with ``--host`` and no ``--matrix`` nothing is replayed (SKIP).
+
 Checks 5 and 6 are skipped when their token is not given, check 0 without the zone's name and
 name servers (``--zone``, ``--name-servers``) or with ``--resolve`` (DNS not consulted). With ``tls.source: acme`` a failed
 handshake is reported as WAIT, not FAIL: Let's Encrypt issues the first certificate only once the
@@ -40,6 +52,7 @@ a local HTTPS double on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -52,12 +65,17 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from components.config import DEMO_HEALTH_PATH, DEMO_ROUTE, demo_text
 
 if TYPE_CHECKING:  # tools.tenancy imports this module's Check
     from tools.tenancy import LiveTarget
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = ROOT / "build"
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,9 @@ class Target:
     """A created zone's DS record (stack output ``dnsDsRecord``), for the to-do."""
     live: LiveTarget | None = None
     """The environment for the live tenancy check (tools/tenancy.py ``LiveTarget``; --stack only)."""
+    client_cert: tuple[str, str] | None = None
+    """(certificate PEM file, key PEM file) presented to a MUTUAL gateway (``VERIFY_CLIENT_CERT``,
+    ``VERIFY_CLIENT_KEY``); every check sends it, except the replay's cells without one."""
 
     def __post_init__(self) -> None:
         self.path = self.path or (self.demo.path if self.demo else "/")
@@ -189,8 +210,10 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def _context(target: Target, modern: bool = True) -> ssl.SSLContext:
+def _context(target: Target, modern: bool = True, client_cert: bool = True) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=target.ca_file)
+    if client_cert and target.client_cert:
+        context.load_cert_chain(*target.client_cert)
     if modern:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
     else:
@@ -202,9 +225,10 @@ def _context(target: Target, modern: bool = True) -> ssl.SSLContext:
     return context
 
 
-def _get(target: Target, ip: str, path: str, token: str | None) -> tuple[int, str]:
+def _get(target: Target, ip: str, path: str, token: str | None, client_cert: bool = True) -> tuple[int, str]:
     """Status and (at most 1 KiB of) body of ``GET path``."""
-    connection = _PinnedHTTPSConnection(ip, target.host, target.https_port, _context(target), target.timeout)
+    connection = _PinnedHTTPSConnection(ip, target.host, target.https_port,
+                                        _context(target, client_cert=client_cert), target.timeout)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         connection.request("GET", path, headers=headers)
@@ -214,9 +238,210 @@ def _get(target: Target, ip: str, path: str, token: str | None) -> tuple[int, st
         connection.close()
 
 
+# --- the request matrix, replayed -----------------------------------------------------------------
+
+WRONG_ISSUER = "https://wrong-issuer.invalid/"
+# What each credential of preview.access.CREDENTIALS is in the output, and where it comes from.
+CREDENTIAL_SAID = {"none": "no token", "token": "VERIFY_TOKEN", "other-env": "VERIFY_FOREIGN_TOKEN",
+                   "wrong-issuer": f"a token of issuer {WRONG_ISSUER} (made here)",
+                   "expired": "an expired token (made here, forged signature: 401 for the expiry or "
+                              "the signature)"}
+NEEDS = {"token": "VERIFY_TOKEN", "other-env": "VERIFY_FOREIGN_TOKEN"}
+CLIENT_CERT_VARS = "VERIFY_CLIENT_CERT and VERIFY_CLIENT_KEY"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """One host's cells of plan.json's ``access`` (preview/access.py) and what the made-up tokens
+    need from the plan: the environment's issuer and audience (its RequestAuthentication)."""
+
+    host: str
+    source: str
+    """Which file, and what it is, for the output."""
+    cells: tuple[tuple[str, str, bool, str], ...]
+    """(path, credential, client certificate, answer)."""
+    issuer: str | None
+    audience: str
+
+    @classmethod
+    def from_plan(cls, plan: dict, host: str, source: str) -> Matrix:
+        """Raises ValueError when the plan has no cells for ``host``."""
+        access = plan.get("access")
+        if not isinstance(access, dict):
+            raise ValueError(f"{source} has no request matrix (`access`): it predates it; preview the "
+                             "stack again (make preview STACK=…)")
+        if host not in access:
+            raise ValueError(f"{source} has no cells for {host} (it has: {', '.join(access) or 'none'})")
+        rules = [rule for r in plan.get("resources", []) if r.get("type", "").endswith(":RequestAuthentication")
+                 for rule in (r.get("inputs") or {}).get("spec", {}).get("jwtRules", [])]
+        unknown = sorted({str(row[3]) for row in access[host] if not _known_answer(str(row[3]))})
+        if unknown:
+            raise ValueError(f"{source}: answers this tool cannot compare: {', '.join(unknown)}")
+        own = [rule for rule in rules if f"https://{host}" in rule.get("audiences", [])]
+        rule = (own or rules or [{}])[0]
+        return cls(host, source, tuple((str(p), str(c), bool(t), str(a)) for p, c, t, a in access[host]),
+                   rule.get("issuer"), (rule.get("audiences") or [f"https://{host}"])[0])
+
+    @classmethod
+    def load(cls, path: Path, host: str, described: str = "") -> Matrix:
+        try:
+            plan = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"--matrix {path}: cannot read a plan.json ({err})") from None
+        return cls.from_plan(plan, host, f"{_shown(path)}{described}")
+
+    @property
+    def mutual(self) -> bool:
+        return any(cert for _, _, cert, _ in self.cells)
+
+
+def _known_answer(answer: str) -> bool:
+    return answer in ("TLS refused", "401", "403", "404") or answer.startswith("→")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def stack_matrix(stack: str, host: str, build_dir: Path | None = None) -> Matrix:
+    """The cells of ``build/<stack>/plan.json``, the offline preview of the local stack file
+    (previewed now when it is missing). Raises ValueError when it cannot be previewed."""
+    import preview
+    from preview.__main__ import USER_ERRORS, error_lines
+
+    build_dir = build_dir or BUILD_DIR
+    path = build_dir / stack / "plan.json"
+    if path.exists():
+        written = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+        when = f"written {written}; `make preview STACK={stack}` refreshes it"
+    else:
+        try:
+            preview.preview_stack(stack, preview.locate_stack(stack, ROOT), build_dir)
+        except USER_ERRORS as err:
+            raise ValueError(f"no {_shown(path)} and the offline preview of {stack} failed: "
+                             f"{' '.join(error_lines(err))}; run `make preview STACK={stack}` or give "
+                             "--matrix") from None
+        when = "previewed now"
+    stack_file = preview.locate_stack(stack, ROOT) / f"Pulumi.{stack}.yaml"
+    return Matrix.load(path, host, f" (the offline preview of the local {_shown(stack_file)}, {when}: "
+                                   "the code as it is in this checkout, replayed against what is deployed)")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forged_token(issuer: str, audience: str, expires_in: int) -> str:
+    """A JWT no identity provider signed: its claims as given, its signature random bytes."""
+    now = int(time.time())
+    header = _b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    claims = _b64(json.dumps({"iss": issuer, "sub": "make-verify", "aud": audience,
+                              "iat": min(now, now + expires_in) - 60, "exp": now + expires_in}).encode())
+    return f"{header}.{claims}.{_b64(os.urandom(256))}"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a replayed request got: a status and body, a refusal at TLS, or no answer at all."""
+
+    status: int | None = None
+    body: str = ""
+    refused: str | None = None
+    error: str | None = None
+
+    def said(self) -> str:
+        if self.refused is not None:
+            return f"TLS refused ({self.refused})"
+        if self.error is not None:
+            return f"no answer ({self.error})"
+        return f"{self.status}" + (f" {self.body[:60]!r}" if self.body else " (empty body)")
+
+
+def _send(target: Target, ip: str, path: str, bearer: str | None, client_cert: bool) -> Seen:
+    try:
+        status, body = _get(target, ip, path, bearer, client_cert)
+    except ssl.SSLCertVerificationError as err:  # the server's certificate: not a refusal of ours
+        return Seen(error=f"{err.__class__.__name__}: {err}")
+    except (ssl.SSLError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as err:
+        # A MUTUAL gateway refuses a client without a certificate in the handshake (TLS 1.2) or,
+        # once the client has sent its Finished, with an alert on the first read (TLS 1.3).
+        return Seen(refused=f"{err.__class__.__name__}: {err}")
+    except (OSError, http.client.HTTPException) as err:
+        return Seen(error=f"{err.__class__.__name__}: {err}")
+    return Seen(status, body)
+
+
+def agrees(expected: str, seen: Seen) -> bool:
+    """Whether a live answer is the matrix's: ``401`` and ``403`` exactly that status; ``404``
+    status 404 (Envoy's no-route 404 has an empty body); ``TLS refused`` a failed handshake or
+    first read; ``→ <service>`` (routed) any status but 401 and 403 and not an empty 404: the
+    Service may not be deployed, and its 503 ``no healthy upstream`` still shows that the route
+    took the request and the policies let it through."""
+    if expected == "TLS refused":
+        return seen.refused is not None
+    if seen.status is None:
+        return False
+    if expected in ("401", "403", "404"):
+        return seen.status == int(expected)
+    if expected.startswith("→"):
+        return seen.status not in (401, 403) and not (seen.status == 404 and not seen.body)
+    raise ValueError(f"unknown answer {expected!r} in the request matrix")
+
+
+def _expected_said(expected: str) -> str:
+    if expected.startswith("→"):
+        return f"reaches {expected[1:].strip()} (any status but 401, 403 or the gateway's empty 404)"
+    return expected
+
+
+def replay(target: Target, ip: str, matrix: Matrix | None, token: str | None,
+           foreign_token: str | None) -> list[Check]:
+    """Every cell of the matrix sent as a real request: one ``matrix`` check saying how many were
+    replayed and skipped (and why), and a FAIL ``matrix-cell`` check for each cell whose live
+    answer is not the preview's (see :func:`agrees`)."""
+    if matrix is None:
+        return [Check("matrix", "SKIP", "no request matrix to replay: give --matrix build/<stack>/plan.json "
+                      "(make preview STACK=<stack> writes it), or check with --stack")]
+    bearers = {"none": None, "token": token, "other-env": foreign_token,
+               "wrong-issuer": forged_token(WRONG_ISSUER, matrix.audience, 300),
+               "expired": forged_token(matrix.issuer or WRONG_ISSUER, matrix.audience, -3600)}
+    skipped: dict[str, int] = {}
+    failed: list[Check] = []
+    replayed = 0
+    for path, credential, cert, expected in matrix.cells:
+        missing = [NEEDS[credential]] if credential in NEEDS and not bearers[credential] else []
+        if cert and target.client_cert is None:
+            missing.append(CLIENT_CERT_VARS)
+        if missing:
+            reason = " and ".join(missing)
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        replayed += 1
+        seen = _send(target, ip, path, bearers[credential], cert)
+        if not agrees(expected, seen):
+            certificate = (" and a client certificate" if cert else " and no client certificate") \
+                if matrix.mutual else ""
+            failed.append(Check("matrix-cell", "FAIL", f"GET https://{matrix.host}{path} with "
+                                f"{CREDENTIAL_SAID[credential]}{certificate}: expected "
+                                f"{_expected_said(expected)}, got {seen.said()}"))
+    why = "; ".join(f"{count} need {reason}" for reason, count in skipped.items())
+    issuer = (f"the expired token names the plan's issuer {matrix.issuer}" if matrix.issuer else
+              "the plan names no issuer: the expired token names the wrong one")
+    detail = (f"{replayed} of {len(matrix.cells)} cells for {matrix.host} replayed"
+              f"{f', {len(failed)} differ' if failed else ', all as previewed'}, "
+              f"{sum(skipped.values())} skipped{f' ({why})' if why else ''}; cells of {matrix.source}; "
+              f"{issuer}")
+    status = "FAIL" if failed else "PASS" if replayed else "SKIP"
+    return [Check("matrix", status, detail), *failed]
+
+
 def verify(target: Target, token: str | None = None, foreign_token: str | None = None,
            resolve: Callable[[str], list[str]] = system_resolve,
-           resolve_ns: Callable[[str], list[str]] | None = system_ns) -> list[Check]:
+           resolve_ns: Callable[[str], list[str]] | None = system_ns,
+           matrix: Matrix | None = None) -> list[Check]:
     checks: list[Check] = [delegation_check(target, resolve_ns)]
     # Not delegated yet: the host cannot resolve publicly, and that is the same to-do.
     undelegated = "WAIT" if checks[0].status == "WAIT" else "FAIL"
@@ -255,6 +480,8 @@ def verify(target: Target, token: str | None = None, foreign_token: str | None =
             for name in ("tls-1.1-refused", *(["demo-answers"] if target.demo else []),
                          "no-token-403", "foreign-audience-refused", "token-accepted"):
                 checks.append(Check(name, "WAIT", "needs the certificate first"))
+            checks += [Check("matrix", "WAIT", "needs the certificate first")] if matrix else \
+                replay(target, ip, None, token, foreign_token)
             return checks
     try:
         with socket.create_connection((ip, target.https_port), timeout=target.timeout) as sock:
@@ -290,6 +517,7 @@ def verify(target: Target, token: str | None = None, foreign_token: str | None =
         request_check("token-accepted", token, lambda s, b: s not in (401, 403), "neither 401 nor 403")
     else:
         checks.append(Check("token-accepted", "SKIP", "set VERIFY_TOKEN to a token for this environment"))
+    checks += replay(target, ip, matrix, token, foreign_token)
     return checks
 
 
@@ -354,6 +582,19 @@ def _stack_target(stack: str) -> tuple[Target, str | None]:
                   ds_record=owner.get("dnsDsRecord"), live=LiveTarget.from_outputs(outputs, owner)), ca_file
 
 
+def _client_cert(environ: os._Environ[str] | dict[str, str]) -> tuple[str, str] | None:
+    """``VERIFY_CLIENT_CERT`` and ``VERIFY_CLIENT_KEY`` (PEM files), both or neither."""
+    cert, key = environ.get("VERIFY_CLIENT_CERT"), environ.get("VERIFY_CLIENT_KEY")
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise ValueError(f"set both {CLIENT_CERT_VARS} (PEM files of the client certificate and its key)")
+    for name, value in (("VERIFY_CLIENT_CERT", cert), ("VERIFY_CLIENT_KEY", key)):
+        if not Path(value).is_file():
+            raise ValueError(f"{name}={value}: no such file")
+    return cert, key
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make verify", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -373,6 +614,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --host: the zone's name servers (pulumi stack output nameServers)")
     parser.add_argument("--kube-context", help="with --stack: the kubectl context of the stack's cluster for "
                                                "the live tenancy check (default: the current one)")
+    parser.add_argument("--matrix", metavar="PLAN_JSON",
+                        help="replay the request matrix of this plan.json (its `access` for the host); "
+                             "with --stack X the default is build/X/plan.json, the offline preview of the "
+                             "local Pulumi.X.yaml (previewed first when missing)")
     args = parser.parse_args(argv)
 
     resolve = system_resolve
@@ -393,6 +638,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--resolve {args.resolve}: expected {target.host}:<ip>")
             resolve = lambda name: [ip]  # noqa: E731
             resolve_ns = None
+        target.client_cert = _client_cert(os.environ)
+        matrix = (Matrix.load(Path(args.matrix), target.host, " (given with --matrix)") if args.matrix
+                  else stack_matrix(args.stack, target.host) if args.stack else None)
     except (ValueError, StackUnreadable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -404,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     checks = verify(target, os.environ.get("VERIFY_TOKEN"), os.environ.get("VERIFY_FOREIGN_TOKEN"), resolve,
-                    resolve_ns)
+                    resolve_ns, matrix)
     if target.live is not None:
         from tools.tenancy import live_checks
 
