@@ -9,17 +9,19 @@ PY := $(VENV)/bin/python
 .PHONY: help preview preview-all test policy policy-venv diff diff-args diff-rev new-env verify bench clean lock
 
 # From the locks only (exact versions, every file's hash checked): uv first, by pip, then the
-# whole dev lock by uv, which leaves .venv holding exactly it (`uv pip sync`).
+# whole dev lock by uv, which leaves .venv holding exactly it (`uv pip sync`). Silent, and on
+# stderr: `make diff-rev FORMAT=--json > f.json` on a fresh runner writes the report alone.
 # Every target with its `## ` description, in the Makefile's order; needs nothing installed.
 help:  ## this list (also what `make` alone prints)
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements-dev.txt requirements-uv.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "error: needs Python >= 3.11 ($(PYTHON) is $$($(PYTHON) -V 2>&1)): make PYTHON=python3.11 ..." >&2; exit 2; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-uv.txt
-	$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements-dev.txt
-	touch $@
+	@echo "creating $(VENV) from requirements-dev.txt (first run)" >&2
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-uv.txt >&2
+	@$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements-dev.txt >&2
+	@touch $@
 
 # The provided-certificate example previews with a throwaway pair made in memory.
 PREVIEW_FLAGS_provided := --demo-certificate
@@ -33,8 +35,8 @@ preview-all: $(VENV)/.installed  ## every stack of a folder previewed and policy
 
 # GitHub's own workflow-expression library for tests/expressions.py, from its lock (npm ci).
 tests/actions/node_modules/.installed: tests/actions/package-lock.json
-	npm ci --prefix tests/actions --ignore-scripts --no-audit --no-fund --silent
-	touch $@
+	@npm ci --prefix tests/actions --ignore-scripts --no-audit --no-fund --silent >&2
+	@touch $@
 
 # The policy pack's virtualenv (PulumiPolicy.yaml), from its lock: what every CI job that runs
 # the pack makes first.
@@ -80,8 +82,8 @@ new-env: $(VENV)/.installed  ## a new environment stack: make new-env ENV=qa [FR
 # With HOST (and INGRESS_IP, CA_FILE for a self-signed platform) no Pulumi CLI is needed.
 # An attached stack also gets the tenancy corpus's live cases, sent with kubectl (its current context, or
 # KUBE_CONTEXT) as server-side dry runs: run it with the environments deployer's credentials.
-verify: $(VENV)/.installed  ## check a deployed stack from outside: make verify STACK=dev [KUBE_CONTEXT=<ctx>], or make verify HOST=dev.api.example.com INGRESS_IP=<ip> [CA_FILE=ca.pem] [DEMO=1] [NAME_SERVERS=ns1,ns2]
-	$(PY) -m tools.verify $(if $(HOST),--host $(HOST) $(if $(INGRESS_IP),--ingress-ip $(INGRESS_IP)) $(if $(CA_FILE),--ca-file $(CA_FILE)) $(if $(DEMO),--demo) $(if $(NAME_SERVERS),--name-servers $(NAME_SERVERS)) $(if $(ZONE),--zone $(ZONE)),--stack $(STACK) $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT))) $(if $(VERIFY_PATH),--path $(VERIFY_PATH))
+verify: $(VENV)/.installed  ## check a deployed stack from outside: make verify STACK=dev [KUBE_CONTEXT=<ctx>], or make verify HOST=dev.api.example.com INGRESS_IP=<ip> [CA_FILE=ca.pem] [DEMO=1] [NAME_SERVERS=ns1,ns2] [MATRIX=build/dev/plan.json]
+	$(PY) -m tools.verify $(if $(HOST),--host $(HOST) $(if $(INGRESS_IP),--ingress-ip $(INGRESS_IP)) $(if $(CA_FILE),--ca-file $(CA_FILE)) $(if $(DEMO),--demo) $(if $(NAME_SERVERS),--name-servers $(NAME_SERVERS)) $(if $(ZONE),--zone $(ZONE)),--stack $(STACK) $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT))) $(if $(VERIFY_PATH),--path $(VERIFY_PATH)) $(if $(MATRIX),--matrix $(MATRIX))
 
 bench: $(VENV)/.installed  ## this machine, preview timings and scaling -> build/bench.json; SUITE=1 also times make test
 	$(PY) -m preview.bench $(if $(SUITE),--suite) $(if $(RUNS),--runs $(RUNS))

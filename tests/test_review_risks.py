@@ -207,3 +207,43 @@ def test_every_risk_class_is_in_the_reviewers_table():
     table = (ROOT / "docs" / "reviewing.md").read_text().split("| Class | When |")[1].split("\n\n")[0]
     documented = set(re.findall(r"`([a-z-]+)`", "".join(line.split(" | ")[0] for line in table.splitlines())))
     assert documented == set(CLASSES), (set(CLASSES) ^ documented)
+
+
+def test_make_diff_rev_json_on_a_fresh_machine_prints_the_json_alone(tmp_path):
+    """The first `make diff-rev` of a runner makes the venv: whatever the install prints goes to
+    stderr, so `> f.json` (and the pull request's markdown) holds the report alone."""
+    import os
+    import sys
+
+    fake = tmp_path / "python"  # a stand-in interpreter: noisy installs, the report as JSON
+    fake.write_text(f"""#!{sys.executable}
+import json, os, sys
+args = sys.argv[1:]
+if args[:2] == ["-m", "venv"]:
+    os.makedirs(args[2] + "/bin")
+    for tool in ("python", "uv"):
+        os.symlink({str(fake)!r}, args[2] + "/bin/" + tool)
+    print("created virtual environment")
+elif args[:2] == ["-m", "preview.revdiff"]:
+    print(json.dumps({{"risks": [], "argv": args}}))
+elif args[:1] != ["-c"]:
+    print("Collecting and installing", args)
+""")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    done = subprocess.run(["make", "--no-print-directory", "diff-rev", "FORMAT=--json", f"VENV={tmp_path / 'venv'}",
+                           f"PYTHON={fake}"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["argv"] == ["-m", "preview.revdiff", "--json"]
+    assert "Collecting and installing" in done.stderr and "created virtual environment" in done.stderr
+
+
+def test_make_refuses_an_unknown_stack_with_the_documented_exit_code():
+    """Through make every failure exits 2 (docs/commands.md, "Exit codes"); the refusal says why."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    done = subprocess.run(["make", "--no-print-directory", "diff-rev", "STACK=no-such-stack"], cwd=ROOT,
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "no stack file Pulumi.no-such-stack.yaml on either side" in done.stderr
