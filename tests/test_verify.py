@@ -523,3 +523,17 @@ def test_a_matrix_without_the_host_is_bad_input(plans, build_dir):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == (f"error: {build_dir / OWNER / 'plan.json'} (given with --matrix) has no cells "
                                    f"for elsewhere.api.example.com (it has: {plans[OWNER]['outputs']['host']})")
+
+
+def test_the_client_certificate_is_both_files_or_none(tmp_path):
+    from tools.verify import _client_cert
+
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "k.pem").write_text("x")
+    assert _client_cert({}) is None
+    assert _client_cert({"VERIFY_CLIENT_CERT": str(tmp_path / "c.pem"), "VERIFY_CLIENT_KEY": str(tmp_path / "k.pem")}) \
+        == (str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
+    with pytest.raises(ValueError, match="set both VERIFY_CLIENT_CERT and VERIFY_CLIENT_KEY"):
+        _client_cert({"VERIFY_CLIENT_CERT": str(tmp_path / "c.pem")})
+    with pytest.raises(ValueError, match="VERIFY_CLIENT_KEY=.*: no such file"):
+        _client_cert({"VERIFY_CLIENT_CERT": str(tmp_path / "c.pem"), "VERIFY_CLIENT_KEY": str(tmp_path / "none")})

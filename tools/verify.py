@@ -25,7 +25,7 @@ environment passes end to end right after ``pulumi up``.
    environments deployer, whose requests the cases are; anyone else, no kubectl or no cluster
    access: SKIP, saying which.
 
-8. The request matrix, replayed (``matrix``): every cell plan.json's ``access`` holds for the
+8. The request matrix, replayed (``matrix``, right after check 6): every cell plan.json's ``access`` holds for the
    host (preview/access.py: each route and public path x no token, ``VERIFY_TOKEN``,
    ``VERIFY_FOREIGN_TOKEN``, a token of a wrong issuer and an expired one, both made here with a
    forged signature x, on a MUTUAL host, a client certificate or none) sent as a real request and
@@ -41,8 +41,9 @@ Checks 5 and 6 are skipped when their token is not given, check 0 without the zo
 name servers (``--zone``, ``--name-servers``) or with ``--resolve`` (DNS not consulted). With ``tls.source: acme`` a failed
 handshake is reported as WAIT, not FAIL: Let's Encrypt issues the first certificate only once the
 domain is delegated to the zone's name servers, and the HTTPS checks wait for it. Exit code: 0 all
-passed, 1 a check failed, 2 bad input (or the stack's outputs cannot be read: no Pulumi CLI, a
-Pulumi error, a stack not deployed), 3 nothing failed but the zone is not delegated or the
+passed, 1 a check failed (a matrix cell answering otherwise too), 2 bad input (or the stack's
+outputs cannot be read: no Pulumi CLI, a Pulumi error, a stack not deployed; or the matrix: a
+plan.json that cannot be read, has no cells for the host, or an offline preview that fails), 3 nothing failed but the zone is not delegated or the
 certificate not ready yet.
 ``make verify STACK=x`` reads host, IP and CA from ``pulumi stack output``; ``make verify
 HOST=... INGRESS_IP=... [CA_FILE=...]`` needs no Pulumi CLI. The tests run this same code against
