@@ -1,12 +1,14 @@
 """Stack configuration: read once, validated, frozen.
 
 Everything a stack needs comes from its stack file ``Pulumi.<stack>.yaml`` under the project
-namespace ``istio-envs``: pydantic models (models.py) over value types (types.py), built by
-loading.py from Pulumi's config, their errors as one line each (messages.py), the PEM values
-checked with ``cryptography`` (certificates.py). :func:`load` raises :class:`ConfigError` (a
+namespace ``istio-envs``: pydantic models (models.py, over environment.py and platform.py) of
+value types (types.py), each key's meaning its field's description, built by loading.py from
+Pulumi's config, their errors as one line each (messages.py), the PEM values checked with
+``cryptography`` (certificates.py). :func:`load` raises :class:`ConfigError` (a
 ``pulumi.RunError``: ``pulumi up`` prints its lines, no traceback) with every problem found,
 before any resource is declared. ``python -m components.config.schema`` writes the JSON Schema
-of a stack file for editors. The rules across stack files are components/fleet.py's.
+of a stack file for editors and docs/configuration.md. The rules across stack files are
+components/fleet.py's.
 """
 
 from ..errors import NAMESPACE, ConfigError, Problem
