@@ -63,17 +63,11 @@ class JwtAuth(Model):
     """JWT issuer, `https://`."""
     jwks_uri: t.HttpsUrl
     """JWKS URL, `https://`."""
-    audiences: tuple[t.Text, ...] = Field(min_length=1)
+    audiences: Annotated[tuple[t.Text, ...], t.Unique] = Field(min_length=1)
     """Audiences a token must carry, at least one; unique across the stack files (the fleet
     check), so one environment's tokens never open another."""
     public_paths: tuple[t.UrlPath, ...] = ()
     """Paths under a route served without a token (health checks)."""
-
-    @model_validator(mode="after")
-    def _rules(self) -> Self:
-        if len(set(self.audiences)) != len(self.audiences):
-            refuse(("audiences", f"got {show(list(self.audiences))}; audiences must be unique"))
-        return self
 
 
 class Quota(Model):

@@ -32,17 +32,13 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 # The sub-keys of the two sections, for a key that lost its indentation.
 SECTION_KEYS = {section: {info.alias for info in model.model_fields.values()}
                 for section, model in (("environment", EnvironmentConfig), ("platform", PlatformConfig))}
-# Provider keys the program does not read (its providers are explicit), and what to set instead.
-PROVIDER_KEYS = {
-    "gcp": ("its GCP provider is explicit, configured from istio-envs:platform", {
-        "project": "istio-envs:platform.project", "region": "istio-envs:platform.region",
-        "zone": "istio-envs:platform.zones"}, "istio-envs:platform"),
-    "kubernetes": ("its Kubernetes provider is explicit, built for the platform's cluster", {
-        "namespace": "istio-envs:environment.name (the namespace is the environment's)",
-        "context": "istio-envs:attachTo (the owner's cluster) or istio-envs:platform.cluster",
-        "kubeconfig": "istio-envs:attachTo (the owner's cluster) or istio-envs:platform.cluster"},
-        "istio-envs:platform.cluster, or istio-envs:attachTo"),
-}
+# Provider keys the program does not read (its providers are explicit): why, and what to set.
+PROVIDERS = {"gcp": ("its GCP provider is explicit, configured from istio-envs:platform", "istio-envs:platform"),
+             "kubernetes": ("its Kubernetes provider is explicit, built for the platform's cluster",
+                            "istio-envs:platform.cluster, or istio-envs:attachTo")}
+INSTEAD = {"gcp:project": "istio-envs:platform.project", "gcp:region": "istio-envs:platform.region",
+           "gcp:zone": "istio-envs:platform.zones", "kubernetes:namespace": "istio-envs:environment.name "
+           "(the namespace is the environment's)"}
 
 
 @dataclass(frozen=True)
@@ -104,10 +100,10 @@ def check_keys(stack_file: str, file_config: Mapping[str, Any] | None,
                     else f"did you mean {NAMESPACE}:{close[0]}?" if close else "")
             problems.append(Problem(stack_file, name, f"unknown key; expected one of "
                                     f"{', '.join(TOP_LEVEL_KEYS)}" + (f" ({hint})" if hint else "")))
-        elif namespace in PROVIDER_KEYS:
-            why, instead, default = PROVIDER_KEYS[namespace]
+        elif namespace in PROVIDERS:
+            why, default = PROVIDERS[namespace]
             problems.append(Problem(stack_file, name, f"not read: this program ignores {namespace}:* keys "
-                                    f"({why}); set {instead.get(name, default)} instead", namespace=namespace))
+                                    f"({why}); set {INSTEAD.get(key, default)} instead", namespace=namespace))
         else:
             problems.append(Problem(stack_file, name, f"not read: this program reads {NAMESPACE}:* "
                                     f"keys (and the engine pulumi:*); {every}", namespace=namespace))

@@ -1,11 +1,7 @@
-"""pydantic's errors as the program's one-line problems: ``<key>: got X; expected Y``.
-
-:func:`problems` turns ``ValidationError.errors()`` into :class:`~components.errors.Problem`\\ s.
-The key is read off the error's location and the model at it (aliases, ``[i]`` for items, a
-tagged union's tag dropped); what is expected comes from the type there (its bounds, its
-pattern's meaning, its choices, a model's keys). Our validators' messages pass through, each at
-the key it names (a model's rules raise all theirs at once: types.fail).
-"""
+"""pydantic's errors as the program's one-line problems: ``<key>: got X; expected Y``. The key is
+read off the error's location and the models on it (aliases, ``[i]`` for items, a tagged union's
+tag dropped), what is expected off the type there (its bounds, its pattern's meaning, its
+choices, a model's keys); our validators' words pass through, at the keys they name."""
 
 from __future__ import annotations
 
@@ -16,7 +12,6 @@ import typing
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, get_args, get_origin
 
-import annotated_types
 from pydantic import BaseModel, ValidationError
 
 from ..errors import Problem
@@ -47,44 +42,46 @@ def _is_model(kind: Any) -> bool:
     return isinstance(kind, type) and issubclass(kind, BaseModel)
 
 
-def _keys(model: type[BaseModel]) -> dict[str, Any]:
+def _keys(model: Any) -> dict[str, Any]:
     """The keys a file may write (a derived field is none of them)."""
     return {info.alias or name: info for name, info in model.model_fields.items() if not info.exclude}
 
 
+def _variants(kind: Any) -> dict[str, Any]:
+    """A tagged union's models by tag (its ``source``)."""
+    return {get_args(m.model_fields["source"].annotation)[0]: m for m in get_args(kind)
+            if _is_model(m) and "source" in m.model_fields}
+
+
 class _At:
     """Where a location points: the key as written, the type there, the model holding its last key,
-    and the tagged union passed on the way (its variants by tag, and the tag given)."""
+    and the tagged union passed on the way (its variants, and the tag given)."""
 
     def __init__(self, root: Any, loc: Sequence[str | int]) -> None:
-        self.key, self.model, self.derived, kind = "", None, False, root
-        self.variants: dict[str, type[BaseModel]] = {}
-        self.tag: str | None = None
+        self.key, self.model, self.derived, self.tag, kind = "", None, False, None, root
+        self.variants: dict[str, Any] = {}
         for part in loc:
             kind, _ = _strip(kind)
-            tags = {get_args(m.model_fields["source"].annotation)[0]: m for m in get_args(kind)
-                    if _is_model(m) and "source" in m.model_fields}
-            if part in tags:  # a tagged union's tag: not a key of the file
-                self.variants, self.tag, kind = tags, str(part), tags[str(part)]
+            if part in _variants(kind):  # a tagged union's tag: not a key of the file
+                self.variants, self.tag, kind = _variants(kind), str(part), _variants(kind)[part]
                 continue
             if _is_model(kind):
                 self.tag = self.tag if kind is self.variants.get(self.tag or "") else None
-                info = kind.model_fields.get(next((n for n, i in kind.model_fields.items() if i.alias == part), ""))
+                info = next((i for i in kind.model_fields.values() if i.alias == part), None)
                 self.model, self.derived = kind, bool(info and info.exclude)
                 kind = info.rebuild_annotation() if info else None
             else:
                 kind = get_args(kind)[0] if get_origin(kind) in (tuple, list) else None
-            self.key = f"{self.key}[{part if isinstance(part, int) else repr(part)}]" if not re.fullmatch(
-                r"[\w-]+", str(part)) or isinstance(part, int) else f"{self.key}.{part}" if self.key else part
+            self.key = f"{self.key}[{part!r}]" if isinstance(part, str) and not re.fullmatch(r"[\w-]+", part) \
+                else f"{self.key}[{part}]" if isinstance(part, int) else f"{self.key}.{part}" if self.key else part
         self.kind, self.metadata = _strip(kind)
+        self.variants = _variants(self.kind) or self.variants
 
     def expected(self) -> str:
         """What the type at the location takes, in words."""
-        kind, found = self.kind, {type(m): m for m in self.metadata}
-        patterns = [m.pattern for m in self.metadata if getattr(m, "pattern", None)]
+        kind, patterns = self.kind, [m.pattern for m in self.metadata if getattr(m, "pattern", None)]
+        low, high = (next((getattr(m, b) for m in self.metadata if hasattr(m, b)), None) for b in ("ge", "le"))
         if kind is int:
-            low, high = getattr(found.get(annotated_types.Ge), "ge", None), getattr(
-                found.get(annotated_types.Le), "le", None)
             return f"an integer from {low} to {high}" if low is not None else "an integer"
         if patterns and patterns[-1] in EXPECTED:
             return EXPECTED[patterns[-1]]
@@ -93,10 +90,10 @@ class _At:
         if _is_model(kind):
             keys = _keys(kind)
             return "a mapping with keys " + ", ".join(sorted(keys, key=lambda a: not keys[a].is_required()))
-        if self.variants or get_origin(kind) in (typing.Union, types.UnionType):
-            return f"a mapping with key source (one of {', '.join(self.variants or ['...'])})"
-        return {bool: "true or false", str: "a string"}.get(kind, "a list" if get_origin(
-            kind) in (tuple, list) else "a value of another kind")
+        if self.variants:
+            return f"a mapping with key source (one of {', '.join(self.variants)})"
+        return {bool: "true or false", str: "a string"}.get(kind, "a list" if get_origin(kind) in (
+            tuple, list) else "a value of another kind")
 
     def message(self, error: Any) -> str:
         kind, value, ctx, alias = error["type"], error.get("input"), error.get("ctx") or {}, str(error["loc"][-1])
@@ -118,12 +115,11 @@ class _At:
                 "a non-empty string" if isinstance(value, str) else f"at least {ctx.get('min_length')} item(s)")
         if kind == "string_too_long":
             return f"got a string of {len(value)} characters; expected at most {ctx.get('max_length')}"
-        if kind in ("union_tag_invalid", "union_tag_not_found"):
-            tags = ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected_tags", ""))))
-            return f"got {show(ctx.get('tag'))}; expected one of {tags}" if kind == "union_tag_invalid" \
-                else f"missing; this key is required (one of {tags})"
-        got = f"{type_name(value)} {show(value)}" if kind.endswith("_type") else show(value)
-        return f"got {got}; expected {self.expected()}"
+        if kind == "union_tag_not_found":
+            return f"missing; this key is required (one of {', '.join(self.variants)})"
+        if kind == "union_tag_invalid":
+            return f"got {show(ctx.get('tag'))}; expected one of {', '.join(self.variants)}"
+        return f"got {type_name(value) + ' ' if kind.endswith('_type') else ''}{show(value)}; expected {self.expected()}"
 
 
 def problems(error: ValidationError, root: Any, stack_file: str) -> Iterator[Problem]:
@@ -131,20 +127,16 @@ def problems(error: ValidationError, root: Any, stack_file: str) -> Iterator[Pro
     errors = error.errors(include_url=False)
     # A list whose item is wrong is not also too short (pydantic counts only the valid items).
     wrong = {tuple(e["loc"][:i]) for e in errors for i, part in enumerate(e["loc"]) if isinstance(part, int)}
-    errors = [e for e in errors if e["type"] != "too_short" or tuple(e["loc"]) not in wrong]
     # A misspelt key is the unknown key (with "did you mean"), not also the key it was meant to be.
     extra = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden"}
     for e in errors:
         loc = tuple(e["loc"])
-        if e["type"] == "missing" and difflib.get_close_matches(
+        if e["type"] == "too_short" and loc in wrong or e["type"] == "missing" and difflib.get_close_matches(
                 str(loc[-1]), [name for parent, name in extra if parent == loc[:-1]], n=1):
             continue
         at = _At(root, loc)
-        if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        if e["type"].startswith("union_tag"):
             at.key += ".source"
-        if e["type"] != "rules":
-            yield Problem(stack_file, at.key, at.message(e))
-            continue
-        for where, message in e["ctx"]["problems"]:
+        for where, message in e["ctx"]["problems"] if e["type"] == "rules" else [("", at.message(e))]:
             key = where[1:] if where.startswith("/") else ".".join(filter(None, (at.key, where)))
             yield Problem(stack_file, key.replace(".[", "["), message)

@@ -41,7 +41,8 @@ class MaintenanceWindow(Model):
     GKE needs at least 48 hours in any 32 days, in stretches of 4 hours or more: days × hours ≥ 12.
     Minor upgrades also wait for the Istio pin (a maintenance exclusion)."""
 
-    days: tuple[Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"], ...] = Field(("SA", "SU"), min_length=1)
+    days: Annotated[tuple[Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"], ...], t.Unique] = Field(
+        ("SA", "SU"), min_length=1)
     """The window's weekdays, unique."""
     start: t.HHMM = "02:00"
     """When it starts, `HH:MM` in UTC."""
@@ -55,9 +56,7 @@ class MaintenanceWindow(Model):
     @model_validator(mode="after")
     def _rules(self) -> Self:
         hours = len(self.days) * self.hours * 4
-        if len(set(self.days)) != len(self.days):
-            refuse(("days", f"got {show(list(self.days))}; days must be unique"))
-        elif hours < MAINTENANCE_HOURS_PER_32_DAYS:
+        if hours < MAINTENANCE_HOURS_PER_32_DAYS:
             refuse(("", f"got {len(self.days)} day(s) of {self.hours} h a week, at least {hours} h in "
                         f"32 days; GKE expects at least {MAINTENANCE_HOURS_PER_32_DAYS} h in any 32 "
                         "days (more days or hours)"))
@@ -271,7 +270,7 @@ class PlatformConfig(Model):
     """GCP region (an explicit provider: no ambient gcloud default decides). **Changing it replaces
     the cluster, its node pool, subnetwork, router, NAT and ingress address**: a plain `pulumi up`
     cannot (see "Changes a running platform cannot take in place")."""
-    zones: tuple[t.GcpZone, ...] = Field(min_length=1)
+    zones: Annotated[tuple[t.GcpZone, ...], t.Unique] = Field(min_length=1)
     """Zones of the region the node pool spreads over."""
     domain: t.Domain
     """Hosts are `<env>.api.<domain>`. Changing it replaces the DNS zone and every record in it
@@ -308,8 +307,6 @@ class PlatformConfig(Model):
         found = [(f"zones[{i}]", f"got {show(zone)}; expected a zone of region {self.region} such as "
                   f"{self.region}-b") for i, zone in enumerate(self.zones)
                  if not re.fullmatch(rf"{re.escape(self.region)}-[a-z]", zone)]
-        if len(set(self.zones)) != len(self.zones):
-            found.append(("zones", f"got {show(list(self.zones))}; zones must be unique"))
         dns, source, given = self.dns, self.tls.source, self.dns.model_fields_set
         create = dns.zone == "create"
         if "caa_issuers" in given and not create:

@@ -1,10 +1,8 @@
 """The value types of the stack config and the base of its models, on pydantic's own machinery:
-constraints as ``Field`` (``strict``, ``ge``/``le``, ``pattern``, ``max_length``), semantic checks
-as ``AfterValidator``s that raise in the program's words, and the YAML 1.1-only spellings caught
-before a boolean or number check (``regional: no`` reaches the program as the string "no": the
-Pulumi CLI reads stack files YAML 1.2-style). What a pattern means is stated beside it
-(:data:`EXPECTED`), for the messages (messages.py).
-"""
+constraints as ``Field`` (``strict``, ``ge``/``le``, ``pattern``, ``max_length``), checks in the
+program's words as ``AfterValidator``s, and YAML 1.1-only spellings refused before a boolean or
+number is checked (the Pulumi CLI reads ``regional: no`` as the string "no"). What a pattern
+means is stated beside it (:data:`EXPECTED`), for the messages (messages.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from ..errors import NAMESPACE
-from ..stackset import Yaml11Number
+from ..stackset import Yaml11Number, yaml11_readings
 
 
 class Model(BaseModel):
@@ -43,8 +41,7 @@ def refuse(*problems: tuple[str, str]) -> None:
 
 @dataclass(frozen=True)
 class Derived:
-    """``json_schema_extra`` of a field whose default is computed from other keys: the rule in words
-    (for the schema and docs/configuration.md)."""
+    """``json_schema_extra`` of a default computed from other keys: the rule in words."""
 
     rule: str
 
@@ -53,8 +50,7 @@ class Derived:
         schema["description"] = f"{schema.get('description', '')} Default: {self.rule}.".strip()
 
 
-EXPECTED: dict[str, str] = {}
-"""pattern -> what it means, for ``got X; expected <meaning>``."""
+EXPECTED: dict[str, str] = {}  # pattern -> what it means, for ``got X; expected <meaning>``
 
 
 def pattern(regex: str, meaning: str) -> Any:
@@ -76,49 +72,31 @@ def type_name(value: Any) -> str:
     return "nothing (null)" if value is None else type(value).__name__
 
 
-# Booleans and numbers: YAML 1.1-only spellings refused with both readings; whole floats are
-# integers (the engine may pass numbers as floats), nothing else is converted (strict).
-_BOOL_WORD = re.compile(r"(?i)y|yes|n|no|on|off")
-_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
-
-
-def yaml11_hint(value: Any, boolean: bool) -> Any:
-    """Refuse a YAML 1.1-only spelling of a boolean (``no``) or number (``1:30``, ``0755``) with
-    both readings (messages.py adds what the key expects); whole floats become integers."""
-    text = value.text if isinstance(value, Yaml11Number) else value if isinstance(value, str) else None
-    hint = None
-    if text is not None and boolean and _BOOL_WORD.fullmatch(text):
-        meant = "true" if text.lower() in ("y", "yes", "on") else "false"
-        hint = f'YAML 1.1 reads {text} as {meant}, the Pulumi CLI as the string "{text}": write {meant}'
-    elif text is not None and not boolean and _SEXAGESIMAL.fullmatch(text):
-        sign, whole = (-1 if text.startswith("-") else 1), text.lstrip("+-").replace("_", "")
-        integer, _, fraction = whole.partition(".")
-        number: float = sum(int(p) * 60 ** i for i, p in enumerate(reversed(integer.split(":"))))
-        number = sign * (number + float(f"0.{fraction}") if fraction else int(number))
-        hint = f'YAML 1.1 reads {text} as {number} (base 60), the Pulumi CLI as the string "{text}": write {number}'
-    elif text is not None and not boolean and isinstance(value, Yaml11Number):
-        decimal = int(text.replace("_", ""), 10) if re.fullmatch(r"[-+]?0[0-7_]+", text) else None
-        hint = (f"YAML 1.1 and the Pulumi CLI read {text} as the octal {int(value)}, YAML 1.2 as "
-                f"{decimal}: write {int(value)}, or {decimal} if you meant decimal" if decimal is not None
-                else f"YAML 1.1 and the Pulumi CLI read {text} as {int(value)}: write {int(value)}")
-    if hint:
+def yaml11(value: Any, boolean: bool = False) -> Any:
+    """A YAML 1.1-only spelling refused with both readings (messages.py adds what the key expects);
+    a whole float is the integer the engine meant."""
+    if hint := yaml11_readings(value, boolean):
         raise PydanticCustomError("yaml11", "{hint}", {"hint": hint})
     return int(value) if isinstance(value, float) and value.is_integer() and not boolean else value
+
+
+def _unique(items: tuple, info: Any) -> tuple:  # info: the field it checks
+    if len(set(items)) != len(items):
+        raise fail(f"got {show(list(items))}; {info.field_name} must be unique")
+    return items
 
 
 def Int(low: int, high: int) -> Any:  # noqa: N802 - reads as the type it builds
     return Field(strict=True, ge=low, le=high)
 
 
-Flag = Annotated[bool, BeforeValidator(lambda v: yaml11_hint(v, True)), Field(strict=True)]
-Integer = Annotated[int, BeforeValidator(lambda v: yaml11_hint(v, False))]
+Unique = AfterValidator(_unique)
+Flag = Annotated[bool, BeforeValidator(lambda value: yaml11(value, boolean=True)), Field(strict=True)]
+Integer = Annotated[int, BeforeValidator(yaml11)]
 Port = Annotated[Integer, Int(1, 65535)]
-
-# Strings: strict, non-empty, at most 2048 characters, then a pattern or a check.
 Text = Annotated[str, Field(strict=True, min_length=1, max_length=2048)]
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS_LABEL_RULE = ("a DNS label (lowercase letters, digits and '-', starting with a letter, at most "
-                  "63 characters)")
+DNS_LABEL_RULE = "a DNS label (lowercase letters, digits and '-', starting with a letter, at most 63 characters)"
 DnsLabel = Annotated[Text, pattern(DNS_LABEL.pattern, DNS_LABEL_RULE)]
 _DOMAIN = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]+$"
 Domain = Annotated[Text, Field(max_length=240), pattern(
@@ -171,7 +149,6 @@ def _cidr(text: str, private: bool = False) -> str:
 
 ControlPlaneCidr = Annotated[Text, AfterValidator(_cidr)]
 PrivateCidr = Annotated[Text, AfterValidator(lambda text: _cidr(text, private=True))]
-
 _EGRESS = "a DNS name such as api.stripe.com, or *.example.com for every name one label below it"
 
 
@@ -195,7 +172,6 @@ def _egress(host: str) -> str:
 
 
 EgressHost = Annotated[Text, AfterValidator(_egress)]
-
 # Kubernetes quantities: YAML's `cpu: 4` (an integer) is the quantity "4".
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 _UNITS = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20,
@@ -211,18 +187,13 @@ def quantity_value(value: Any) -> float | None:
         return None
 
 
-def _quantity(value: Any) -> Any:
-    value = yaml11_hint(value, boolean=False)
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-KubernetesQuantity = Annotated[str, BeforeValidator(_quantity), Field(strict=True), pattern(
+KubernetesQuantity = Annotated[str, BeforeValidator(lambda value: str(number) if isinstance(
+    number := yaml11(value), int) and not isinstance(number, bool) else number), Field(strict=True), pattern(
     _QUANTITY, "a Kubernetes quantity such as 4, 500m or 8Gi"), WithJsonSchema(
     {"anyOf": [{"type": "string", "pattern": _QUANTITY}, {"type": "integer", "minimum": 0}]})]
-
-# A route's time budget as Istio's Duration takes it (protobuf's Duration in JSON: seconds with a
-# fraction, or Go's time.ParseDuration units, which istio/api's CRD validation reads); at least
-# 1ms (the CRD's rule) and at most 10 minutes, past which a request is better served asynchronously.
+# A route's time budget as Istio's Duration takes it (Go's time.ParseDuration units, which istio/
+# api's CRD validation reads): at least 1ms (the CRD's rule), at most 10 minutes, past which a
+# request is better served asynchronously.
 _MS = {"h": 3_600_000.0, "m": 60_000.0, "s": 1000.0, "ms": 1.0}
 
 
@@ -238,12 +209,8 @@ def _duration(text: str) -> str:
 
 Duration = Annotated[Text, pattern(r"^([0-9]+(\.[0-9]+)?(h|ms|m|s))+$", "a duration such as 500ms, 15s or 2m "
                                    "(or 1m30s, 1.5s)"), AfterValidator(_duration)]
-
-# Envoy's retry conditions that Istio's retryOn takes (HTTP and gRPC), and retriable status codes:
-# Istio adds a number to retriable-status-codes (istio/istio pilot/pkg/networking/core/route/
-# retry/retry.go: parseRetryOn). https://istio.io/latest/docs/reference/config/networking/
-# virtual-service/#HTTPRetry; https://www.envoyproxy.io/docs/envoy/latest/configuration/http/
-# http_filters/router_filter#x-envoy-retry-on
+# Envoy's retry conditions that Istio's retryOn takes (HTTP and gRPC); a status code goes to
+# retriable-status-codes (istio/istio pilot/pkg/networking/core/route/retry/retry.go: parseRetryOn).
 RETRY_ON = ("5xx", "gateway-error", "reset", "reset-before-request", "connect-failure",
             "envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes",
             "retriable-headers", "http3-post-connect-failure", "cancelled", "deadline-exceeded",
