@@ -52,7 +52,7 @@ class DnsZone(pulumi.ComponentResource):
     def __init__(self, name: str, args: DnsZoneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("istio-envs:platform:DnsZone", name, None, opts)
 
-        if args.dns.mode == "create":
+        if args.dns.zone == "create":
             dns_name = f"{args.served}."
             # Releasing a deployed zone (dns.releasedZone: its own name): no longer protected, and
             # kept in Cloud DNS when it leaves the stack, so the next `pulumi up` may replace it

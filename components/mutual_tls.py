@@ -46,7 +46,7 @@ class MutualTlsHost(pulumi.ComponentResource):
 
         self.client_certificate_pem: pulumi.Output[str] | None = None
         self.client_private_key_pem: pulumi.Output[str] | None = None
-        if cfg.client_ca_source == "self-signed":
+        if cfg.client_ca == "self-signed":
             ca_key, ca = self_signed_ca(
                 f"{name}-client-ca", f"{args.environment} clients CA", args.environment,
                 leaf_validity_hours=cfg.client_certificate_days * 24, opts=child)

@@ -87,6 +87,35 @@ def _cli_integer(text: str) -> int:
     return sign * int(body, 8 if octal else 10)
 
 
+_BOOL_WORD = re.compile(r"(?i)y|yes|n|no|on|off")
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+
+
+def yaml11_readings(value: Any, boolean: bool) -> str | None:
+    """How YAML 1.1 and the Pulumi CLI read a value meant as a boolean (``no``) or a number
+    (``1:30``, ``0755``) when they disagree with YAML 1.2, and what to write; None when they agree.
+    The engine's JSON keeps ``no`` and ``1:30`` as strings; a stack file's ``0755`` is marked."""
+    text = value.text if isinstance(value, Yaml11Number) else value if isinstance(value, str) else None
+    if text is None:
+        return None
+    if boolean:
+        meant = "true" if text.lower() in ("y", "yes", "on") else "false"
+        return (f'YAML 1.1 reads {text} as {meant}, the Pulumi CLI as the string "{text}": write {meant}'
+                if _BOOL_WORD.fullmatch(text) else None)
+    if _SEXAGESIMAL.fullmatch(text):
+        sign, whole = (-1 if text.startswith("-") else 1), text.lstrip("+-").replace("_", "")
+        integer, _, fraction = whole.partition(".")
+        number: float = sum(int(p) * 60 ** i for i, p in enumerate(reversed(integer.split(":"))))
+        number = sign * (number + float(f"0.{fraction}") if fraction else int(number))
+        return f'YAML 1.1 reads {text} as {number} (base 60), the Pulumi CLI as the string "{text}": write {number}'
+    if not isinstance(value, Yaml11Number):
+        return None
+    decimal = int(text.replace("_", ""), 10) if re.fullmatch(r"[-+]?0[0-7_]+", text) else None
+    return (f"YAML 1.1 and the Pulumi CLI read {text} as the octal {int(value)}, YAML 1.2 as {decimal}: "
+            f"write {int(value)}, or {decimal} if you meant decimal" if decimal is not None
+            else f"YAML 1.1 and the Pulumi CLI read {text} as {int(value)}: write {int(value)}")
+
+
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml, as yaml.v3's parser
 
 

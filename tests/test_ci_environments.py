@@ -1,13 +1,17 @@
 """Each workflow step's real command, in a virtualenv built from exactly what that step installs
 (its lock file, or nothing for a step on the runner's bare python3): a step whose command needs
 a package its install leaves out fails here as it would in the runner. The virtualenvs come from
-uv's cache, which `make` fills from the same locks (seconds, no network)."""
+uv's cache, which `make` fills from the same locks (seconds, no network), and are kept between runs
+in pytest's cache folder, one per lock content (see ``locked_venv``)."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +36,40 @@ def build_venv(where: Path, requirements: str | None) -> Path:
             done = subprocess.run(install, capture_output=True, text=True)  # a cold cache: from PyPI
             assert done.returncode == 0, done.stderr
     return python
+
+
+def locked_venv(cache: Path, requirements: str) -> Path:
+    """``build_venv(requirements)``, kept in ``cache`` between runs under the lock's content (and
+    this interpreter): a changed lock gets a venv of its own, built afresh. A kept one is first
+    synced to the lock (``uv pip sync``: anything the lock does not list is removed, so it holds
+    exactly what a fresh one would); what it saves is the venv's compiled bytecode, which the
+    first run of the program in a fresh venv spends seconds writing."""
+    lock = ROOT / requirements
+    key = hashlib.sha256(lock.read_bytes() + sys.version.encode() + sys.executable.encode()).hexdigest()[:16]
+    stem = requirements.replace("/", "-").removesuffix(".txt")
+    where = cache / f"{stem}-{key}"
+    with open(cache / f"{stem}.lock", "w") as guard:  # the other xdist worker may want the same venv
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        for old in cache.glob(f"{stem}-*"):
+            if old != where and old.is_dir():
+                shutil.rmtree(old)  # a lock's earlier content
+        python = where / "bin" / "python"
+        if (where / ".complete").exists() and subprocess.run(
+                [UV, "pip", "sync", "--quiet", "--offline", "--python", str(python), "--require-hashes",
+                 str(lock)], capture_output=True).returncode == 0:
+            return python
+        shutil.rmtree(where, ignore_errors=True)
+        python = build_venv(where, requirements)
+        (where / ".complete").touch()
+        return python
+
+
+@pytest.fixture(scope="session")
+def venv_cache(request, tmp_path_factory) -> Path:
+    """pytest's cache folder (.pytest_cache/d/lock-venvs; `make clean` removes it), or a
+    temporary one under -p no:cacheprovider."""
+    cache = getattr(request.config, "cache", None)
+    return cache.mkdir("lock-venvs") if cache is not None else tmp_path_factory.mktemp("lock-venvs")
 
 
 def steps() -> list[tuple[str, str, list[dict]]]:
@@ -79,8 +117,8 @@ def bare_python(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def program_python(tmp_path_factory) -> Path:
-    return build_venv(tmp_path_factory.mktemp("program"), "requirements.txt")
+def program_python(venv_cache) -> Path:
+    return locked_venv(venv_cache, "requirements.txt")
 
 
 def run(python: Path, *args: str, tmp: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -115,13 +153,14 @@ def test_the_rollout_runs_on_the_program_lock(program_python, tmp_path):
     assert 'owners=[{"stack": "dev", "upsert": false}]' in (tmp_path / "output").read_text()
 
 
-def test_a_pull_requests_environment_is_written_on_the_tools_lock_and_not_without_it(tmp_path_factory, tmp_path):
+def test_a_pull_requests_environment_is_written_on_the_tools_lock_and_not_without_it(venv_cache, program_python,
+                                                                                    tmp_path):
     """preview-environment.yml's step, as the runner runs it: the tools lock holds what
     tools/new_env.py needs (ruamel.yaml, the schema checks of its preview); the program's lock
     alone, what the step used to install, fails on its first import."""
     (tmp_path / "project").mkdir()
     project = write_project(tmp_path / "project", lambda files: None)
-    tools = build_venv(tmp_path_factory.mktemp("tools"), "requirements-tools.txt")
+    tools = locked_venv(venv_cache, "requirements-tools.txt")
     done = run(tools, "--project-dir", str(project), "pr-environment", "--number", "42", tmp=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     got = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().splitlines())
@@ -129,15 +168,14 @@ def test_a_pull_requests_environment_is_written_on_the_tools_lock_and_not_withou
     written = yaml.safe_load((project / "Pulumi.pr-42.yaml").read_text())
     assert written["config"]["istio-envs:environment"]["quota"]["pods"] == 10
     (project / "Pulumi.pr-42.yaml").unlink()
-    program = build_venv(tmp_path_factory.mktemp("program-only"), "requirements.txt")
-    old = run(program, "--project-dir", str(project), "pr-environment", "--number", "42", tmp=tmp_path)
+    old = run(program_python, "--project-dir", str(project), "pr-environment", "--number", "42", tmp=tmp_path)
     assert old.returncode != 0 and "ModuleNotFoundError" in old.stderr
 
 
-def test_the_policy_pack_loads_from_its_own_lock(tmp_path):
+def test_the_policy_pack_loads_from_its_own_lock(venv_cache):
     """`make policy-venv` installs policy/requirements.txt alone: the pack and the project
     modules it loads import from it."""
-    python = build_venv(tmp_path / "venv", "policy/requirements.txt")
+    python = locked_venv(venv_cache, "policy/requirements.txt")
     done = subprocess.run([str(python), "-c", "import sys; sys.path[:0] = ['policy', '.']; import pack, rules; "
                            "print(len(pack.policies()))"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -1,6 +1,7 @@
-"""The JSON Schema for editors (schemas/stack-config.schema.json) is the models' own, accepts every
-shipped and example stack file, refuses what the program refuses by shape, and agrees with the
-README's configuration tables (every key documented, every default the same)."""
+"""The JSON Schema for editors (schemas/stack-config.schema.json) and the configuration reference
+(docs/configuration.md) are the models' own and current; the schema accepts every shipped and
+example stack file and refuses what the program refuses by shape; every key of the models has a
+description, and a row of the reference with its default."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from components.config import schema
 from components.config.models import TOP_LEVEL_KEYS
-from components.config.schema import SCHEMA_PATH, main, schema_text, stack_file_schema
+from components.config.schema import DOC_PATH, SCHEMA_PATH, SEE, doc_text, main, stack_file_schema
 from components.stackset import BOOTSTRAP_DIR, stack_files, stack_folders
 
 NS = "istio-envs"
@@ -22,12 +24,31 @@ SCHEMA = stack_file_schema()
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 STACK_FILES = [path for folder in stack_folders(ROOT) if folder.name != BOOTSTRAP_DIR
                for path in stack_files(folder)]
+RUN = "run: .venv/bin/python -m components.config.schema"
 
 
-def test_the_committed_schema_is_the_generated_one():
-    assert SCHEMA_PATH.read_text() == schema_text(), "run: .venv/bin/python -m components.config.schema"
+def test_the_committed_schema_and_reference_are_the_generated_ones():
+    assert json.loads(SCHEMA_PATH.read_text()) == SCHEMA, RUN
+    assert DOC_PATH.read_text() == doc_text(), RUN
     assert main(["--check"]) == 0
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+@pytest.mark.parametrize("stale", ["schema", "reference"])
+def test_the_check_fails_on_a_stale_file(tmp_path, monkeypatch, capsys, stale):
+    """A model's description or default changed without regenerating: --check names the file."""
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "docs").mkdir()
+    files = {"schema": tmp_path / "schemas" / SCHEMA_PATH.name, "reference": tmp_path / "docs" / DOC_PATH.name}
+    for path, source in zip(files.values(), (SCHEMA_PATH, DOC_PATH), strict=True):
+        path.write_text(source.read_text())
+    monkeypatch.setattr(schema, "ROOT", tmp_path)
+    monkeypatch.setattr(schema, "SCHEMA_PATH", files["schema"])
+    monkeypatch.setattr(schema, "DOC_PATH", files["reference"])
+    assert main(["--check"]) == 0
+    files[stale].write_text(files[stale].read_text().replace("`90`", "`30`").replace('"default": 90', '"default": 30'))
+    assert main(["--check"]) == 1
+    assert files[stale].relative_to(tmp_path).as_posix() in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=[p.relative_to(ROOT).as_posix() for p in STACK_FILES])
@@ -72,104 +93,85 @@ def test_secure_values_and_engine_keys_are_accepted():
 
 
 # ---------------------------------------------------------------------------------------------
-# The README's tables against the schema
+# Every key described, and documented with its default
 
 
 def _resolve(node: dict) -> dict:
-    while "$ref" in node:
-        node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    """The schema a node stands for: its $ref's, or the one not null of an optional key."""
+    while "$ref" in node or len(node.get("anyOf", [])) == 2 and {"type": "null"} in node["anyOf"]:
+        node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else next(
+            m for m in node["anyOf"] if m != {"type": "null"})
     return node
 
 
 NO_DEFAULT = object()
 
 
-def _leaves(node: dict, prefix: str = "") -> dict[str, tuple[object, bool]]:
-    """key path -> (default or NO_DEFAULT, required) of every key that is not a section."""
+def _keys(node: dict, prefix: str = "") -> dict[str, tuple[dict, object, bool]]:
+    """key path (a list's items as ``key[]``) -> (its schema, default or NO_DEFAULT, required), of
+    every key and section; a tagged union's keys under its own, its tag as ``key.source``."""
     node = _resolve(node)
-    found: dict[str, tuple[object, bool]] = {}
+    found: dict[str, tuple[dict, object, bool]] = {}
     for member in node.get("oneOf", []):  # a tagged union: every variant's keys
-        found.update(_leaves(member, prefix))
+        found.update({k: v for k, v in _keys(member, prefix).items() if k != prefix + "source"})
     for name, prop in node.get("properties", {}).items():
-        path, target = prefix + name, _resolve(prop)
-        required = name in node.get("required", [])
-        if "properties" in target or "oneOf" in target:
-            found.update(_leaves(target, path + "."))
-            continue
-        found[path] = (prop.get("default", NO_DEFAULT), required)
+        target, required = _resolve(prop), name in node.get("required", [])
         items = _resolve(target.get("items", {}))
-        if "properties" in items:
-            found.update(_leaves(items, path + "[]."))
+        path = prefix + name + ("[]" if target.get("type") == "array" else "")
+        found[path + (".source" if "oneOf" in target else "")] = (prop, prop.get("default", NO_DEFAULT), required)
+        if "properties" in target or "oneOf" in target or "properties" in items:
+            found.update(_keys(items if "properties" in items else target, path + "."))
     return found
 
 
-def _configuration_tables() -> dict[str, list[tuple[str, str]]]:
-    """heading -> [(key cell, default cell)] of the Configuration section's key tables."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Configuration"):]
-    section = section[:section.index("\n## ", 1)]
-    tables: dict[str, list[tuple[str, str]]] = {}
+def _reference() -> dict[str, dict[str, tuple[str, str]]]:
+    """heading -> key -> (default cell, meaning cell) of docs/configuration.md's tables."""
+    tables: dict[str, dict[str, tuple[str, str]]] = {}
     heading = ""
-    for line in section.splitlines():
-        if line.startswith("### "):
+    for line in DOC_PATH.read_text().splitlines():
+        if line.startswith("## "):
             heading = line
         elif line.startswith("| `"):
-            cells = [c.strip() for c in line.strip("|").split(" | ")]
-            tables.setdefault(heading, []).append((cells[0], cells[1]))
+            key, default, meaning = (c.strip() for c in line.strip("|").split(" | "))
+            tables.setdefault(heading, {})[key.strip("`")] = (default, meaning)
     return tables
 
 
-def _documented(rows: list[tuple[str, str]]) -> dict[str, str]:
-    """key path -> its default as the README says it (``[]`` suffixes of lists dropped)."""
-    keys: dict[str, str] = {}
-    for key_cell, default_cell in rows:
-        names = re.findall(r"`([^`]+)`", key_cell)
-        separator = " / " if " / " in key_cell else ", "
-        defaults = default_cell.split(separator)
-        if len(defaults) != len(names):
-            defaults = [default_cell] * len(names)
-        prefix = names[0].rsplit(".", 1)[0] + "." if "." in names[0] else ""
-        for i, (name, default) in enumerate(zip(names, defaults, strict=True)):
-            full = name if i == 0 or "." in name else prefix + name
-            keys[full.removesuffix("[]")] = default.strip()
-    return keys
-
-
 def _as_written(value: object) -> str:
-    return "true" if value is True else "false" if value is False else \
-        json.dumps(value) if isinstance(value, list) else str(value)
-
-
-def _schema_of(section: str) -> dict[str, tuple[object, bool]]:
-    return {k.removesuffix("[]"): v for k, v in _leaves(SCHEMA["$defs"][section]).items()}
+    return f"`{value}`" if isinstance(value, str) else f"`{json.dumps(value)}`"
 
 
 @pytest.mark.parametrize("heading, section", [("`istio-envs:environment`", "EnvironmentConfig"),
                                               ("`istio-envs:platform`", "PlatformConfig")])
-def test_the_readme_tables_document_every_key_and_its_default(heading, section):
-    rows = next(rows for title, rows in _configuration_tables().items() if heading in title)
-    documented, schema = _documented(rows), _schema_of(section)
-    assert sorted(set(schema) - set(documented)) == [], "keys missing from the README table"
-    assert sorted(set(documented) - set(schema)) == [], "README keys the schema does not have"
-    for key, said in documented.items():
-        default, required = schema[key]
-        literal = re.fullmatch(r"`([^`]*)`", said)
-        if literal:
-            assert default is not NO_DEFAULT and _as_written(default) == literal.group(1), (key, said, default)
-        elif said == "required" or said.startswith("required,"):
-            assert required and default is NO_DEFAULT, (key, said)
-        else:  # computed from other keys, conditional, or none
-            assert not required and default in (NO_DEFAULT, None), (key, said, default)
+def test_every_key_has_a_description_and_a_row_with_its_default(heading, section):
+    rows = next(rows for title, rows in _reference().items() if heading in title)
+    keys = _keys(SCHEMA["$defs"][section])
+    assert sorted(set(keys) - set(rows)) == [], "keys missing from docs/configuration.md"
+    assert sorted(set(rows) - set(keys)) == [], "rows of keys the schema does not have"
+    for key, (prop, default, required) in keys.items():
+        said, meaning = rows[key]
+        description = prop.get("description") or _resolve(prop).get("description")
+        assert description and meaning and meaning != "—", f"{key} has no description"
+        if required:
+            assert said == "required" and default is NO_DEFAULT, (key, said)
+        elif default is not NO_DEFAULT and "$ref" not in prop:
+            assert said == ("none" if default is None else _as_written(default)), (key, said, default)
+        else:  # a section (its keys' defaults), or a default computed from other keys
+            assert said and said != "required" and "Default: " in description or "$ref" in prop, (key, said)
 
 
-def test_the_readme_lists_every_key_under_config():
-    rows = next(rows for title, rows in _configuration_tables().items() if "under `config:`" in title)
-    assert [re.findall(r"`([^`]+)`", key)[0] for key, _ in rows] == [f"{NS}:{k}" for k in TOP_LEVEL_KEYS]
+def test_the_reference_lists_every_key_under_config_with_its_description():
+    rows = next(rows for title, rows in _reference().items() if "under `config:`" in title)
+    assert list(rows) == [f"{NS}:{k}" for k in TOP_LEVEL_KEYS]
+    assert all(SCHEMA["properties"]["config"]["properties"][key]["description"] for key in rows)
 
 
-def test_a_stale_readme_default_is_caught():
-    """The check itself: a default changed in the README (or in the models) fails it."""
-    rows = next(rows for title, rows in _configuration_tables().items() if "`istio-envs:environment`" in title)
-    documented = _documented([(k, d.replace("`90`", "`30`")) for k, d in rows])
-    default, _ = _schema_of("EnvironmentConfig")["tls.clientCertificateDays"]
-    assert documented["tls.clientCertificateDays"] == "`30`" and _as_written(default) == "90"
+def test_the_write_ups_a_description_names_are_where_the_reference_links():
+    """A description says (see "Moving a deployed zone"); the reference links it: the heading is
+    there (docs/ may be reorganized)."""
+    for title, target in SEE.items():
+        page, _, anchor = target.partition("#")
+        headings = re.findall(r"^#+ (.+)$", (ROOT / "docs" / page).read_text(), re.M)
+        assert title in headings, (title, page)
+        assert not anchor or anchor == re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-"), target
+    assert f'"{title}"' not in DOC_PATH.read_text()

@@ -132,47 +132,45 @@ def test_a_pool_replacement_creates_the_new_pool_before_the_old_one_goes(tmp_pat
     assert not new["deleteBeforeReplace"]
 
 
-# What the README calls each replaced type, in the row of the key that replaces it.
+# What a key's description calls each replaced type.
 NOUNS = {"Cluster": "cluster", "NodePool": "node pool", "Subnetwork": "subnetwork",
          "Network": "network", "Router": "router", "RouterNat": "nat", "Firewall": "firewall",
          "Address": "address", "Account": "service account", "IAMMember": "grant",
          "ManagedZone": "zone", "RecordSet": "record", "Policy": "binary authorization policy"}
 
 
-def _readme_row(key: str) -> str:
-    """The platform table's row that documents ``key`` (a row may name several keys)."""
-    from conftest import ROOT
+def _meaning(model, key: str) -> str:
+    """What the model says ``key`` means (docs/configuration.md's Meaning column): its description,
+    and for a section those of its keys too; whitespace as one space."""
+    from components.config.schema import rows
 
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("### Owner stack: `istio-envs:platform`"):]
-    section = section[:section.index("\n### ", 1)]
-    parent, _, leaf = key.rpartition(".")
-    for row in section.splitlines():
-        cell = row.split(" | ")[0]
-        if any(f"`{key}{end}" in cell for end in "`.[") or (
-                parent and f"`{parent}." in cell and f"`{leaf}`" in cell):
-            return row
-    raise AssertionError(f"no README row for platform.{key}")
+    found = [doc for path, _, doc in rows(model) if path.removesuffix("[]") == key
+             or path.startswith((f"{key}.", f"{key}[]."))]
+    assert found, f"no key {key} in {model.__name__}"
+    return " ".join(" ".join(found).split())
 
 
 @pytest.mark.parametrize("key", list(EDITS))
-def test_what_an_edit_replaces_is_what_the_readme_says(tmp_path, before, key):
+def test_what_an_edit_replaces_is_what_its_description_says(tmp_path, before, key):
     """Each edit, previewed: the pool is renamed whenever it is replaced (or the create fails
-    409); every type it replaces is named in the key's README row, and a change that a plain
+    409); every type it replaces is named in the key's description (the one statement of what it
+    means: the models', in docs/configuration.md and the JSON Schema), and a change that a plain
     `pulumi up` cannot carry out (cluster-rebuild) says so there."""
+    from components.config import PlatformConfig
+
     after = edited(tmp_path, key)
     replaced = replacements(before, after)
     old = one(before, POOL)
     if f"{POOL} {old['name']}" in replaced:
         assert one(after, POOL)["inputs"]["name"] != old["inputs"]["name"], key
-    row = _readme_row(key).lower()
+    row = _meaning(PlatformConfig, key).lower()
     kinds = {label.split()[0].rsplit(":", 1)[1] for label in replaced}
     every = {r["type"].rsplit(":", 1)[1] for r in before["resources"] if r["type"].startswith("gcp:")}
     if kinds == every:
         assert "replaces every resource" in row, (key, sorted(kinds))
     else:
         missing = sorted(kind for kind in kinds if NOUNS[kind] not in row)
-        assert not missing, f"README row of {key} does not say that it replaces {missing}"
+        assert not missing, f"the description of {key} does not say that it replaces {missing}"
     if kinds:
         assert "replaces" in row, key
     if any(risk.kind == "cluster-rebuild" for risk in stack_risks(OWNER, before, after)):
@@ -188,10 +186,10 @@ def test_shrinking_the_node_range_replaces_the_subnetwork_the_cluster_runs_in(tm
     assert [risk.kind for risk in stack_risks(OWNER, before, after)].count("cluster-rebuild") == 1
 
 
-def test_renaming_an_environment_replaces_its_namespace_and_record_as_the_readme_says(tmp_path):
+def test_renaming_an_environment_replaces_its_namespace_and_record_as_its_description_says(tmp_path):
     """environment.name: the old namespace (every workload in it) and the old A record go, new
-    ones come; the revision diff says so, and so does the README's environment table."""
-    from conftest import ROOT
+    ones come; the revision diff says so, and so does the description of environment.name."""
+    from components.config import EnvironmentConfig
 
     plans = {}
     for side, edit in (("before", lambda files: None),
@@ -202,6 +200,5 @@ def test_renaming_an_environment_replaces_its_namespace_and_record_as_the_readme
         plans[side] = preview_stack("test", project, project / "build").plan
     kinds = {risk.kind for risk in stack_risks("test", plans["before"], plans["after"])}
     assert {"namespace-deleted", "dns-removed"} <= kinds
-    row = next(line for line in (ROOT / "README.md").read_text().splitlines()
-               if line.startswith("| `name` |"))
+    row = _meaning(EnvironmentConfig, "name")
     assert "replaces the namespace" in row and "dns record" in row.lower()

@@ -1,12 +1,8 @@
 """Loading one stack's configuration: its keys, its models, every problem reported together.
-
-Values come from the engine (Pulumi's config: strings, objects as JSON, secrets decrypted);
-where this stack's file says the same, the file's value is used (``components.stackset``), so a
-YAML 1.1-only number such as ``0755`` is still recognized. Only this stack's file is read: the
-rules across stack files are components/fleet.py's, and an attached stack learns its owner's
-facts from the owner's outputs (components/platform.py). Every key under ``config:`` is one the
-program reads, or a problem that says what was meant.
-"""
+Values come from the engine (Pulumi's config: strings, objects as JSON, secrets decrypted), or
+from this stack's file where it says the same (it keeps the marks of YAML 1.1-only numbers such
+as ``0755``). Only this stack's file is read: the rules across stack files are fleet.py's, and an
+attached stack learns its owner's facts from the owner's outputs (components/platform.py)."""
 
 from __future__ import annotations
 
@@ -29,21 +25,16 @@ from .messages import problems as validation_problems
 from .models import TOP_LEVEL_KEYS, EnvironmentConfig, PlatformConfig, StackKeys
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
-PEM_KEYS = ("tlsCertificate", "tlsPrivateKey", "clientCaCertificate")
 # The sub-keys of the two sections, for a key that lost its indentation.
-SECTION_KEYS = {section: tuple(info.alias or name for name, info in model.model_fields.items())
+SECTION_KEYS = {section: {info.alias for info in model.model_fields.values()}
                 for section, model in (("environment", EnvironmentConfig), ("platform", PlatformConfig))}
-# Provider keys the program does not read (its providers are explicit), and what to set instead.
-PROVIDER_KEYS = {
-    "gcp": ("its GCP provider is explicit, configured from istio-envs:platform", {
-        "project": "istio-envs:platform.project", "region": "istio-envs:platform.region",
-        "zone": "istio-envs:platform.zones"}, "istio-envs:platform"),
-    "kubernetes": ("its Kubernetes provider is explicit, built for the platform's cluster", {
-        "namespace": "istio-envs:environment.name (the namespace is the environment's)",
-        "context": "istio-envs:attachTo (the owner's cluster) or istio-envs:platform.cluster",
-        "kubeconfig": "istio-envs:attachTo (the owner's cluster) or istio-envs:platform.cluster"},
-        "istio-envs:platform.cluster, or istio-envs:attachTo"),
-}
+# Provider keys the program does not read (its providers are explicit): why, and what to set.
+PROVIDERS = {"gcp": ("its GCP provider is explicit, configured from istio-envs:platform", "istio-envs:platform"),
+             "kubernetes": ("its Kubernetes provider is explicit, built for the platform's cluster",
+                            "istio-envs:platform.cluster, or istio-envs:attachTo")}
+INSTEAD = {"gcp:project": "istio-envs:platform.project", "gcp:region": "istio-envs:platform.region",
+           "gcp:zone": "istio-envs:platform.zones", "kubernetes:namespace": "istio-envs:environment.name "
+           "(the namespace is the environment's)"}
 
 
 @dataclass(frozen=True)
@@ -64,16 +55,8 @@ class StackConfig:
         return self.platform is not None
 
 
-def _qualified(key: str) -> str:
-    return f"{NAMESPACE}:{key}"
-
-
-def _suggest_section(name: str, prefixed: bool = False) -> str | None:
-    sections = [s for s, keys in SECTION_KEYS.items() if name in keys]
-    if not sections:
-        return None
-    why = f"{name} is a key of {' or '.join(sections)}" if prefixed else "it is indented one level too shallow"
-    return f"did you mean {' or '.join(_qualified(f'{s}.{name}') for s in sections)}? ({why})"
+def _sections(name: str) -> list[str]:
+    return [f"{NAMESPACE}:{s}.{name}" for s, keys in SECTION_KEYS.items() if name in keys]
 
 
 def check_keys(stack_file: str, file_config: Mapping[str, Any] | None,
@@ -82,42 +65,41 @@ def check_keys(stack_file: str, file_config: Mapping[str, Any] | None,
     (``environment``, ``environment.quota``), so that "missing" is not said of them as well."""
     problems: list[Problem] = []
     meant: set[str] = set()
-    every = f"expected one of {', '.join(_qualified(k) for k in TOP_LEVEL_KEYS)}"
-    for key in dict.fromkeys([*(str(k) for k in (file_config or {})), *engine_keys]):
+    every = f"expected one of {', '.join(f'{NAMESPACE}:{k}' for k in TOP_LEVEL_KEYS)}"
+    for key in dict.fromkeys([*map(str, file_config or {}), *engine_keys]):
         namespace, colon, name = key.partition(":")
+        head = re.split(r"[.\[]", name, maxsplit=1)[0]
         if namespace == "pulumi" and colon or namespace == NAMESPACE and name in TOP_LEVEL_KEYS:
             continue
         if key == NAMESPACE or namespace == NAMESPACE and not name:
             value = (file_config or {}).get(key)
             meant.update(k for k in value if k in TOP_LEVEL_KEYS) if isinstance(value, Mapping) else None
-            message = (f"a mapping of keys under {NAMESPACE}: is not read; write each key as "
-                       f"{NAMESPACE}:<key> at the config level ({NAMESPACE}:environment:, "
-                       f"{NAMESPACE}:platform: ...)")
-            problems.append(Problem(stack_file, key, message, namespace=""))
+            problems.append(Problem(stack_file, key, f"a mapping of keys under {NAMESPACE}: is not read; "
+                                    f"write each key as {NAMESPACE}:<key> at the config level ({NAMESPACE}"
+                                    f":environment:, {NAMESPACE}:platform: ...)", namespace=""))
         elif not colon:
-            hint = f"expected {_qualified(key)}" if key in TOP_LEVEL_KEYS else _suggest_section(key)
-            meant.update([key] if key in TOP_LEVEL_KEYS else
-                         [f"{s}.{key}" for s, keys in SECTION_KEYS.items() if key in keys])
-            problems.append(Problem(stack_file, key, "not read: a config key needs its namespace; "
-                                    + (hint or every), namespace=""))
+            sections = _sections(key)
+            meant.update([key] if key in TOP_LEVEL_KEYS else [s.split(":")[1] for s in sections])
+            hint = f"expected {NAMESPACE}:{key}" if key in TOP_LEVEL_KEYS else f"did you mean " \
+                f"{' or '.join(sections)}? (it is indented one level too shallow)" if sections else every
+            problems.append(Problem(stack_file, key, f"not read: a config key needs its namespace; {hint}",
+                                    namespace=""))
+        elif namespace == NAMESPACE and head != name and head in TOP_LEVEL_KEYS:
+            meant.add(head)
+            problems.append(Problem(stack_file, name, f"config keys are not paths; nest the value under "
+                                    f"{NAMESPACE}:{head} (as its YAML mapping), or set it with `pulumi config "
+                                    f"set --path '{key}' <value>`"))
         elif namespace == NAMESPACE:
-            head = re.split(r"[.\[]", name, maxsplit=1)[0]
-            if head != name and head in TOP_LEVEL_KEYS:
-                meant.add(head)
-                problems.append(Problem(stack_file, name, "config keys are not paths; nest the value "
-                                        f"under {_qualified(head)} (as its YAML mapping), or set it with "
-                                        f"`pulumi config set --path '{_qualified(name)}' <value>`"))
-                continue
-            close = difflib.get_close_matches(name, TOP_LEVEL_KEYS, n=1)
-            hint = _suggest_section(name, prefixed=True) or (
-                f"did you mean {_qualified(close[0])}?" if close else "")
+            close, sections = difflib.get_close_matches(name, TOP_LEVEL_KEYS, n=1), _sections(name)
+            hint = (f"did you mean {' or '.join(sections)}? ({name} is a key of "
+                    f"{' or '.join(s.split(':')[1].split('.')[0] for s in sections)})" if sections
+                    else f"did you mean {NAMESPACE}:{close[0]}?" if close else "")
             problems.append(Problem(stack_file, name, f"unknown key; expected one of "
                                     f"{', '.join(TOP_LEVEL_KEYS)}" + (f" ({hint})" if hint else "")))
-        elif namespace in PROVIDER_KEYS:
-            why, instead, default = PROVIDER_KEYS[namespace]
-            problems.append(Problem(stack_file, name, f"not read: this program ignores {namespace}:* "
-                                    f"keys ({why}); set {instead.get(name, default)} instead",
-                                    namespace=namespace))
+        elif namespace in PROVIDERS:
+            why, default = PROVIDERS[namespace]
+            problems.append(Problem(stack_file, name, f"not read: this program ignores {namespace}:* keys "
+                                    f"({why}); set {INSTEAD.get(key, default)} instead", namespace=namespace))
         else:
             problems.append(Problem(stack_file, name, f"not read: this program reads {NAMESPACE}:* "
                                     f"keys (and the engine pulumi:*); {every}", namespace=namespace))
@@ -140,13 +122,8 @@ def validate(stack: str, raw: Mapping[str, Any], now: datetime.datetime | None =
         return None, list(validation_problems(err, StackKeys, stack_file))
 
 
-def load(
-    stack: str,
-    project_dir: Path | None = None,
-    read: Callable[[str], Any] | None = None,
-    known_keys: Sequence[str] | None = None,
-    now: datetime.datetime | None = None,
-) -> StackConfig:
+def load(stack: str, project_dir: Path | None = None, read: Callable[[str], Any] | None = None,
+         known_keys: Sequence[str] | None = None, now: datetime.datetime | None = None) -> StackConfig:
     """Validate this stack's configuration; raise :class:`ConfigError` with every problem.
 
     ``read(key)`` returns the raw (decoded) value of ``istio-envs:<key>`` or None, and
@@ -159,36 +136,28 @@ def load(
     if read is None:
         read, known_keys = _pulumi_reader()
     path = project_dir / stack_file
-    file_config = read_stack_file(path) if path.exists() else None
+    file_config = (read_stack_file(path) if path.exists() else None) or {}
     problems, meant = check_keys(stack_file, file_config, known_keys or ())
-    keys, found = validate(stack, {key: _as_in_file(read(key), file_config, key)
-                                   for key in TOP_LEVEL_KEYS}, now, stack_file)
+
+    def value(key: str) -> Any:
+        """The file's value when it says what the engine passed: it keeps the marks of the YAML
+        1.1-only numbers the engine's JSON has lost (``0755`` is 493 in both)."""
+        engine, written = read(key), file_config.get(f"{NAMESPACE}:{key}")
+        return written if written is not None and written == engine else engine
+
+    keys, found = validate(stack, {key: value(key) for key in TOP_LEVEL_KEYS}, now, stack_file)
     # A key written in the wrong place is one problem: not also "missing" where it belongs.
-    problems += [p for p in found if not (p.key in meant and (
-        p.message.startswith("missing") or p.message.startswith("expected exactly one")))]
+    problems += [p for p in found if not (p.key in meant and p.message.startswith(("missing", "expected exactly one")))]
     if problems or keys is None:
         raise ConfigError(problems=problems) from None
-    owners = _platform_owners(stack, keys.environment, project_dir) if keys.platform else ()
-    return StackConfig(stack=stack, stack_file=stack_file, environment=keys.environment,
-                       platform=keys.platform, owner_stack=keys.attach_to, platform_owners=owners)
-
-
-def _platform_owners(stack: str, environment: EnvironmentConfig, project_dir: Path) -> tuple[str, ...]:
-    """This owner's environment owners and those of every readable stack file attached to it (a
-    broken one is its own stack's and the fleet check's failure, not this one's)."""
-    found = set(environment.owners)
-    for other in StackSet.load(project_dir).attached_to(short_stack(stack)):
+    owners = set(keys.environment.owners)
+    for other in StackSet.load(project_dir).attached_to(short_stack(stack)) if keys.platform else ():
+        # Each readable owner of an attached file (a broken one is its own and the fleet check's).
         raw = other.environment.get("owners")
-        found |= {o for o in raw if isinstance(o, str) and o.partition(":")[0] in ("user", "group")
-                  and "@" in o} if isinstance(raw, list) else set()
-    return tuple(sorted(found))
-
-
-def _as_in_file(engine_value: Any, file_config: Mapping[str, Any] | None, key: str) -> Any:
-    """The stack file's value when it says what the engine passed: it keeps the marks of the
-    YAML 1.1-only numbers the engine's JSON has lost (``0755`` is 493 in both)."""
-    file_value = (file_config or {}).get(_qualified(key))
-    return file_value if file_value is not None and file_value == engine_value else engine_value
+        owners |= {o for o in raw if isinstance(o, str) and o.partition(":")[0] in ("user", "group")
+                   and "@" in o} if isinstance(raw, list) else set()
+    return StackConfig(stack=stack, stack_file=stack_file, environment=keys.environment, platform=keys.platform,
+                       owner_stack=keys.attach_to, platform_owners=tuple(sorted(owners)) if keys.platform else ())
 
 
 def _pulumi_reader() -> tuple[Callable[[str], Any], list[str]]:
@@ -198,15 +167,14 @@ def _pulumi_reader() -> tuple[Callable[[str], Any], list[str]]:
     config = pulumi.Config(NAMESPACE)
 
     def read(key: str) -> Any:
-        if key in PEM_KEYS:
+        if key in ("tlsCertificate", "tlsPrivateKey", "clientCaCertificate"):
             return config.get(key)  # PEM text, never JSON
         try:
             return config.get_object(key)
         except (pulumi.ConfigTypeError, json.JSONDecodeError, ValueError):
             return config.get(key)  # not JSON: a plain string; its type names the expected form
 
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    return read, sorted(keys)
+    return read, sorted(set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env()))
 
 
 def private_key_secret() -> pulumi.Output[str]:

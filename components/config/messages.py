@@ -1,13 +1,7 @@
-"""pydantic's errors as the program's one-line problems: ``<key>: got X; expected Y``.
-
-:func:`problems` turns ``ValidationError.errors()`` into :class:`~components.errors.Problem`\\ s.
-The key is read off the error's location and the model at it (aliases, ``[i]`` for items,
-``["k"]`` for a mapping's keys, a tagged union's tag dropped); what is expected comes from the
-type there (its bounds, its pattern's meaning, its choices, a model's keys) whatever its shape.
-Our own validators' messages pass through, each at the key it names (``ctx["at"]``, relative,
-or ``ctx["key"]``, from the top); a model's rules raise all their problems at once
-(``ctx["problems"]``).
-"""
+"""pydantic's errors as the program's one-line problems: ``<key>: got X; expected Y``. The key is
+read off the error's location and the models on it (aliases, ``[i]`` for items, a tagged union's
+tag dropped), what is expected off the type there (its bounds, its pattern's meaning, its
+choices, a model's keys); our validators' words pass through, at the keys they name."""
 
 from __future__ import annotations
 
@@ -18,7 +12,6 @@ import typing
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, get_args, get_origin
 
-import annotated_types
 from pydantic import BaseModel, ValidationError
 
 from ..errors import Problem
@@ -27,8 +20,7 @@ from .types import EXPECTED, show, type_name
 # Keys whose absence deserves more than "required": (model, key) -> message.
 MISSING = {
     ("StackKeys", "environment"): "missing; every stack declares its environment (routes and auth)",
-    ("AcmeTls", "acme"): "missing; tls.source is acme, expected {email: <contact>, server: "
-                         "staging|production}",
+    ("AcmeTls", "acme"): "missing; tls.source is acme, expected {email: <contact>, server: staging|production}",
 }
 
 
@@ -46,130 +38,105 @@ def _strip(kind: Any) -> tuple[Any, list[Any]]:
             return kind, metadata
 
 
-def _aliases(model: type[BaseModel]) -> dict[str, Any]:
-    return {info.alias or name: info for name, info in model.model_fields.items()}
+def _is_model(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def _keys(model: Any) -> dict[str, Any]:
+    """The keys a file may write (a derived field is none of them)."""
+    return {info.alias or name: info for name, info in model.model_fields.items() if not info.exclude}
+
+
+def _variants(kind: Any) -> dict[str, Any]:
+    """A tagged union's models by tag (its ``source``)."""
+    return {get_args(m.model_fields["source"].annotation)[0]: m for m in get_args(kind)
+            if _is_model(m) and "source" in m.model_fields}
 
 
 class _At:
-    """Where a location points: the config key, the type there, the model holding its last key."""
+    """Where a location points: the key as written, the type there, the model holding its last key,
+    and the tagged union passed on the way (its variants, and the tag given)."""
 
     def __init__(self, root: Any, loc: Sequence[str | int]) -> None:
-        self.key, self.model, self.kind, self.metadata = "", None, root, []
-        self.variants: dict[str, type[BaseModel]] = {}
-        self.tag: str | None = None
-        mapping: Any = None
+        self.key, self.model, self.derived, self.tag, kind = "", None, False, None, root
+        self.variants: dict[str, Any] = {}
         for part in loc:
-            kind, self.metadata = _strip(self.kind)
-            members = get_args(kind) if get_origin(kind) in (typing.Union, types.UnionType) else ()
-            tags = {t: m for m in members if isinstance(m, type) and issubclass(m, BaseModel)
-                    for f in m.model_fields.values() for t in get_args(f.annotation)
-                    if get_origin(f.annotation) is typing.Literal and f.alias == "source"}
-            if part in tags:  # a tagged union's tag: not a key of the file
-                self.variants, self.tag, self.kind = tags, str(part), tags[str(part)]
+            kind, _ = _strip(kind)
+            if part in _variants(kind):  # a tagged union's tag: not a key of the file
+                self.variants, self.tag, kind = _variants(kind), str(part), _variants(kind)[part]
                 continue
-            if isinstance(kind, type) and issubclass(kind, BaseModel):
-                self.model, info = kind, _aliases(kind).get(str(part))
-                self.kind = (Annotated[(info.annotation, *info.metadata)] if info.metadata
-                             else info.annotation) if info else None
-                if self.tag and kind is not self.variants.get(self.tag):
-                    self.tag = None
-            elif get_origin(kind) in (tuple, list):
-                self.kind = get_args(kind)[0]
-            elif get_origin(kind) is dict:
-                self.kind, mapping = get_args(kind)[1], kind
-            elif part == "[key]" and mapping is not None:  # the mapping's key itself is wrong
-                self.kind, mapping = get_args(mapping)[0], None
-                continue
+            if _is_model(kind):
+                self.tag = self.tag if kind is self.variants.get(self.tag or "") else None
+                info = next((i for i in kind.model_fields.values() if i.alias == part), None)
+                self.model, self.derived = kind, bool(info and info.exclude)
+                kind = info.rebuild_annotation() if info else None
             else:
-                self.kind = None
-            self.key = _join(self.key, part)
-        self.kind, self.metadata = _strip(self.kind)
+                kind = get_args(kind)[0] if get_origin(kind) in (tuple, list) else None
+            self.key = f"{self.key}[{part!r}]" if isinstance(part, str) and not re.fullmatch(r"[\w-]+", part) \
+                else f"{self.key}[{part}]" if isinstance(part, int) else f"{self.key}.{part}" if self.key else part
+        self.kind, self.metadata = _strip(kind)
+        self.variants = _variants(self.kind) or self.variants
 
     def expected(self) -> str:
         """What the type at the location takes, in words."""
-        kind, found = self.kind, {type(m): m for m in self.metadata}
+        kind, patterns = self.kind, [m.pattern for m in self.metadata if getattr(m, "pattern", None)]
+        low, high = (next((getattr(m, b) for m in self.metadata if hasattr(m, b)), None) for b in ("ge", "le"))
         if kind is int:
-            low, high = getattr(found.get(annotated_types.Ge), "ge", None), getattr(
-                found.get(annotated_types.Le), "le", None)
             return f"an integer from {low} to {high}" if low is not None else "an integer"
-        patterns = [m.pattern for m in self.metadata if getattr(m, "pattern", None)]
         if patterns and patterns[-1] in EXPECTED:
             return EXPECTED[patterns[-1]]
-        if kind is bool:
-            return "true or false"
         if get_origin(kind) is typing.Literal:
             return f"one of {', '.join(map(str, get_args(kind)))}"
-        if isinstance(kind, type) and issubclass(kind, BaseModel):
-            fields = _aliases(kind)
-            return "a mapping with keys " + ", ".join(
-                sorted(fields, key=lambda a: not fields[a].is_required()))
-        if self.variants or get_origin(kind) in (typing.Union, types.UnionType):
-            return f"a mapping with key source (one of {', '.join(self.variants or ['...'])})"
-        if get_origin(kind) is dict:
-            return "a mapping"
-        return {str: "a string", dict: "a mapping"}.get(kind, "a list" if get_origin(
-            kind) in (tuple, list) else "a value of another kind")
+        if _is_model(kind):
+            keys = _keys(kind)
+            return "a mapping with keys " + ", ".join(sorted(keys, key=lambda a: not keys[a].is_required()))
+        if self.variants:
+            return f"a mapping with key source (one of {', '.join(self.variants)})"
+        return {bool: "true or false", str: "a string"}.get(kind, "a list" if get_origin(kind) in (
+            tuple, list) else "a value of another kind")
 
-
-def _join(key: str, part: str | int) -> str:
-    if isinstance(part, int):
-        return f"{key}[{part}]"
-    if not re.fullmatch(r"[\w-]+", part):
-        return f"{key}[{part!r}]"
-    return f"{key}.{part}" if key else part
-
-
-def _message(at: _At, error: Any) -> str:
-    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-    expected = at.expected()
-    if kind == "missing":
-        name = at.model.__name__ if at.model else ""
-        return MISSING.get((name, at.key.rsplit(".", 1)[-1]), "missing; this key is required")
-    if kind == "extra_forbidden":
-        alias = at.key.rsplit(".", 1)[-1].rsplit("[", 1)[-1].strip("'[]")
-        for tag, variant in at.variants.items():
-            if at.tag and tag != at.tag and alias in _aliases(variant):
-                return (f"set, but tls.source is {at.tag}; {alias} applies to tls.source {tag} "
-                        f"only, expected no {alias}")
-        allowed = sorted(_aliases(at.model)) if at.model else []
-        close = difflib.get_close_matches(alias, allowed, n=1)
-        return f"unknown key; expected one of {', '.join(allowed)}" + (
-            f" (did you mean {close[0]}?)" if close else "")
-    if kind == "yaml11":
-        return f"got {show(value)}; expected {expected} ({ctx['hint']})"
-    if kind in ("string_too_short", "too_short"):
-        return f"got {'an empty string' if isinstance(value, str) else 'an empty list'}; expected " + (
-            "a non-empty string" if isinstance(value, str) else f"at least {ctx.get('min_length')} item(s)")
-    if kind == "string_too_long":
-        return f"got a string of {len(value)} characters; expected at most {ctx.get('max_length')}"
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        tags = ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected_tags", ""))))
-        return f"got {show(ctx.get('tag'))}; expected one of {tags}" if kind == "union_tag_invalid" \
-            else f"missing; this key is required (one of {tags})"
-    if kind.endswith("_type") or kind in ("model_attributes_type",):
-        return f"got {type_name(value)} {show(value)}; expected {expected}"
-    return f"got {show(value)}; expected {expected}"
+    def message(self, error: Any) -> str:
+        kind, value, ctx, alias = error["type"], error.get("input"), error.get("ctx") or {}, str(error["loc"][-1])
+        if kind == "missing":
+            return MISSING.get((getattr(self.model, "__name__", ""), alias), "missing; this key is required")
+        if kind == "extra_forbidden" or self.derived:
+            for tag, variant in self.variants.items():
+                if self.tag and tag != self.tag and alias in _keys(variant):
+                    return (f"set, but tls.source is {self.tag}; {alias} applies to tls.source {tag} "
+                            f"only, expected no {alias}")
+            allowed = sorted(_keys(self.model)) if self.model else []
+            close = difflib.get_close_matches(alias, allowed, n=1)
+            return f"unknown key; expected one of {', '.join(allowed)}" + (
+                f" (did you mean {close[0]}?)" if close else "")
+        if kind == "yaml11":
+            return f"got {show(value)}; expected {self.expected()} ({ctx['hint']})"
+        if kind in ("string_too_short", "too_short"):
+            return f"got {'an empty string' if isinstance(value, str) else 'an empty list'}; expected " + (
+                "a non-empty string" if isinstance(value, str) else f"at least {ctx.get('min_length')} item(s)")
+        if kind == "string_too_long":
+            return f"got a string of {len(value)} characters; expected at most {ctx.get('max_length')}"
+        if kind == "union_tag_not_found":
+            return f"missing; this key is required (one of {', '.join(self.variants)})"
+        if kind == "union_tag_invalid":
+            return f"got {show(ctx.get('tag'))}; expected one of {', '.join(self.variants)}"
+        return f"got {type_name(value) + ' ' if kind.endswith('_type') else ''}{show(value)}; expected {self.expected()}"
 
 
 def problems(error: ValidationError, root: Any, stack_file: str) -> Iterator[Problem]:
     """One problem per fault of ``error``, validated against ``root`` (the model at the top)."""
     errors = error.errors(include_url=False)
-    # A list whose item is wrong is not also too short.
-    wrong_items = {tuple(e["loc"][:i]) for e in errors for i, part in enumerate(e["loc"]) if isinstance(part, int)}
-    errors = [e for e in errors if e["type"] != "too_short" or tuple(e["loc"]) not in wrong_items]
+    # A list whose item is wrong is not also too short (pydantic counts only the valid items).
+    wrong = {tuple(e["loc"][:i]) for e in errors for i, part in enumerate(e["loc"]) if isinstance(part, int)}
     # A misspelt key is the unknown key (with "did you mean"), not also the key it was meant to be.
     extra = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden"}
     for e in errors:
         loc = tuple(e["loc"])
-        if e["type"] == "missing" and difflib.get_close_matches(
+        if e["type"] == "too_short" and loc in wrong or e["type"] == "missing" and difflib.get_close_matches(
                 str(loc[-1]), [name for parent, name in extra if parent == loc[:-1]], n=1):
             continue
-        at, ctx = _At(root, loc), e.get("ctx") or {}
-        if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            at.key = _join(at.key, "source")
-        if e["type"] not in ("config_value", "rules"):
-            yield Problem(stack_file, at.key, _message(at, e))
-            continue
-        for where, message in ctx.get("problems") or [(ctx.get("at", ""), ctx["message"])]:
+        at = _At(root, loc)
+        if e["type"].startswith("union_tag"):
+            at.key += ".source"
+        for where, message in e["ctx"]["problems"] if e["type"] == "rules" else [("", at.message(e))]:
             key = where[1:] if where.startswith("/") else ".".join(filter(None, (at.key, where)))
             yield Problem(stack_file, key.replace(".[", "["), message)

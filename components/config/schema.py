@@ -1,10 +1,10 @@
-"""The JSON Schema of a stack file, from the same models the program validates with, each key
-described by its row in the README's configuration tables (the one statement of what it means).
+"""The JSON Schema of a stack file (for editors: completion, hover text, inline errors) and the
+configuration reference docs/configuration.md, both from the models the program validates with:
+each key's meaning is its field's description, a section's its model's docstring.
 
-``python -m components.config.schema`` writes ``schemas/stack-config.schema.json``; ``--check``
-exits 1 when the committed file is stale (the tests run it). Editors use it for completion,
-hover text and inline errors; the rules across keys and stack files are the program's and the
-fleet check's.
+``python -m components.config.schema`` writes both; ``--check`` exits 1 when a committed one is
+stale (the tests run it). The rules across keys and stack files are the program's and the fleet
+check's.
 """
 
 from __future__ import annotations
@@ -12,80 +12,48 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from ..errors import NAMESPACE
+from .environment import EnvironmentConfig
+from .messages import _is_model, _strip
 from .models import StackKeys
+from .platform import PlatformConfig
+from .types import Derived
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SCHEMA_PATH = ROOT / "schemas" / "stack-config.schema.json"
+SCHEMA_PATH, DOC_PATH = ROOT / "schemas" / "stack-config.schema.json", ROOT / "docs" / "configuration.md"
 SECURE = {"type": "object", "description": "An encrypted value (pulumi config set --secret).",
           "properties": {"secure": {"type": "string"}}, "required": ["secure"], "additionalProperties": False}
-
-
-def readme_meanings(readme: Path = ROOT / "README.md") -> dict[str, str]:
-    """key path (``environment.routes[].port``, ``attachTo``) -> its Meaning in the README's tables."""
-    text = readme.read_text()
-    section, found, prefix = text[text.index("## Configuration"):], {}, ""
-    for line in section[:section.index("\n## ", 1)].splitlines():
-        if line.startswith("### "):
-            prefix = next((f"{s}." for s in ("environment", "platform") if f"{NAMESPACE}:{s}`" in line), "")
-        elif line.startswith("| `"):
-            cells = [c.strip() for c in line.strip("|").split(" | ")]
-            names, meaning = re.findall(r"`([^`]+)`", cells[0]), re.sub(r"\*\*|`", "", cells[2])
-            parent = names[0].rsplit(".", 1)[0] + "." if "." in names[0] else ""
-            for i, name in enumerate(names):
-                key = prefix + (name if i == 0 or "." in name else parent + name).split(":")[-1]
-                found[key.removesuffix("[]")] = meaning
-    return found
-
-
-def _resolve(node: dict, definitions: dict) -> dict:
-    return definitions[node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else node
-
-
-def _describe(node: dict, path: str, meanings: dict[str, str], definitions: dict) -> None:
-    """Each property's description: its README meaning, then what the model says (a derived default)."""
-    node = _resolve(node, definitions)
-    for variant in node.get("oneOf", []):
-        _describe(variant, path, meanings, definitions)
-    for name, prop in node.get("properties", {}).items():
-        key = f"{path}{name}"
-        if key in meanings:
-            prop["description"] = ". ".join(filter(None, (meanings[key].rstrip("."), prop.get("description"))))
-        target = _resolve(prop, definitions)
-        items = _resolve(target.get("items", {}), definitions)
-        if "properties" in target or "oneOf" in target:
-            _describe(target, key + ".", meanings, definitions)
-        elif "properties" in items:
-            _describe(items, key + "[].", meanings, definitions)
+# The write-ups a description names in quotes, linked in the reference.
+SEE = {"Changes a running platform cannot take in place": "operations.md#changes-a-running-platform-cannot-take-in-place",
+       "Moving a deployed zone": "deploying.md#moving-a-deployed-zone",
+       "A verifiable environment": "deploying.md#a-verifiable-environment",
+       "Isolation from an environment's own tenants": "isolation.md"}
 
 
 def _clean(node: Any) -> Any:
-    """Drop pydantic's titles (noise in a hover) and the defaults of whole sections."""
+    """Plain-text descriptions (no Markdown in a hover); no pydantic titles; no section defaults."""
     if isinstance(node, dict):
-        return {k: _clean(v) for k, v in node.items()
-                if not (k == "title" and isinstance(v, str)) and not (k == "default" and "$ref" in node)}
+        return {k: re.sub(r"\*\*|`", "", " ".join(v.split())) if k == "description" else _clean(v)
+                for k, v in node.items() if not (k == "title" and isinstance(v, str)) and not (
+                    k == "default" and "$ref" in node)}
     return [_clean(v) for v in node] if isinstance(node, list) else node
 
 
 def stack_file_schema() -> dict:
     keys = StackKeys.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
-    definitions, meanings = {**keys.pop("$defs"), "Secure": SECURE}, readme_meanings()
-    _describe({"properties": {"environment": keys["properties"]["environment"],
-                              "platform": {"$ref": "#/$defs/PlatformConfig"}}}, "", meanings, definitions)
     properties: dict[str, Any] = {}
     for alias, schema in keys["properties"].items():
-        members = [m for m in schema.get("anyOf", []) if m != {"type": "null"}]
-        schema = {**{k: v for k, v in schema.items() if k not in ("anyOf", "default")},
-                  **(members[0] if len(members) == 1 else {})}  # set or absent, never null
-        description = meanings.get(alias, "")
-        if alias == "tlsPrivateKey":
-            schema = {"$ref": "#/$defs/Secure"}
+        members = [m for m in schema.pop("anyOf", []) if m != {"type": "null"}]
+        schema = {**{k: v for k, v in schema.items() if k != "default"}, **(members[0] if len(members) == 1 else {})}
+        if alias == "tlsPrivateKey":  # set or absent, never null; the key only ever encrypted
+            schema = {"description": schema["description"], "$ref": "#/$defs/Secure"}
         elif alias in ("tlsCertificate", "clientCaCertificate"):  # public, may still be --secret
-            schema = {"anyOf": [schema, {"$ref": "#/$defs/Secure"}]}
-        properties[f"{NAMESPACE}:{alias}"] = {"description": description, **schema}
+            schema = {"description": schema.pop("description"), "anyOf": [schema, {"$ref": "#/$defs/Secure"}]}
+        properties[f"{NAMESPACE}:{alias}"] = schema
     platform, attach = f"{NAMESPACE}:platform", f"{NAMESPACE}:attachTo"
     config = {
         "type": "object", "properties": properties,
@@ -99,29 +67,76 @@ def stack_file_schema() -> dict:
     }
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": f"{NAMESPACE} stack file (Pulumi.<stack>.yaml)", **_clean({
-                "description": "Generated from components/config/ and the README's configuration tables "
-                               "by `python -m components.config.schema`; do not edit by hand.",
+                "description": "Generated from the models in components/config/ by `python -m "
+                               "components.config.schema`; do not edit by hand.",
                 "type": "object",
                 "properties": {"config": config, "secretsprovider": {"type": "string"},
                                "encryptedkey": {"type": "string"}, "encryptionsalt": {"type": "string"},
                                "environment": {"description": "Pulumi ESC environments imported by the stack."}},
-                "additionalProperties": False, "$defs": definitions})}
+                "additionalProperties": False, "$defs": {**keys["$defs"], "Secure": SECURE}})}
 
 
-def schema_text() -> str:
-    return json.dumps(stack_file_schema(), indent=2, ensure_ascii=False) + "\n"
+def _default(info: Any) -> str:
+    extra, default = info.json_schema_extra, info.default
+    if info.is_required() or isinstance(extra, Derived):
+        return extra.rule if isinstance(extra, Derived) else "required"
+    return "none" if default is None else "—" if _is_model(type(default)) else f"`{default}`" if isinstance(
+        default, str) else f"`{json.dumps(list(default) if isinstance(default, tuple) else default)}`"
+
+
+def rows(model: Any, prefix: str = "", nested: bool = True) -> Iterator[tuple[str, str, str]]:
+    """(key, default, meaning) of every key of ``model``, each section before its keys; a list's
+    items as ``key[]``, a tagged union as its tag (``tls.source``) and then every variant's keys."""
+    for name, info in model.model_fields.items():
+        kind, _ = _strip(info.annotation)
+        item = get_args(kind)[0] if get_origin(kind) is tuple else kind
+        if info.exclude or get_origin(kind) is Literal and name == "source":  # the union's row says it
+            continue
+        variants = [m for m in get_args(item) if _is_model(m)] or ([item] if _is_model(item) else [])
+        key = prefix + (info.alias or name) + ("[]" if item is not kind else "")
+        yield (f"{key}.source" if len(variants) > 1 else key), _default(info), \
+            info.description or (item.__doc__ if _is_model(item) else "")
+        seen = {key}
+        for row in (row for variant in variants if nested for row in rows(variant, key + ".")):
+            if row[0] not in seen:
+                seen.add(row[0])
+                yield row
+
+
+def _table(title: str, model: Any, prefix: str = "", nested: bool = True) -> str:
+    def cell(text: str) -> str:
+        text = " ".join(text.split()).replace("|", "\\|")
+        return re.sub(r'"([^"]+)"', lambda m: f"[{m[1]}]({SEE[m[1]]})" if m[1] in SEE else m[0], text)
+    lines = [f"## {title}", "", "| Key | Default | Meaning |", "|---|---|---|"]
+    lines += [f"| `{prefix}{key}` | {cell(default)} | {cell(doc)} |" for key, default, doc in rows(model, "", nested)]
+    return "\n".join(lines)
+
+
+def doc_text() -> str:
+    return "\n\n".join([
+        f"# Configuration (`Pulumi.<stack>.yaml`, namespace `{NAMESPACE}`)",
+        "<!-- Generated from the models in components/config/ by `python -m components.config.schema`: "
+        "edit their descriptions, not this file. -->",
+        "Every key a stack file may set, its default and what it means; the same text is the hover text "
+        "of [the JSON Schema](../schemas/stack-config.schema.json) in your editor. How a stack file is "
+        "read and checked, the provided certificate, the TLS modes, attached stacks and completion in "
+        "your editor: [stack-files.md](stack-files.md).",
+        _table("The keys under `config:`", StackKeys, f"{NAMESPACE}:", nested=False),
+        _table(f"Every stack: `{NAMESPACE}:environment`", EnvironmentConfig),
+        _table(f"Owner stack: `{NAMESPACE}:platform`", PlatformConfig)]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    text = schema_text()
+    files = {SCHEMA_PATH: json.dumps(stack_file_schema(), indent=2, ensure_ascii=False) + "\n", DOC_PATH: doc_text()}
     if "--check" in (sys.argv[1:] if argv is None else argv):
-        if not SCHEMA_PATH.exists() or SCHEMA_PATH.read_text() != text:
-            print(f"{SCHEMA_PATH.name} is not what the models say: run `python -m "
+        stale = [path for path, text in files.items() if not path.exists() or path.read_text() != text]
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is not what the models say: run `python -m "
                   "components.config.schema` and commit it", file=sys.stderr)
-            return 1
-        return 0
-    SCHEMA_PATH.write_text(text)
-    print(f"wrote {SCHEMA_PATH}")
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.write_text(text)
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 
