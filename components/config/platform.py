@@ -211,7 +211,8 @@ class _Certificate(Model):
 class SelfSignedTls(_Certificate):
     source: Literal["self-signed"]
     validity_days: Annotated[t.Integer, Int(1, 825)] = 90
-    """`self-signed` only: the leaf's lifetime in days."""
+    """`self-signed` only: the leaf's lifetime in days. Changing it replaces the certificate and the
+    CA's (whose lifetime is a number of leaves): the Gateway serves a new certificate."""
     early_renewal_days: Annotated[t.Integer, Int(0, 824)] = 30
     """`self-signed` only: the renewal window in days before the leaf expires; a `pulumi up` inside
     it issues a new leaf and the Secret follows."""
@@ -274,7 +275,8 @@ class PlatformConfig(Model):
     """Zones of the region the node pool spreads over."""
     domain: t.Domain
     """Hosts are `<env>.api.<domain>`. Changing it replaces the DNS zone and every record in it
-    (refused for a deployed zone: see "Moving a deployed zone")."""
+    (refused for a deployed zone: see "Moving a deployed zone"), and the certificate for the new
+    names."""
     cluster: ClusterConfig
     dns: DnsConfig = DnsConfig()
     tls: Annotated[TlsConfig, Field(discriminator="source")]
