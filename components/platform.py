@@ -152,7 +152,7 @@ class OwnedPlatform(pulumi.ComponentResource):
                 **review.outputs(),
                 "clusterName": cluster.name,
                 # What the parent zone publishes: `<dnsName> NS <nameServers>` and `<dnsName> DS
-                # <dnsDsRecord>` (README "Delegating the zone"); make verify checks the NS set.
+                # <dnsDsRecord>` (docs/deploying.md "Delegating `api.<domain>`"); make verify checks the NS set.
                 "dnsName": zone.dns_name,
                 "nameServers": zone.name_servers,
                 "dnsDsRecord": zone.ds_record,
