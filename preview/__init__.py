@@ -18,7 +18,7 @@ from components.config import ConfigError
 from components.stackset import locate
 from components.versions import CERT_MANAGER_VERSION, ISTIO_DEFINITIONS_VERSION, ISTIO_VERSION
 
-from . import access, render
+from . import access, cost, render
 from .engine import PROJECT, SECRET, PreviewError, ProgramRun, run_program, stack_file_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -88,10 +88,10 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path |
     plan_doc = render.plan(run)
     files = render.manifests(plan_doc)
     # Who can call what, from the rendered objects and the owner's Gateway (its preview).
-    owner_plan = build_dir / (owner or stack) / "plan.json"
-    plan_doc["access"] = access.document(access.plan_objects(
-        plan_doc, json.loads(owner_plan.read_text()) if owner and owner != stack and owner_plan.exists() else None))
-    summary = render.summary(plan_doc)
+    owner_path = build_dir / (owner or stack) / "plan.json"
+    owner_plan = json.loads(owner_path.read_text()) if owner and owner != stack and owner_path.exists() else None
+    plan_doc["access"] = access.document(access.plan_objects(plan_doc, owner_plan))
+    summary = render.summary(plan_doc, cost.estimate(plan_doc, owner_plan=owner_plan))
     if check_schemas and files:
         from .schemas import KUBERNETES_VERSION, check
 

@@ -85,6 +85,8 @@ def _body(change: StackChange) -> list[str]:
         body += ["outputs:"] + [f"    {output_row(c)}" for c in change.outputs]
     if change.access:
         body += ["who can call what:"] + [f"    {line}" for line in change.access]
+    if change.cost:
+        body += ["cost (estimate):"] + [f"    {line}" for line in change.cost]
     return body
 
 

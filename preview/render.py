@@ -12,7 +12,7 @@ import yaml
 
 from components.config import host_covered
 
-from . import access, sdk
+from . import access, bootstrap_summary, cost, sdk
 from .engine import SECRET, UNKNOWN, ProgramRun
 
 K8S_NOT_OBJECTS = ("pulumi:providers:kubernetes", "kubernetes:helm.sh/v3:Release")
@@ -106,10 +106,12 @@ def _of_type(plan_doc: dict, type_suffix: str) -> list[dict]:
     return [r for r in plan_doc["resources"] if r["type"].endswith(type_suffix)]
 
 
-def summary(plan_doc: dict) -> str:
+def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
     """What a reviewer wants in a pull-request comment, read off the plan itself: per environment
     its host, DNS, TLS (mode, minimum version, certificate source and lifetime), who may call each
     route, then resource counts by type. Secrets never appear (the plan has none)."""
+    if bootstrap_summary.is_bootstrap(plan_doc):
+        return "\n".join(bootstrap_summary.summary_lines(plan_doc))
     out = plan_doc["outputs"]
     owner = bool(_of_type(plan_doc, ":container/cluster:Cluster"))
     lines = [f"# Stack `{plan_doc['stack']}` — offline preview",
@@ -184,6 +186,8 @@ def summary(plan_doc: dict) -> str:
             if host in plan_doc.get("access", {}):
                 lines += access.summary_lines(access.cells_of(plan_doc["access"][host]))
 
+    if estimate is not None:
+        lines += cost.summary_lines(estimate)
     counts = Counter(r["type"] for r in plan_doc["resources"])
     lines.append(f"## Resources ({sum(counts.values())})")
     lines.append("")

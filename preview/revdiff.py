@@ -29,7 +29,7 @@ from components.config.types import quantity_value as quantity
 from components.stackset import StackSet, every_stack_name, locate, stack_folders
 from components.versions import ISTIO_CHARTS
 
-from . import PROJECT_DIR, access
+from . import PROJECT_DIR, access, cost
 from .diff import Change, compare_plans
 from .diffview import as_json, markdown, show, text
 from .risks import (
@@ -62,6 +62,7 @@ class StackChange:
     changed: dict[str, list[Change]] = field(default_factory=dict)
     outputs: list[Change] = field(default_factory=list)
     access: list[str] = field(default_factory=list)  # request-matrix cells that change
+    cost: list[str] = field(default_factory=list)  # the estimate's changes, item by item
     error: str = ""
 
 
@@ -239,6 +240,8 @@ def compare(base_plans: Plans, head_plans: Plans, audiences: dict | None = None,
             base: str = "base", head: str = "head") -> Report:
     risks: list[Risk] = []
     changes = []
+    # Both sides priced with this checkout's table: a diff shows what the change costs.
+    base_costs, head_costs = cost.estimates(base_plans), cost.estimates(head_plans)
     for stack in sorted(set(base_plans) | set(head_plans)):
         old, new = base_plans.get(stack), head_plans.get(stack)
         if isinstance(old, str) or isinstance(new, str):
@@ -251,6 +254,11 @@ def compare(base_plans: Plans, head_plans: Plans, audiences: dict | None = None,
             continue
         change = _stack_change(stack, old, new)
         change.access = access_changes(stack, old, new)[0]
+        change.cost = cost.change_lines(base_costs.get(stack), head_costs.get(stack))
+        if (rise := cost.rise(base_costs.get(stack), head_costs.get(stack))) > cost.COST_RISE_THRESHOLD_USD:
+            risks.append(Risk("cost-rise", stack, f"the estimate rises by up to {cost.money(rise)} USD/month "
+                                                  f"(threshold {cost.money(cost.COST_RISE_THRESHOLD_USD)}): "
+                                                  + "; ".join(change.cost)))
         changes.append(change)
         risks += stack_risks(stack, old, new)
         if new is None:

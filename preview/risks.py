@@ -190,6 +190,7 @@ CLASSES = {
     "demo-on": "the demo echo server runs",
     "audience-shared": "an audience is in more than one stack",
     "quota-raised": "a quota is raised past its threshold",
+    "cost-rise": "the monthly cost estimate rises past its threshold",
 }
 DEFAULT_BLOCKING = ("protected-delete",)
 

@@ -211,7 +211,14 @@ def _tenant_plans() -> list[tuple]:
     def cert(request: str) -> tuple:
         return ("tls:index/locallySignedCert:LocallySignedCert", "cert", {"certRequestPem": request})
 
+    def priced(max_nodes: int) -> dict:
+        cluster = ("gcp:container/cluster:Cluster", "c", {"name": "c", "location": "us-central1"})
+        nodes = ("gcp:container/nodePool:NodePool", "pool", {"cluster": "c", "nodeConfig": {
+            "machineType": "e2-standard-4"}, "autoscaling": {"minNodeCount": 1, "maxNodeCount": max_nodes}})
+        return plan("403", cluster, nodes)
+
     return [(plan("403"), plan("→ a.s:80", binding, egress, demo)),
+            (priced(3), priced(10)),
             (plan("403", pool("p", "e2"), release(ISTIO_CHARTS, "1"), release("https://x", "1"), cert("a")),
              plan("403", pool("p", "n2"), release(ISTIO_CHARTS, "2"), release("https://x", "2"), cert("b"))),
             (plan("403", pool("p", "e2")), plan("403", pool("q", "e2"))),

@@ -151,7 +151,9 @@ def test_removing_a_stack_file_says_merging_destroys_nothing(base, tmp_path):
      "node-pool-replaced", "no outage for workloads with two replicas or more"),
     (lambda p: p["cluster"].__setitem__("podsCidr", "10.64.0.0/14" if p["cluster"].get("podsCidr") != "10.64.0.0/14" else "10.68.0.0/14"),
      "cluster-rebuild", "a plain `pulumi up` cannot carry this out"),
-], ids=["machine type", "spot", "podsCidr"])
+    (lambda p: p["cluster"].__setitem__("maxNodesPerZone", p["cluster"].get("maxNodesPerZone", 3) + 7),
+     "cost-rise", "maxNodesPerZone"),
+], ids=["machine type", "spot", "podsCidr", "maxNodesPerZone"])
 def test_what_a_platform_change_does_to_running_systems(base, tmp_path, change, kind, fragment):
     report = _review(base, tmp_path, lambda project: _edit(project, OWNER, lambda c: change(_platform(c))), [OWNER])
     assert any(fragment in line for line in _lines(report, kind)), revdiff.text(report)
