@@ -1,23 +1,8 @@
-"""What it costs (#22, item 6): a monthly estimate read off a plan and a vendored, dated price table.
+"""What it costs (#22, item 6): a monthly estimate read off a plan and a vendored, dated price
+table, ``schemas/prices/gcp-<region>.json`` (a missing table or price is said so, never guessed).
 
-``estimate(plan)`` prices what an owner stack declares: the GKE cluster management fee, the
-nodes from the pool's minimum to its maximum count across its zones at the machine type's
-hourly price (spot: at the largest published discount for the minimum, at the on-demand price
-for the maximum), their boot disks, the forwarding rule GKE creates for each Service of type
-LoadBalancer (the Istio gateway's), the reserved external address, Cloud NAT (per node using
-it, and its address), the DNS zone and KMS key versions. For each environment (a namespace's
-ResourceQuota, the owner's own or an attached stack's, whose plan lacks the cluster: pass the
-owner's plan) it says what share of the nodes its quota reserves. Usage (egress, NAT data,
-DNS queries, key operations, logging) is not in a plan and is left out, and said so.
-
-Prices come from ``schemas/prices/gcp-<region>.json`` only (the cluster's region; a zonal
-cluster's zone without its letter): a region without a table, a machine type or an item without
-a price is said so and never guessed. A month is 730 hours. docs/cost.md says how it is computed
-and how to refresh the table.
-
-For the revision diff: ``change_lines(old, new)`` (one line per item that changes, naming the
-inputs that changed it), ``rise(old, new)`` (the maximum case's monthly delta) and
-``COST_RISE_THRESHOLD_USD``.
+docs/cost.md says what is priced and how (730-hour months, the node pool's minimum to maximum, an
+environment's quota share), what is left out (usage) and how to refresh the table.
 """
 
 from __future__ import annotations
@@ -61,19 +46,15 @@ class Item:
     """One line of the estimate: monthly ``low`` (minimum case) and ``high`` (maximum case), None
     when the table has no price for it."""
 
-    key: str
-    """Stable across revisions (the resource's Pulumi name, not a name that changes on replace)."""
+    key: str  # stable across revisions (the resource's Pulumi name, not one that changes on replace)
     label: str
     quantity: str
     low: float | None
     high: float | None
-    basis: dict[str, Any] = field(default_factory=dict)
-    """The inputs the amount follows (what a change line names)."""
-    group: str = ""
-    """Items of one resource (a node pool's nodes, spot discount and disks) share it."""
+    basis: dict[str, Any] = field(default_factory=dict)  # the inputs the amount follows
+    group: str = ""  # shared by one resource's items (a node pool's nodes, spot discount and disks)
     note: str = ""
-    confirmed: bool = True
-    """False when the table read the price from a copy other than the provider's page."""
+    confirmed: bool = True  # False: the table read the price off a copy, not the provider's page
 
     @property
     def priced(self) -> bool:
@@ -82,18 +63,18 @@ class Item:
 
 @dataclass(frozen=True)
 class Share:
-    """What an environment's ResourceQuota reserves of the nodes: ``nodes`` node-equivalents (the
-    larger of requests.cpu over the machine's vCPUs and requests.memory over its memory), the
-    fraction of the pool at its minimum and maximum size, and what that costs a month."""
+    """What an environment's ResourceQuota reserves: ``nodes`` node-equivalents (the larger of
+    requests.cpu over the machine's vCPUs and requests.memory over its memory), the fraction of the
+    pool at its minimum and maximum size, and what that costs a month."""
 
     environment: str
     quota: dict[str, str]
-    machine_type: str | None
-    nodes: float | None
-    of_min: float | None
-    of_max: float | None
-    low: float | None
-    high: float | None
+    machine_type: str | None = None  # None: no node pool to share
+    nodes: float | None = None  # None: not estimated (the note says why)
+    of_min: float | None = None
+    of_max: float | None = None
+    low: float | None = None
+    high: float | None = None
     basis: dict[str, Any] = field(default_factory=dict)
     note: str = ""
 
@@ -102,16 +83,13 @@ class Share:
 class Estimate:
     stack: str
     region: str | None
-    owner: str | None
-    """An attached stack's owner (whose nodes its environment shares); None for an owner."""
-    date: str | None
-    """The price table's date; None without a table."""
-    currency: str
-    sources: tuple[str, ...]
-    items: tuple[Item, ...]
-    shares: tuple[Share, ...]
-    problems: tuple[str, ...]
-    """What could not be priced, in words: "no price table for <region>", "no price for <type>"."""
+    owner: str | None  # an attached stack's owner (whose nodes it shares); None for an owner
+    date: str | None = None  # the price table's; None without a table
+    currency: str = "USD"
+    sources: tuple[str, ...] = ()
+    items: tuple[Item, ...] = ()
+    shares: tuple[Share, ...] = ()
+    problems: tuple[str, ...] = ()  # what could not be priced, in words
 
     @property
     def has_table(self) -> bool:
@@ -119,19 +97,14 @@ class Estimate:
 
     @property
     def low(self) -> float | None:
-        """The priced items' total, minimum case (None without a price table)."""
         return sum(i.low for i in self.items if i.low is not None) if self.has_table else None
 
     @property
     def high(self) -> float | None:
         return sum(i.high for i in self.items if i.high is not None) if self.has_table else None
 
-    @property
-    def not_priced(self) -> list[Item]:
-        return [i for i in self.items if not i.priced]
 
-
-# --- the price table ----------------------------------------------------------------------------
+# --- the price table and the plan ---------------------------------------------------------------
 
 def table_path(region: str, provider: str = PROVIDER) -> Path:
     return PRICES_DIR / f"{provider}-{region}.json"
@@ -152,8 +125,6 @@ def _price(table: dict, section: str, name: str) -> dict:
     return (table.get(section) or {}).get(name) or {}
 
 
-# --- reading the plan ---------------------------------------------------------------------------
-
 def _declared(plan: dict | None, resource_type: str) -> list[dict]:
     """Resources of a type the plan creates (a ``get`` that only reads one is not billed here)."""
     return sorted((r for r in (plan or {}).get("resources", [])
@@ -170,6 +141,10 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _times(price: float | None, count: float) -> float | None:
+    return price * count if price is not None else None
+
+
 @dataclass(frozen=True)
 class _Pool:
     name: str
@@ -177,11 +152,10 @@ class _Pool:
     spot: bool
     disk_gb: float | None
     disk_type: str
-    zones: int
-    low: int
+    low: int  # nodes in all zones
     high: int
     basis: dict[str, Any]
-    shape: str  # "3 zones × 1–3 nodes" in words
+    shape: str  # "3 zones × 1–3 nodes (3–9)"
 
 
 def _pools(plan: dict | None) -> list[_Pool]:
@@ -191,13 +165,13 @@ def _pools(plan: dict | None) -> list[_Pool]:
         inputs = resource["inputs"]
         node = inputs.get("nodeConfig") or {}
         location = str(inputs.get("location") or clusters.get(inputs.get("cluster"), {}).get("location") or "")
-        listed = inputs.get("nodeLocations") or []
-        zones = len(listed) or (1 if ZONE.match(location) else DEFAULT_REGIONAL_ZONES)
+        zones = len(inputs.get("nodeLocations") or []) or (1 if ZONE.match(location) else DEFAULT_REGIONAL_ZONES)
         scaling = inputs.get("autoscaling") or {}
         basis: dict[str, Any] = {"machineType": node.get("machineType"), "zones": zones}
-        if _number(scaling.get("totalMinNodeCount")) is not None or _number(scaling.get("totalMaxNodeCount")) is not None:
-            low = int(_number(scaling.get("totalMinNodeCount")) or 0)
-            high = int(_number(scaling.get("totalMaxNodeCount")) or low)
+        total_min, total_max = _number(scaling.get("totalMinNodeCount")), _number(scaling.get("totalMaxNodeCount"))
+        if total_min is not None or total_max is not None:
+            low = int(total_min or 0)
+            high = int(total_max or low)
             basis |= {"totalMinNodeCount": low, "totalMaxNodeCount": high}
             shape = f"{low}–{high} nodes in total across {zones} zones"
         elif scaling:
@@ -213,19 +187,8 @@ def _pools(plan: dict | None) -> list[_Pool]:
             shape = f"{zones} zones × {per_zone} nodes ({low})"
         pools.append(_Pool(resource["name"], str(node.get("machineType")), bool(node.get("spot")),
                            _number(node.get("diskSizeGb")), str(node.get("diskType") or "pd-standard"),
-                           zones, low, high, basis, shape))
+                           low, high, basis, shape))
     return pools
-
-
-def _load_balancer_services(plan: dict) -> list[str]:
-    """Each Service of type LoadBalancer, which GKE fronts with a regional external passthrough
-    Network Load Balancer (one forwarding rule): declared ones, and a Helm release's (the Istio
-    gateway chart's ``service.type``)."""
-    found = [f"{_at(r['inputs'], 'metadata.namespace')}/{_at(r['inputs'], 'metadata.name')}"
-             for r in _declared(plan, SERVICE) if _at(r["inputs"], "spec.type") == "LoadBalancer"]
-    found += [f"{r['inputs'].get('namespace')}/{r['inputs'].get('name')} (chart {r['inputs'].get('chart')})"
-              for r in _declared(plan, HELM_RELEASE) if _at(r["inputs"], "values.service.type") == "LoadBalancer"]
-    return found
 
 
 def _plan_region(plan: dict | None) -> str | None:
@@ -247,50 +210,50 @@ def _usd(price: Any, per: str) -> str:
     return f" × {price:g} USD/{per}" if isinstance(price, int | float) else ""
 
 
+def _listed(names: list[Any]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
 def estimate(plan: dict, table: dict | None = None, owner_plan: dict | None = None) -> Estimate:
-    """The monthly estimate of ``plan`` (a plan.json document). ``table``: the price table to use
-    (default: ``schemas/prices/gcp-<the cluster's region>.json``); one of another region is not
-    used. ``owner_plan``: an attached stack's owner's plan, for the nodes its environment's quota
-    shares (the attached plan has no cluster)."""
+    """The monthly estimate of a plan.json document. ``table`` (default: the region's vendored
+    one) is not used for another region. ``owner_plan``: an attached stack's owner's plan, whose
+    nodes its environment's quota shares (the attached plan has no cluster)."""
     stack = str(plan.get("stack", "?"))
-    owner = (plan.get("outputs") or {}).get("platformOwner") if not _declared(plan, CLUSTER) else None
-    platform = plan if _declared(plan, NODE_POOL) or not owner else owner_plan
-    region = _plan_region(plan) if _declared(plan, CLUSTER) or not owner else _plan_region(owner_plan)
+    own_cluster = bool(_declared(plan, CLUSTER))
+    owner = None if own_cluster else (plan.get("outputs") or {}).get("platformOwner")
+    region = _plan_region(plan) if own_cluster or not owner else _plan_region(owner_plan)
     if region is None:
         why = (f"the owner `{owner}`'s plan is needed to price its share of the nodes" if owner
                else "no cluster, provider or key ring in the plan names a region")
-        return Estimate(stack, None, owner, None, "USD", (), (), (), (why,))
-    if table is not None and table.get("region") != region:
-        table = None
-    table = table if table is not None else price_table(region)
+        return Estimate(stack, None, owner, problems=(why,))
+    if table is None or table.get("region") != region:
+        table = price_table(region)
     if table is None:
-        return Estimate(stack, region, owner, None, "USD", (), (), (),
-                        (f"no price table for {region} ({table_path(region).relative_to(PRICES_DIR.parent.parent)})",))
-    hours = float(table.get("hoursPerMonth", HOURS_PER_MONTH))
-    items_table = table.get("items") or {}
+        where = table_path(region).relative_to(PRICES_DIR.parent.parent)
+        return Estimate(stack, region, owner, problems=(f"no price table for {region} ({where})",))
+    prices: dict = table
+    hours = float(prices.get("hoursPerMonth", HOURS_PER_MONTH))
     problems: list[str] = []
     sources: list[str] = []
     items: list[Item] = []
 
     def entry(name: str, section: str = "items") -> dict:
-        found = _price(table, section, name) if section != "items" else items_table.get(name) or {}
+        """A price, its source noted for the footer."""
+        found = _price(prices, section, name)
         if found.get("source") and found["source"] not in sources:
             sources.append(found["source"])
         return found
-
-    def hourly(found: dict) -> float | None:
-        return _number(found.get("price"))
 
     for cluster in _declared(plan, CLUSTER):
         fee = entry("clusterManagementFee")
         location = str(cluster["inputs"].get("location", ""))
         zonal = bool(ZONE.match(location))
-        price = hourly(fee)
-        monthly = price * hours if price is not None else None
+        price = _number(fee.get("price"))
+        monthly = _times(price, hours)
         if zonal:
-            credit = entry("freeTierCredit")
-            note = (f"0 while the billing account's free-tier credit ({credit.get('price')} USD a month, "
-                    "zonal and Autopilot clusters only) is not taken by another cluster")
+            credit = entry("freeTierCredit").get("price")
+            note = (f"0 while the billing account's free-tier credit ({credit} USD a month, zonal and "
+                    "Autopilot clusters only) is not taken by another cluster")
         else:
             note = "the free-tier credit applies to zonal and Autopilot clusters only"
         items.append(Item(f"cluster-fee:{cluster['name']}",
@@ -299,86 +262,80 @@ def estimate(plan: dict, table: dict | None = None, owner_plan: dict | None = No
                           monthly, {"location": location}, cluster["name"], note, fee.get("confirmed", True)))
 
     pools = _pools(plan)
-    spot = items_table.get("spotDiscount") or {}
     for pool in pools:
-        machine = _price(table, "machineTypes", pool.machine_type)
-        family = entry(str(machine.get("family")), "machineFamilies") if machine else {}
+        machine = _price(prices, "machineTypes", pool.machine_type)
+        sure = (entry(str(machine.get("family")), "machineFamilies") if machine else {}).get("confirmed", True)
         od = _number(machine.get("onDemandHourly"))
-        basis = pool.basis | {"spot": pool.spot}
         if od is None:
             problems.append(f"no price for {pool.machine_type}")
-        per_node = od * hours if od is not None else None
-        items.append(Item(f"nodes:{pool.name}", f"nodes `{pool.machine_type}`",
-                          f"{pool.shape}{_usd(od, 'hour')}",
-                          per_node * pool.low if per_node is not None else None,
-                          per_node * pool.high if per_node is not None else None,
-                          basis, pool.name, "", family.get("confirmed", True)))
+        per_node = _times(od, hours)
+        basis = pool.basis | {"spot": pool.spot}
+        items.append(Item(f"nodes:{pool.name}", f"nodes `{pool.machine_type}`", f"{pool.shape}{_usd(od, 'hour')}",
+                          _times(per_node, pool.low), _times(per_node, pool.high), basis, pool.name, "", sure))
         if pool.spot:
-            entry("spotDiscount")
-            spot_hourly = _number(machine.get("spotHourly"))
-            largest = _number(spot.get("price"))
-            if per_node is not None and spot_hourly is not None and od is not None:
+            spot = entry("spotDiscount")
+            spot_hourly, largest = _number(machine.get("spotHourly")), _number(spot.get("price"))
+            if od is not None and spot_hourly is not None:
                 delta = (spot_hourly - od) * hours
-                items.append(Item(f"spot:{pool.name}", "spot discount", f"{pool.low}–{pool.high} nodes at "
-                                  f"the spot rate{_usd(spot_hourly, 'hour')}", delta * pool.low, delta * pool.high, basis,
-                                  pool.name, "the table's spot rate", family.get("confirmed", True)))
+                quantity = f"{pool.low}–{pool.high} nodes at the spot rate{_usd(spot_hourly, 'hour')}"
+                low, high, note, confirmed = delta * pool.low, delta * pool.high, "the table's spot rate", sure
             elif per_node is not None and largest is not None:
-                items.append(Item(f"spot:{pool.name}", "spot discount",
-                                  f"up to {largest:.0%} off at the minimum; none assumed at the maximum",
-                                  -largest * per_node * pool.low, 0.0, basis, pool.name,
-                                  "the Spot VMs page publishes only the largest discount",
-                                  spot.get("confirmed", True)))
+                quantity = f"up to {largest:.0%} off at the minimum; none assumed at the maximum"
+                low, high, note = -largest * per_node * pool.low, 0.0, "the Spot VMs page publishes only the largest discount"
+                confirmed = spot.get("confirmed", True)
             else:
-                items.append(Item(f"spot:{pool.name}", "spot discount", "spot", None, None, basis, pool.name,
-                                  "no spot price or discount in the table"))
+                quantity, low, high, note, confirmed = "spot", None, None, "no spot price or discount in the table", True
+            items.append(Item(f"spot:{pool.name}", "spot discount", quantity, low, high, basis, pool.name, note, confirmed))
         disk = entry(pool.disk_type, "disks")
         per_gb = _number(disk.get("price"))
         if pool.disk_gb is None:
             problems.append(f"no boot disk size in the plan for {pool.name}")
         if per_gb is None:
             problems.append(f"no price for disk type {pool.disk_type}")
-        disk_month = per_gb * pool.disk_gb if per_gb is not None and pool.disk_gb is not None else None
-        disk_gb = f"{pool.disk_gb:g}" if pool.disk_gb is not None else "?"
+        per_disk = per_gb * pool.disk_gb if per_gb is not None and pool.disk_gb is not None else None
+        size = f"{pool.disk_gb:g}" if pool.disk_gb is not None else "?"
         items.append(Item(f"disks:{pool.name}", f"boot disks {pool.disk_type}",
-                          f"{pool.low}–{pool.high} × {disk_gb} GB{_usd(per_gb, 'GB-month')}",
-                          disk_month * pool.low if disk_month is not None else None,
-                          disk_month * pool.high if disk_month is not None else None,
+                          f"{pool.low}–{pool.high} × {size} GB{_usd(per_gb, 'GB-month')}",
+                          _times(per_disk, pool.low), _times(per_disk, pool.high),
                           pool.basis | {"diskSizeGb": pool.disk_gb, "diskType": pool.disk_type}, pool.name,
                           "", disk.get("confirmed", True)))
 
-    def counted(key: str, label: str, count: int, found: dict, quantity: str, basis: dict, note: str = "",
-                per: float = 1.0) -> None:
-        price = hourly(found)
-        monthly = price * hours * count * per if price is not None else None
-        why = note if price is not None else found.get("note", "") or note
-        items.append(Item(key, label, quantity, monthly, monthly, basis, key, why,
+    def counted(key: str, label: str, name: str, count: int, basis_key: str, listed: str = "",
+                note: str = "") -> None:
+        """``count`` of a thing billed by the hour."""
+        found = entry(name)
+        price = _number(found.get("price"))
+        monthly = price * hours * count if price is not None else None
+        items.append(Item(key, label, f"{count}{_usd(price, 'hour')}" + (f" ({listed})" if listed else ""),
+                          monthly, monthly, {basis_key: count}, key,
+                          note if price is not None else found.get("note", "") or note,
                           found.get("confirmed", True) if price is not None else True))
 
-    services = _load_balancer_services(plan)
+    # GKE fronts each Service of type LoadBalancer (a Helm release's too: the Istio gateway
+    # chart's service.type) with a regional external passthrough Network Load Balancer.
+    services = [f"{_at(r['inputs'], 'metadata.namespace')}/{_at(r['inputs'], 'metadata.name')}"
+                for r in _declared(plan, SERVICE) if _at(r["inputs"], "spec.type") == "LoadBalancer"]
+    services += [f"{r['inputs'].get('namespace')}/{r['inputs'].get('name')} (chart {r['inputs'].get('chart')})"
+                 for r in _declared(plan, HELM_RELEASE) if _at(r["inputs"], "values.service.type") == "LoadBalancer"]
     if services:
-        rule = entry("forwardingRule")
-        counted("forwarding-rules", "load balancer forwarding rule", len(services), rule,
-                f"{len(services)}{_usd(hourly(rule), 'hour')} (one per Service of type LoadBalancer: "
-                + ", ".join(f"`{s}`" for s in services) + ")", {"loadBalancerServices": len(services)})
+        counted("forwarding-rules", "load balancer forwarding rule", "forwardingRule", len(services),
+                "loadBalancerServices", "one per Service of type LoadBalancer: " + _listed(services))
     addresses = [a for a in _declared(plan, ADDRESS) if a["inputs"].get("addressType", "EXTERNAL") != "INTERNAL"]
     if addresses:
-        ip = entry("staticExternalIp")
-        counted("static-ips", "static external IP", len(addresses), ip,
-                f"{len(addresses)}{_usd(hourly(ip), 'hour')} (" + ", ".join(
-                    f"`{a['inputs'].get('name', a['name'])}`" for a in addresses) + ")",
-                {"addresses": len(addresses)})
+        counted("static-ips", "static external IP", "staticExternalIp", len(addresses), "addresses",
+                _listed([a["inputs"].get("name", a["name"]) for a in addresses]))
     nats = _declared(plan, ROUTER_NAT)
     if nats:
         gateway = entry("natGateway")
-        nat_ip = entry("natIp")
+        entry("natIp")
         entry("natDataProcessing")
-        price, cap, cap_vms = hourly(gateway), _number(gateway.get("capPrice")), int(gateway.get("capVms") or 0)
+        price, cap, cap_vms = _number(gateway.get("price")), _number(gateway.get("capPrice")), int(gateway.get("capVms") or 0)
         vms_low, vms_high = sum(p.low for p in pools), sum(p.high for p in pools)
 
         def nat_month(vms: int) -> float | None:
-            if price is None or (vms > cap_vms and cap is None):
-                return None
-            return (cap if vms > cap_vms and cap is not None else price * vms) * hours * len(nats)
+            # Past capVms nodes a gateway is charged its flat rate.
+            per_hour = None if price is None else cap if vms > cap_vms else price * vms
+            return per_hour * hours * len(nats) if per_hour is not None else None
 
         nodes_basis = {k: v for p in pools for k, v in p.basis.items() if k != "machineType"}
         items.append(Item("nat-gateway", "Cloud NAT gateway",
@@ -388,52 +345,31 @@ def estimate(plan: dict, table: dict | None = None, owner_plan: dict | None = No
                           gateway.get("confirmed", True)))
         ips = sum(1 if n["inputs"].get("natIpAllocateOption", "AUTO_ONLY") == "AUTO_ONLY"
                   else len(n["inputs"].get("natIps") or []) for n in nats)
-        counted("nat-ips", "Cloud NAT address", ips, nat_ip, f"{ips}{_usd(hourly(nat_ip), 'hour')}",
-                {"natAddresses": ips}, "AUTO_ONLY: one address, more only when the nodes need more ports")
+        counted("nat-ips", "Cloud NAT address", "natIp", ips, "natAddresses",
+                note="AUTO_ONLY: one address, more only when the nodes need more ports")
     zones = _declared(plan, MANAGED_ZONE)
     if zones:
-        zone = entry("dnsManagedZone")
-        counted("dns-zones", "DNS zone", len(zones), zone,
-                f"{len(zones)}{_usd(hourly(zone), 'hour')} (" + ", ".join(
-                    f"`{z['inputs'].get('dnsName')}`" for z in zones) + ")", {"zones": len(zones)},
-                "queries are usage, not included")
+        counted("dns-zones", "DNS zone", "dnsManagedZone", len(zones), "zones",
+                _listed([z["inputs"].get("dnsName") for z in zones]), "queries are usage, not included")
     keys = _declared(plan, CRYPTO_KEY)
     if keys:
         version = entry("kmsKeyVersion")
         per_month = _number(version.get("price"))
-        periods = [_seconds(k["inputs"].get("rotationPeriod")) for k in keys]
+        periods = [re.fullmatch(r"([0-9.]+)s", str(k["inputs"].get("rotationPeriod") or "")) for k in keys]
         # A key's versions after a year of rotation: the first and one per rotation period.
-        after_year = [1 + (math.floor(365 * 86400 / p) if p else 0) for p in periods]
+        after_year = [1 + (math.floor(365 * 86400 / float(p.group(1))) if p and float(p.group(1)) > 0 else 0)
+                      for p in periods]
         items.append(Item("kms-keys", "KMS key versions",
                           f"{len(keys)} keys × 1–{max(after_year)} versions{_usd(per_month, 'month')}",
-                          per_month * len(keys) if per_month is not None else None,
-                          per_month * sum(after_year) if per_month is not None else None,
+                          _times(per_month, len(keys)), _times(per_month, sum(after_year)),
                           {"keys": len(keys), "rotationPeriod": sorted({str(k['inputs'].get('rotationPeriod'))
                                                                         for k in keys})},
                           "kms", "minimum: one version each; maximum: the versions a year of rotation adds "
                                  "(each billed while enabled)", version.get("confirmed", True)))
 
-    shares = tuple(_shares(plan, _pools(platform) if platform is not plan else pools, table, hours, spot))
-    for share in shares:
-        machine = _price(table, "machineTypes", share.machine_type or "")
-        if share.nodes is not None and machine:
-            entry(str(machine.get("family")), "machineFamilies")
-            if share.basis.get("spot"):
-                entry("spotDiscount")
-    for share in shares:
-        if share.machine_type and share.nodes is None and f"no price for {share.machine_type}" not in problems:
-            problems.append(f"no price for {share.machine_type}")
-    return Estimate(stack, region, owner, str(table.get("date")), str(table.get("currency", "USD")),
-                    tuple(sources), tuple(items), shares, tuple(dict.fromkeys(problems)))
-
-
-def _seconds(period: Any) -> float | None:
-    found = re.fullmatch(r"([0-9.]+)s", str(period or ""))
-    return float(found.group(1)) if found and float(found.group(1)) > 0 else None
-
-
-def _shares(plan: dict, pools: list[_Pool], table: dict, hours: float, spot: dict) -> list[Share]:
-    shares = []
+    # Each environment's share of the first node pool: an attached stack's of its owner's.
+    shares: list[Share] = []
+    platform_pools = pools if _declared(plan, NODE_POOL) or not owner else _pools(owner_plan)
     for quota in _declared(plan, QUOTA):
         hard = _at(quota["inputs"], "spec.hard") or {}
         namespace = str(_at(quota["inputs"], "metadata.namespace") or quota["name"])
@@ -441,26 +377,26 @@ def _shares(plan: dict, pools: list[_Pool], table: dict, hours: float, spot: dic
         memory = hard.get("requests.memory", hard.get("memory"))
         written = {k: str(v) for k, v in (("requests.cpu", cpu), ("requests.memory", memory)) if v is not None}
         basis: dict[str, Any] = dict(written)
-        if not pools:
-            shares.append(Share(namespace, written, None, None, None, None, None, None, basis,
-                                "no node pool to share (the owner's plan is needed)"))
+        if not platform_pools:
+            shares.append(Share(namespace, written, basis=basis, note="no node pool to share (the owner's plan is needed)"))
             continue
-        pool = pools[0]
+        pool = platform_pools[0]
         basis |= pool.basis | {"spot": pool.spot}
-        machine = _price(table, "machineTypes", pool.machine_type)
+        machine = _price(prices, "machineTypes", pool.machine_type)
         vcpus, memory_gib = _number(machine.get("vcpus")), _number(machine.get("memoryGiB"))
         od = _number(machine.get("onDemandHourly"))
         cores = quantity_value(cpu) if cpu is not None else None
         in_bytes = quantity_value(memory) if memory is not None else None
         gib = in_bytes / 2**30 if in_bytes is not None else None
         if not vcpus or not memory_gib or (cores is None and gib is None):
-            shares.append(Share(namespace, written, pool.machine_type, None, None, None, None, None, basis,
-                                "no requests.cpu or requests.memory quota, or no size for the machine type"))
+            problems.append(f"no price for {pool.machine_type}")
+            shares.append(Share(namespace, written, pool.machine_type, basis=basis, note="no requests.cpu or "
+                                "requests.memory quota, or no size for the machine type"))
             continue
+        entry(str(machine.get("family")), "machineFamilies")
+        spot = entry("spotDiscount") if pool.spot else {}
         nodes = max((cores or 0) / vcpus, (gib or 0) / memory_gib)
         held = min(nodes, pool.high) if pool.high else nodes
-        note = ("more than the pool holds at its maximum: the quota cannot all be scheduled"
-                if pool.high and nodes > pool.high else "")
         low = high = None
         if od is not None:
             largest = _number(spot.get("price"))
@@ -471,8 +407,10 @@ def _shares(plan: dict, pools: list[_Pool], table: dict, hours: float, spot: dic
             high = held * od * hours
         shares.append(Share(namespace, written, pool.machine_type, nodes,
                             nodes / pool.low if pool.low else None, nodes / pool.high if pool.high else None,
-                            low, high, basis, note))
-    return shares
+                            low, high, basis, "more than the pool holds at its maximum: the quota cannot all "
+                            "be scheduled" if pool.high and nodes > pool.high else ""))
+    return Estimate(stack, region, owner, str(prices.get("date")), str(prices.get("currency", "USD")),
+                    tuple(sources), tuple(items), tuple(shares), tuple(dict.fromkeys(problems)))
 
 
 def estimates(plans: Mapping[str, Any]) -> dict[str, Estimate | None]:
@@ -480,12 +418,10 @@ def estimates(plans: Mapping[str, Any]) -> dict[str, Estimate | None]:
     None): an attached stack's owner plan is taken from the same side."""
     found: dict[str, Estimate | None] = {}
     for stack, plan in plans.items():
-        if not isinstance(plan, dict):
-            found[stack] = None
-            continue
-        owner = (plan.get("outputs") or {}).get("platformOwner")
+        owner = (plan.get("outputs") or {}).get("platformOwner") if isinstance(plan, dict) else None
         owner_plan = plans.get(owner) if owner and owner != stack else None
-        found[stack] = estimate(plan, owner_plan=owner_plan if isinstance(owner_plan, dict) else None)
+        found[stack] = (estimate(plan, owner_plan=owner_plan if isinstance(owner_plan, dict) else None)
+                        if isinstance(plan, dict) else None)
     return found
 
 
@@ -511,6 +447,14 @@ def _percent(value: float | None) -> str:
     return f"{value:.0%}" if value is not None else "?"
 
 
+SHARE_BASIS = ("Share: the larger of requests.cpu over the machine's vCPUs and requests.memory over "
+               "its memory, in nodes. An upper bound of what the environment takes, since its pods "
+               "may request less than the quota; it counts the machine's whole vCPU and memory, and "
+               "GKE keeps part of each node for the system (kubelet, container runtime, eviction "
+               "threshold), so a node's allocatable is smaller and the share of what pods can get "
+               "somewhat larger than shown.")
+
+
 def _share_line(share: Share, currency: str) -> str:
     quota = ", ".join(f"{k} {v}" for k, v in share.quota.items()) or "no cpu or memory quota"
     if share.nodes is None:
@@ -523,27 +467,6 @@ def _share_line(share: Share, currency: str) -> str:
     return text + (f" ({share.note})" if share.note else "") + "."
 
 
-SHARE_BASIS = ("Share: the larger of requests.cpu over the machine's vCPUs and requests.memory over "
-               "its memory, in nodes. An upper bound of what the environment takes, since its pods "
-               "may request less than the quota; it counts the machine's whole vCPU and memory, and "
-               "GKE keeps part of each node for the system (kubelet, container runtime, eviction "
-               "threshold), so a node's allocatable is smaller and the share of what pods can get "
-               "somewhat larger than shown.")
-
-
-def _footer(found: Estimate) -> str:
-    sources = ", ".join(s.removeprefix("https://") for s in found.sources)
-    unconfirmed = any(not i.confirmed for i in found.items)
-    ranges = [text for prefix, text in (
-        ("nodes:", "the node pool's autoscaling range"),
-        ("spot:", "spot at the largest published discount to the on-demand price"),
-        ("kms-keys", "one version per key to a year of rotations")) if any(i.key.startswith(prefix) for i in found.items)]
-    return (f"Estimate from the price table of {found.date} ({sources}), not a bill: {LEFT_OUT}. "
-            f"A month is {HOURS_PER_MONTH} hours" + (f"; minimum–maximum: {', '.join(ranges)}" if ranges else "")
-            + "." + (" Prices marked * are not confirmed on the provider's page yet (docs/cost.md)."
-                     if unconfirmed else ""))
-
-
 def summary_lines(found: Estimate) -> list[str]:
     """summary.md's "What it costs" section (markdown lines, ending with a blank line)."""
     lines = ["## What it costs (estimate)", ""]
@@ -553,17 +476,14 @@ def summary_lines(found: Estimate) -> list[str]:
     currency = found.currency
     if found.items:
         lines += [f"| Item | Quantity | {currency}/month |", "|---|---|---|"]
-        for item in found.items:
-            lines.append(f"| {item.label}{'' if item.confirmed else ' *'} | {item.quantity} | "
-                         f"{_range(item.low, item.high)} |")
-        lines.append(f"| **Total** | | **{_range(found.low, found.high)}** |")
-        lines.append("")
-        missing = found.not_priced
+        lines += [f"| {item.label}{'' if item.confirmed else ' *'} | {item.quantity} | "
+                  f"{_range(item.low, item.high)} |" for item in found.items]
+        lines += [f"| **Total** | | **{_range(found.low, found.high)}** |", ""]
+        missing = [i for i in found.items if not i.priced]
         if missing:
-            lines.append(f"Not priced, and left out of the total: {', '.join(i.label for i in missing)} (the "
-                         f"price table of {found.region} has no price for {'it' if len(missing) == 1 else 'them'}; "
-                         "docs/cost.md says why and how to add one).")
-            lines.append("")
+            lines += [f"Not priced, and left out of the total: {', '.join(i.label for i in missing)} (the "
+                      f"price table of {found.region} has no price for {'it' if len(missing) == 1 else 'them'}; "
+                      "docs/cost.md says why and how to add one).", ""]
     elif found.owner:
         lines += [f"Attached to `{found.owner}`: the cluster, nodes, load balancer, NAT and zone are the "
                   "owner's (see its summary); this stack adds a DNS record (billed as the zone's "
@@ -573,8 +493,16 @@ def summary_lines(found: Estimate) -> list[str]:
     if found.shares:
         lines += [_share_line(share, currency) for share in found.shares]
         lines += ["", SHARE_BASIS, ""]
-    lines += [_footer(found), ""]
-    return lines
+    sources = ", ".join(s.removeprefix("https://") for s in found.sources)
+    ranges = [text for prefix, text in (
+        ("nodes:", "the node pool's autoscaling range"),
+        ("spot:", "spot at the largest published discount to the on-demand price"),
+        ("kms-keys", "one version per key to a year of rotations")) if any(i.key.startswith(prefix) for i in found.items)]
+    footer = (f"Estimate from the price table of {found.date} ({sources}), not a bill: {LEFT_OUT}. "
+              f"A month is {HOURS_PER_MONTH} hours" + (f"; minimum–maximum: {', '.join(ranges)}" if ranges else "")
+              + "." + (" Prices marked * are not confirmed on the provider's page yet (docs/cost.md)."
+                       if any(not i.confirmed for i in found.items) else ""))
+    return lines + [footer, ""]
 
 
 # --- the revision diff --------------------------------------------------------------------------
@@ -604,33 +532,24 @@ def _delta(dl: float, dh: float, currency: str) -> str:
     return f"{_signed(dl)} at the minimum, {_signed(dh)} at the maximum {currency}/month"
 
 
-def _group_basis(found: Estimate, group: str) -> dict:
-    merged: dict = {}
-    for item in found.items:
-        if item.group == group:
-            merged |= item.basis
-    return merged
-
-
 def _amount(item: Item | None, case: str) -> float:
     value = getattr(item, case) if item is not None else None
     return value if value is not None else 0.0
 
 
 def change_lines(old: Estimate | None, new: Estimate | None) -> list[str]:
-    """What a revision does to the estimate: one line per item (and environment share) whose
-    amount changes, with the inputs that changed it ("nodes `e2-standard-4` (maxNodesPerZone 3 →
-    10): up to +2,054.40 USD/month (the minimum unchanged)"), then the total's."""
-    if old is None and new is None:
-        return []
-    if new is None or old is None:
-        side = new if old is None else old
-        assert side is not None
+    """One line per item (and environment share) whose amount a revision changes, with the inputs
+    that changed it ("nodes `e2-standard-4` (maxNodesPerZone 3 → 10): up to +2,054.40 USD/month
+    (the minimum unchanged)"), then the total's."""
+    if old is None or new is None:
+        side = new or old
+        if side is None:
+            return []
         if not side.has_table:
             return [f"not estimated: {'; '.join(side.problems)}"]
-        what = "a new stack" if old is None else "the stack is removed"
         total = side.high or 0.0
-        return [f"total ({what}): {_range(side.low, side.high)} {side.currency}/month "
+        return [f"total ({'a new stack' if old is None else 'the stack is removed'}): "
+                f"{_range(side.low, side.high)} {side.currency}/month "
                 f"(maximum {_signed(total if old is None else -total)})"]
     if not old.has_table or not new.has_table:
         missing = new if not new.has_table else old
@@ -645,29 +564,29 @@ def change_lines(old: Estimate | None, new: Estimate | None) -> list[str]:
             continue
         item = b or a
         assert item is not None
-        # An item on one side only (spot turned on): what changed in its resource's items.
-        changes = (_changes(a.basis, b.basis) if a is not None and b is not None
-                   else _changes(_group_basis(old, item.group), _group_basis(new, item.group)))
+        if a is not None and b is not None:
+            changes = _changes(a.basis, b.basis)
+        else:  # on one side only (spot turned on): what changed in its resource's items
+            changes = _changes(*({k: v for i in e.items if i.group == item.group for k, v in i.basis.items()}
+                                 for e in (old, new)))
         label = item.label + (f" ({changes})" if changes else "")
         if (a is not None and not a.priced) or (b is not None and not b.priced):
             lines.append(f"{label}: not priced")
             continue
         dl = _amount(b, "low") - _amount(a, "low")
         dh = _amount(b, "high") - _amount(a, "high")
-        if round(dl, 2) == 0 and round(dh, 2) == 0:
-            continue
-        lines.append(f"{label}: {_delta(dl, dh, currency)}")
+        if round(dl, 2) != 0 or round(dh, 2) != 0:
+            lines.append(f"{label}: {_delta(dl, dh, currency)}")
     shares_before = {s.environment: s for s in old.shares}
     for share in new.shares:
         was = shares_before.get(share.environment)
         if was is None or share.high is None or was.high is None or share.low is None or was.low is None:
             continue
         dl, dh = share.low - was.low, share.high - was.high
-        if round(dl, 2) == 0 and round(dh, 2) == 0:
-            continue
-        changes = _changes(was.basis, share.basis)
-        lines.append(f"environment `{share.environment}`'s share" + (f" ({changes})" if changes else "")
-                     + f": {_delta(dl, dh, currency)}")
+        if round(dl, 2) != 0 or round(dh, 2) != 0:
+            changes = _changes(was.basis, share.basis)
+            lines.append(f"environment `{share.environment}`'s share" + (f" ({changes})" if changes else "")
+                         + f": {_delta(dl, dh, currency)}")
     if lines and (old.low, old.high) != (new.low, new.high):
         lines.append(f"total: {_range(old.low, old.high)} → {_range(new.low, new.high)} {currency}/month "
                      f"(maximum {_signed((new.high or 0.0) - (old.high or 0.0))})")

@@ -1,53 +1,33 @@
 """``make verify STACK=x``: check a deployed environment from the outside, as a client would.
 
 0. Delegation: an NS lookup of the platform zone's name (``api.<domain>.``, the stack output
-   ``dnsName``) gives exactly the zone's name servers (``nameServers``). None at all is WAIT:
-   right after the first ``pulumi up`` adding the NS and DS record sets to the zone of
-   ``<domain>`` is the owner's to-do, printed with the records; other name servers are FAIL.
-1. DNS: the host resolves to the ingress IP (WAIT instead of FAIL while the zone is not
-   delegated yet).
-2. Plain HTTP on port 80 is refused (no listener, or nothing but an error).
-3. TLS: the handshake verifies the certificate for the host (against the stack's CA for a
-   self-signed platform) with TLS 1.2 or newer, and a client limited to TLS 1.1 is refused.
-4. A request without a token gets 403.
-5. A token minted for another environment (``VERIFY_FOREIGN_TOKEN``) is refused (401/403).
-6. A good token (``VERIFY_TOKEN``) gets through (neither 401 nor 403).
+   ``dnsName``) gives exactly its name servers (``nameServers``); none at all is WAIT (adding
+   the NS and DS records to the zone of ``<domain>`` is the owner's to-do, printed), others FAIL.
+1. DNS: the host resolves to the ingress IP (WAIT while the zone is not delegated).
+2. Plain HTTP on port 80 is refused.
+3. TLS 1.2 or newer verifies the certificate for the host (against the stack's CA for a
+   self-signed platform); a client limited to TLS 1.1 is refused.
+4. A request without a token gets 403; 5. a token of another environment
+   (``VERIFY_FOREIGN_TOKEN``) 401 or 403; 6. a good token (``VERIFY_TOKEN``) neither.
+   With the demo workload (the stack output ``demo``, or ``--demo``; the checks then ask for its
+   route) its health path answers 200 ``istio-envs demo: <env>`` without a token, and its route
+   the same to the good token.
+7. Tenancy, live (``--stack`` of an attached stack, with kubectl, as the environments deployer;
+   anyone else: SKIP): tools/tenancy.py.
+8. The request matrix (right after check 6): every cell of plan.json's ``access`` for the host
+   (``--matrix``; with ``--stack X`` build/X/plan.json, the offline preview of the local stack
+   file, previewed first when missing) sent as a real request and compared with the preview's
+   answer. Cells needing a token or a client certificate (``VERIFY_CLIENT_CERT`` and
+   ``VERIFY_CLIENT_KEY``, PEM files, also sent by the other checks) not given are skipped; with
+   ``--host`` and no ``--matrix`` nothing is replayed.
 
-With the demo workload (``environment.demo: true``; the stack output ``demo``, or ``--demo``) the
-path is the demo's route, and one more check runs without any token: its health path answers 200
-with ``istio-envs demo: <env>``, through DNS, TLS, the gateway, the route and the sidecar to
-this environment's own pod; a good token must then get the same answer on the route. So a fresh
-environment passes end to end right after ``pulumi up``.
-
-7. Tenancy, live (``--stack`` of an attached stack, with kubectl): the tenancy corpus's live cases
-   sent with the caller's credentials, each expected refused, and the environment's own platform
-   objects expected admitted, all as server-side dry runs (tools/tenancy.py). CI runs it as the
-   environments deployer, whose requests the cases are; anyone else, no kubectl or no cluster
-   access: SKIP, saying which.
-
-8. The request matrix, replayed (``matrix``, right after check 6): every cell plan.json's ``access`` holds for the
-   host (preview/access.py: each route and public path x no token, ``VERIFY_TOKEN``,
-   ``VERIFY_FOREIGN_TOKEN``, a token of a wrong issuer and an expired one, both made here with a
-   forged signature x, on a MUTUAL host, a client certificate or none) sent as a real request and
-   its answer compared with the one the offline preview computed from the rendered Istio objects
-   (see :func:`replay`). ``--matrix PLAN_JSON`` gives the cells; with ``--stack X`` they default to
-   build/X/plan.json, the offline preview of the local Pulumi.X.yaml (previewed first when
-   missing): the code as it is in the checkout, checked against what is deployed. The cells that
-   need ``VERIFY_TOKEN``, ``VERIFY_FOREIGN_TOKEN`` or a client certificate (``VERIFY_CLIENT_CERT``
-   and ``VERIFY_CLIENT_KEY``, PEM files; also sent by the other checks) are skipped without them;
-   with ``--host`` and no ``--matrix`` nothing is replayed (SKIP).
-
-Checks 5 and 6 are skipped when their token is not given, check 0 without the zone's name and
-name servers (``--zone``, ``--name-servers``) or with ``--resolve`` (DNS not consulted). With ``tls.source: acme`` a failed
-handshake is reported as WAIT, not FAIL: Let's Encrypt issues the first certificate only once the
-domain is delegated to the zone's name servers, and the HTTPS checks wait for it. Exit code: 0 all
-passed, 1 a check failed (a matrix cell answering otherwise too), 2 bad input (or the stack's
-outputs cannot be read: no Pulumi CLI, a Pulumi error, a stack not deployed; or the matrix: a
-plan.json that cannot be read, has no cells for the host, or an offline preview that fails), 3 nothing failed but the zone is not delegated or the
-certificate not ready yet.
-``make verify STACK=x`` reads host, IP and CA from ``pulumi stack output``; ``make verify
-HOST=... INGRESS_IP=... [CA_FILE=...]`` needs no Pulumi CLI. The tests run this same code against
-a local HTTPS double on 127.0.0.1.
+A check without its token, zone or name servers is skipped; with ``tls.source: acme`` a failed
+handshake is WAIT (Let's Encrypt issues the first certificate once the domain is delegated).
+Exit code: 0 all passed, 1 a check (or a matrix cell) failed, 2 bad input (no Pulumi CLI, a
+Pulumi error, a stack not deployed; a matrix that cannot be read or has no cells for the host,
+a failing offline preview), 3 nothing failed but the zone or the certificate is not ready yet.
+``make verify HOST=... INGRESS_IP=... [CA_FILE=...]`` needs no Pulumi CLI. docs/deploying.md
+("make verify") has the details.
 """
 
 from __future__ import annotations
@@ -64,6 +44,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,38 +76,28 @@ class Demo:
     @classmethod
     def from_output(cls, value: object) -> Demo | None:
         """The stack output ``demo`` (None: the stack runs no demo)."""
-        if not isinstance(value, dict):
-            return None
-        return cls(value["path"], value["healthPath"], value["text"])
+        return cls(value["path"], value["healthPath"], value["text"]) if isinstance(value, dict) else None
 
 
 @dataclass
 class Target:
     host: str
     ingress_ip: str
-    path: str = ""
-    """What the request checks ask for (default: the demo's route, else /)."""
+    path: str = ""  # what the request checks ask for (default: the demo's route, else /)
     https_port: int = 443
     http_port: int = 80
     ca_file: str | None = None
-    connect_ip: str | None = None
-    """Where to connect (default: what DNS says); like curl's --resolve."""
+    connect_ip: str | None = None  # where to connect (default: what DNS says); like curl's --resolve
     timeout: float = 5.0
-    tls_source: str | None = None
-    """The platform's certificate source (stack output ``tlsSource``): acme certificates may not
-    be issued yet."""
+    tls_source: str | None = None  # stack output tlsSource: an acme certificate may not be issued yet
     demo: Demo | None = None
-    zone: str | None = None
-    """The platform zone's DNS name (stack output ``dnsName``, ``api.<domain>.``)."""
-    name_servers: tuple[str, ...] = ()
-    """The zone's name servers (stack output ``nameServers``): the parent must delegate to them."""
-    ds_record: str | None = None
-    """A created zone's DS record (stack output ``dnsDsRecord``), for the to-do."""
-    live: LiveTarget | None = None
-    """The environment for the live tenancy check (tools/tenancy.py ``LiveTarget``; --stack only)."""
+    zone: str | None = None  # stack output dnsName (api.<domain>.)
+    name_servers: tuple[str, ...] = ()  # stack output nameServers: the parent must delegate to them
+    ds_record: str | None = None  # stack output dnsDsRecord, for the to-do
+    live: LiveTarget | None = None  # the live tenancy check's environment (tools/tenancy.py; --stack only)
+    # (certificate, key) PEM files for a MUTUAL gateway: every check sends it, except the
+    # replay's cells without one.
     client_cert: tuple[str, str] | None = None
-    """(certificate PEM file, key PEM file) presented to a MUTUAL gateway (``VERIFY_CLIENT_CERT``,
-    ``VERIFY_CLIENT_KEY``); every check sends it, except the replay's cells without one."""
 
     def __post_init__(self) -> None:
         self.path = self.path or (self.demo.path if self.demo else "/")
@@ -155,8 +126,7 @@ class NotDelegated(Exception):
 
 def system_ns(name: str, timeout: float = 5.0) -> list[str]:
     """The NS set of ``name`` through the system's resolvers (dnspython: the standard library
-    resolves addresses only). No NS records: :class:`NotDelegated`; any other failure (a timeout,
-    SERVFAIL, no resolver): OSError."""
+    resolves addresses only); any failure but NotDelegated (a timeout, SERVFAIL) is OSError."""
     import dns.exception
     import dns.resolver
 
@@ -199,18 +169,6 @@ def delegation_check(target: Target, resolve_ns: Callable[[str], list[str]] | No
                  f"{', '.join(foreign) or 'none'}): fix the NS record set in the zone of {parent}")
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to a chosen IP with SNI and certificate checks for the host name."""
-
-    def __init__(self, ip: str, host: str, port: int, context: ssl.SSLContext, timeout: float):
-        super().__init__(host, port, context=context, timeout=timeout)
-        self._ip, self._context = ip, context
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._ip, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
 def _context(target: Target, modern: bool = True, client_cert: bool = True) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=target.ca_file)
     if client_cert and target.client_cert:
@@ -226,13 +184,22 @@ def _context(target: Target, modern: bool = True, client_cert: bool = True) -> s
     return context
 
 
+def _tls(target: Target, ip: str, modern: bool = True, client_cert: bool = True) -> ssl.SSLSocket:
+    """A TLS connection to a chosen IP with SNI and certificate checks for the host name."""
+    sock = socket.create_connection((ip, target.https_port), timeout=target.timeout)
+    try:
+        return _context(target, modern, client_cert).wrap_socket(sock, server_hostname=target.host)
+    except BaseException:
+        sock.close()
+        raise
+
+
 def _get(target: Target, ip: str, path: str, token: str | None, client_cert: bool = True) -> tuple[int, str]:
     """Status and (at most 1 KiB of) body of ``GET path``."""
-    connection = _PinnedHTTPSConnection(ip, target.host, target.https_port,
-                                        _context(target, client_cert=client_cert), target.timeout)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    connection = http.client.HTTPSConnection(target.host, target.https_port, timeout=target.timeout)
     try:
-        connection.request("GET", path, headers=headers)
+        connection.sock = _tls(target, ip, client_cert=client_cert)  # connected here: to the chosen IP
+        connection.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
         response = connection.getresponse()
         return response.status, response.read(1024).decode(errors="replace").strip()
     finally:
@@ -249,18 +216,17 @@ CREDENTIAL_SAID = {"none": "no token", "token": "VERIFY_TOKEN", "other-env": "VE
                               "the signature)"}
 NEEDS = {"token": "VERIFY_TOKEN", "other-env": "VERIFY_FOREIGN_TOKEN"}
 CLIENT_CERT_VARS = "VERIFY_CLIENT_CERT and VERIFY_CLIENT_KEY"
+STATUSES = ("401", "403", "404")  # a cell answering one of these expects exactly that status
 
 
 @dataclass(frozen=True)
 class Matrix:
-    """One host's cells of plan.json's ``access`` (preview/access.py) and what the made-up tokens
+    """One host's cells of plan.json's ``access`` (preview/access.py), and what the made-up tokens
     need from the plan: the environment's issuer and audience (its RequestAuthentication)."""
 
     host: str
-    source: str
-    """Which file, and what it is, for the output."""
-    cells: tuple[tuple[str, str, bool, str], ...]
-    """(path, credential, client certificate, answer)."""
+    source: str  # which file, and what it is, for the output
+    cells: tuple[tuple[str, str, bool, str], ...]  # (path, credential, client certificate, answer)
     issuer: str | None
     audience: str
 
@@ -275,7 +241,8 @@ class Matrix:
             raise ValueError(f"{source} has no cells for {host} (it has: {', '.join(access) or 'none'})")
         rules = [rule for r in plan.get("resources", []) if r.get("type", "").endswith(":RequestAuthentication")
                  for rule in (r.get("inputs") or {}).get("spec", {}).get("jwtRules", [])]
-        unknown = sorted({str(row[3]) for row in access[host] if not _known_answer(str(row[3]))})
+        unknown = sorted({str(row[3]) for row in access[host]
+                          if str(row[3]) not in ("TLS refused", *STATUSES) and not str(row[3]).startswith("→")})
         if unknown:
             raise ValueError(f"{source}: answers this tool cannot compare: {', '.join(unknown)}")
         own = [rule for rule in rules if f"https://{host}" in rule.get("audiences", [])]
@@ -294,10 +261,6 @@ class Matrix:
     @property
     def mutual(self) -> bool:
         return any(cert for _, _, cert, _ in self.cells)
-
-
-def _known_answer(answer: str) -> bool:
-    return answer in ("TLS refused", "401", "403", "404") or answer.startswith("→")
 
 
 def _shown(path: Path) -> str:
@@ -331,17 +294,13 @@ def stack_matrix(stack: str, host: str, build_dir: Path | None = None) -> Matrix
                                    "the code as it is in this checkout, replayed against what is deployed)")
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def forged_token(issuer: str, audience: str, expires_in: int) -> str:
     """A JWT no identity provider signed: its claims as given, its signature random bytes."""
     now = int(time.time())
-    header = _b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
-    claims = _b64(json.dumps({"iss": issuer, "sub": "make-verify", "aud": audience,
-                              "iat": min(now, now + expires_in) - 60, "exp": now + expires_in}).encode())
-    return f"{header}.{claims}.{_b64(os.urandom(256))}"
+    claims = {"iss": issuer, "sub": "make-verify", "aud": audience,
+              "iat": min(now, now + expires_in) - 60, "exp": now + expires_in}
+    parts = (json.dumps({"alg": "RS256", "typ": "JWT"}).encode(), json.dumps(claims).encode(), os.urandom(256))
+    return ".".join(base64.urlsafe_b64encode(part).rstrip(b"=").decode() for part in parts)
 
 
 @dataclass(frozen=True)
@@ -376,58 +335,51 @@ def _send(target: Target, ip: str, path: str, bearer: str | None, client_cert: b
 
 
 def agrees(expected: str, seen: Seen) -> bool:
-    """Whether a live answer is the matrix's: ``401`` and ``403`` exactly that status; ``404``
-    status 404 (Envoy's no-route 404 has an empty body); ``TLS refused`` a failed handshake or
-    first read; ``→ <service>`` (routed) any status but 401 and 403 and not an empty 404: the
-    Service may not be deployed, and its 503 ``no healthy upstream`` still shows that the route
-    took the request and the policies let it through."""
+    """Whether a live answer is the matrix's: ``401``, ``403`` and ``404`` exactly that status
+    (Envoy's no-route 404 has an empty body); ``TLS refused`` a failed handshake or first read;
+    ``→ <service>`` (routed) any status but 401 and 403 and not an empty 404: the Service may not
+    be deployed, and its 503 ``no healthy upstream`` still shows that the route took the request
+    and the policies let it through."""
     if expected == "TLS refused":
         return seen.refused is not None
     if seen.status is None:
         return False
-    if expected in ("401", "403", "404"):
+    if expected in STATUSES:
         return seen.status == int(expected)
     if expected.startswith("→"):
         return seen.status not in (401, 403) and not (seen.status == 404 and not seen.body)
     raise ValueError(f"unknown answer {expected!r} in the request matrix")
 
 
-def _expected_said(expected: str) -> str:
-    if expected.startswith("→"):
-        return f"reaches {expected[1:].strip()} (any status but 401, 403 or the gateway's empty 404)"
-    return expected
-
-
 def replay(target: Target, ip: str, matrix: Matrix | None, token: str | None,
            foreign_token: str | None) -> list[Check]:
     """Every cell of the matrix sent as a real request: one ``matrix`` check saying how many were
     replayed and skipped (and why), and a FAIL ``matrix-cell`` check for each cell whose live
-    answer is not the preview's (see :func:`agrees`)."""
+    answer is not the preview's."""
     if matrix is None:
         return [Check("matrix", "SKIP", "no request matrix to replay: give --matrix build/<stack>/plan.json "
                       "(make preview STACK=<stack> writes it), or check with --stack")]
     bearers = {"none": None, "token": token, "other-env": foreign_token,
                "wrong-issuer": forged_token(WRONG_ISSUER, matrix.audience, 300),
                "expired": forged_token(matrix.issuer or WRONG_ISSUER, matrix.audience, -3600)}
-    skipped: dict[str, int] = {}
+    skipped: Counter[str] = Counter()
     failed: list[Check] = []
-    replayed = 0
     for path, credential, cert, expected in matrix.cells:
         missing = [NEEDS[credential]] if credential in NEEDS and not bearers[credential] else []
         if cert and target.client_cert is None:
             missing.append(CLIENT_CERT_VARS)
         if missing:
-            reason = " and ".join(missing)
-            skipped[reason] = skipped.get(reason, 0) + 1
+            skipped[" and ".join(missing)] += 1
             continue
-        replayed += 1
         seen = _send(target, ip, path, bearers[credential], cert)
         if not agrees(expected, seen):
-            certificate = (" and a client certificate" if cert else " and no client certificate") \
-                if matrix.mutual else ""
+            certificate = ("" if not matrix.mutual else " and a client certificate" if cert
+                           else " and no client certificate")
+            wanted = (f"reaches {expected[1:].strip()} (any status but 401, 403 or the gateway's empty 404)"
+                      if expected.startswith("→") else expected)
             failed.append(Check("matrix-cell", "FAIL", f"GET https://{matrix.host}{path} with "
-                                f"{CREDENTIAL_SAID[credential]}{certificate}: expected "
-                                f"{_expected_said(expected)}, got {seen.said()}"))
+                                f"{CREDENTIAL_SAID[credential]}{certificate}: expected {wanted}, got {seen.said()}"))
+    replayed = len(matrix.cells) - sum(skipped.values())
     why = "; ".join(f"{count} need {reason}" for reason, count in skipped.items())
     issuer = (f"the expired token names the plan's issuer {matrix.issuer}" if matrix.issuer else
               "the plan names no issuer: the expired token names the wrong one")
@@ -435,8 +387,7 @@ def replay(target: Target, ip: str, matrix: Matrix | None, token: str | None,
               f"{f', {len(failed)} differ' if failed else ', all as previewed'}, "
               f"{sum(skipped.values())} skipped{f' ({why})' if why else ''}; cells of {matrix.source}; "
               f"{issuer}")
-    status = "FAIL" if failed else "PASS" if replayed else "SKIP"
-    return [Check("matrix", status, detail), *failed]
+    return [Check("matrix", "FAIL" if failed else "PASS" if replayed else "SKIP", detail), *failed]
 
 
 def verify(target: Target, token: str | None = None, foreign_token: str | None = None,
@@ -452,8 +403,7 @@ def verify(target: Target, token: str | None = None, foreign_token: str | None =
         addresses = []
         checks.append(Check("dns", undelegated, f"{target.host} does not resolve ({err})"))
     else:
-        ok = target.ingress_ip in addresses
-        checks.append(Check("dns", "PASS" if ok else undelegated,
+        checks.append(Check("dns", "PASS" if target.ingress_ip in addresses else undelegated,
                             f"{target.host} → {', '.join(addresses) or 'nothing'}; expected {target.ingress_ip}"))
     ip = target.connect_ip or (addresses[0] if addresses else target.ingress_ip)
 
@@ -468,26 +418,23 @@ def verify(target: Target, token: str | None = None, foreign_token: str | None =
         checks.append(Check("plain-http-refused", "PASS", f"port {target.http_port}: {err.__class__.__name__}"))
 
     try:
-        with socket.create_connection((ip, target.https_port), timeout=target.timeout) as sock:
-            with _context(target).wrap_socket(sock, server_hostname=target.host) as tls:
-                version, peer = tls.version(), tls.getpeercert() or {}  # CERT_REQUIRED: never empty here
+        with _tls(target, ip) as tls:
+            version, peer = tls.version(), tls.getpeercert() or {}  # CERT_REQUIRED: never empty here
         names = [str(v) for k, v in peer.get("subjectAltName", ()) if k == "DNS"]
         checks.append(Check("tls", "PASS", f"{version}, certificate for {', '.join(names)} verified "
                             f"for {target.host}, valid until {peer.get('notAfter')}"))
     except (OSError, ssl.SSLError) as err:
-        checks.append(Check("tls", "FAIL", f"handshake for {target.host} failed: {err}"))
-        if target.tls_source == "acme":
-            checks[-1] = Check("tls", "WAIT", f"{ACME_NOT_READY} (handshake: {err})")
-            for name in ("tls-1.1-refused", *(["demo-answers"] if target.demo else []),
-                         "no-token-403", "foreign-audience-refused", "token-accepted"):
-                checks.append(Check(name, "WAIT", "needs the certificate first"))
-            checks += [Check("matrix", "WAIT", "needs the certificate first")] if matrix else \
-                replay(target, ip, None, token, foreign_token)
-            return checks
+        if target.tls_source != "acme":
+            checks.append(Check("tls", "FAIL", f"handshake for {target.host} failed: {err}"))
+        else:
+            checks.append(Check("tls", "WAIT", f"{ACME_NOT_READY} (handshake: {err})"))
+            waiting = ("tls-1.1-refused", *(["demo-answers"] if target.demo else []), "no-token-403",
+                       "foreign-audience-refused", "token-accepted", *(["matrix"] if matrix else []))
+            checks += [Check(name, "WAIT", "needs the certificate first") for name in waiting]
+            return checks + ([] if matrix else replay(target, ip, None, token, foreign_token))
     try:
-        with socket.create_connection((ip, target.https_port), timeout=target.timeout) as sock:
-            with _context(target, modern=False).wrap_socket(sock, server_hostname=target.host) as tls:
-                old = tls.version()
+        with _tls(target, ip, modern=False) as tls:
+            old = tls.version()
         checks.append(Check("tls-1.1-refused", "FAIL", f"the server accepted {old}"))
     except (OSError, ssl.SSLError) as err:
         checks.append(Check("tls-1.1-refused", "PASS", f"TLS 1.0/1.1 client refused ({err.__class__.__name__})"))
@@ -518,8 +465,7 @@ def verify(target: Target, token: str | None = None, foreign_token: str | None =
         request_check("token-accepted", token, lambda s, b: s not in (401, 403), "neither 401 nor 403")
     else:
         checks.append(Check("token-accepted", "SKIP", "set VERIFY_TOKEN to a token for this environment"))
-    checks += replay(target, ip, matrix, token, foreign_token)
-    return checks
+    return checks + replay(target, ip, matrix, token, foreign_token)
 
 
 class StackUnreadable(Exception):
@@ -571,9 +517,8 @@ def _stack_target(stack: str) -> tuple[Target, str | None]:
         ca = owner.get("caCertificate")
     ca_file = None
     if ca:
-        handle = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)
-        handle.write(ca)
-        handle.close()
+        with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
+            handle.write(ca)
         ca_file = handle.name
     from tools.tenancy import LiveTarget
 
@@ -609,8 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--https-port", type=int, default=443)
     parser.add_argument("--http-port", type=int, default=80)
     parser.add_argument("--resolve", metavar="HOST:IP", help="use IP for HOST instead of DNS (like curl)")
-    parser.add_argument("--zone", help="with --host: the platform zone's name (default: the host's "
-                                       "parent, api.<domain>)")
+    parser.add_argument("--zone", help="with --host: the platform zone's name (default: the host's parent, "
+                                       "api.<domain>)")
     parser.add_argument("--name-servers", metavar="NS[,NS...]",
                         help="with --host: the zone's name servers (pulumi stack output nameServers)")
     parser.add_argument("--kube-context", help="with --stack: the kubectl context of the stack's cluster for "
@@ -646,10 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     target.https_port, target.http_port = args.https_port, args.http_port
-    if args.path:
-        target.path = args.path
-    if args.ca_file:
-        target.ca_file = args.ca_file
+    target.path, target.ca_file = args.path or target.path, args.ca_file or target.ca_file
 
     started = time.perf_counter()
     checks = verify(target, os.environ.get("VERIFY_TOKEN"), os.environ.get("VERIFY_FOREIGN_TOKEN"), resolve,
@@ -660,11 +602,10 @@ def main(argv: list[str] | None = None) -> int:
         checks += live_checks(target.live, context=args.kube_context)
     for check in checks:
         print(f"{check.status:<4}  {check.name:<26} {check.detail}")
-    failed = [c for c in checks if c.status == "FAIL"]
-    waiting = [c for c in checks if c.status == "WAIT"]
-    print(f"{target.host}: {len(checks) - len(failed) - len(waiting)} of {len(checks)} checks "
-          f"without failure, {len(waiting)} waiting, in {time.perf_counter() - started:.2f}s")
-    return 1 if failed else 3 if waiting else 0
+    statuses = Counter(c.status for c in checks)
+    print(f"{target.host}: {len(checks) - statuses['FAIL'] - statuses['WAIT']} of {len(checks)} checks "
+          f"without failure, {statuses['WAIT']} waiting, in {time.perf_counter() - started:.2f}s")
+    return 1 if statuses["FAIL"] else 3 if statuses["WAIT"] else 0
 
 
 if __name__ == "__main__":
