@@ -153,6 +153,7 @@ def test_the_rollout_runs_on_the_program_lock(program_python, tmp_path):
     assert 'owners=[{"stack": "dev", "upsert": false}]' in (tmp_path / "output").read_text()
 
 
+@pytest.mark.long
 def test_a_pull_requests_environment_is_written_on_the_tools_lock_and_not_without_it(venv_cache, program_python,
                                                                                     tmp_path):
     """preview-environment.yml's step, as the runner runs it: the tools lock holds what
