@@ -564,3 +564,10 @@ def test_the_network_function_answers_every_status_with_lower_case_headers():
         server.server_close()
     with pytest.raises(OSError):
         ci.http_fetch("HEAD", base + "/gone", {})
+
+
+def test_every_finding_points_at_a_section_that_says_how_to_act():
+    from test_docs import anchors
+
+    held = anchors((ROOT / ci.UPSTREAM_DOCS).read_text())
+    assert {ci.ACT_ON_SUPPORT, ci.ACT_ON_SOURCE, ci.ACT_ON_PATCH, "upstream-warnings"} <= held
