@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import gc
+import shutil
 import sys
 from pathlib import Path
 
@@ -85,15 +88,100 @@ def scratch_stack_name(project: Path, wanted: str = "qa") -> str:
                 if name not in taken)
 
 
+# A stack attached to OWNER that the tests own, for those that need one beside the shipped ones (a
+# sibling to collide with, an environment with owners): written into a project from this
+# template, never read from a shipped file an owner may delete.
+TENANT = scratch_stack_name(ROOT, "tenant")
+TENANT_ENVIRONMENT = {
+    "routes": [{"path": "/accounts", "service": "accounts", "port": 8080},
+               {"path": "/orders", "service": "orders", "port": 8080}],
+    "auth": {"issuer": "https://tenant-auth.example.com/",
+             "jwksUri": "https://tenant-auth.example.com/.well-known/jwks.json", "audiences": []},
+    "quota": {"cpu": "2", "memory": "4Gi", "pods": 20},
+    "owners": ["group:tenant-team@example.com"],
+}
+
+
+def attached_document(stack: str, environment: dict | None = None, domain: str | None = None) -> dict:
+    """A stack file attached to OWNER: ``environment`` (TENANT_ENVIRONMENT when None), under no
+    name of its own (the stack's is the environment's) and with its own audience,
+    ``https://<stack>.api.<domain>`` (the owner's domain unless given)."""
+    domain = domain or STACKS[OWNER].config["istio-envs:platform"]["domain"]
+    environment = copy.deepcopy(TENANT_ENVIRONMENT if environment is None else environment)
+    environment.pop("name", None)
+    environment["auth"]["audiences"] = [f"https://{stack}.api.{domain}"]
+    return {"config": {"istio-envs:attachTo": OWNER, "istio-envs:environment": environment}}
+
+
+def add_tenant(files: dict) -> None:
+    """An edit for stackfiles.write_project: TENANT's file beside the others, under the owner's
+    domain in ``files``."""
+    domain = files[f"Pulumi.{OWNER}.yaml"]["config"]["istio-envs:platform"]["domain"]
+    files[f"Pulumi.{TENANT}.yaml"] = attached_document(TENANT, domain=domain)
+
+
+def preview_written(folder: Path, build_dir: Path, stack: str, document: dict):
+    """Preview ``document`` as ``Pulumi.<stack>.yaml`` beside the shipped stack files (in
+    ``folder``), its owner's outputs read from the owner's plan in ``build_dir`` (``plans``):
+    the PreviewResult, written under ``folder``/build."""
+    from stackfiles import write_project
+
+    project = folder / "project"
+    project.mkdir()
+    write_project(project, lambda files: files.update({f"Pulumi.{stack}.yaml": document}))
+    build = folder / "build"
+    shutil.copytree(build_dir / OWNER, build / OWNER)
+    return preview_stack(stack, project, build)
+
+
+@pytest.fixture(scope="session")
+def tenant(shipped_plans, build_dir, tmp_path_factory):
+    """TENANT's preview (PreviewResult), attached to the shipped owner."""
+    return preview_written(tmp_path_factory.mktemp("tenant"), build_dir, TENANT, attached_document(TENANT))
+
+
+# Run first (pytest.ini: --dist worksteal): the few tests of many seconds each, so that no worker
+# starts one when the others are nearly done. Whole modules move, in their own order, so their
+# module-scoped fixtures are still set up once.
+def pytest_collection_modifyitems(items):
+    modules = list(dict.fromkeys(item.module for item in items))
+    first = {module for module in modules if any(item.get_closest_marker("long") for item in items
+                                                 if item.module is module)}
+    rank = {module: (module not in first, i) for i, module in enumerate(modules)}
+    items.sort(key=lambda item: rank[item.module])
+
+
 @pytest.fixture(scope="session")
 def build_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("build")
 
 
+def freeze_heap() -> None:
+    """Every object alive now (the program's modules, the providers' thousands of classes, the
+    session's previews) out of the cyclic garbage collector's reach (gc.freeze, after a full
+    collection so no garbage is kept): each full collection then scans only what later tests
+    make, instead of ~0.25 s over the whole heap several times per preview. Nothing a test
+    checks changes; the objects frozen stay alive as they would have."""
+    gc.collect()
+    gc.freeze()
+
+
+def pytest_collection_finish(session):
+    freeze_heap()
+
+
 @pytest.fixture(scope="session")
-def plans(build_dir) -> dict[str, dict]:
+def shipped_plans(build_dir) -> dict[str, dict]:
     """stack -> plan.json of its offline preview (owners first, as a real rollout)."""
-    return {stack: preview_stack(stack, ROOT, build_dir).plan for stack in SHIPPED_STACKS}
+    plans = {stack: preview_stack(stack, ROOT, build_dir).plan for stack in SHIPPED_STACKS}
+    freeze_heap()  # the provider modules the first previews imported
+    return plans
+
+
+@pytest.fixture(scope="session")
+def plans(shipped_plans) -> dict[str, dict]:
+    """``shipped_plans`` (a module may add to this name, as the tenancy tests add TENANT's)."""
+    return shipped_plans
 
 
 EXAMPLES = {stack.name: folder for folder in stack_folders(ROOT)
@@ -113,6 +201,7 @@ def example_plans(build_dir) -> dict[str, dict]:
             overrides["istio-envs:tlsCertificate"] = chain
             secrets["istio-envs:tlsPrivateKey"] = key
         plans[stack] = preview_stack(stack, folder, build_dir, secrets, overrides=overrides).plan
+    freeze_heap()
     return plans
 
 

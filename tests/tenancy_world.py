@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from admission import Cluster, Request, plural
 from ci_identity import backend_plan
-from conftest import EXAMPLES, OWNER, ROOT, STACKS
+from conftest import EXAMPLES, OWNER, ROOT, STACKS, TENANT, TENANT_ENVIRONMENT
 from injection import inject
 from pod_security import violations
 from rbac import Attributes, Rbac
@@ -153,10 +153,13 @@ def build(owner: dict, backend: dict, env: dict, other: dict, owners_group: str,
     return World(cluster, rbac, objects, users, names)
 
 
-# The worlds the tests use. An attached environment with owners (the attacker's), and another one
-# (the target); for `mutual: true` cases, a MUTUAL environment attached to the mutual example's
-# owner, and another.
-ENV = next(s.name for s in STACKS.attached_to(OWNER) if s.environment.get("owners"))
+# The worlds the tests use. An attached environment with owners (the attacker's): conftest's
+# TENANT, written from the tests' own template (so no shipped file, which an owner may delete or
+# strip of its owners, is needed; the test modules add its plan to `plans`), and another one (the
+# target), the first shipped stack attached to the owner; for `mutual: true` cases, a MUTUAL
+# environment attached to the mutual example's owner, and another.
+ENV = TENANT
+ENV_OWNERS = TENANT_ENVIRONMENT["owners"]
 OTHER = next(s.name for s in STACKS.attached_to(OWNER) if s.name != ENV)
 MUTUAL_STACKS = StackSet.load(EXAMPLES["partner"])
 MUTUAL_OWNER = MUTUAL_STACKS["partner"].owner
@@ -166,7 +169,8 @@ MUTUAL_OTHER = next(s.name for s in MUTUAL_STACKS.attached_to(MUTUAL_OWNER) if s
 
 
 def shipped_world(plans: dict, build_dir) -> World:
-    owners = STACKS[ENV].environment["owners"][0].split(":", 1)[1]
+    """The shipped owner's platform with ENV and OTHER in it (``plans`` holds ENV's too)."""
+    owners = ENV_OWNERS[0].split(":", 1)[1]
     domain = "api." + STACKS[OWNER].config["istio-envs:platform"]["domain"]
     return build(plans[OWNER], backend_plan(build_dir), plans[ENV], plans[OTHER], owners, domain)
 

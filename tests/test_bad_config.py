@@ -11,12 +11,29 @@ import sys
 import pulumi
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, TENANT, add_tenant
 from stackfiles import DELETE, NS, certificate, platform, provided, secrets_for, set_key, write_project
 
 from components.config import ConfigError, load
 from components.stackset import stack_files
 from preview.engine import run_program
+
+
+def with_tenant(*edits):
+    """TENANT's file added (conftest: a second attached stack the tests own), then ``edits``."""
+    def edit(files):
+        add_tenant(files)
+        for more in edits:
+            more(files)
+    return edit
+
+
+def audience_of(stack: str, other: str):
+    """``other``'s audiences set to ``stack``'s own, as that project's files say it."""
+    def edit(files):
+        audiences = files[f"Pulumi.{stack}.yaml"]["config"][f"{NS}:environment"]["auth"]["audiences"]
+        set_key("environment.auth.audiences", audiences[:1], other)(files)
+    return edit
 
 
 def move_key(old: str, new: str, stack: str = "dev"):
@@ -57,8 +74,8 @@ CASES = {
                                          "environment.name", "DNS label"),
     "environment name reserved": ("dev", set_key("environment.name", "kube-system"),
                                   "environment.name", "belongs to the cluster"),
-    "environment name used by another stack": ("test", set_key("environment.name", "uat", "test"),
-                                               "environment.name", "Pulumi.uat.yaml"),
+    "environment name used by another stack": ("test", with_tenant(set_key("environment.name", TENANT, "test")),
+                                               "environment.name", f"Pulumi.{TENANT}.yaml"),
     "domain not a DNS name": ("dev", set_key("platform.domain", "example..com"),
                               "platform.domain", "DNS domain"),
     "domain with wildcard": ("dev", set_key("platform.domain", "*.example.com"),
@@ -71,8 +88,7 @@ CASES = {
                             "environment.auth.audiences", "at least 1"),
     "empty audience": ("dev", set_key("environment.auth.audiences", [""]),
                        "environment.auth.audiences[0]", "non-empty"),
-    "audience shared with another stack": ("uat", set_key("environment.auth.audiences",
-                                                          ["https://test.api.example.com"], "uat"),
+    "audience shared with another stack": (TENANT, with_tenant(audience_of("test", TENANT)),
                                            "environment.auth.audiences", "Pulumi.test.yaml"),
     "unknown TLS source": ("dev", set_key("platform.tls.source", "letsencrypt"),
                            "platform.tls.source", "self-signed, provided, acme"),
@@ -139,14 +155,14 @@ CASES = {
                                       "environment.quota.cpu", "requests 10m plus its sidecar's 100m"),
     "demo pod beyond the memory quota": ("test", set_key("environment.quota.memory", "128Mi", "test"),
                                          "environment.quota.memory", "requests 16Mi plus its sidecar's 128Mi"),
-    "no routes and no demo": ("uat", set_key("environment.routes", [], "uat"), "environment.routes",
+    "no routes and no demo": (TENANT, with_tenant(set_key("environment.routes", [], TENANT)), "environment.routes",
                               "or demo: true"),
     "attached to another project's stack": ("test", set_key("attachTo", "acme/other-project/dev", "test"),
                                              "attachTo", "organization/istio-envs/dev"),
     "attached stack names itself": ("test", set_key("attachTo", "test", "test"), "attachTo", "itself"),
     "attached to a missing owner": ("test", set_key("attachTo", "perf", "test"), "attachTo",
                                     "Pulumi.perf.yaml does not exist"),
-    "attached to a non-owner": ("test", set_key("attachTo", "uat", "test"), "attachTo",
+    "attached to a non-owner": ("test", with_tenant(set_key("attachTo", TENANT, "test")), "attachTo",
                                 "no istio-envs:platform"),
     "both platform and attachTo": ("dev", set_key("attachTo", "test"), "platform", "exactly one"),
     "neither platform nor attachTo": ("test", set_key("attachTo", DELETE, "test"), "attachTo", "exactly one"),
@@ -449,13 +465,18 @@ def test_cli_reports_one_line_and_writes_nothing(tmp_path):
     assert not (build / "dev").exists()
 
 
-def test_cli_refuses_yaml_that_does_not_parse(tmp_path):
+def test_cli_refuses_yaml_that_does_not_parse(tmp_path, capsys):
+    """By make preview's entry point in this process (its exit code and terminal from a fresh
+    process: the test above)."""
+    from preview.__main__ import main
+
     project = write_project(tmp_path, lambda files: None)
-    (project / "Pulumi.uat.yaml").write_text("config:\n  istio-envs:environment: [unclosed\n")
-    done = subprocess.run([sys.executable, "-m", "preview", "uat", "--project-dir", str(project),
-                           "--build-dir", str(tmp_path / "build")], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "Pulumi.uat.yaml: not valid YAML" in done.stderr
+    (project / f"Pulumi.{TENANT}.yaml").write_text("config:\n  istio-envs:environment: [unclosed\n")
+    assert main([TENANT, "--project-dir", str(project), "--build-dir", str(tmp_path / "build")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"error: Pulumi.{TENANT}.yaml: not valid YAML" in err
+    assert not (tmp_path / "build" / TENANT).exists()
 
 
 def test_a_failed_preview_keeps_the_previous_build(tmp_path):
@@ -608,9 +629,9 @@ def test_fifteen_faults_show_ten_and_how_many_more(tmp_path, capsys):
 def test_a_stack_name_that_is_no_environment_name_says_to_rename_the_file(tmp_path):
     """Pulumi.Staging.yaml without environment.name: the file name is what is wrong (there is
     no `name` key to blame)."""
-    project = write_project(tmp_path, set_key("environment.auth.audiences", ["https://staging.api.example.com"],
-                                              "uat"))
-    (project / "Pulumi.uat.yaml").rename(project / "Pulumi.Staging.yaml")
+    project = write_project(tmp_path, with_tenant(set_key("environment.auth.audiences",
+                                                          ["https://staging.api.example.com"], TENANT)))
+    (project / f"Pulumi.{TENANT}.yaml").rename(project / "Pulumi.Staging.yaml")
     with pytest.raises(ConfigError) as caught:
         run_program(project, "Staging", lambda name: ({}, []))
     assert (caught.value.stack_file, caught.value.key) == ("Pulumi.Staging.yaml", "")
@@ -638,10 +659,10 @@ def test_a_stack_name_that_is_no_environment_name_says_to_rename_the_file(tmp_pa
 ])
 def test_yaml_that_does_not_parse_names_line_column_and_reason(tmp_path, text, where):
     project = write_project(tmp_path, lambda files: None)
-    (project / "Pulumi.uat.yaml").write_text(text)
+    (project / f"Pulumi.{TENANT}.yaml").write_text(text)
     with pytest.raises(ConfigError) as caught:
-        run_program(project, "uat", lambda name: ({}, []))
-    assert str(caught.value).startswith(f"Pulumi.uat.yaml: not valid YAML at {where}")
+        run_program(project, TENANT, lambda name: ({}, []))
+    assert str(caught.value).startswith(f"Pulumi.{TENANT}.yaml: not valid YAML at {where}")
 
 
 def test_config_error_keeps_the_single_problem_form():

@@ -166,6 +166,7 @@ def test_the_upstream_check_runs_on_the_program_lock(program_python, tmp_path):
     assert "upstream: Istio " in done.stdout  # 2030: every pin past its end, or without one
 
 
+@pytest.mark.long
 def test_a_pull_requests_environment_is_written_on_the_tools_lock_and_not_without_it(venv_cache, program_python,
                                                                                     tmp_path):
     """preview-environment.yml's step, as the runner runs it: the tools lock holds what

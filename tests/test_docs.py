@@ -122,6 +122,7 @@ def test_the_readme_contents_list_every_section():
 
 # What the program's messages cite: README "<section>"
 
+SOURCES = ("components", "preview", "policy", "tools", "bootstrap", "tests")
 CITATION = re.compile(r"""README[,:]? (?P<quote>["'])(?P<name>[A-Z].*?)(?P=quote)""")
 
 
@@ -136,10 +137,12 @@ def _strings(path: Path) -> list[str]:
 def citations() -> dict[str, set[str]]:
     """section name -> the modules whose strings (messages, docstrings) cite it as README "…"."""
     cited: dict[str, set[str]] = {}
-    for path in sorted(ROOT.glob("**/*.py")):
+    # The program's own code: not a virtualenv (.venv, policy/venv, pytest's cache) nor vendored files.
+    modules = [ROOT / "__main__.py", *(path for folder in SOURCES for path in (ROOT / folder).glob("**/*.py")
+                                       if "venv" not in path.relative_to(ROOT).parts
+                                       and "charts" not in path.relative_to(ROOT).parts)]
+    for path in sorted(modules):
         relative = path.relative_to(ROOT)
-        if relative.parts[0] in {".venv", "build", "node_modules"} or "charts" in relative.parts:
-            continue
         for text in _strings(path):
             for match in CITATION.finditer(text):
                 cited.setdefault(match.group("name").strip(), set()).add(str(relative))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT
+from conftest import ATTACHED_STACKS, OWNER, ROOT, TENANT, add_tenant
 from stackfiles import write_project
 
 from components import fleet
@@ -28,14 +28,14 @@ BROKEN = "config:\n  istio-envs:environment: [unclosed\n"
 
 def test_a_broken_stack_file_blocks_nobody_but_itself(tmp_path):
     project = write_project(tmp_path, lambda files: None)
-    (project / "Pulumi.uat.yaml").write_text(BROKEN)
+    (project / f"Pulumi.{TENANT}.yaml").write_text(BROKEN)  # one more stack file, unreadable
     build = tmp_path / "build"
-    for stack in ("dev", "test"):  # the owner and a sibling preview as before
+    for stack in (OWNER, *ATTACHED_STACKS[:1]):  # the owner and a sibling preview as before
         assert preview_stack(stack, project, build).plan["resources"]
-    with pytest.raises(ConfigError, match="Pulumi.uat.yaml: not valid YAML"):
-        preview_stack("uat", project, build)
-    assert [(p.stack_file, p.key) for p in fleet.check(project)] == [("Pulumi.uat.yaml", "")]
-    assert StackSet.load(project)["uat"].role == "unknown"
+    with pytest.raises(ConfigError, match=f"Pulumi.{TENANT}.yaml: not valid YAML"):
+        preview_stack(TENANT, project, build)
+    assert [(p.stack_file, p.key) for p in fleet.check(project)] == [(f"Pulumi.{TENANT}.yaml", "")]
+    assert StackSet.load(project)[TENANT].role == "unknown"
     from policy.offline import check_plan
 
     assert check_plan(json.loads((build / "dev" / "plan.json").read_text()), project) == []
@@ -76,9 +76,15 @@ def test_make_preview_all_runs_the_fleet_check(tmp_path, capsys):
 
     from preview.fleet import main
 
-    project = write_project(tmp_path, set_key("environment.auth.audiences", ["https://test.api.example.com"], "uat"))
+    def edit(files):  # TENANT (conftest's) takes the audience of another stack, a sibling's
+        add_tenant(files)
+        other = (ATTACHED_STACKS or [OWNER])[0]
+        audiences = files[f"Pulumi.{other}.yaml"]["config"]["istio-envs:environment"]["auth"]["audiences"]
+        set_key("environment.auth.audiences", audiences[:1], TENANT)(files)
+
+    project = write_project(tmp_path, edit)
     assert main(["--project-dir", str(project), "--build-dir", str(tmp_path / "build"), "--no-schemas"]) == 1
     err = capsys.readouterr().err
-    assert "error: fleet: Pulumi.uat.yaml: istio-envs:environment.auth.audiences: " in err
-    assert all((tmp_path / "build" / stack / "plan.json").exists() for stack in ("dev", "test", "uat"))
+    assert f"error: fleet: Pulumi.{TENANT}.yaml: istio-envs:environment.auth.audiences: " in err
+    assert all((tmp_path / "build" / stack / "plan.json").exists() for stack in StackSet.names_in(project))
     assert "## Fleet check" in (tmp_path / "build" / "summary.md").read_text()

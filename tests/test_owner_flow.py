@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 from conftest import OWNER, ROOT, scratch_stack_name
 
@@ -34,6 +35,7 @@ def edit(path, change) -> None:
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
+@pytest.mark.long
 def test_new_env_and_an_owner_s_edits_keep_the_stack_tests_green(tmp_path):
     copy = tmp_path / "repo"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(

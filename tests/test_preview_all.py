@@ -41,6 +41,7 @@ def fleet_build(tmp_path_factory) -> tuple[Path, int, str, str]:
     return (build, *run_fleet("--build-dir", str(build)))
 
 
+@pytest.mark.long
 def test_each_stack_is_what_a_fresh_make_preview_writes(fleet_build, tmp_path):
     build, code, _, _ = fleet_build
     assert code == 0

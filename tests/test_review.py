@@ -6,7 +6,17 @@ import json
 import re
 
 import pytest
-from conftest import OWNER, STACKS, one
+from conftest import (
+    ATTACHED_STACKS,
+    DEMO_STACKS,
+    OWNER,
+    ROOT,
+    STACKS,
+    attached_document,
+    one,
+    preview_written,
+    scratch_stack_name,
+)
 from stackfiles import platform, set_key, write_project
 
 from components.versions import CERT_MANAGER_VERSION, ISTIO_VERSION
@@ -30,8 +40,24 @@ def test_owner_summary_tells_host_tls_certificate_and_access(build_dir, plans):
     assert "Protected from deletion:" in text
 
 
-def test_attached_summary_shows_the_owners_tls_facts(build_dir, plans):
-    text = summary(build_dir, "uat")
+# A stack written beside the shipped ones, as a copy of another's environment with one thing
+# changed: what a diff or summary of the two may show is then known, whatever the shipped files say.
+SIBLING = scratch_stack_name(ROOT, "sibling")
+
+
+def sibling_of(build_dir, folder, environment: dict):
+    """SIBLING's preview: ``environment`` (an edited copy of a stack's) attached to the owner."""
+    return preview_written(folder, build_dir, SIBLING, attached_document(SIBLING, environment)).plan
+
+
+def environment_of(stack: str, *without: str, **more) -> dict:
+    environment = {k: v for k, v in STACKS[stack].environment.items() if k not in without}
+    return {**environment, **more}
+
+
+@pytest.mark.parametrize("stack", ATTACHED_STACKS)
+def test_attached_summary_shows_the_owners_tls_facts(build_dir, plans, stack):
+    text = summary(build_dir, stack)
     assert "Attached to `dev`" in text
     assert "- TLS: SIMPLE, minimum TLSV1_2" in text
     assert "Certificate: self-signed" in text
@@ -45,14 +71,21 @@ def test_mutual_and_provided_summaries(build_dir, example_plans):
     assert "Let's Encrypt through cert-manager, 90 days, renewed 30 days before expiry" in summary(build_dir, "acme")
 
 
-def test_diff_between_sibling_environments_is_only_what_really_differs(plans, example_plans):
-    # test and uat differ only in uat's owners (their RoleBinding) and test's demo workload (its
-    # objects, its route and its token-free health path), nothing else.
-    lines = diff(plans["test"], plans["uat"])
+# Attached stacks with the demo and no owners of their own (test as shipped).
+DEMO_WITHOUT_OWNERS = [s for s in ATTACHED_STACKS if s in DEMO_STACKS and not STACKS[s].environment.get("owners")]
+
+
+@pytest.mark.parametrize("stack", DEMO_WITHOUT_OWNERS)
+def test_diff_between_sibling_environments_is_only_what_really_differs(build_dir, plans, tmp_path, stack):
+    # An attached stack with the demo, and its copy with owners instead: they differ only in the
+    # copy's owners (their RoleBinding) and the stack's demo workload (its objects, its route and
+    # its token-free health path), nothing else.
+    copied = sibling_of(build_dir, tmp_path, environment_of(stack, "demo", owners=["group:team@example.com"]))
+    lines = diff(plans[stack], copied)
     listed = [line for line in lines[1:] if line.strip()]
     assert listed[:7] == [
-        "Only in uat (1):", "  + kubernetes:rbac.authorization.k8s.io/v1:RoleBinding <env>-owners",
-        "Only in test (3):", "  - istio-envs:environment:DemoEcho <env>-demo",
+        f"Only in {SIBLING} (1):", "  + kubernetes:rbac.authorization.k8s.io/v1:RoleBinding <env>-owners",
+        f"Only in {stack} (3):", "  - istio-envs:environment:DemoEcho <env>-demo",
         "  - kubernetes:apps/v1:Deployment <env>-demo-deployment",
         "  - kubernetes:core/v1:Service <env>-demo-service", "Changed inputs:"]
     changed = {resource: _changes(lines, resource) for resource in
@@ -61,14 +94,18 @@ def test_diff_between_sibling_environments_is_only_what_really_differs(plans, ex
     assert [line for line in listed[7:] if line.startswith("  ~ ")] == [
         "  ~ kubernetes:networking.istio.io/v1:VirtualService <env>-routes",
         "  ~ kubernetes:security.istio.io/v1:AuthorizationPolicy <env>-require-jwt"]
+
+
+def test_diff_between_the_mutual_examples_environments(example_plans):
     lines = diff(example_plans["web"], example_plans["partner"])
     assert "  + kubernetes:networking.istio.io/v1:Gateway <env>-mtls-gateway" in lines
     assert '  tlsMode: "SIMPLE" → "MUTUAL"' in lines
     assert '      spec.gateways[0]: "istio-ingress/api-gateway" → "istio-ingress/<env>-mtls"' in lines
 
 
-def test_diff_owner_to_attached_lists_the_platform_and_never_a_secret(plans):
-    lines = diff(plans["dev"], plans["uat"])
+@pytest.mark.parametrize("stack", ATTACHED_STACKS)
+def test_diff_owner_to_attached_lists_the_platform_and_never_a_secret(plans, stack):
+    lines = diff(plans[OWNER], plans[stack])
     assert "  - gcp:container/cluster:Cluster platform-gke-cluster" in lines
     assert "  + pulumi:pulumi:StackReference dev" in lines
     assert not any("PRIVATE KEY" in line for line in lines)
@@ -175,28 +212,40 @@ def test_summary_lists_routes_in_istios_order_longest_prefix_first(build_dir, ed
     assert "**Warning**" not in edited["summary"]
 
 
-def test_summary_names_cert_manager_and_the_owner_for_attached_stacks(build_dir, plans, example_plans):
+def test_summary_names_cert_manager(build_dir, example_plans):
     assert f"cert-manager: {CERT_MANAGER_VERSION}" in summary(build_dir, "acme")
     assert f"Istio: {ISTIO_VERSION}" in summary(build_dir, "acme")
-    attached = summary(build_dir, "uat")
-    assert "the owner `dev`'s" in attached and "## Platform" in attached
-    assert "- Quota: " in attached and "- Egress (outside the mesh): none of its own" in attached
 
 
-def test_diff_matches_list_items_by_identity_not_position(plans):
-    """Item 5: dev has one more policy rule (its public path) than uat. Compared by position,
-    uat seemed to drop the gateway principal from the rule after it; by identity, only dev's
+@pytest.mark.parametrize("stack", ATTACHED_STACKS)
+def test_summary_names_the_owner_for_attached_stacks(build_dir, plans, stack):
+    attached = summary(build_dir, stack)
+    assert f"the owner `{OWNER}`'s" in attached and "## Platform" in attached
+    assert "- Quota: " in attached and "- Egress (outside the mesh): " in attached
+    if not STACKS[stack].environment.get("egress"):
+        assert "- Egress (outside the mesh): none of its own" in attached
+
+
+@pytest.mark.parametrize("stack", [OWNER] if STACKS[OWNER].environment["auth"].get("publicPaths") else [])
+def test_diff_matches_list_items_by_identity_not_position(build_dir, plans, tmp_path, stack):
+    """Item 5: the owner has one more policy rule (its public paths) than an attached copy of its
+    environment without them (nor the demo's, nor egress). Compared by position, the copy seemed
+    to drop the gateway principal from the rule after it; by identity, only the owner's
     public-path rule differs, as one whole rule, and the rest is unchanged."""
-    lines = diff(plans["dev"], plans["uat"])
+    environment = environment_of(stack, "demo", "egress")
+    public = environment["auth"]["publicPaths"][0]
+    environment["auth"] = {k: v for k, v in environment["auth"].items() if k != "publicPaths"}
+    copied = sibling_of(build_dir, tmp_path, environment)
+    lines = diff(plans[stack], copied)
     policy = _changes(lines, "AuthorizationPolicy <env>-require-jwt")
-    principal = plans["dev"]["outputs"]["gatewayPrincipal"]
+    principal = plans[stack]["outputs"]["gatewayPrincipal"]
     assert not [line for line in policy if "source." in line], policy
     (rule,) = [line for line in policy if principal in line]
-    assert re.fullmatch(r"spec\.rules\[\d+\]: removed \(was \{.*\)", rule) and "/accounts/health" in rule
+    assert re.fullmatch(r"spec\.rules\[\d+\]: removed \(was \{.*\)", rule) and public in rule
     # The other way round, the same rule is added.
-    back = _changes(diff(plans["uat"], plans["dev"]), "AuthorizationPolicy <env>-require-jwt")
+    back = _changes(diff(copied, plans[stack]), "AuthorizationPolicy <env>-require-jwt")
     (rule,) = [line for line in back if principal in line]
-    assert re.fullmatch(r"spec\.rules\[\d+\]: added \{.*", rule) and "/accounts/health" in rule
+    assert re.fullmatch(r"spec\.rules\[\d+\]: added \{.*", rule) and public in rule
     assert not [line for line in back if "source." in line or "removed" in line], back
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
 from conftest import ROOT
 
 from preview import owner_outputs
@@ -27,8 +28,21 @@ def deploy(build_dir, clock, previous=None):
     return run, secret.inputs["stringData"]["value"]["tls.crt"]
 
 
-def test_leaf_is_kept_before_the_window_and_reissued_inside_it(build_dir):
-    first, first_chain = deploy(build_dir, PREVIEW_EPOCH)
+@pytest.fixture(scope="module")
+def day_0(build_dir):
+    """The first `pulumi up` (no previous certificates), which every scenario starts from; its
+    run is only read."""
+    return deploy(build_dir, PREVIEW_EPOCH)
+
+
+@pytest.fixture(scope="module")
+def day_61(build_dir, day_0):
+    """The run 61 days after ``day_0``: inside the leaf's renewal window."""
+    return deploy(build_dir, PREVIEW_EPOCH + 61 * DAY, day_0[0])
+
+
+def test_leaf_is_kept_before_the_window_and_reissued_inside_it(build_dir, day_0, day_61):
+    first, first_chain = day_0
     assert first.certificates[LEAF].not_after - first.certificates[LEAF].not_before == 90 * DAY
 
     # Day 59: one day before the 30-day window opens. Nothing changes.
@@ -38,7 +52,7 @@ def test_leaf_is_kept_before_the_window_and_reissued_inside_it(build_dir):
 
     # Day 61: inside the window. The leaf is re-issued, valid 90 days from now, and the
     # Secret's chain is the new one; the CA (5x longer, far from its own window) stays.
-    late, late_chain = deploy(build_dir, PREVIEW_EPOCH + 61 * DAY, first)
+    late, late_chain = day_61
     leaf = late.certificates[LEAF]
     assert leaf.reissued and leaf.serial == 2
     assert leaf.not_before == PREVIEW_EPOCH + 61 * DAY and leaf.not_after == leaf.not_before + 90 * DAY
@@ -50,8 +64,8 @@ def test_leaf_is_kept_before_the_window_and_reissued_inside_it(build_dir):
     assert after.certificates[LEAF] == leaf
 
 
-def test_ca_is_renewed_a_leaf_lifetime_before_it_expires_and_the_leaf_with_it(build_dir):
-    first, _ = deploy(build_dir, PREVIEW_EPOCH)
+def test_ca_is_renewed_a_leaf_lifetime_before_it_expires_and_the_leaf_with_it(build_dir, day_0):
+    first, _ = day_0
     ca = first.certificates[CA]
     assert ca.not_after - ca.not_before == 450 * DAY
     # Day 359: 91 days left, more than a leaf's 90: the CA stays.
@@ -67,10 +81,10 @@ def test_ca_is_renewed_a_leaf_lifetime_before_it_expires_and_the_leaf_with_it(bu
     assert f"serial {renewed.certificates[LEAF].serial}" in leaf_pem and "serial 2" in ca_pem
 
 
-def test_no_leaf_ever_outlives_its_ca(build_dir):
+def test_no_leaf_ever_outlives_its_ca(build_dir, day_0):
     """Two CA lifetimes of `pulumi up` every 90 days: at every run the served leaf expires no later
     than the CA that signed it."""
-    run, _ = deploy(build_dir, PREVIEW_EPOCH)
+    run, _ = day_0
     renewals = 0
     for day in range(90, 2 * 450 + 1, 90):
         previous_ca = run.certificates[CA]
@@ -116,13 +130,12 @@ def _replacing_changes(old_run, new_run, resource_type, provider_inputs=None) ->
     return changed
 
 
-def test_a_rotation_updates_the_gateway_secret_in_place(build_dir):
+def test_a_rotation_updates_the_gateway_secret_in_place(day_0, day_61):
     """pulumi-kubernetes replaces a Secret whose data changes, delete-first, unless its provider
     sets enableSecretMutable: a rotation must be an update, or every environment is left without
     a certificate between the delete and the create. The replacement decision is the vendored
     pulumi-kubernetes rule (preview.risks.replacing_inputs), over the two runs' inputs."""
-    first, _ = deploy(build_dir, PREVIEW_EPOCH)
-    rotated, _ = deploy(build_dir, PREVIEW_EPOCH + 61 * DAY, first)
+    (first, _), (rotated, _) = day_0, day_61
     assert rotated.certificates[LEAF].reissued
     assert _replacing_changes(first, rotated, "kubernetes:core/v1:Secret") == []
     # The same rotation under a provider without enableSecretMutable replaces the Secret.

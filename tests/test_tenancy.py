@@ -37,6 +37,12 @@ def world(plans, build_dir):
 
 
 @pytest.fixture(scope="module")
+def plans(plans, tenant):
+    """The shipped stacks' plans and ENV's (conftest's TENANT, the environment with owners)."""
+    return {**plans, ENV: tenant.plan}
+
+
+@pytest.fixture(scope="module")
 def mutual_world(example_plans, build_dir):
     return tenancy_world.mutual_world(example_plans, build_dir)
 
@@ -181,7 +187,7 @@ def test_params_resource_rules_and_subresources():
 
 def test_rbac_escalation_checks_and_the_owners_role(plans):
     rbac = Rbac.of(kubernetes_objects(plans[OWNER]) + kubernetes_objects(plans[ENV]))
-    group = STACKS[ENV].environment["owners"][0].split(":", 1)[1]
+    group = tenancy_world.ENV_OWNERS[0].split(":", 1)[1]
     owner = dict(user="someone@example.com", groups=(group,), namespace=ENV)
     assert rbac.allowed(Attributes(verb="create", group="apps", resource="deployments", **owner))
     assert rbac.allowed(Attributes(verb="get", group="", resource="pods", subresource="log", **owner))
@@ -207,11 +213,11 @@ def test_rbac_escalation_checks_and_the_owners_role(plans):
 
 # --- below Istio, outbound ----------------------------------------------------------------------
 
-def test_egress_leaves_the_cluster_only_on_the_environments_egress_ports(plans, example_plans):
+def test_egress_leaves_the_cluster_only_on_the_environments_egress_ports(shipped_plans, example_plans):
     """Each environment's pods reach their own namespace, kube-dns, istiod, the API server and
     the metadata server; public addresses only on the ports of `environment.egress` (none
     without it), never the private ranges; and the Sidecar scope keeps DNS and the API server."""
-    for stack, plan in {**plans, **example_plans}.items():
+    for stack, plan in {**shipped_plans, **example_plans}.items():
         namespace = plan["outputs"]["namespace"]
         (policy,) = [o for o in kubernetes_objects(plan) if o["kind"] == "NetworkPolicy"
                      and o["metadata"]["name"] == "environment-egress"]

@@ -40,6 +40,12 @@ def world(plans, build_dir):
 
 
 @pytest.fixture(scope="module")
+def plans(plans, tenant):
+    """The shipped stacks' plans and ENV's (conftest's TENANT, the environment with owners)."""
+    return {**plans, ENV: tenant.plan}
+
+
+@pytest.fixture(scope="module")
 def mutual_world(example_plans, build_dir):
     return tenancy_world.mutual_world(example_plans, build_dir)
 

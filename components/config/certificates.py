@@ -1,9 +1,7 @@
-"""X.509 checks of the PEM values in config: a provided certificate (readable, not expired, not
-expiring within the warning window, its DNS names, the key that belongs to it), and a provided
-client CA. ``cryptography`` is imported only when a stack provides one. Each check raises
-:class:`Refused` in words and never quotes key material: the key is held in :class:`SecretText`
-only for the comparison of public keys.
-"""
+"""X.509 checks of the PEM values in config (``cryptography``, imported only when a stack provides
+one): a provided certificate (readable, valid beyond the warning window, its DNS names, the key
+that belongs to it) and a provided client CA. Each check raises :class:`Refused` in words and
+never quotes key material: the key is held in :class:`SecretText` only to compare public keys."""
 
 from __future__ import annotations
 
@@ -14,8 +12,8 @@ from typing import Any
 
 
 class Refused(Exception):
-    """The PEM value is wrong; ``str()`` says how, in words safe to print; ``key`` is the key to
-    blame when it is not the certificate."""
+    """The PEM value is wrong, in words safe to print; ``key`` is the key to blame when it is not
+    the certificate."""
 
     def __init__(self, message: str, key: str | None = None) -> None:
         super().__init__(message)
@@ -48,8 +46,9 @@ class CertificateFacts:
     lifetime_days: int
 
 
-def _read(pem: str, now: datetime.datetime) -> Any:
-    """The first certificate of a PEM chain, refused when unreadable or expired."""
+def _read(pem: str, now: datetime.datetime, kind: Any = None) -> tuple[Any, Any]:
+    """The first certificate of a PEM chain (refused when unreadable or expired), and its
+    extension of ``kind`` (or None)."""
     from cryptography import x509  # imported only when a stack provides a certificate
 
     try:
@@ -58,33 +57,26 @@ def _read(pem: str, now: datetime.datetime) -> Any:
         raise Refused(f"is not a readable PEM certificate ({err})") from None
     if cert.not_valid_after_utc <= now:
         raise Refused(f"expired on {cert.not_valid_after_utc:%Y-%m-%d}; expected a valid certificate")
-    return cert
-
-
-def _extension(cert: Any, kind: Any) -> Any:
-    from cryptography import x509
-
     try:
-        return cert.extensions.get_extension_for_class(kind).value
+        return cert, cert.extensions.get_extension_for_class(kind).value if kind else None
     except x509.ExtensionNotFound:
-        return None
+        return cert, None
 
 
 def _facts(pem: str, cert: Any, names: tuple[str, ...] = ()) -> CertificateFacts:
-    expires = cert.not_valid_after_utc
-    return CertificateFacts(pem, names, expires, (expires - cert.not_valid_before_utc).days)
+    return CertificateFacts(pem, names, cert.not_valid_after_utc,
+                            (cert.not_valid_after_utc - cert.not_valid_before_utc).days)
 
 
 def server_certificate(pem: str, now: datetime.datetime, warning_days: int) -> tuple[Any, CertificateFacts]:
     """The provided gateway certificate: valid beyond the warning window, with DNS names."""
     from cryptography import x509
 
-    cert = _read(pem, now)
+    cert, san = _read(pem, now, x509.SubjectAlternativeName)
     if cert.not_valid_after_utc - now < datetime.timedelta(days=warning_days):
         raise Refused(f"expires on {cert.not_valid_after_utc:%Y-%m-%d}, within expiryWarningDays "
                       f"({warning_days}); expected a certificate valid beyond the warning window: renew "
                       "it and set it again")
-    san = _extension(cert, x509.SubjectAlternativeName)
     names = tuple(san.get_values_for_type(x509.DNSName)) if san else ()
     if not names:
         raise Refused("has no DNS subject alternative names; expected one such as *.api.<domain>")
@@ -114,8 +106,8 @@ def check_client_ca(pem: str, now: datetime.datetime) -> CertificateFacts:
     """A provided client CA: readable, valid, and a CA (basicConstraints CA:TRUE)."""
     from cryptography import x509
 
-    cert = _read(pem, now)
-    if not getattr(_extension(cert, x509.BasicConstraints), "ca", False):
+    cert, constraints = _read(pem, now, x509.BasicConstraints)
+    if not getattr(constraints, "ca", False):
         raise Refused("is not a CA certificate (basicConstraints CA:TRUE); expected the CA that "
                       "signs your clients' certificates")
     return _facts(pem, cert)

@@ -1,12 +1,8 @@
 """Loading one stack's configuration: its keys, its models, every problem reported together.
-
-Values come from the engine (Pulumi's config: strings, objects as JSON, secrets decrypted);
-where this stack's file says the same, the file's value is used (``components.stackset``), so a
-YAML 1.1-only number such as ``0755`` is still recognized. Only this stack's file is read: the
-rules across stack files are components/fleet.py's, and an attached stack learns its owner's
-facts from the owner's outputs (components/platform.py). Every key under ``config:`` is one the
-program reads, or a problem that says what was meant.
-"""
+Values come from the engine (Pulumi's config: strings, objects as JSON, secrets decrypted), or
+from this stack's file where it says the same (it keeps the marks of YAML 1.1-only numbers such
+as ``0755``). Only this stack's file is read: the rules across stack files are fleet.py's, and an
+attached stack learns its owner's facts from the owner's outputs (components/platform.py)."""
 
 from __future__ import annotations
 
