@@ -27,6 +27,13 @@ ISTIO_CHARTS = "https://blob.istio.io/istio-release/charts"
 # registry.istio.io are decommissioned in December 2026). Set explicitly, so the Binary
 # Authorization allowlist and the charts name the same registry.
 ISTIO_HUB = "docker.io/istio"
+# What the program installs from those charts and runs from that hub: Istio's charts
+# (components/mesh.py; tests/test_versions.py holds the plans' releases to them) and the images
+# they deploy at the pinned hub and tag (the charts' default names: `image:` in
+# tests/charts/istio/*/values.yaml). The daily operations run checks that each is still served
+# (tools/ci.py upstream-findings).
+ISTIO_CHART_NAMES = ("base", "cni", "istiod", "gateway")
+ISTIO_IMAGES = ("pilot", "proxyv2", "install-cni")
 # Kubernetes minors Istio 1.30 supports: istio.io data/compatibility/supportStatus.yml lists
 # 1.32-1.36 for 1.30, and istioctl's MinK8SVersion is 32 at 1.30.3
 # (istioctl/pkg/install/k8sversion/version.go).
@@ -42,6 +49,10 @@ CERT_MANAGER_VERSION = "v1.21.1"
 CERT_MANAGER_CHARTS = "https://charts.jetstack.io"
 CERT_MANAGER_REGISTRY = "quay.io"
 CERT_MANAGER_IMAGE_NAMESPACE = "jetstack"
+# The images the chart deploys (its `name:` defaults in tests/charts/cert-manager/values.yaml; the
+# acmesolver image runs only for HTTP-01 challenges, which this platform does not use).
+CERT_MANAGER_IMAGES = ("cert-manager-controller", "cert-manager-webhook", "cert-manager-cainjector",
+                       "cert-manager-startupapicheck")
 # Kubernetes minors cert-manager 1.21 supports (cert-manager.io "Supported releases",
 # cert-manager/website content/docs/releases/README.md): 1.33-1.36.
 CERT_MANAGER_KUBERNETES_MINORS = ("1.33", "1.34", "1.35", "1.36")

@@ -6,10 +6,12 @@ import argparse
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from components.config import ConfigError
 from components.stackset import StackSet, every_stack_name, locate
+from components.support import warnings
 
 from . import PROJECT_DIR, PreviewError, PreviewResult, locate_stack, preview_stack
 from .engine import stack_file_config
@@ -123,6 +125,12 @@ def result_rows(result: PreviewResult) -> list[tuple[str, str]]:
     return rows
 
 
+def warning_rows(today: date) -> list[tuple[str, str]]:
+    """A row per pin near, past or without its end of support (components/support.py): what the
+    platform every stack runs on will need soon, whichever stack was previewed."""
+    return [("warning", line) for line in warnings(today)]
+
+
 def print_rows(rows: list[tuple[str, str]]) -> None:
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
@@ -156,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as err:
         print("\n".join(f"error: {line}" for line in error_lines(err)), file=sys.stderr)
         return 2
-    print_rows(result_rows(result))
+    print_rows(result_rows(result) + warning_rows(date.today()))
     return 0
 
 

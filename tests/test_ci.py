@@ -7,14 +7,17 @@ import json
 import subprocess
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
+import yaml
 from conftest import ROOT
 from stackfiles import write_project
 
+from components import support, versions
 from components.stackset import StackSet
 from tools import ci
 
@@ -347,3 +350,224 @@ def test_summaries_put_the_fleet_first(tmp_path, runner):
 def test_annotations_escape_what_the_runner_would_read_as_commands(capsys):
     ci.annotate("warning", "a: b, c", "line1\nline2 100%")
     assert capsys.readouterr().out == "::warning title=a%3A b%2C c::line1%0Aline2 100%25\n"
+
+
+# --- upstream findings (#23): support windows, sources, patches ------------------------------------
+
+ISTIO_INDEX, CM_INDEX = f"{versions.ISTIO_CHARTS}/index.yaml", f"{versions.CERT_MANAGER_CHARTS}/index.yaml"
+CM_ARCHIVE = f"{versions.CERT_MANAGER_CHARTS}/charts/cert-manager-{versions.CERT_MANAGER_VERSION}.tgz"
+REALM = "https://auth.registry.test/token"
+
+
+def chart_index(charts, versions_, url) -> bytes:
+    """A Helm index.yaml as `helm repo index` writes it: each chart's entries, its archive URL
+    relative to the repository (Istio's) or absolute (cert-manager's)."""
+    return yaml.safe_dump({"apiVersion": "v1", "entries": {chart: [
+        {"apiVersion": "v2", "name": chart, "version": v, "urls": [url(chart, v)]} for v in versions_]
+        for chart in charts}}).encode()
+
+
+class Upstream:
+    """A local stand-in of the chart repositories and registries, every pin served: `gone` URLs
+    answer 404, `status` others what it says, `unreachable` hosts raise as the network would.
+    Docker Hub asks for an anonymous token first (401 and its challenge), and refuses it for
+    `denied` URLs (a repository gone or private); quay.io asks for none."""
+
+    def __init__(self, istio_versions=(versions.ISTIO_VERSION,), cm_versions=(versions.CERT_MANAGER_VERSION,),
+                 gone=(), status=None, unreachable=(), denied=()):
+        self.indexes = {
+            ISTIO_INDEX: chart_index(versions.ISTIO_CHART_NAMES, istio_versions, lambda c, v: f"{c}-{v}.tgz"),
+            CM_INDEX: chart_index(["cert-manager"], cm_versions,
+                                  lambda c, v: f"{versions.CERT_MANAGER_CHARTS}/charts/{c}-{v}.tgz")}
+        self.gone, self.status, self.unreachable, self.denied = set(gone), dict(status or {}), set(unreachable), set(denied)
+        self.requests: list[tuple[str, str, dict]] = []
+
+    def __call__(self, method, url, headers):
+        self.requests.append((method, url, dict(headers)))
+        if url.split("/")[2] in self.unreachable:
+            raise OSError("[Errno 111] Connection refused")
+        if url in self.status:
+            return self.status[url], {}, b""
+        if url.startswith(REALM):
+            return 200, {}, json.dumps({"token": "anonymous"}).encode()
+        docker = url.startswith("https://registry-1.docker.io/")
+        if docker and (headers.get("Authorization") != "Bearer anonymous" or url in self.denied):
+            scope = f"repository:{url.split('/v2/')[1].split('/manifests/')[0]}:pull"
+            return 401, {"www-authenticate": f'Bearer realm="{REALM}",service="registry.docker.io",scope="{scope}"'}, b""
+        if url in self.gone:
+            return 404, {}, b""
+        if method == "GET":
+            return (200, {}, self.indexes[url]) if url in self.indexes else (404, {}, b"")
+        return 200, {}, b""
+
+
+def far_windows(tmp_path, end=None) -> dict:
+    """The support table with every pin supported until ``end`` (default: far away)."""
+    rows = yaml.safe_load(support.TABLE.read_text())
+    path = tmp_path / "support-windows.yaml"
+    path.write_text(yaml.safe_dump([{**r, "released": date(2020, 1, 1), "end_of_support": end or date(2040, 1, 1)}
+                                    for r in rows], sort_keys=False))
+    return support.load(path)
+
+
+TODAY = date(2030, 1, 1)
+
+
+def test_nothing_to_file_when_every_pin_is_served_and_supported(tmp_path):
+    upstream = Upstream()
+    assert ci.upstream_findings(TODAY, upstream, far_windows(tmp_path)) == ([], [])
+    asked = [(m, u) for m, u, _ in upstream.requests]
+    assert ("GET", ISTIO_INDEX) in asked and ("HEAD", f"{versions.ISTIO_CHARTS}/istiod-{versions.ISTIO_VERSION}.tgz") in asked
+    assert ("HEAD", CM_ARCHIVE) in asked
+    pilot = f"https://registry-1.docker.io/v2/istio/pilot/manifests/{versions.ISTIO_VERSION}"
+    # Docker Hub: a HEAD, its challenge's anonymous token, the HEAD again with it.
+    assert [(m, u.split("?")[0]) for m, u in asked if "istio/pilot" in unquote(u)] == [
+        ("HEAD", pilot), ("GET", REALM), ("HEAD", pilot)]
+    digest = versions.DEMO_ECHO_IMAGE.split("@")[1]
+    assert ("HEAD", f"https://registry-1.docker.io/v2/hashicorp/http-echo/manifests/{digest}") in asked
+    quay = [h for m, u, h in upstream.requests if u.startswith("https://quay.io/v2/jetstack/cert-manager-webhook/")]
+    assert quay and "Authorization" not in quay[0] and "manifest.list.v2+json" in quay[0]["Accept"]
+
+
+def test_a_pin_near_or_past_its_end_of_support_is_a_finding(tmp_path):
+    windows = far_windows(tmp_path, end=TODAY)
+    findings, _ = ci.upstream_findings(TODAY, Upstream(), windows)
+    assert [f.title for f in findings] == [f"upstream: {n.title}" for n in support.notices(TODAY, windows)]
+    assert findings[0].title == f"upstream: Istio {support.minor(versions.ISTIO_VERSION)} end of support {TODAY}"
+    assert findings[0].body.startswith(f"Istio {support.minor(versions.ISTIO_VERSION)}: end of support {TODAY}, in 0 days")
+    assert {f.act for f in findings} == {ci.ACT_ON_SUPPORT}
+
+
+def test_newer_patches_from_the_chart_indexes(tmp_path):
+    major, minor, patch = (int(p) for p in versions.ISTIO_VERSION.split("."))
+    later = f"{major}.{minor}.{patch + 1}"
+    upstream = Upstream(istio_versions=(versions.ISTIO_VERSION, later, f"{major}.{minor}.{patch + 2}-rc.0",
+                                        f"{major}.{minor + 1}.0"),
+                        cm_versions=(versions.CERT_MANAGER_VERSION, versions.CERT_MANAGER_VERSION + "-alpha.0"))
+    findings, errors = ci.upstream_findings(TODAY, upstream, far_windows(tmp_path))
+    assert errors == [] and [f.title for f in findings] == [f"upstream: newer Istio patch than {versions.ISTIO_VERSION}"]
+    assert f"has Istio {later} for every chart" in findings[0].body and findings[0].act == ci.ACT_ON_PATCH
+
+
+def test_newer_patch():
+    assert ci.newer_patch(["1.30.4", "1.30.6", "1.30.10", "1.30.11-rc.0", "1.31.0", "v1.30.12"], "1.30.5") == "1.30.10"
+    assert ci.newer_patch(["v1.21.1", "v1.21.2", "1.21.3", "v1.22.0"], "v1.21.1") == "v1.21.2"
+    assert ci.newer_patch(["1.30.5"], "1.30.5") is None
+
+
+def test_a_repository_or_registry_that_no_longer_serves_a_pin_is_a_finding(tmp_path):
+    echo = versions.DEMO_ECHO_IMAGE.split("@")[1]
+    upstream = Upstream(gone={ISTIO_INDEX, CM_ARCHIVE,
+                              f"https://quay.io/v2/jetstack/cert-manager-webhook/manifests/{versions.CERT_MANAGER_VERSION}"},
+                        denied={f"https://registry-1.docker.io/v2/hashicorp/http-echo/manifests/{echo}"})
+    findings, errors = ci.upstream_findings(TODAY, upstream, far_windows(tmp_path))
+    assert errors == []
+    by_title = {f.title: f for f in findings}
+    webhook = f"{versions.CERT_MANAGER_REGISTRY}/jetstack/cert-manager-webhook:{versions.CERT_MANAGER_VERSION}"
+    assert sorted(by_title) == sorted(
+        [f"upstream: {versions.ISTIO_CHARTS} no longer serves {c} {versions.ISTIO_VERSION}" for c in versions.ISTIO_CHART_NAMES]
+        + [f"upstream: {versions.CERT_MANAGER_CHARTS} no longer serves cert-manager {versions.CERT_MANAGER_VERSION}",
+           f"upstream: quay.io no longer serves {webhook}", f"upstream: docker.io no longer serves {versions.DEMO_ECHO_IMAGE}"])
+    assert "index.yaml answers HTTP 404" in by_title[f"upstream: {versions.ISTIO_CHARTS} no longer serves istiod "
+                                                      f"{versions.ISTIO_VERSION}"].body
+    assert f"its archive {CM_ARCHIVE} answers HTTP 404" in findings[len(versions.ISTIO_CHART_NAMES)].body
+    assert "the repository is gone or private" in by_title[f"upstream: docker.io no longer serves "
+                                                           f"{versions.DEMO_ECHO_IMAGE}"].body
+    assert {f.act for f in findings} == {ci.ACT_ON_SOURCE}
+    # An index that dropped the version: that chart alone.
+    dropped = Upstream(cm_versions=("v1.20.0",))
+    findings, _ = ci.upstream_findings(TODAY, dropped, far_windows(tmp_path))
+    assert [f.body for f in findings] == [f"The cert-manager chart `cert-manager` {versions.CERT_MANAGER_VERSION}, pinned in "
+                                          f"components/versions.py: {CM_INDEX} no longer lists cert-manager "
+                                          f"{versions.CERT_MANAGER_VERSION}."]
+
+
+def test_a_check_that_could_not_be_made_is_no_finding(tmp_path):
+    upstream = Upstream(unreachable={"quay.io"}, status={CM_INDEX: 503})
+    findings, errors = ci.upstream_findings(TODAY, upstream, far_windows(tmp_path))
+    assert findings == []
+    assert errors[0] == f"GET {CM_INDEX}: HTTP 503"
+    assert len(errors) == 1 + len(versions.CERT_MANAGER_IMAGES) and "Connection refused" in errors[1]
+
+
+def upstream_issue(number, title, body="", **extra) -> dict:
+    return {"number": number, "title": title, "body": body, **extra}
+
+
+def test_publishing_opens_comments_keeps_and_closes_one_issue_per_finding():
+    issues = "/repos/acme/istio-envs/issues"
+    findings = [ci.Finding("upstream: new", "A new finding.", ci.ACT_ON_PATCH),
+                ci.Finding("upstream: same", "Said before.", ci.ACT_ON_SUPPORT),
+                ci.Finding("upstream: changed", "Says more now.", ci.ACT_ON_SOURCE)]
+    docs = "https://github.com/acme/istio-envs/blob/main/docs/operations.md"
+    same = f"Said before.\n\nHow to act: {docs}#{ci.ACT_ON_SUPPORT}\n\nFound by https://old.\n{ci.UPSTREAM_MARKER}"
+    open_ = [upstream_issue(5, "upstream: same", same), upstream_issue(6, "upstream: changed", "Said less.\n" + ci.UPSTREAM_MARKER),
+             upstream_issue(7, "upstream: resolved"), upstream_issue(8, "upstream: new", pull_request={})]
+    answers = {("GET", issues): open_, ("GET", f"{issues}/5/comments"): [{"body": "a person's comment"}]}
+    with github_api(answers) as (github, requests):
+        done = ci.publish_upstream(github, findings, "https://run", docs, complete=True)
+    assert done == ["opened #99: upstream: new", "unchanged #5: upstream: same", "commented on #6: upstream: changed",
+                    "closed #7: upstream: resolved"]
+    writes = [(m, p, b) for m, p, b in requests if m != "GET"]
+    assert writes[0][:2] == ("POST", issues) and writes[0][2]["labels"] == [ci.UPSTREAM_LABEL]
+    assert writes[0][2]["body"].startswith(f"A new finding.\n\nHow to act: {docs}#{ci.ACT_ON_PATCH}\n\nFound by https://run.")
+    assert writes[1][1] == f"{issues}/6/comments" and writes[1][2]["body"].startswith("Says more now.")
+    assert writes[-1] == ("PATCH", f"{issues}/7", {"state": "closed", "state_reason": "completed"})
+    # A run that could not make every check closes nothing.
+    with github_api(answers) as (github, requests):
+        done = ci.publish_upstream(github, findings[:1], "https://run", docs, complete=False)
+    assert "kept #7 (a check could not be made): upstream: resolved" in done
+    assert not any(m == "PATCH" for m, _, _ in requests)
+
+
+def test_the_command_files_from_main_and_only_lists_elsewhere(tmp_path, runner, capsys, monkeypatch):
+    monkeypatch.setattr(ci, "http_fetch", Upstream(gone={CM_ARCHIVE}, unreachable={"quay.io"}))
+    code = ci.main(["upstream-findings", "--ref", "refs/heads/topic", "--today", "2030-01-01"])
+    out = capsys.readouterr().out
+    assert code == 1  # quay.io could not be checked
+    assert "::notice title=Not from main::" in out and "::warning title=Upstream not checked::HEAD https://quay.io" in out
+    assert f"upstream: {versions.CERT_MANAGER_CHARTS} no longer serves cert-manager" in out
+    assert "### Upstream findings" in runner["summary"].read_text()
+    monkeypatch.setattr(ci, "http_fetch", Upstream())
+    with github_api() as (github, requests):
+        monkeypatch.setenv("GITHUB_API_URL", github.api)
+        monkeypatch.setenv("GITHUB_REPOSITORY", github.repository)
+        monkeypatch.setenv("GH_TOKEN", github.token)
+        assert ci.main(["upstream-findings", "--ref", ci.MAIN_REF, "--run-url", "https://run", "--today", "2030-01-01"]) == 0
+    notices = support.notices(TODAY)  # the shipped table, on a fixed day
+    assert sorted(b["title"] for m, _, b in requests if m == "POST") == sorted(f"upstream: {n.title}" for n in notices)
+
+
+def test_the_network_function_answers_every_status_with_lower_case_headers():
+    """ci.http_fetch, the daily run's network, against a local server: an HTTP error is an answer
+    (its status and headers, the challenge's name in lower case as image_gone reads it), an
+    unreachable host an OSError, which the checks turn into 'could not check'."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(401 if self.path == "/v2/x/manifests/1" else 200)
+            self.send_header("Www-Authenticate", 'Bearer realm="r"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        status, headers, _ = ci.http_fetch("HEAD", f"{base}/v2/x/manifests/1", {})
+        assert status == 401 and headers["www-authenticate"] == 'Bearer realm="r"'
+        assert ci.http_fetch("HEAD", f"{base}/ok", {})[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(OSError):
+        ci.http_fetch("HEAD", base + "/gone", {})
+
+
+def test_every_finding_points_at_a_section_that_says_how_to_act():
+    from test_docs import anchors
+
+    held = anchors((ROOT / ci.UPSTREAM_DOCS).read_text())
+    assert {ci.ACT_ON_SUPPORT, ci.ACT_ON_SOURCE, ci.ACT_ON_PATCH, "upstream-warnings"} <= held

@@ -107,7 +107,7 @@ def test_each_tools_ci_step_runs_on_what_its_job_installs():
                 else:
                     installed.setdefault(lock, set()).add(words[3])
     assert bare == {"configured", "summaries", "pr-comment", "report", "stack-exists"}
-    assert installed == {"requirements.txt": {"rollout", "existing", "classify", "destroy-guard"},
+    assert installed == {"requirements.txt": {"rollout", "existing", "classify", "destroy-guard", "upstream-findings"},
                          "requirements-tools.txt": {"pr-environment", "pr-environment-comment"}}
 
 
@@ -151,6 +151,19 @@ def test_the_rollout_runs_on_the_program_lock(program_python, tmp_path):
                "--sha", "x", "--platform-stacks", '["dev"]', tmp=tmp_path)
     assert done.returncode == 0, done.stderr
     assert 'owners=[{"stack": "dev", "upsert": false}]' in (tmp_path / "output").read_text()
+
+
+def test_the_upstream_check_runs_on_the_program_lock(program_python, tmp_path):
+    """operations.yml's upstream step reads the support table with the program's own model (pyyaml,
+    pydantic): on the program's lock, with every host unreachable (a proxy nobody listens on, so
+    nothing leaves this machine), it lists the table's findings and says what it could not
+    check, and exits 1 for those."""
+    proxy = "http://127.0.0.1:9"
+    done = run(program_python, "upstream-findings", "--dry-run", "--today", "2030-01-01", tmp=tmp_path,
+               env={"https_proxy": proxy, "HTTPS_PROXY": proxy, "no_proxy": "", "NO_PROXY": ""})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "::warning title=Upstream not checked::GET https://" in done.stdout
+    assert "upstream: Istio " in done.stdout  # 2030: every pin past its end, or without one
 
 
 @pytest.mark.long

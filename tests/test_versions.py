@@ -87,8 +87,7 @@ def test_every_chart_repository_and_registry_is_stated_once_in_versions():
 
 
 def test_every_release_is_at_its_pin(plans, example_plans):
-    pins = {"base": versions.ISTIO_VERSION, "istiod": versions.ISTIO_VERSION,
-            "gateway": versions.ISTIO_VERSION, "cni": versions.ISTIO_VERSION,
+    pins = {**dict.fromkeys(versions.ISTIO_CHART_NAMES, versions.ISTIO_VERSION),
             "cert-manager": versions.CERT_MANAGER_VERSION}
     releases = [r["inputs"] for plan in {**plans, **example_plans}.values() for r in plan["resources"]
                 if r["type"] == "kubernetes:helm.sh/v3:Release"]
@@ -104,3 +103,14 @@ def test_the_project_name_is_the_config_namespace():
     from components.errors import NAMESPACE
 
     assert yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"] == NAMESPACE
+
+
+def test_the_pinned_image_names_are_the_vendored_charts_defaults():
+    """The images the daily run checks the registries for (tools/ci.py upstream-findings) are
+    those the pinned charts deploy: their default names in the vendored values."""
+    istio = "".join(path.read_text() for path in sorted((ROOT / "tests" / "charts" / "istio").glob("*/values.yaml")))
+    assert {name for name in versions.ISTIO_IMAGES if re.search(rf"^\s*image: {name}$", istio, re.M)} == \
+        set(versions.ISTIO_IMAGES)
+    cert_manager = (ROOT / "tests" / "charts" / "cert-manager" / "values.yaml").read_text()
+    named = set(re.findall(r"^\s+name: (cert-manager-[a-z]+)$", cert_manager, re.M))
+    assert set(versions.CERT_MANAGER_IMAGES) == named - {"cert-manager-acmesolver"}

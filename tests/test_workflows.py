@@ -491,3 +491,19 @@ def test_what_the_runs_leave_in_the_work_tree_is_ignored(tmp_path):
     kept = subprocess.run(["git", "check-ignore", "--no-index", "policy/requirements.txt", "Pulumi.pr-7.yaml"],
                           cwd=tmp_path, capture_output=True, text=True)
     assert kept.stdout == ""
+
+
+def test_the_upstream_check_runs_on_its_own_and_may_write_issues_only():
+    """operations.yml's upstream job (tools/ci.py upstream-findings): no cloud identity and no wait
+    on the backend's set-up (it reads upstream, not the deployment), every run, whatever the other
+    jobs did; its token may write issues and read the code, nothing else. Issues are filed from
+    main only, which the command decides from the ref it is given."""
+    jobs = jobs_of("operations.yml")
+    upstream = jobs["upstream"]
+    assert upstream["permissions"] == {"contents": "read", "issues": "write"}
+    assert "needs" not in upstream and identity_of(upstream) is None and "environment" not in upstream
+    assert job_runs(jobs, ["upstream"], context("schedule", {})) == [True]
+    (step,) = [s for s in upstream["steps"] if "tools.ci" in s.get("run", "")]
+    words = shlex.split(step["run"])
+    assert words[3] == "upstream-findings" and words[words.index("--ref") + 1] == "$REF"
+    assert step["env"]["REF"] == "${{ github.ref }}" and step["env"]["GH_TOKEN"] == "${{ github.token }}"

@@ -26,10 +26,11 @@ import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -594,6 +595,260 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- upstream: support windows, chart repositories, registries, newer patches ------------------------
+
+UPSTREAM_LABEL = "upstream"
+UPSTREAM_DOCS = "docs/operations.md"
+UPSTREAM_MARKER = "<!-- istio-envs upstream finding -->"
+# A repository or registry answering this no longer serves what was asked for.
+GONE = (404, 410)
+# Where a registry's v2 API answers, when its image names say another host (Docker Hub's).
+REGISTRY_API = {"docker.io": "registry-1.docker.io"}
+# What a pinned tag or digest may be stored as (an index for a multi-platform image), for the
+# manifest HEAD (distribution spec "Pulling manifests").
+MANIFEST_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.list.v2+json",
+                  "application/vnd.docker.distribution.manifest.v2+json")
+# The docs/operations.md section that says how to act on each kind of finding.
+ACT_ON_SUPPORT, ACT_ON_SOURCE, ACT_ON_PATCH = (
+    "end-of-support-near-past-or-not-published", "a-repository-or-registry-no-longer-serves-a-pin",
+    "a-newer-patch-of-a-pin")
+
+# (method, url, headers) -> (status, response headers with lower-case names, body); an unreachable
+# host raises OSError.
+Fetch = Callable[[str, str, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the daily run files one issue for, under ``title`` (stable while the finding lasts)."""
+
+    title: str
+    body: str
+    act: str
+    """The docs/operations.md anchor that says how to act on it."""
+
+
+class Unchecked(Exception):
+    """A check that could not be made (unreachable, an unexpected answer): a warning on the run,
+    never an issue, and no issue is closed on such a run."""
+
+
+def http_fetch(method: str, url: str, headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+    """The network, for the daily run only (the tests pass a stand-in)."""
+    request = urllib.request.Request(url, method=method, headers={"User-Agent": "istio-envs-upstream-check",
+                                                                  **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, {k.lower(): v for k, v in (err.headers or {}).items()}, err.read()
+
+
+def _ask(fetch: Fetch, method: str, url: str,
+         headers: Mapping[str, str] | None = None) -> tuple[int, Mapping[str, str], bytes]:
+    try:
+        return fetch(method, url, headers or {})
+    except OSError as err:
+        raise Unchecked(f"{method} {url}: {err}") from None
+
+
+def newer_patch(versions: Iterable[str], pinned: str) -> str | None:
+    """The newest release of ``pinned``'s minor after it (same ``v`` prefix; pre-releases left out)."""
+    pin = re.fullmatch(r"(v?)(\d+)\.(\d+)\.(\d+)", pinned)
+    if not pin:
+        return None
+    prefix, major, minor, patch = pin.groups()
+    later = [(int(m.group(1)), v) for v in versions
+             if (m := re.fullmatch(rf"{prefix}{major}\.{minor}\.(\d+)", v)) and int(m.group(1)) > int(patch)]
+    return max(later)[1] if later else None
+
+
+def chart_findings(fetch: Fetch, label: str, repo: str, charts: Sequence[str], version: str) -> list[Finding]:
+    """A Helm repository's ``index.yaml`` (Helm "The Chart Repository Guide"): each chart listed at
+    the pinned version with an archive that is still there, and whether all of them have a newer
+    patch."""
+    import yaml
+
+    status, _, body = _ask(fetch, "GET", f"{repo}/index.yaml")
+    if status not in GONE and not 200 <= status < 300:
+        raise Unchecked(f"GET {repo}/index.yaml: HTTP {status}")
+    entries: dict = {}
+    if status not in GONE:
+        try:
+            index = yaml.load(body, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as err:
+            raise Unchecked(f"{repo}/index.yaml: not YAML ({err})") from None
+        if not isinstance(index, dict) or not isinstance(index.get("entries"), dict):
+            raise Unchecked(f"{repo}/index.yaml: no entries")
+        entries = index["entries"]
+    found = []
+    for chart in charts:
+        entry = next((e for e in entries.get(chart) or [] if str(e.get("version")) == version), None)
+        if status in GONE:
+            why = f"{repo}/index.yaml answers HTTP {status}: the repository serves no chart"
+        elif entry is None:
+            why = f"{repo}/index.yaml no longer lists {chart} {version}"
+        elif not entry.get("urls"):
+            why = f"{repo}/index.yaml lists {chart} {version} without an archive"
+        else:
+            archive = urllib.parse.urljoin(f"{repo}/", str(entry["urls"][0]))
+            got, _, _ = _ask(fetch, "HEAD", archive)
+            if 200 <= got < 300:
+                continue
+            if got not in GONE:
+                raise Unchecked(f"HEAD {archive}: HTTP {got}")
+            why = f"{repo}/index.yaml lists {chart} {version}, but its archive {archive} answers HTTP {got}"
+        found.append(Finding(f"upstream: {repo} no longer serves {chart} {version}",
+                             f"The {label} chart `{chart}` {version}, pinned in components/versions.py: {why}.",
+                             ACT_ON_SOURCE))
+    common = set.intersection(*({str(e.get("version")) for e in entries.get(chart) or []} for chart in charts))
+    newest = newer_patch(common, version)
+    if newest:
+        found.append(Finding(f"upstream: newer {label} patch than {version}",
+                             f"{repo} has {label} {newest} for every chart the program installs ("
+                             f"{', '.join(charts)}); components/versions.py pins {version}.", ACT_ON_PATCH))
+    return found
+
+
+def registry_token(fetch: Fetch, challenge: str) -> str:
+    """An anonymous pull token from the realm a registry's 401 names (``WWW-Authenticate: Bearer
+    realm=...,service=...,scope=...``: the token authentication docker.io and quay.io follow)."""
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+    realm = fields.pop("realm", None)
+    if not challenge.startswith("Bearer ") or not realm:
+        raise Unchecked(f"the registry asks for credentials ({challenge or 'no challenge'})")
+    status, _, body = _ask(fetch, "GET", f"{realm}?{urllib.parse.urlencode(fields)}")
+    try:
+        answer = json.loads(body) if status == 200 else {}
+    except ValueError:
+        answer = {}
+    token = answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else None
+    if not token:
+        raise Unchecked(f"GET {realm}: no anonymous token (HTTP {status})")
+    return token
+
+
+def image_gone(fetch: Fetch, image: str) -> str | None:
+    """Why a registry no longer serves ``image`` (``host/name:tag`` or ``host/name@digest``), from
+    a HEAD of its manifest (distribution spec, ``/v2/<name>/manifests/<reference>``); None: it does."""
+    host, _, path = image.partition("/")
+    name, at, digest = path.partition("@")
+    name, reference = (name, digest) if at else path.rsplit(":", 1)
+    url = f"https://{REGISTRY_API.get(host, host)}/v2/{name}/manifests/{reference}"
+    headers = {"Accept": ", ".join(MANIFEST_TYPES)}
+    status, answer, _ = _ask(fetch, "HEAD", url, headers)
+    if status == 401:
+        token = registry_token(fetch, answer.get("www-authenticate") or "")
+        status, _, _ = _ask(fetch, "HEAD", url, {**headers, "Authorization": f"Bearer {token}"})
+        if status == 401:
+            return f"HEAD {url} answers HTTP 401 with an anonymous pull token: the repository is gone or private"
+    if 200 <= status < 300:
+        return None
+    if status in GONE:
+        return f"HEAD {url} answers HTTP {status}"
+    raise Unchecked(f"HEAD {url}: HTTP {status}")
+
+
+def pinned_images() -> list[str]:
+    """Every image the program runs, as its pins name them."""
+    from components import versions as v
+
+    return [*(f"{v.ISTIO_HUB}/{name}:{v.ISTIO_VERSION}" for name in v.ISTIO_IMAGES),
+            *(f"{v.CERT_MANAGER_REGISTRY}/{v.CERT_MANAGER_IMAGE_NAMESPACE}/{name}:{v.CERT_MANAGER_VERSION}"
+              for name in v.CERT_MANAGER_IMAGES),
+            v.DEMO_ECHO_IMAGE]
+
+
+def upstream_findings(today: date, fetch: Fetch, windows: dict | None = None) -> tuple[list[Finding], list[str]]:
+    """Everything upstream that needs a person, and the checks that could not be made: each pin
+    near, past or without its end of support (components/support.py, the same notices `make
+    preview` prints); a chart repository or registry that no longer serves a pin; a newer patch."""
+    from components import support
+    from components import versions as v
+
+    findings = [Finding(f"upstream: {notice.title}", notice.text, ACT_ON_SUPPORT)
+                for notice in support.notices(today, windows)]
+    errors = []
+    for label, repo, charts, version in (("Istio", v.ISTIO_CHARTS, v.ISTIO_CHART_NAMES, v.ISTIO_VERSION),
+                                         ("cert-manager", v.CERT_MANAGER_CHARTS, ("cert-manager",),
+                                          v.CERT_MANAGER_VERSION)):
+        try:
+            findings += chart_findings(fetch, label, repo, charts, version)
+        except Unchecked as err:
+            errors.append(str(err))
+    for image in pinned_images():
+        try:
+            why = image_gone(fetch, image)
+        except Unchecked as err:
+            errors.append(str(err))
+            continue
+        if why:
+            findings.append(Finding(f"upstream: {image.split('/')[0]} no longer serves {image}",
+                                    f"`{image}`, pinned in components/versions.py: {why}.", ACT_ON_SOURCE))
+    return findings, errors
+
+
+def publish_upstream(github: GitHub, findings: Sequence[Finding], run_url: str, docs_url: str,
+                     complete: bool) -> list[str]:
+    """One open issue labelled ``upstream`` per finding, found by its title: opened, or commented
+    on when what it says changed; an open one whose finding is gone is closed, but only after a
+    run that made every check (``complete``). Returns what was done, a line per issue."""
+    issues = {i["title"]: i for i in github.pages(f"/issues?state=open&labels={UPSTREAM_LABEL}&per_page=100")
+              if "pull_request" not in i}
+    done = []
+    for finding in findings:
+        text = f"{finding.body}\n\nHow to act: {docs_url}#{finding.act}"
+        said = f"{text}\n\nFound by {run_url}.\n{UPSTREAM_MARKER}"
+        issue = issues.get(finding.title)
+        if issue is None:
+            created, _ = github.call("POST", "/issues", {"title": finding.title, "body": said,
+                                                         "labels": [UPSTREAM_LABEL]})
+            done.append(f"opened #{created['number']}: {finding.title}")
+            continue
+        number = issue["number"]
+        ours = [b for b in [issue.get("body") or "", *(c.get("body") or "" for c in
+                                                      github.pages(f"/issues/{number}/comments?per_page=100"))]
+                if UPSTREAM_MARKER in b]
+        if ours and ours[-1].startswith(text):
+            done.append(f"unchanged #{number}: {finding.title}")
+        else:
+            github.call("POST", f"/issues/{number}/comments", {"body": said})
+            done.append(f"commented on #{number}: {finding.title}")
+    found = {finding.title for finding in findings}
+    for title, issue in issues.items():
+        if title in found:
+            continue
+        if not complete:
+            done.append(f"kept #{issue['number']} (a check could not be made): {title}")
+            continue
+        github.call("POST", f"/issues/{issue['number']}/comments",
+                    {"body": f"No longer found by {run_url}: closing.\n{UPSTREAM_MARKER}"})
+        github.call("PATCH", f"/issues/{issue['number']}", {"state": "closed", "state_reason": "completed"})
+        done.append(f"closed #{issue['number']}: {title}")
+    return done
+
+
+def cmd_upstream_findings(args: argparse.Namespace) -> int:
+    """The daily upstream check (operations.yml): support windows, chart repositories and
+    registries, newer patches; one issue per finding from main, the findings listed elsewhere
+    (or with --dry-run). Exits 1 when a check could not be made."""
+    findings, errors = upstream_findings(date.fromisoformat(args.today) if args.today else date.today(), http_fetch)
+    for error in errors:
+        annotate("warning", "Upstream not checked", error)
+    add_summary("### Upstream findings\n" + "".join(f"- {f.title}\n" for f in findings) +
+                ("" if findings else "_None._\n") + "".join(f"- could not check: {e}\n" for e in errors))
+    if args.dry_run or args.ref != MAIN_REF:
+        if args.ref and args.ref != MAIN_REF:
+            annotate("notice", "Not from main", f"{args.ref}: the findings are listed here, no issue is filed")
+        print("".join(f"{f.title}\n    {f.body}\n" for f in findings), end="")
+        return 1 if errors else 0
+    github = GitHub.from_environment()
+    docs = f"{os.environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{github.repository}/blob/main/{UPSTREAM_DOCS}"
+    print("\n".join(publish_upstream(github, findings, args.run_url, docs, complete=not errors)))
+    return 1 if errors else 0
+
+
 # --- entry point ------------------------------------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
@@ -641,6 +896,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--pr-stacks", default="[]", help="JSON list of the pr-* stacks that exist")
     sub.add_argument("--listing", default="success", help="the result of the job that listed the stacks")
     sub.add_argument("--mention", default="")
+    sub = command("upstream-findings", cmd_upstream_findings, "support windows, sources and patches: an issue each")
+    sub.add_argument("--ref", default="", help="the run's ref: issues are filed from main only")
+    sub.add_argument("--run-url", default="", help="the run, named in what is filed")
+    sub.add_argument("--dry-run", action="store_true", help="list the findings, file nothing")
+    sub.add_argument("--today", default="", help="YYYY-MM-DD: the support windows as of that day (default: today)")
     return main
 
 
