@@ -306,7 +306,7 @@ def test_kubectl_output_is_read_on_one_line():
 
 # --- through make verify's command --------------------------------------------------------------
 
-def test_make_verify_runs_the_live_check_for_an_attached_stack(tmp_path, plans, build_dir, world):
+def test_make_verify_runs_the_live_check_for_an_attached_stack(tmp_path, plans, tenant, world):
     """`python -m tools.verify --stack <attached>` with a fake `pulumi`, the HTTPS double and the
     kubectl double: the tenancy lines follow the HTTP checks, and their failure is exit code 1."""
     from test_verify import _fake_pulumi
@@ -322,7 +322,7 @@ def test_make_verify_runs_the_live_check_for_an_attached_stack(tmp_path, plans, 
             [sys.executable, "-m", "tools.verify", "--stack", ENV, "--resolve", f"{double.host}:127.0.0.1",
              "--https-port", str(double.https_port), "--http-port", str(double.http_port),
              "--path", next(iter(Mesh.from_plan(plans[ENV]).routes)), "--kube-context", "ctx",
-             "--matrix", str(build_dir / ENV / "plan.json")],
+             "--matrix", str(tenant.out_dir / "plan.json")],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
             env={"PATH": f"{folder}:{_fake_pulumi(tmp_path, served)}"})
     lines = {line.split()[1]: line.split()[0] for line in done.stdout.splitlines()[:-1]}
