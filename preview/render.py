@@ -142,10 +142,6 @@ def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
 
     records = {r["inputs"]["name"].rstrip("."): r["inputs"]["rrdatas"]
                for r in _of_type(plan_doc, ":dns/recordSet:RecordSet") if r["inputs"]["type"] == "A"}
-    # The namespace's ALLOW policy with rules (the default-deny policy has none).
-    authz = {r["inputs"]["metadata"]["namespace"]: r["inputs"]["spec"]
-             for r in _of_type(plan_doc, ":security.istio.io/v1:AuthorizationPolicy")
-             if r["inputs"]["spec"].get("rules")}
     jwt = {r["inputs"]["metadata"]["namespace"]: r["inputs"]["spec"]
            for r in _of_type(plan_doc, ":security.istio.io/v1:RequestAuthentication")}
     for vs in _of_type(plan_doc, ":networking.istio.io/v1:VirtualService"):
@@ -168,12 +164,13 @@ def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
         lines.append("")
         lines.append("| # | Path prefix | Service | Timeout, retries | Access |")
         lines.append("|---|---|---|---|---|")
-        policy = authz.get(ns, {})
+        cells = {k: v for host in spec["hosts"] for k, v in access.cells_of(plan_doc.get("access", {}).get(host, [])).items()}
+        audiences = [a for rule in jwt.get(ns, {}).get("jwtRules", []) for a in rule.get("audiences", [])]
         for number, http in enumerate(spec["http"], 1):
             prefix = http["match"][0]["uri"]["prefix"]
             dest = http["route"][0]["destination"]
             lines.append(f"| {number} | `{prefix}` | `{dest['host']}:{dest['port']['number']}` | "
-                         f"{_budget(http)} | {_access(policy, prefix)} |")
+                         f"{_budget(http)} | {_access(cells, prefix, audiences)} |")
         lines.append("")
         prefixes = [http["match"][0]["uri"]["prefix"] for http in spec["http"]]
         for i, first in enumerate(prefixes):
@@ -421,24 +418,15 @@ def _certificate_line(out: dict) -> str:
     return source
 
 
-def _access(policy: dict, prefix: str) -> str:
-    """How the AuthorizationPolicy treats requests from outside for this route."""
-    public, token = [], []
-    for rule in policy.get("rules", []):
-        sources = [f.get("source", {}) for f in rule.get("from", [])]
-        if not any("principals" in s for s in sources):
-            continue
-        for to in rule.get("to", []):
-            op = to.get("operation", {})
-            covered = [p for p in op.get("paths", []) if p in (prefix, f"{prefix}/*") or p.startswith(prefix + "/")]
-            if not covered:
-                continue
-            if any("requestPrincipals" in s for s in sources):
-                auds = [v for w in rule.get("when", []) if w["key"] == "request.auth.audiences" for v in w["values"]]
-                token.append("token required (aud " + ", ".join(f"`{a}`" for a in auds) + ")")
-                public.extend(f"`{p}` public" for p in op.get("notPaths", [])
-                              if p.startswith(prefix + "/") and not p.endswith("/*"))
-            else:
-                public.extend(f"`{p}` public" for p in covered if not p.endswith("/*"))
-    parts = sorted(set(token)) + sorted(set(public))
-    return "; ".join(parts) if parts else "denied"
+def _access(cells: dict, prefix: str, audiences: list[str]) -> str:
+    """Who may call a route, read off the request matrix (what the policies answer, not what the
+    config meant): the paths under the prefix that answer without a token."""
+    open_paths = [path for (path, credential, _), answer in cells.items() if credential == "none"
+                  and access.is_open(answer) and (path == prefix or path.startswith(prefix.rstrip("/") + "/"))]
+    below = prefix.rstrip("/") + "/x"
+    if prefix in open_paths and below in open_paths:
+        return "public (no token)"
+    token = "token required (aud " + ", ".join(f"`{a}`" for a in audiences) + ")"
+    named = [p for p in dict.fromkeys(open_paths) if p != below and not (p.endswith("/x") and p[:-2] in open_paths)]
+    parts = [token] + ([f"everything below `{prefix.rstrip('/')}/` public"] if below in open_paths else [])
+    return "; ".join(parts + [f"`{p}` public" for p in named])

@@ -88,6 +88,8 @@ def test_a_public_path_ending_in_star_opens_everything_below_it(tmp_path):
     assert rows["/orders"]["none"] == FORBIDDEN
     summary = (result.out_dir / "summary.md").read_text()
     assert "| `/orders/x` | → orders.dev:8080 | → orders.dev:8080 | 401 | 401 | 401 |" in summary
+    # The routes table says it too: the old reading of the policy dropped `/*` public paths.
+    assert "token required (aud `https://dev.api.example.com`); everything below `/orders/` public |" in summary
 
 
 # --- the semantics, rule by rule ---------------------------------------------------------------

@@ -410,7 +410,7 @@ def test_owner_outputs_carry_what_an_attached_stack_reads(plans, configs, owner)
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_numbers_stay_integers_in_plan_and_manifests(build_dir, configs, stack):
+def test_numbers_stay_integers_in_plan_and_manifests(build_dir, plans, configs, stack):  # noqa: ARG001 (plans writes build_dir)
     """Ports reach the plan and the manifests as the integers the config says, not floats."""
     environment = configs[stack].environment
     expected = {route.path: route.port for route in environment.served_routes}
