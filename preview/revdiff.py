@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.config import DEMO_HEALTH_PATH, DEMO_ROUTE
 from components.config.types import quantity_value as quantity
 from components.stackset import StackSet, every_stack_name, locate, stack_folders
 from components.versions import ISTIO_CHARTS
@@ -442,8 +443,8 @@ def _quota(stack: str, a: dict, b: dict) -> list[Risk]:
     for name, limit in QUOTA_THRESHOLDS.items():
         was, now, cap = quantity(old.get(name)), quantity(new.get(name)), quantity(limit)
         if now is not None and cap is not None and now > cap and (was is None or now > was):
-            risks.append(Risk("quota-raised", stack, f"quota {name} {old.get(name)} → {new.get(name)} "
-                                                     f"(threshold {limit})"))
+            risks.append(Risk("quota-raised", stack, f"quota {name} {old.get(name) or '(none)'} → "
+                                                     f"{new.get(name)} (threshold {limit})"))
     return risks
 
 
@@ -500,8 +501,13 @@ def grant_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
                    f"({', '.join(str(p.get('number')) + '/' + p.get('protocol', '') for p in i['spec'].get('ports', []))})")
               for i in _objects(new, "ServiceEntry").values() for h in i["spec"]["hosts"]
               if (h, at(i, "metadata.namespace")) not in was_hosts and at(i, "metadata.namespace") != "istio-system"]
-    demo = [n for n in _objects(new, "Deployment") if n.endswith("demo-echo") and n not in _objects(old, "Deployment")]
-    risks += [Risk("demo-on", stack, f"the demo echo server runs ({n}), answering on /demo") for n in demo]
+    def demos(plan: dict | None) -> set[str]:
+        return {at(i, "metadata.namespace") for i in _objects(plan, "Deployment").values()
+                if at(i, "metadata.name") == DEMO_ROUTE.service}
+
+    risks += [Risk("demo-on", stack, f"the demo echo server runs in namespace {ns}, answering on "
+                                     f"{DEMO_ROUTE.path} ({DEMO_HEALTH_PATH} without a token)")
+              for ns in sorted(demos(new) - demos(old))]
     if old is None:
         for quota in _objects(new, "ResourceQuota").values():
             risks += _quota(stack, {"inputs": {}}, {"inputs": quota})

@@ -217,7 +217,7 @@ def _tenant_plans() -> list[tuple]:
         "subjects": [{"kind": "User", "name": "someone@example.com"}]})
     egress = ("kubernetes:networking.istio.io/v1:ServiceEntry", "s-egress", {
         "metadata": {"namespace": "s"}, "spec": {"hosts": ["api.stripe.com"], "ports": [{"number": 443}]}})
-    demo = ("kubernetes:apps/v1:Deployment", "s-demo-echo", {"metadata": {"namespace": "s"}})
+    demo = ("kubernetes:apps/v1:Deployment", "s-demo", {"metadata": {"namespace": "s", "name": "demo-echo"}})
     def pool(name: str, machine: str) -> tuple:
         return ("gcp:container/nodePool:NodePool", "pool", {"name": name, "nodeConfig": {"machineType": machine}})
 

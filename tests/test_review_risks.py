@@ -113,6 +113,9 @@ def test_a_new_environment_is_reviewed_as_a_whole(base, tmp_path):
     assert any(line.endswith(("(threshold 8)", "(threshold 32Gi)", "(threshold 100)"))
                for line in _lines(report, "quota-raised"))
     assert len(_lines(report, "quota-raised")) == 3
+    assert "quota requests.cpu (none) → 64 (threshold 8)" in _lines(report, "quota-raised")
+    demo_on = bool(yaml.safe_load((ROOT / f"Pulumi.{ATTACHED}.yaml").read_text())["config"][f"{NS}:environment"].get("demo"))
+    assert bool(_lines(report, "demo-on")) == demo_on  # the template's demo comes along
     owners = _lines(report, "owners-granted")
     assert any("user:contractor@outside.example may deploy into namespace" in line for line in owners), owners
     assert any("contractor@outside.example gets roles/container.clusterViewer" in line for line in owners), owners
