@@ -47,10 +47,10 @@ def locked_venv(cache: Path, requirements: str) -> Path:
     lock = ROOT / requirements
     key = hashlib.sha256(lock.read_bytes() + sys.version.encode() + sys.executable.encode()).hexdigest()[:16]
     stem = requirements.replace("/", "-").removesuffix(".txt")
-    where = cache / f"{stem}-{key}"
+    where = cache / f"{stem}@{key}"
     with open(cache / f"{stem}.lock", "w") as guard:  # the other xdist worker may want the same venv
         fcntl.flock(guard, fcntl.LOCK_EX)
-        for old in cache.glob(f"{stem}-*"):
+        for old in cache.glob(f"{stem}@*"):  # (not "-": requirements-* would take requirements-tools-*)
             if old != where and old.is_dir():
                 shutil.rmtree(old)  # a lock's earlier content
         python = where / "bin" / "python"
