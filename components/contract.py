@@ -67,6 +67,9 @@ class PlatformContract(_StackOutputs):
     preview time (a deployed owner's output), so a changed kubeconfig never replaces a provider."""
     control_plane_cidr: pulumi.Input[str] = stack_output("controlPlaneCidr")
     """The control plane's range (``cluster.masterCidr``), which the egress NetworkPolicy lets through."""
+    mesh_revisions: pulumi.Input[list] = stack_output("meshRevisions")
+    """The installed istiod revisions, oldest first, each ``{revision, version, tags}``: what an
+    environment's ``meshRevision`` tag resolves to (platform.mesh)."""
 
     @classmethod
     def secret_output_names(cls) -> tuple[str, ...]:

@@ -26,7 +26,6 @@ from .istio import GATEWAY_PRINCIPAL
 from .mesh import IstioMesh, IstioMeshArgs
 from .tenancy import Tenancy, TenancyArgs
 from .tls import WildcardCertificate, WildcardCertificateArgs
-from .versions import ISTIO_VERSION
 
 # The least IAM an environment owner needs to reach the cluster (kubectl credentials).
 OWNER_IAM_ROLE = "roles/container.clusterViewer"
@@ -95,9 +94,12 @@ class OwnedPlatform(pulumi.ComponentResource):
             dns=config.dns, served=config.dns.served_domain(config)), opts=gcp_child)
 
         k8s_child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
-        mesh = IstioMesh(f"{name}-mesh", IstioMeshArgs(ingress_ip=ingress_ip.address), opts=k8s_child)
+        mesh_config = config.mesh
+        mesh = IstioMesh(f"{name}-mesh", IstioMeshArgs(ingress_ip=ingress_ip.address, mesh=mesh_config),
+                         opts=k8s_child)
         # The owners' role and the admission policies every environment namespace is held to.
-        Tenancy(f"{name}-tenancy", TenancyArgs(api_domain=config.api_domain, mesh_ready=(mesh.istiod,)),
+        Tenancy(f"{name}-tenancy", TenancyArgs(api_domain=config.api_domain, mesh=mesh_config,
+                                                mesh_ready=mesh.ready),
                 opts=k8s_child)
         cert_manager_ready: tuple = ()
         if config.tls.needs_cert_manager:
@@ -120,7 +122,7 @@ class OwnedPlatform(pulumi.ComponentResource):
             namespace=gateway_namespace,
             hosts=config.tls.dns_names,
             credential_name=certificate.secret_name,
-            mesh_ready=(mesh.istiod,),
+            mesh_ready=mesh.ready,
         ), opts=k8s_child)
 
         contract = PlatformContract(
@@ -135,6 +137,7 @@ class OwnedPlatform(pulumi.ComponentResource):
             api_domain=config.api_domain,
             cluster_identifier=config.cluster_identifier,
             control_plane_cidr=config.cluster.master_cidr,
+            mesh_revisions=mesh_config.outputs(),
         )
         review = ReviewFacts(
             tls_source=config.tls.source,
@@ -146,7 +149,7 @@ class OwnedPlatform(pulumi.ComponentResource):
             contract=contract,
             kubernetes=cluster.provider,
             gcp=self.gcp_provider,
-            mesh_ready=(mesh.istiod,),
+            mesh_ready=mesh.ready,
             exports={
                 **contract.outputs(),
                 **review.outputs(),
@@ -159,7 +162,9 @@ class OwnedPlatform(pulumi.ComponentResource):
                 # Only while a deployed zone is being released (dns.releasedZone): the next
                 # `pulumi up` may replace it (components/dns.py).
                 **({"dnsReleasedZone": zone.released_zone} if zone.released_zone else {}),
-                "istioVersion": ISTIO_VERSION,
+                # The stable revision's version: the gateway's and every environment's without a tag of
+                # its own (meshRevisions lists each revision).
+                "istioVersion": mesh_config.stable.version,
                 "certificateNames": list(config.tls.dns_names),
                 "caCertificate": certificate.ca_certificate_pem,
             },

@@ -18,6 +18,10 @@ ISTIO_VERSION = "1.30.5"
 # they stand for the pin's whole line: the tests hold their tag to the pin's minor, and the
 # preview prints which tag it checked against.
 ISTIO_DEFINITIONS_VERSION = "1.30.3"
+# Every Istio version an owner may install as a revision (istiod per revision, beside the pin
+# during an upgrade: docs/operations.md "Upgrading Istio"), each with the tag its vendored
+# definitions come from. A version is installable only with definitions the checks can read.
+ISTIO_VERSIONS = {ISTIO_VERSION: ISTIO_DEFINITIONS_VERSION}
 # Istio's Helm charts, every version: https://blob.istio.io/istio-release/charts (OCI:
 # ghcr.io/istio/release/charts). The old istio-release.storage.googleapis.com/charts loses them
 # in December 2026, and 1.31 was never published there (istio/istio.io

@@ -120,13 +120,28 @@ def no_wildcard_host(resource_type: str, props: Mapping[str, Any]) -> Iterator[s
                    "every name; expected explicit hosts such as <env>.api.<domain>")
 
 
+# Injection by revision tag (components/istio.py; the pack's virtualenv has no Kubernetes SDK to
+# import it from, tests/test_policy.py holds them equal).
+REVISION_LABEL = "istio.io/rev"
+LEGACY_INJECTION_LABEL = "istio-injection"
+MESH_TAGS = ("stable", "canary")
+
+
 def environment_namespace_injected(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    """An environment namespace selects a revision tag (never a revision by name, never none) and
+    carries no istio-injection label, which would take precedence and which no tag's webhook
+    answers: without a sidecar there is no mTLS and no JWT check."""
     if resource_type != NAMESPACE:
         return
     labels = _get(props, "metadata.labels", {}) or {}
-    if "istio-envs/environment" in labels and labels.get("istio-injection") != "enabled":
-        yield (f"Namespace {_object_name(props)} is an environment without sidecar injection; "
-               "expected label istio-injection: enabled (no sidecar: no mTLS, no JWT checks)")
+    if "istio-envs/environment" not in labels:
+        return
+    if labels.get(REVISION_LABEL) not in MESH_TAGS or LEGACY_INJECTION_LABEL in labels:
+        found = {k: labels[k] for k in (REVISION_LABEL, LEGACY_INJECTION_LABEL) if k in labels}
+        yield (f"Namespace {_object_name(props)} is an environment without sidecar injection by a "
+               f"revision tag (labels {found or 'none'}); expected {REVISION_LABEL}: one of "
+               f"{', '.join(MESH_TAGS)} and no {LEGACY_INJECTION_LABEL} label (no sidecar: no mTLS, "
+               "no JWT checks)")
 
 
 def cluster_hardened(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
@@ -467,7 +482,8 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
     "gateway-https-only": ("Gateway servers speak HTTPS only (HTTP only as a redirect)", gateway_https_only),
     "gateway-min-tls-1-2": ("HTTPS Gateway servers refuse TLS older than 1.2", gateway_min_tls),
     "no-wildcard-hosts": ("No Gateway or VirtualService host matches every name", no_wildcard_host),
-    "environment-namespaces-injected": ("Environment namespaces have Istio sidecar injection",
+    "environment-namespaces-injected": ("Environment namespaces select an Istio revision tag for "
+                                        "sidecar injection",
                                         environment_namespace_injected),
     "gke-cluster-hardened": ("GKE cluster and node pools keep the platform's hardening", cluster_hardened),
     "dnssec-on-created-zones": ("Public Cloud DNS zones are DNSSEC-signed", dnssec_on_created_zones),

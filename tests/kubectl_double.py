@@ -153,7 +153,7 @@ class FakeCluster:
                                '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}\n')
         if request.kind == "Pod" and request.operation == "CREATE":
             namespace = self.world.cluster.namespaces.get(request.namespace, {})
-            request = Request("CREATE", user, inject(request.target, namespace), None, groups)
+            request = Request("CREATE", user, inject(request.target, namespace, self.world.tags), None, groups)
             level = (namespace.get("metadata", {}).get("labels", {}) or {}).get(ENFORCE)
             failed = violations(request.object, level) if level else []
             if failed:

@@ -16,6 +16,7 @@ from stackfiles import DELETE, NS, certificate, platform, provided, secrets_for,
 
 from components.config import ConfigError, load
 from components.stackset import stack_files
+from components.versions import ISTIO_VERSION
 from preview.engine import run_program
 
 
@@ -315,6 +316,16 @@ CASES = {
     "certificate on an attached stack": ("test", lambda f: f["Pulumi.test.yaml"]["config"].update(
         {f"{NS}:tlsCertificate": certificate(["*.api.example.com"])[0]}), "tlsCertificate",
         "this stack is attached"),
+    # Istio revisions (platform.mesh) and the tag an environment selects.
+    "mesh tag unknown": ("dev", set_key("environment.meshRevision", "beta"), "environment.meshRevision",
+                         "expected one of stable, canary"),
+    "mesh tag the owner does not install": ("dev", set_key("environment.meshRevision", "canary"),
+                                            "environment.meshRevision", "installs no revision tagged canary"),
+    "mesh without a stable revision": ("dev", set_key("platform.mesh", {"revisions": [{"version": ISTIO_VERSION}]}),
+                                       "platform.mesh.revisions", "no revision is tagged stable"),
+    "mesh version without vendored definitions": (
+        "dev", set_key("platform.mesh", {"revisions": [{"version": "1.29.0", "tags": ["stable"]}]}),
+        "platform.mesh.revisions[0].version", "expected one of"),
     **{f"unread: {name}": case for name, case in {
         "environment without the namespace": ("dev", move_key(f"{NS}:environment", "environment"),
                                               "environment", "expected istio-envs:environment"),

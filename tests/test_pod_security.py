@@ -23,7 +23,7 @@ RESTRICTED_POD = {
     "spec": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
              "containers": [{"name": "app", "image": "i", "securityContext": {
                  "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}
-NAMESPACE = {"metadata": {"name": "dev", "labels": {"istio-injection": "enabled", **POD_SECURITY_LABELS}}}
+NAMESPACE = {"metadata": {"name": "dev", "labels": {"istio.io/rev": "stable", **POD_SECURITY_LABELS}}}
 
 
 def test_the_level_is_restricted_at_the_platforms_kubernetes_minor(plans):

@@ -207,6 +207,26 @@ def test_the_packs_tenancy_facts_are_the_programs():
     assert set(TENANCY_POLICIES) == set(POLICY_NAMES) and OWNER_ROLE == OWNER_CLUSTER_ROLE
 
 
+def test_the_packs_mesh_facts_are_the_programs():
+    from components import istio
+    from policy import rules
+
+    assert (rules.REVISION_LABEL, rules.LEGACY_INJECTION_LABEL, rules.MESH_TAGS) == (
+        istio.REVISION_LABEL, istio.LEGACY_INJECTION_LABEL, istio.MESH_TAGS)
+
+
+@pytest.mark.parametrize("labels", [{"istio.io/rev": "1-30-5"}, {"istio.io/rev": "default"}, {},
+                                    {"istio.io/rev": "stable", "istio-injection": "enabled"}],
+                         ids=["a-revision-by-name", "not-a-tag", "no-tag", "legacy-label-too"])
+def test_a_namespace_not_injected_by_a_tag_is_reported(plans, labels):
+    broken = copy.deepcopy(plans["dev"])
+    namespace = named(broken, "core/v1:Namespace", "dev")["inputs"]["metadata"]["labels"]
+    namespace.pop("istio.io/rev")
+    namespace.update(labels)
+    (violation,) = check_plan(broken, ROOT)
+    assert violation.policy == "environment-namespaces-injected", violation
+
+
 def test_an_owner_stack_without_a_tenancy_policy_is_reported(plans):
     broken = copy.deepcopy(plans["dev"])
     _drop(broken, "admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy", "istio-envs-environment-pods")

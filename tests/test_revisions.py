@@ -1,0 +1,105 @@
+"""Revision-based Istio (issue #23): one istiod per revision, named after its version, with the
+revision tags environments select; every environment namespace selects a tag, and its pods and
+outputs say which revision that is."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import DEMO_STACKS, OWNER, SHIPPED_STACKS, STACKS, named, of_type
+
+from components.demo import REVISION_ANNOTATION
+from components.istio import LEGACY_INJECTION_LABEL, MESH_TAGS, REVISION_LABEL, revision_name
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def releases(plan: dict, chart: str) -> list[dict]:
+    return [r for r in plan["resources"] if r["type"] == RELEASE and r["inputs"]["chart"] == chart]
+
+
+def installed(plan: dict) -> dict[str, dict]:
+    """revision -> its istiod release's inputs."""
+    return {r["inputs"]["values"]["revision"]: r for r in releases(plan, "istiod")}
+
+
+def tag_of(stack: str) -> str:
+    return STACKS[stack].environment.get("meshRevision", "stable")
+
+
+def test_each_revision_is_an_istiod_release_named_after_its_version(plans, configs):
+    plan, mesh = plans[OWNER], configs[OWNER].platform.mesh
+    found = installed(plan)
+    assert set(found) == {revision_name(r.version) for r in mesh.revisions}
+    for revision in mesh.revisions:
+        release = found[revision.name]["inputs"]
+        assert release["name"] == f"istiod-{revision.name}" and release["version"] == revision.version
+        assert release["values"]["revisionTags"] == list(revision.tags)
+        assert release["values"]["global"]["tag"] == revision.version
+    (base,) = releases(plan, "base")
+    (gateway,) = releases(plan, "gateway")
+    (cni,) = releases(plan, "cni")
+    # CRDs at the newest revision, the default validator and the gateway on stable, CNI at the oldest.
+    assert base["inputs"]["version"] == mesh.newest.version
+    assert base["inputs"]["values"]["defaultRevision"] == mesh.stable.name
+    assert gateway["inputs"]["values"]["revision"] == mesh.stable.name
+    assert gateway["inputs"]["version"] == mesh.stable.version
+    assert cni["inputs"]["version"] == mesh.oldest.version
+    for release in found.values():
+        assert base["urn"] in release["dependencies"] and cni["urn"] in release["dependencies"]
+        assert release["urn"] in gateway["dependencies"]
+
+
+def test_the_stable_revision_takes_the_unrevisioned_istiods_place_in_state(plans, configs):
+    """Before revisions there was one release, `platform-mesh-istiod`: the stable revision's
+    release names it as an alias, so `pulumi up` replaces it rather than leaving it behind."""
+    mesh = configs[OWNER].platform.mesh
+    for revision, release in installed(plans[OWNER]).items():
+        expected = ["name=platform-mesh-istiod"] if revision == mesh.stable.name else []
+        assert release["aliases"] == expected, revision
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_environment_namespace_selects_a_revision_tag(plans, configs, stack):
+    labels = named(plans[stack], "core/v1:Namespace", configs[stack].environment.namespace)["inputs"]["metadata"]["labels"]
+    assert labels[REVISION_LABEL] == tag_of(stack) and labels[REVISION_LABEL] in MESH_TAGS
+    assert LEGACY_INJECTION_LABEL not in labels
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_the_environment_says_which_revision_its_pods_run_and_how_to_restart_them(plans, configs, stack):
+    owner = STACKS[stack].owner or stack
+    mesh = configs[owner].platform.mesh
+    revision = mesh.tagged(tag_of(stack))
+    out = plans[stack]["outputs"]["meshRevision"]
+    namespace = configs[stack].environment.namespace
+    assert {k: out[k] for k in ("tag", "revision", "version")} == {
+        "tag": tag_of(stack), "revision": revision.name, "version": revision.version}
+    assert out["restart"] == [
+        f"kubectl rollout restart {kind} --namespace {namespace} --selector "
+        "'app.kubernetes.io/managed-by!=istio-envs'" for kind in ("deployment", "statefulset")]
+
+
+@pytest.mark.parametrize("stack", DEMO_STACKS)
+def test_the_demo_names_its_revision_on_its_pod_template(plans, stack):
+    """A move to another revision changes the pod template: the demo restarts onto that proxy."""
+    deployment = named(plans[stack], "apps/v1:Deployment", "demo-echo")["inputs"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {REVISION_ANNOTATION: plans[stack]["outputs"]["meshRevision"]["revision"]}
+
+
+def test_the_owner_exports_every_revision(plans, configs):
+    assert plans[OWNER]["outputs"]["meshRevisions"] == configs[OWNER].platform.mesh.outputs()
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_the_summary_shows_the_environments_revision(build_dir, plans, stack):
+    out = plans[stack]["outputs"]["meshRevision"]
+    summary = (build_dir / stack / "summary.md").read_text()
+    assert (f"- Mesh: revision tag `{out['tag']}` → Istio {out['version']} (revision "
+            f"`{out['revision']}`)") in summary
+
+
+def test_no_manifest_uses_the_legacy_injection_label(plans):
+    for plan in plans.values():
+        for resource in of_type(plan, "core/v1:Namespace"):
+            assert LEGACY_INJECTION_LABEL not in (resource["inputs"]["metadata"].get("labels") or {})
