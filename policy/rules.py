@@ -360,6 +360,51 @@ def tenancy_admission_bound(resources: Iterable[Resource]) -> Iterator[str]:
                    "expected Fail (an expression that errors must refuse, not admit)")
 
 
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def installed_tags(resources: Iterable[Resource]) -> dict[str, str]:
+    """tag -> the revision an istiod release of the stack carries it for (its revisionTags)."""
+    return {tag: str(_get(r.props, "values.revision", "?")) for r in resources
+            if r.type == HELM_RELEASE and r.props.get("chart") == "istiod"
+            for tag in _get(r.props, "values.revisionTags", []) or []}
+
+
+def other_stack_tags(project_dir: Path, this_stack: str) -> dict[str, str]:
+    """The revision tag each stack file attached to ``this_stack`` selects (its
+    environment.meshRevision, default stable), as the file says it: stack file -> tag."""
+    from components.stackset import StackSet, stack_file_name
+
+    found = {}
+    for stack in StackSet.load(project_dir).attached_to(this_stack):
+        tag = stack.environment.get("meshRevision", MESH_TAGS[0])
+        found[stack_file_name(stack.name)] = tag if isinstance(tag, str) else str(tag)
+    return found
+
+
+def mesh_revisions_in_use_installed(resources: Iterable[Resource],
+                                    attached: Mapping[str, str]) -> Iterator[str]:
+    """An owner stack (it declares istiod) installs a revision for every tag an environment on its
+    platform selects: its own namespaces' istio.io/rev, and each attached stack file's
+    meshRevision (``attached``: stack file -> tag). Removing the revision a namespace uses would
+    leave its new pods without a sidecar (refused by admission) and its running proxies without a
+    control plane."""
+    resources = list(resources)
+    if not any(r.type == HELM_RELEASE and r.props.get("chart") == "istiod" for r in resources):
+        return
+    tags = installed_tags(resources)
+    users = {f"namespace {_get(r.props, 'metadata.name', '?')}": (_get(r.props, "metadata.labels", {}) or {}).get(
+        REVISION_LABEL) for r in resources if r.type == NAMESPACE
+        and "istio-envs/environment" in (_get(r.props, "metadata.labels", {}) or {})}
+    users.update({f"the environment of {file}": tag for file, tag in attached.items()})
+    for user, tag in sorted(users.items()):
+        if tag not in tags:
+            yield (f"revision tag {tag!r}, selected by {user}, is on no istiod release of this stack "
+                   f"(installed: {', '.join(f'{t} -> {r}' for t, r in sorted(tags.items())) or 'none'}); "
+                   "expected the revision it points at kept installed until every environment has "
+                   "moved off it")
+
+
 def audiences(resources: Iterable[Resource]) -> set[str]:
     return {aud for r in resources if r.type == REQUEST_AUTHENTICATION
             for rule in _get(r.props, "spec.jwtRules", []) or [] for aud in rule.get("audiences", [])}
@@ -518,4 +563,6 @@ STACK_RULES = {
     "environments-isolated": "Environment namespaces have a Sidecar and ingress and egress NetworkPolicies",
     "hosts-require-a-token": "Every VirtualService host requires a JWT with an audience",
     "audiences-unique-across-stacks": "No audience is accepted by two environments",
+    "mesh-revisions-in-use-installed": "An owner stack keeps a revision installed for every tag an "
+                                       "environment on its platform selects",
 }

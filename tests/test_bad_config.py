@@ -40,7 +40,7 @@ OWNER_FILE_CASES = ("owner file broken for an attached stack", "provided cert mi
 FLEET_CASES = ("environment name used by another stack", "audience shared with another stack",
                "provided cert misses the host of an attached stack", "attached to a missing owner",
                "attached to a non-owner", "provided cert misses an attached environment",
-               "owner file broken for an attached stack")
+               "owner file broken for an attached stack", "attached environment on a tag its owner does not install")
 
 CASES = {
     "missing environment": ("dev", set_key("environment", DELETE), "environment", "missing"),
@@ -326,6 +326,9 @@ CASES = {
     "mesh version without vendored definitions": (
         "dev", set_key("platform.mesh", {"revisions": [{"version": "1.29.0", "tags": ["stable"]}]}),
         "platform.mesh.revisions[0].version", "expected one of"),
+    "attached environment on a tag its owner does not install": (
+        "test", set_key("environment.meshRevision", "canary", "test"), "environment.meshRevision",
+        "installs no Istio revision tagged canary"),
     **{f"unread: {name}": case for name, case in {
         "environment without the namespace": ("dev", move_key(f"{NS}:environment", "environment"),
                                               "environment", "expected istio-envs:environment"),

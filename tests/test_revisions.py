@@ -5,10 +5,11 @@ outputs say which revision that is."""
 from __future__ import annotations
 
 import pytest
-from conftest import DEMO_STACKS, OWNER, SHIPPED_STACKS, STACKS, named, of_type
+from conftest import DEMO_STACKS, OWNER, ROOT, SHIPPED_STACKS, STACKS, named, of_type
 
 from components.demo import REVISION_ANNOTATION
 from components.istio import LEGACY_INJECTION_LABEL, MESH_TAGS, REVISION_LABEL, revision_name
+from components.versions import ISTIO_VERSIONS
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -103,3 +104,66 @@ def test_no_manifest_uses_the_legacy_injection_label(plans):
     for plan in plans.values():
         for resource in of_type(plan, "core/v1:Namespace"):
             assert LEGACY_INJECTION_LABEL not in (resource["inputs"]["metadata"].get("labels") or {})
+
+
+# --- during an upgrade (tests/upgrade.py): two revisions ---------------------------------------
+
+def _state(upgrade_projects, index: int):
+    return upgrade_projects[index]
+
+
+def test_removing_the_revision_environments_use_is_refused(upgrade_projects, tmp_path):
+    """After test and uat moved to canary, the owner drops the canary revision: the fleet check
+    refuses each file on it, and so does the owner's policy rule, naming them (the negative case
+    of `mesh-revisions-in-use-installed`)."""
+    import shutil
+
+    from upgrade import NEW, OLD, OWNER, mesh
+
+    from components import fleet
+    from policy.offline import check_plan
+    from preview import preview_stack
+
+    project = shutil.copytree(_state(upgrade_projects, 2), tmp_path / "dropped")  # test, uat on canary
+    owner_file = project / f"Pulumi.{OWNER}.yaml"
+    plan = preview_stack(OWNER, project, tmp_path / "build").plan
+    assert check_plan(plan, project) == []
+    owner_file.write_text(mesh((OLD, ("stable",)))(owner_file.read_text()))
+    problems = {(p.stack_file, p.config_key) for p in fleet.check(project)}
+    assert problems == {("Pulumi.test.yaml", "istio-envs:environment.meshRevision"),
+                        ("Pulumi.uat.yaml", "istio-envs:environment.meshRevision")}, problems
+    # The plan as it stood, its canary release's tag dropped (what the owner's next plan installs).
+    for release in plan["resources"]:
+        if release["type"] == RELEASE and release["inputs"]["values"].get("revision") == revision_name(NEW):
+            release["inputs"]["values"]["revisionTags"] = []
+    found = [v for v in check_plan(plan, project) if v.policy == "mesh-revisions-in-use-installed"]
+    assert sorted(v.message.split(", selected by ")[1].split(",")[0] for v in found) == [
+        "the environment of Pulumi.test.yaml", "the environment of Pulumi.uat.yaml"], found
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_each_state_of_the_upgrade_passes_the_fleet_check(upgrade_projects, index):
+    from components import fleet
+
+    assert fleet.check(_state(upgrade_projects, index)) == []
+
+
+@pytest.mark.parametrize("tag", sorted(set(ISTIO_VERSIONS.values())))
+def test_what_the_revisions_rely_on_is_in_each_vendored_chart(tag):
+    """components/mesh.py's reading of the charts, held to each installable version's templates."""
+    charts = ROOT / "tests" / "charts" / "istio" / tag
+    tags = (charts / "istiod" / "templates" / "revision-tags-mwc.yaml").read_text()
+    # A tag's webhook: namespaces labelled istio.io/rev=<tag>, and only without istio-injection.
+    assert "{{- range $tagName := $.Values.revisionTags }}" in tags
+    assert "  name: istio-revision-tag-{{ $tagName }}" in tags
+    assert ("    - key: istio.io/rev\n      operator: In\n      values:\n      - \"{{ $tagName }}\"\n"
+            "    - key: istio-injection\n      operator: DoesNotExist") in tags
+    # The default validator calls the defaultRevision's istiod (no unrevisioned Service exists).
+    base = (charts / "base" / "templates" / "defaultrevision-validatingwebhookconfiguration.yaml").read_text()
+    assert "        name: istiod-{{ .Values.defaultRevision }}" in base
+    # The gateway's pods carry its revision: changing it changes the pod template.
+    helpers = (charts / "gateway" / "templates" / "_helpers.tpl").read_text()
+    assert "{{- with .Values.revision }}\nistio.io/rev: {{ . | quote }}" in helpers
+    # The injector stamps the revision on the pod (what make verify reads).
+    template = (charts / "istiod" / "files" / "injection-template.yaml").read_text()
+    assert 'istio.io/rev: {{ .Revision | default "default" | quote }},' in template
