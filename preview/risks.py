@@ -168,6 +168,8 @@ CLASSES = {
     "public-path": "a public path (no token) is added",
     "audience-shared": "an audience is in more than one stack",
     "quota-raised": "a quota is raised past its threshold",
+    "mesh-move": "an environment moves to another Istio revision (its pods restart), or an istiod "
+                 "revision is installed, removed or gets a tag",
 }
 DEFAULT_BLOCKING = ("protected-delete",)
 

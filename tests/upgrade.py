@@ -82,8 +82,7 @@ R_OLD, R_NEW = _revision(OLD), _revision(NEW)
 STEPS = (
     Step(f"the owner installs Istio {NEW} beside {OLD} as the canary revision",
          {OWNER: mesh((OLD, ("stable",)), (NEW, ("canary",)))},
-         (f"dev: revision {R_NEW} (Istio {NEW}) is installed, tagged canary: its CRDs (the base "
-          f"chart) go first, {OLD}'s istiod reads them",), platform=True),
+         (f"dev: revision {R_NEW} (Istio {NEW}) is installed beside {R_OLD}, tagged canary",), platform=True),
     Step(f"test moves to Istio {NEW} (canary)", {"test": select("canary")},
          (f"test: test moves to {NEW}: its pods restart",)),
     Step(f"uat moves to Istio {NEW} (canary)", {"uat": select("canary")},
@@ -94,7 +93,7 @@ STEPS = (
          {OWNER: mesh((OLD, ()), (NEW, ("stable", "canary")))},
          (f"dev: tag stable moves to {NEW} (revision {R_NEW}): the ingress gateway restarts on it",), platform=True),
     Step(f"revision {R_OLD} (Istio {OLD}) is removed", {OWNER: mesh((NEW, ("stable", "canary")))},
-         (f"dev: revision {R_OLD} (Istio {OLD}) is removed; CNI moves to {NEW}",), platform=True),
+         (f"dev: revision {R_OLD} (Istio {OLD}) is removed",), platform=True),
 )
 # A rollback of one environment, from the state after uat moved: the same move backwards.
 ROLLBACK_AFTER = 2

@@ -24,6 +24,10 @@ environment passes end to end right after ``pulumi up``.
    objects expected admitted, all as server-side dry runs (tools/tenancy.py). CI runs it as the
    environments deployer, whose requests the cases are; anyone else, no kubectl or no cluster
    access: SKIP, saying which.
+8. Proxies on the environment's Istio revision (``--stack``, with kubectl): every pod of the
+   namespace carries the revision its tag points at (the stack output ``meshRevision``); pods on
+   another one are WAIT, each with the ``kubectl rollout restart`` of its Deployment or
+   StatefulSet (tools/revisions.py): after a move, the to-do before the old revision goes.
 
 Checks 5 and 6 are skipped when their token is not given, check 0 without the zone's name and
 name servers (``--zone``, ``--name-servers``) or with ``--resolve`` (DNS not consulted). With ``tls.source: acme`` a failed
@@ -56,7 +60,8 @@ from typing import TYPE_CHECKING
 
 from components.config import DEMO_HEALTH_PATH, DEMO_ROUTE, demo_text
 
-if TYPE_CHECKING:  # tools.tenancy imports this module's Check
+if TYPE_CHECKING:  # tools.tenancy and tools.revisions import this module's Check
+    from tools.revisions import MeshTarget
     from tools.tenancy import LiveTarget
 
 
@@ -105,6 +110,8 @@ class Target:
     """A created zone's DS record (stack output ``dnsDsRecord``), for the to-do."""
     live: LiveTarget | None = None
     """The environment for the live tenancy check (tools/tenancy.py ``LiveTarget``; --stack only)."""
+    mesh: MeshTarget | None = None
+    """The namespace and the revision its pods should run (tools/revisions.py; --stack only)."""
 
     def __post_init__(self) -> None:
         self.path = self.path or (self.demo.path if self.demo else "/")
@@ -346,12 +353,14 @@ def _stack_target(stack: str) -> tuple[Target, str | None]:
         handle.write(ca)
         handle.close()
         ca_file = handle.name
+    from tools.revisions import MeshTarget
     from tools.tenancy import LiveTarget
 
     return Target(host=outputs["host"], ingress_ip=outputs["ingressIp"], ca_file=ca_file,
                   tls_source=outputs.get("tlsSource"), demo=Demo.from_output(outputs.get("demo")),
                   zone=owner.get("dnsName"), name_servers=tuple(owner.get("nameServers") or ()),
-                  ds_record=owner.get("dnsDsRecord"), live=LiveTarget.from_outputs(outputs, owner)), ca_file
+                  ds_record=owner.get("dnsDsRecord"), live=LiveTarget.from_outputs(outputs, owner),
+                  mesh=MeshTarget.from_outputs(outputs)), ca_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -409,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         from tools.tenancy import live_checks
 
         checks += live_checks(target.live, context=args.kube_context)
+    if target.mesh is not None:
+        from tools.revisions import revision_checks
+
+        checks += revision_checks(target.mesh, context=args.kube_context)
     for check in checks:
         print(f"{check.status:<4}  {check.name:<26} {check.detail}")
     failed = [c for c in checks if c.status == "FAIL"]
