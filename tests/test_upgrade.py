@@ -79,3 +79,41 @@ def test_the_walk_is_the_upgrade_the_issue_describes():
     """Owner installs canary; test, uat, dev move; stable promoted; old revision removed."""
     assert [sorted(s.edits) for s in STEPS] == [[OWNER], ["test"], ["uat"], [OWNER], [OWNER], [OWNER]]
     assert f"{NEW}" in STEPS[0].name and f"{OLD}" in STEPS[-1].name
+
+
+def _istiods(plan: dict) -> dict[str, dict]:
+    return {r["inputs"]["values"]["revision"]: r for r in plan["resources"]
+            if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"]["chart"] == "istiod"}
+
+
+def test_a_tag_leaves_its_old_release_before_its_new_one_takes_it(upgrade_plans, upgrade_projects, tmp_path):
+    """Helm refuses to render istio-revision-tag-<tag> while another release owns it: the release
+    that takes `stable` waits for the one giving it up, in a promotion and in its rollback."""
+    import shutil
+
+    from upgrade import mesh
+
+    from preview import preview_stack
+
+    old, new = revision_name(OLD), revision_name(NEW)
+    promoted = _istiods(upgrade_plans["step-5"][OWNER])
+    assert promoted[old]["urn"] in promoted[new]["dependencies"]
+    assert promoted[new]["urn"] not in promoted[old]["dependencies"]
+    back = shutil.copytree(upgrade_projects[4], tmp_path / "unpromoted")
+    path = back / f"Pulumi.{OWNER}.yaml"
+    path.write_text(mesh((OLD, ("stable",)), (NEW, ("canary",)))(path.read_text()))
+    unpromoted = _istiods(preview_stack(OWNER, back, tmp_path / "build", check_schemas=True).plan)
+    assert unpromoted[new]["urn"] in unpromoted[old]["dependencies"]
+    assert unpromoted[old]["urn"] not in unpromoted[new]["dependencies"]
+
+
+def test_pull_request_environments_follow_test(upgrade_projects, tmp_path):
+    """`make new-env` (and the pull-request environments, written by it from Pulumi.test.yaml)
+    copies the template's meshRevision: once test has moved, a new environment starts there."""
+    import shutil
+
+    from tools.new_env import new_environment
+
+    project = shutil.copytree(upgrade_projects[1], tmp_path / "moved")  # test on canary
+    written = new_environment("pr-7", project).read_text()
+    assert "meshRevision: canary" in written
