@@ -67,9 +67,6 @@ class PlatformContract(_StackOutputs):
     preview time (a deployed owner's output), so a changed kubeconfig never replaces a provider."""
     control_plane_cidr: pulumi.Input[str] = stack_output("controlPlaneCidr")
     """The control plane's range (``cluster.masterCidr``), which the egress NetworkPolicy lets through."""
-    mesh_revisions: pulumi.Input[list] = stack_output("meshRevisions")
-    """The installed istiod revisions, oldest first, each ``{revision, version, tags}``: what an
-    environment's ``meshRevision`` tag resolves to (platform.mesh)."""
 
     @classmethod
     def secret_output_names(cls) -> tuple[str, ...]:
@@ -85,5 +82,17 @@ class ReviewFacts(_StackOutputs):
     min_tls_version: pulumi.Input[str | None] = stack_output("minTlsVersion")
     certificate_not_after: pulumi.Input[str | None] = stack_output("certificateNotAfter")
     certificate_lifetime: pulumi.Input[Any] = stack_output("certificateLifetime")
+
+    REQUIRED: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class MeshFacts(_StackOutputs):
+    """The owner's istiod revisions, oldest first, each ``{revision, version, tags}``: what an
+    environment's ``meshRevision`` tag resolves to (platform.mesh). Optional: an owner deployed
+    before revisions exports none, and an attached stack's preview against it must not fail (the
+    owner deploys first, and then exports them)."""
+
+    mesh_revisions: pulumi.Input[list | None] = stack_output("meshRevisions")
 
     REQUIRED: ClassVar[bool] = False

@@ -83,9 +83,9 @@ class Environment(pulumi.ComponentResource):
 
         # The revision tag the namespace selects, and what it points at on the platform (the
         # owner's meshRevisions: its own config, or its outputs when attached; an error when the
-        # owner installs no such tag).
+        # owner installs no such tag: the fleet check refuses that file before any preview).
         tag = cfg.mesh_revision
-        revision = pulumi.Output.from_input(shared.mesh_revisions).apply(lambda found: revision_for(found, tag))
+        revision = pulumi.Output.from_input(platform.mesh_revisions).apply(lambda found: revision_for(found, tag))
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": cfg.namespace, "labels": {

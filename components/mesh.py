@@ -7,6 +7,7 @@ address (the write-ups scraped it by hand after every cluster rebuild).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -76,12 +77,12 @@ class IstioMesh(pulumi.ComponentResource):
         )
 
         def chart(resource: str, release: str, chart_name: str, version: str,
-                  namespace: k8s.core.v1.Namespace, values: dict, depends_on: list[pulumi.Resource],
+                  namespace: k8s.core.v1.Namespace, values: dict, depends_on: Sequence[pulumi.Resource],
                   aliases: list[pulumi.Alias] | None = None) -> k8s.helm.v3.Release:
             return pinned_chart(f"{name}-{resource}", release=release, chart=chart_name,
                                 version=version, repo=ISTIO_CHARTS,
                                 namespace=namespace.metadata["name"], values=values,
-                                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on,
+                                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on),
                                                             aliases=aliases))
 
         # The validating webhook's failurePolicy is flipped to Fail by istiod at runtime; set it

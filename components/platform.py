@@ -19,7 +19,8 @@ from .binary_authorization import ImageAdmissionPolicy, ImageAdmissionPolicyArgs
 from .cert_manager import CertManager, CertManagerArgs
 from .cluster import GkeCluster, GkeClusterArgs, kubernetes_provider
 from .config import PlatformConfig, StackConfig
-from .contract import PlatformContract, ReviewFacts
+from .config.mesh import MeshConfig
+from .contract import MeshFacts, PlatformContract, ReviewFacts
 from .dns import DnsZone, DnsZoneArgs, refuse_zone_replacement
 from .gateway import MIN_TLS_VERSION, ApiGateway, ApiGatewayArgs
 from .istio import GATEWAY_PRINCIPAL
@@ -42,6 +43,8 @@ class PlatformHandles:
     """What Istio custom resources wait for (istiod in the owner stack; nothing when attached)."""
     exports: dict = field(default_factory=dict)
     """Stack outputs of the platform side: the contract's (owner) plus what reviewers read."""
+    mesh_revisions: pulumi.Input[list] = field(default_factory=list)
+    """The istiod revisions an environment's tag resolves against (the owner's meshRevisions)."""
 
 
 class OwnedPlatform(pulumi.ComponentResource):
@@ -137,7 +140,6 @@ class OwnedPlatform(pulumi.ComponentResource):
             api_domain=config.api_domain,
             cluster_identifier=config.cluster_identifier,
             control_plane_cidr=config.cluster.master_cidr,
-            mesh_revisions=mesh_config.outputs(),
         )
         review = ReviewFacts(
             tls_source=config.tls.source,
@@ -150,9 +152,11 @@ class OwnedPlatform(pulumi.ComponentResource):
             kubernetes=cluster.provider,
             gcp=self.gcp_provider,
             mesh_ready=mesh.ready,
+            mesh_revisions=mesh_config.outputs(),
             exports={
                 **contract.outputs(),
                 **review.outputs(),
+                **MeshFacts(mesh_revisions=mesh_config.outputs()).outputs(),
                 "clusterName": cluster.name,
                 # What the parent zone publishes: `<dnsName> NS <nameServers>` and `<dnsName> DS
                 # <dnsDsRecord>` (README "Delegating the zone"); make verify checks the NS set.
@@ -186,10 +190,15 @@ class PlatformReference(pulumi.ComponentResource):
                                          pulumi.ResourceOptions(parent=self))
         gcp_provider = gcp.Provider(f"{name}-gcp", project=contract.project,
                                     opts=pulumi.ResourceOptions(parent=self))
+        # An owner deployed before revisions exports none: its environments count as on the pin,
+        # tagged stable, until it is deployed (it deploys first).
+        revisions = pulumi.Output.from_input(MeshFacts.read(owner).mesh_revisions).apply(
+            lambda found: found or MeshConfig().outputs())
         self.handles = PlatformHandles(
             contract=contract,
             kubernetes=kubernetes,
             gcp=gcp_provider,
+            mesh_revisions=revisions,
             exports={"platformOwner": owner_stack, "ingressIp": contract.ingress_ip,
                      # The owner's TLS facts, repeated for this stack's reviewers.
                      **ReviewFacts.read(owner).outputs()},

@@ -167,3 +167,28 @@ def test_what_the_revisions_rely_on_is_in_each_vendored_chart(tag):
     # The injector stamps the revision on the pod (what make verify reads).
     template = (charts / "istiod" / "files" / "injection-template.yaml").read_text()
     assert 'istio.io/rev: {{ .Revision | default "default" | quote }},' in template
+
+
+def test_the_config_schema_offers_exactly_the_installable_versions():
+    from typing import get_args
+
+    from components.config.mesh import IstioVersion
+
+    assert get_args(IstioVersion) == tuple(ISTIO_VERSIONS)
+
+
+def test_an_attached_stack_previews_against_an_owner_deployed_before_revisions(plans, tmp_path):
+    """An owner that exports no meshRevisions yet (deployed before revisions): an attached stack's
+    preview does not fail, and counts the pin, tagged stable (the owner deploys first)."""
+    import json
+
+    from components.versions import ISTIO_VERSION
+    from preview import preview_stack
+
+    stack = next(s for s in SHIPPED_STACKS if STACKS[s].owner == OWNER and tag_of(s) == "stable")
+    older = json.loads(json.dumps(plans[OWNER]))
+    older["outputs"].pop("meshRevisions")
+    (tmp_path / OWNER).mkdir()
+    (tmp_path / OWNER / "plan.json").write_text(json.dumps(older))
+    out = preview_stack(stack, ROOT, tmp_path).plan["outputs"]["meshRevision"]
+    assert (out["tag"], out["version"], out["revision"]) == ("stable", ISTIO_VERSION, revision_name(ISTIO_VERSION))
