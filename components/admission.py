@@ -9,7 +9,7 @@ attack. Who may write the platform-managed objects at all is decided apart, by t
 ``istio-envs-managed-objects`` policy (bootstrap/platform_access.py), which knows the deployer
 identities. Semantics: kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/.
 
-Facts a policy needs (the API domain, the proxy image) are baked in by the owner stack: nothing
+Facts a policy needs (the API domain, the revision tags, the proxy images) are baked in by the owner stack: nothing
 an environment's tenants can write is read as a parameter.
 """
 
@@ -23,20 +23,16 @@ from pulumi_kubernetes.admissionregistration.v1 import (
     ValidatingAdmissionPolicySpecArgsDict,
 )
 
+from .config.mesh import MeshConfig
 from .gateway import GATEWAY_NAME
-from .istio import GATEWAY_NAMESPACE, GATEWAY_PRINCIPAL
+from .istio import GATEWAY_NAMESPACE, GATEWAY_PRINCIPAL, LEGACY_INJECTION_LABEL, REVISION_LABEL, proxy_image
 from .pod_security import POD_SECURITY_LABELS
-from .versions import ISTIO_HUB, ISTIO_VERSION
 
 ENVIRONMENT_LABEL = "istio-envs/environment"
 # Set on a MUTUAL environment's namespace: its routes bind to its own MUTUAL Gateway only, never
 # the shared SIMPLE one (where a client could dodge the certificate with another SNI).
 CLIENT_TLS_LABEL = "istio-envs/client-tls"
 CLIENT_TLS_MUTUAL = "mutual"
-INJECTION_LABEL = {"istio-injection": "enabled"}
-# What the istiod injector puts in a pod (the pinned chart's global.proxy.image with the hub and
-# tag mesh.py sets; injection-template.yaml `image: "{{ .ProxyImage }}"`).
-PROXY_IMAGE = f"{ISTIO_HUB}/proxyv2:{ISTIO_VERSION}"
 PROXY_CONTAINERS = ("istio-proxy", "istio-validation")
 # The proxy's UID and GID: traffic of that UID or GID is never redirected to the proxy, so an
 # application container running as either bypasses the sidecar (injection-template.yaml:
@@ -77,6 +73,8 @@ FORBIDDEN_KINDS = (
     ("networking.k8s.io", ("ingresses",)),
 )
 WRITES = ("CREATE", "UPDATE")
+# The pinned Istio alone, tagged stable: a platform without platform.mesh.
+SHIPPED_MESH = MeshConfig()
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,11 @@ def _is(mapping: str, key: str, value: str) -> str:
     return f"('{key}' in {mapping} && {mapping}['{key}'] == '{value}')"
 
 
-def namespace_policy() -> AdmissionPolicy:
+def _one_of(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def namespace_policy(mesh: MeshConfig = SHIPPED_MESH) -> AdmissionPolicy:
     """An environment namespace (labelled so now or before) keeps its environment label, sidecar
     injection and Pod Security level: nobody unlabels it out of every other policy here (a
     namespaceSelector reads a namespace's new labels on its own update, so this one matches every
@@ -129,11 +131,19 @@ def namespace_policy() -> AdmissionPolicy:
     SIMPLE Gateway): only a requester who may update this policy's own binding, and so could lift
     the rule anyway, takes it off (the platform identity turning an environment SIMPLE; the
     environments deployer and owners never). Asked of the API server's authorizer (RBAC and, on
-    GKE, IAM), the one fact here that depends on who asks."""
-    required = {ENVIRONMENT_LABEL: None, **INJECTION_LABEL, **POD_SECURITY_LABELS}
+    GKE, IAM), the one fact here that depends on who asks.
+
+    Injection is a revision tag the platform installs (``istio.io/rev``, one of ``mesh.tags``),
+    and no ``istio-injection`` label, which would take precedence over it and which no installed
+    webhook answers (every tag's webhook requires it absent): a namespace with another tag, a
+    revision named directly, no tag or that label would get pods without a sidecar, or with
+    another control plane's."""
+    required = {ENVIRONMENT_LABEL: None, **POD_SECURITY_LABELS}
     checks = [(_is("variables.labels", key, value) if value else
                f"('{key}' in variables.labels && variables.labels['{key}'] == object.metadata.name)")
               for key, value in required.items()]
+    checks += [f"('{REVISION_LABEL}' in variables.labels && variables.labels['{REVISION_LABEL}'] in "
+               f"{_one_of(mesh.tags)})", f"!('{LEGACY_INJECTION_LABEL}' in variables.labels)"]
     name = "istio-envs-environment-namespaces"
     policy_admin = (f"authorizer.group('admissionregistration.k8s.io').resource("
                     f"'validatingadmissionpolicybindings').name('{name}').check('update').allowed()")
@@ -147,8 +157,9 @@ def namespace_policy() -> AdmissionPolicy:
         ),
         validations=(
             (f"!variables.environment || ({' && '.join(checks)})",
-             f"an environment namespace keeps {ENVIRONMENT_LABEL}=<its name>, istio-injection="
-             "enabled and its Pod Security labels (" + ", ".join(
+             f"an environment namespace keeps {ENVIRONMENT_LABEL}=<its name>, {REVISION_LABEL} set to a "
+             f"revision tag the platform installs ({', '.join(mesh.tags)}), no {LEGACY_INJECTION_LABEL} "
+             "label and its Pod Security labels (" + ", ".join(
                  f"{k}={v}" for k, v in POD_SECURITY_LABELS.items()) + ")"),
             (f"!('{CLIENT_TLS_LABEL}' in variables.labels) || "
              f"variables.labels['{CLIENT_TLS_LABEL}'] == '{CLIENT_TLS_MUTUAL}'",
@@ -273,7 +284,7 @@ def _runs_pilot_agent(handler: str) -> str:
             f"&& {handler}.exec.command[0] == 'pilot-agent'))")
 
 
-def pods_policy() -> AdmissionPolicy:
+def pods_policy(mesh: MeshConfig = SHIPPED_MESH) -> AdmissionPolicy:
     """Every pod of an environment runs the mesh proxy with the injector's capture settings: its
     inbound traffic passes the sidecar, where the environment's JWT and authorization policies
     are (auto-mTLS would send the gateway's requests in plaintext to a pod without one).
@@ -282,7 +293,13 @@ def pods_policy() -> AdmissionPolicy:
     securityContext's or the pod's), neither 1337: unset, the image's own USER would decide, and
     an image built ``USER 1337`` would bypass the sidecar. The containers named as the injector's
     run the proxy image's own entrypoint (no ``command``; hooks and probes exec pilot-agent only):
-    a pod may declare a container of that name, which the injector merges over its own."""
+    a pod may declare a container of that name, which the injector merges over its own.
+
+    The proxy is that of an installed revision (``mesh.revisions``): during an upgrade a namespace
+    on either tag gets its revision's proxy, and a pod created just as a tag moves may carry
+    either."""
+    images = tuple(proxy_image(r.version) for r in mesh.revisions)
+    shown = " or ".join(images)
     overrides = " && ".join(f"!('{key}' in variables.annotations)" for key in CAPTURE_OVERRIDES)
     defaults = " && ".join(f"(!('{k}' in variables.annotations) || variables.annotations['{k}'] == '{v}')"
                            for k, v in CAPTURE_DEFAULTS.items())
@@ -307,15 +324,15 @@ def pods_policy() -> AdmissionPolicy:
         validations=(
             (f"!{_is('variables.labels', opt_out, 'false')} && !{_is('variables.annotations', opt_out, 'false')}",
              f"a pod in an environment namespace is never taken out of the mesh ({opt_out}: false)"),
-            (f"size(variables.proxies) == 1 && variables.proxies.all(c, c.image == '{PROXY_IMAGE}')",
-             f"a pod in an environment namespace runs the mesh proxy the injector adds ({PROXY_IMAGE})"),
+            (f"size(variables.proxies) == 1 && variables.proxies.all(c, c.image in {_one_of(images)})",
+             f"a pod in an environment namespace runs the mesh proxy the injector adds ({shown})"),
             (f"{overrides} && {defaults}",
              "a pod in an environment namespace keeps the injector's traffic capture (no excluded "
              "ports, ranges or interfaces, no other proxy image, template or proxy config)"),
             (f"variables.containers.all(c, !(c.name in {list(PROXY_CONTAINERS)}) || "
-             f"(c.image == '{PROXY_IMAGE}' && !has(c.command) && {hooks} && {probes}))",
+             f"(c.image in {_one_of(images)} && !has(c.command) && {hooks} && {probes}))",
              f"a container named {' or '.join(PROXY_CONTAINERS)} is the injector's: the proxy image "
-             f"({PROXY_IMAGE}) with its own entrypoint (no command; hooks and probes run pilot-agent only)"),
+             f"({shown}) with its own entrypoint (no command; hooks and probes run pilot-agent only)"),
             (f"variables.podUser != {PROXY_UID} && variables.apps.all(c, {_effective('runAsUser', 'podUser')} >= 0 "
              f"&& {_effective('runAsUser', 'podUser')} != {PROXY_UID})",
              f"an application container runs as an explicit user (runAsUser, its own or the pod's), never "
@@ -328,10 +345,11 @@ def pods_policy() -> AdmissionPolicy:
         ))
 
 
-def tenancy_policies(api_domain: str) -> tuple[AdmissionPolicy, ...]:
-    """Every policy the owner stack declares, for the platform's ``api.<domain>``."""
-    return (namespace_policy(), routes_policy(api_domain), kinds_policy(), mesh_scope_policy(),
-            services_policy(), pods_policy())
+def tenancy_policies(api_domain: str, mesh: MeshConfig = SHIPPED_MESH) -> tuple[AdmissionPolicy, ...]:
+    """Every policy the owner stack declares, for the platform's ``api.<domain>`` and the istiod
+    revisions it installs."""
+    return (namespace_policy(mesh), routes_policy(api_domain), kinds_policy(), mesh_scope_policy(),
+            services_policy(), pods_policy(mesh))
 
 
 POLICY_NAMES = tuple(p.name for p in tenancy_policies("api.example.com"))

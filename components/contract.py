@@ -84,3 +84,15 @@ class ReviewFacts(_StackOutputs):
     certificate_lifetime: pulumi.Input[Any] = stack_output("certificateLifetime")
 
     REQUIRED: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class MeshFacts(_StackOutputs):
+    """The owner's istiod revisions, oldest first, each ``{revision, version, tags}``: what an
+    environment's ``meshRevision`` tag resolves to (platform.mesh). Optional: an owner deployed
+    before revisions exports none, and an attached stack's preview against it must not fail (the
+    owner deploys first, and then exports them)."""
+
+    mesh_revisions: pulumi.Input[list | None] = stack_output("meshRevisions")
+
+    REQUIRED: ClassVar[bool] = False

@@ -30,6 +30,13 @@ class DemoEchoArgs:
     STRICT mTLS refuses the gateway's requests to it."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """More labels of the Deployment and the Service (not of their pods)."""
+    revision: pulumi.Input[str] | None = None
+    """The Istio revision the namespace's tag points at: on the pod template, so a move to another
+    revision rolls the demo onto that revision's proxy (injection happens at pod creation)."""
+
+
+# On the demo's pod template: the revision its sidecar comes from (a change restarts it).
+REVISION_ANNOTATION = "istio-envs/mesh-revision"
 
 
 class DemoEcho(pulumi.ComponentResource):
@@ -65,7 +72,8 @@ class DemoEcho(pulumi.ComponentResource):
                 "replicas": 1,
                 "selector": {"match_labels": {"app": DEMO_ROUTE.service}},
                 "template": {
-                    "metadata": {"labels": labels},
+                    "metadata": {"labels": labels, **({"annotations": {REVISION_ANNOTATION: args.revision}}
+                                                       if args.revision is not None else {})},
                     "spec": {
                         "automount_service_account_token": False,
                         "security_context": {

@@ -16,11 +16,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_gcp import dns
 
-from .admission import CLIENT_TLS_LABEL, CLIENT_TLS_MUTUAL, ENVIRONMENT_LABEL, INJECTION_LABEL
+from .admission import CLIENT_TLS_LABEL, CLIENT_TLS_MUTUAL, ENVIRONMENT_LABEL
 from .config import EgressDestination, EnvironmentConfig, Route
 from .demo import DemoEcho, DemoEchoArgs
 from .errors import NAMESPACE
-from .istio import GATEWAY_NAMESPACE, GATEWAY_SELECTOR, ISTIO_NAMESPACE, istio_resource
+from .istio import (
+    GATEWAY_NAMESPACE,
+    GATEWAY_SELECTOR,
+    ISTIO_NAMESPACE,
+    REVISION_LABEL,
+    istio_resource,
+    revision_for,
+)
 from .mutual_tls import MutualTlsHost, MutualTlsHostArgs
 from .platform import PlatformHandles
 from .pod_security import POD_SECURITY_LABELS
@@ -34,6 +41,16 @@ DNS_TTL_SECONDS = 300
 # On every object the program declares in an environment namespace: the bootstrap's
 # istio-envs-managed-objects policy lets only the deployer identities write an object so labelled.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "istio-envs"}
+
+
+def restart_commands(namespace: str) -> list[str]:
+    """What restarts a namespace's own workloads onto its revision's proxy (injection happens when
+    a pod is created: istio.io "Canary upgrades", Data plane: `kubectl rollout restart
+    deployment`), leaving out the platform's (the demo restarts itself). Owners run Deployments
+    and StatefulSets (components/tenancy.py OWNER_RULES); a Job's next pod is injected anew."""
+    selector = f"'{next(iter(MANAGED_BY))}!={MANAGED_BY['app.kubernetes.io/managed-by']}'"
+    return [f"kubectl rollout restart {kind} --namespace {namespace} --selector {selector}"
+            for kind in ("deployment", "statefulset")]
 
 
 @dataclass(frozen=True)
@@ -64,12 +81,18 @@ class Environment(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         istio = pulumi.ResourceOptions(parent=self, depends_on=list(platform.mesh_ready))
 
+        # The revision tag the namespace selects, and what it points at on the platform (the
+        # owner's meshRevisions: its own config, or its outputs when attached; an error when the
+        # owner installs no such tag: the fleet check refuses that file before any preview).
+        tag = cfg.mesh_revision
+        revision = pulumi.Output.from_input(platform.mesh_revisions).apply(lambda found: revision_for(found, tag))
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": cfg.namespace, "labels": {
-                # Every pod gets an Envoy sidecar: mTLS, JWT checks and policy apply to it (and
-                # the istio-envs-environment-pods admission policy refuses a pod without one).
-                **INJECTION_LABEL,
+                # Every pod gets an Envoy sidecar from the revision its tag points at: mTLS, JWT
+                # checks and policy apply to it (and the istio-envs-environment-pods admission
+                # policy refuses a pod without one).
+                REVISION_LABEL: tag,
                 "app.kubernetes.io/part-of": NAMESPACE,
                 **MANAGED_BY,
                 ENVIRONMENT_LABEL: cfg.name,
@@ -223,7 +246,8 @@ class Environment(pulumi.ComponentResource):
         if cfg.demo:
             demo = DemoEcho(f"{name}-demo", DemoEchoArgs(environment=cfg.name, namespace=ns,
                                                          mesh_ready=platform.mesh_ready,
-                                                         labels=MANAGED_BY), child)
+                                                         labels=MANAGED_BY,
+                                                         revision=revision["revision"]), child)
 
         dns.RecordSet(
             f"{name}-dns",
@@ -243,7 +267,10 @@ class Environment(pulumi.ComponentResource):
         self.tls_mode = cfg.tls.mode
         self.exports: dict[str, pulumi.Input[object] | None] = {
             "environment": cfg.name, "namespace": self.namespace, "host": self.host,
-            "url": self.url, "audiences": self.audiences, "tlsMode": self.tls_mode}
+            "url": self.url, "audiences": self.audiences, "tlsMode": self.tls_mode,
+            # The Istio revision its pods run on, and what restarts the namespace's own workloads
+            # onto it after a move (`make verify` lists the pods still on another revision).
+            "meshRevision": revision.apply(lambda r: {**r, "restart": restart_commands(cfg.namespace)})}
         if demo is not None:
             # What `make verify --stack` checks the demo against.
             self.exports["demo"] = demo.verify

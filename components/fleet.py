@@ -1,7 +1,8 @@
 """The rules across stack files, in one place: environment names and audiences unique, owner
 relations (an attached stack names a stack file that owns a platform), a provided certificate
 covering every host of its platform, group owners only on a platform with Google Groups for
-RBAC; and each file readable and valid on its own.
+RBAC, an environment's Istio revision tag installed by its owner; and each file readable and
+valid on its own.
 
 Run by the tests (tests/test_fleet.py), the policy pack (audiences), ``make preview-all`` and
 ``python -m components.fleet`` (CI), never by one stack's program: a broken file fails this
@@ -99,6 +100,12 @@ def _owner(stack: StackFile, stacks: StackSet, members: dict[str, Member]) -> It
     platform = theirs.platform if theirs else None
     if mine is None or platform is None:
         return  # a file that does not validate is reported as it is
+    tag = mine.environment.mesh_revision
+    if tag not in platform.mesh.tags:
+        yield Problem(stack.file_name, "environment.meshRevision", f"got {show(tag)}, but the platform of "
+                      f"{owner_file} installs no Istio revision tagged {tag} (its tags: "
+                      f"{', '.join(platform.mesh.tags)}); expected one of them, or a revision tagged {tag} "
+                      f"in the owner's platform.mesh.revisions first (the owner deploys before its environments)")
     if platform.cluster.rbac_security_group is None:
         for i, name in enumerate(mine.environment.owners):
             if name.startswith("group:"):

@@ -19,14 +19,14 @@ from .binary_authorization import ImageAdmissionPolicy, ImageAdmissionPolicyArgs
 from .cert_manager import CertManager, CertManagerArgs
 from .cluster import GkeCluster, GkeClusterArgs, kubernetes_provider
 from .config import PlatformConfig, StackConfig
-from .contract import PlatformContract, ReviewFacts
+from .config.mesh import MeshConfig
+from .contract import MeshFacts, PlatformContract, ReviewFacts
 from .dns import DnsZone, DnsZoneArgs, refuse_zone_replacement
 from .gateway import MIN_TLS_VERSION, ApiGateway, ApiGatewayArgs
 from .istio import GATEWAY_PRINCIPAL
 from .mesh import IstioMesh, IstioMeshArgs
 from .tenancy import Tenancy, TenancyArgs
 from .tls import WildcardCertificate, WildcardCertificateArgs
-from .versions import ISTIO_VERSION
 
 # The least IAM an environment owner needs to reach the cluster (kubectl credentials).
 OWNER_IAM_ROLE = "roles/container.clusterViewer"
@@ -43,6 +43,8 @@ class PlatformHandles:
     """What Istio custom resources wait for (istiod in the owner stack; nothing when attached)."""
     exports: dict = field(default_factory=dict)
     """Stack outputs of the platform side: the contract's (owner) plus what reviewers read."""
+    mesh_revisions: pulumi.Input[list] = field(default_factory=list)
+    """The istiod revisions an environment's tag resolves against (the owner's meshRevisions)."""
 
 
 class OwnedPlatform(pulumi.ComponentResource):
@@ -95,9 +97,12 @@ class OwnedPlatform(pulumi.ComponentResource):
             dns=config.dns, served=config.dns.served_domain(config)), opts=gcp_child)
 
         k8s_child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
-        mesh = IstioMesh(f"{name}-mesh", IstioMeshArgs(ingress_ip=ingress_ip.address), opts=k8s_child)
+        mesh_config = config.mesh
+        mesh = IstioMesh(f"{name}-mesh", IstioMeshArgs(ingress_ip=ingress_ip.address, mesh=mesh_config),
+                         opts=k8s_child)
         # The owners' role and the admission policies every environment namespace is held to.
-        Tenancy(f"{name}-tenancy", TenancyArgs(api_domain=config.api_domain, mesh_ready=(mesh.istiod,)),
+        Tenancy(f"{name}-tenancy", TenancyArgs(api_domain=config.api_domain, mesh=mesh_config,
+                                                mesh_ready=mesh.ready),
                 opts=k8s_child)
         cert_manager_ready: tuple = ()
         if config.tls.needs_cert_manager:
@@ -120,7 +125,7 @@ class OwnedPlatform(pulumi.ComponentResource):
             namespace=gateway_namespace,
             hosts=config.tls.dns_names,
             credential_name=certificate.secret_name,
-            mesh_ready=(mesh.istiod,),
+            mesh_ready=mesh.ready,
         ), opts=k8s_child)
 
         contract = PlatformContract(
@@ -146,10 +151,12 @@ class OwnedPlatform(pulumi.ComponentResource):
             contract=contract,
             kubernetes=cluster.provider,
             gcp=self.gcp_provider,
-            mesh_ready=(mesh.istiod,),
+            mesh_ready=mesh.ready,
+            mesh_revisions=mesh_config.outputs(),
             exports={
                 **contract.outputs(),
                 **review.outputs(),
+                **MeshFacts(mesh_revisions=mesh_config.outputs()).outputs(),
                 "clusterName": cluster.name,
                 # What the parent zone publishes: `<dnsName> NS <nameServers>` and `<dnsName> DS
                 # <dnsDsRecord>` (docs/deploying.md "Delegating `api.<domain>`"); make verify checks the NS set.
@@ -159,7 +166,9 @@ class OwnedPlatform(pulumi.ComponentResource):
                 # Only while a deployed zone is being released (dns.releasedZone): the next
                 # `pulumi up` may replace it (components/dns.py).
                 **({"dnsReleasedZone": zone.released_zone} if zone.released_zone else {}),
-                "istioVersion": ISTIO_VERSION,
+                # The stable revision's version: the gateway's and every environment's without a tag of
+                # its own (meshRevisions lists each revision).
+                "istioVersion": mesh_config.stable.version,
                 "certificateNames": list(config.tls.dns_names),
                 "caCertificate": certificate.ca_certificate_pem,
             },
@@ -181,10 +190,15 @@ class PlatformReference(pulumi.ComponentResource):
                                          pulumi.ResourceOptions(parent=self))
         gcp_provider = gcp.Provider(f"{name}-gcp", project=contract.project,
                                     opts=pulumi.ResourceOptions(parent=self))
+        # An owner deployed before revisions exports none: its environments count as on the pin,
+        # tagged stable, until it is deployed (it deploys first).
+        revisions = pulumi.Output.from_input(MeshFacts.read(owner).mesh_revisions).apply(
+            lambda found: found or MeshConfig().outputs())
         self.handles = PlatformHandles(
             contract=contract,
             kubernetes=kubernetes,
             gcp=gcp_provider,
+            mesh_revisions=revisions,
             exports={"platformOwner": owner_stack, "ingressIp": contract.ingress_ip,
                      # The owner's TLS facts, repeated for this stack's reviewers.
                      **ReviewFacts.read(owner).outputs()},

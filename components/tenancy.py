@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .admission import tenancy_policies
+from .config.mesh import MeshConfig
 
 # What an environment's owners get in its namespace; the only role an owner binding names.
 OWNER_CLUSTER_ROLE = "istio-envs:environment-owner"
@@ -48,6 +49,8 @@ def owner_rules() -> list[k8s.rbac.v1.PolicyRuleArgsDict]:
 class TenancyArgs:
     api_domain: str
     """``api.<domain>``: the parent of every environment host the routes policy admits."""
+    mesh: MeshConfig = MeshConfig()
+    """The istiod revisions: which tags a namespace may select, which proxies a pod may run."""
     mesh_ready: Sequence[pulumi.Resource] = ()
     """The policies read Istio kinds: they wait for istiod (its CRDs)."""
 
@@ -59,7 +62,7 @@ class Tenancy(pulumi.ComponentResource):
         super().__init__("istio-envs:platform:Tenancy", name, None, opts)
         role = k8s.rbac.v1.ClusterRole(f"{name}-owner-role", metadata={"name": OWNER_CLUSTER_ROLE},
                                        rules=owner_rules(), opts=pulumi.ResourceOptions(parent=self))
-        for policy in tenancy_policies(args.api_domain):
+        for policy in tenancy_policies(args.api_domain, args.mesh):
             declared = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
                 f"{name}-{policy.name}", metadata={"name": policy.name}, spec=policy.spec(),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_ready)))

@@ -9,15 +9,30 @@ them too."""
 # -73551, -73511, -73552: the kind of rule publicPaths renders) and istiod reporting ready before
 # its webhook server accepts connections (istio/istio#61049). 1.31.0 is GA since 2026-08-31 and
 # 1.31.1 is out; a minor is supported until six weeks after the second minor after it
-# (istio.io "Supported releases"), so 1.30 lasts until six weeks after 1.32. Moving to 1.31 needs
-# its charts and CRDs vendored (README: "Upgrading Istio").
+# (istio.io "Supported releases"), so 1.30 lasts until six weeks after 1.32. Moving to 1.31 is a
+# canary upgrade, environment by environment (docs/operations.md "Upgrading Istio").
 ISTIO_VERSION = "1.30.5"
-# What the vendored Istio definitions were taken from (chart values in tests/charts/istio/, CRDs
-# in schemas/crds/istio/): the newest 1.30 tag in the upstream snapshot available here. Istio
+# What the pin's vendored Istio definitions were taken from (chart values in
+# tests/charts/istio/1.30.3/, CRDs in schemas/crds/istio/1.30.3/): the newest 1.30 tag in the upstream snapshot available here. Istio
 # changes no API, CRD or chart value within a minor (patches are bug and security fixes), so
 # they stand for the pin's whole line: the tests hold their tag to the pin's minor, and the
 # preview prints which tag it checked against.
 ISTIO_DEFINITIONS_VERSION = "1.30.3"
+# The next minor, which an owner installs beside the pin as the canary revision
+# (platform.mesh): Istio 1.31.1 (2026-09-21, istio/istio.io content/en/news/releases/1.31.x/
+# announcing-1.31.1; its upgrade notes from 1.30: .../announcing-1.31/upgrade-notes, none touching
+# what this program sets). Its definitions are 1.31.0-rc.0's, the newest 1.31 tag in the upstream
+# snapshot here: between rc.0 and GA only release fixes land, and the checks of a release
+# candidate's values and CRDs are the nearest to 1.31.1's that can be read offline (a weaker
+# claim than the pin's "same minor, same API"; vendor a 1.31 GA tag when the snapshot has one).
+# Istio 1.31 keeps istioctl's MinK8SVersion at 32 (istioctl/pkg/install/k8sversion/version.go at
+# 1.31.0-rc.0); its support table is not in the snapshot, so the platform's range is the pin's.
+ISTIO_NEXT_VERSION = "1.31.1"
+# Every Istio version an owner may install as a revision (istiod per revision, beside the pin
+# during an upgrade: docs/operations.md "Upgrading Istio"), each with the tag its vendored
+# definitions come from (tests/charts/istio/<tag>/, schemas/crds/istio/<tag>/). A version is
+# installable only with definitions the checks can read.
+ISTIO_VERSIONS = {ISTIO_VERSION: ISTIO_DEFINITIONS_VERSION, ISTIO_NEXT_VERSION: "1.31.0-rc.0"}
 # Istio's Helm charts, every version: https://blob.istio.io/istio-release/charts (OCI:
 # ghcr.io/istio/release/charts). The old istio-release.storage.googleapis.com/charts loses them
 # in December 2026, and 1.31 was never published there (istio/istio.io
@@ -64,7 +79,8 @@ PLATFORM_KUBERNETES_MINORS = tuple(minor for minor in ISTIO_KUBERNETES_MINORS
                                    if minor in CERT_MANAGER_KUBERNETES_MINORS)
 
 # What every Istio sidecar requests (the istiod chart's global.proxy.resources.requests at the
-# pinned version; tests/charts/istio/istiod/values.yaml holds the test to it): a pod's share of
+# pinned version; tests/charts/istio/<tag>/istiod/values.yaml holds the test to it, for every
+# installable version): a pod's share of
 # its namespace's ResourceQuota includes it.
 ISTIO_SIDECAR_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
 

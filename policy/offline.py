@@ -23,7 +23,9 @@ from .rules import (
     audiences_unique,
     environments_isolated,
     hosts_require_a_token,
+    mesh_revisions_in_use_installed,
     other_stack_audiences,
+    other_stack_tags,
     owners_confined,
     tenancy_admission_bound,
 )
@@ -58,6 +60,8 @@ def check_plan(plan: dict, project_dir: Path) -> list[Violation]:
     found += [Violation("environments-isolated", "", m) for m in environments_isolated(resources)]
     found += [Violation("owners-confined", "", m) for m in owners_confined(resources)]
     found += [Violation("tenancy-admission-bound", "", m) for m in tenancy_admission_bound(resources)]
+    found += [Violation("mesh-revisions-in-use-installed", "", m) for m in mesh_revisions_in_use_installed(
+        resources, other_stack_tags(project_dir, plan["stack"]))]
     others = other_stack_audiences(project_dir, plan["stack"])
     found += [Violation("audiences-unique-across-stacks", "", m) for m in audiences_unique(resources, others)]
     return found

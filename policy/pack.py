@@ -80,6 +80,8 @@ def policies() -> list[Policy]:
         "environments-isolated": lambda args: rules.environments_isolated(_stack_resources(args)),
         "owners-confined": lambda args: rules.owners_confined(_stack_resources(args)),
         "tenancy-admission-bound": lambda args: rules.tenancy_admission_bound(_stack_resources(args)),
+        "mesh-revisions-in-use-installed": lambda args: rules.mesh_revisions_in_use_installed(
+            _stack_resources(args), rules.other_stack_tags(PROJECT_DIR, stack_of(args))),
     }
     found += [_stack_policy(name, rules.STACK_RULES[name], check) for name, check in checks.items()]
     return found

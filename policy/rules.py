@@ -120,13 +120,28 @@ def no_wildcard_host(resource_type: str, props: Mapping[str, Any]) -> Iterator[s
                    "every name; expected explicit hosts such as <env>.api.<domain>")
 
 
+# Injection by revision tag (components/istio.py; the pack's virtualenv has no Kubernetes SDK to
+# import it from, tests/test_policy.py holds them equal).
+REVISION_LABEL = "istio.io/rev"
+LEGACY_INJECTION_LABEL = "istio-injection"
+MESH_TAGS = ("stable", "canary")
+
+
 def environment_namespace_injected(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
+    """An environment namespace selects a revision tag (never a revision by name, never none) and
+    carries no istio-injection label, which would take precedence and which no tag's webhook
+    answers: without a sidecar there is no mTLS and no JWT check."""
     if resource_type != NAMESPACE:
         return
     labels = _get(props, "metadata.labels", {}) or {}
-    if "istio-envs/environment" in labels and labels.get("istio-injection") != "enabled":
-        yield (f"Namespace {_object_name(props)} is an environment without sidecar injection; "
-               "expected label istio-injection: enabled (no sidecar: no mTLS, no JWT checks)")
+    if "istio-envs/environment" not in labels:
+        return
+    if labels.get(REVISION_LABEL) not in MESH_TAGS or LEGACY_INJECTION_LABEL in labels:
+        found = {k: labels[k] for k in (REVISION_LABEL, LEGACY_INJECTION_LABEL) if k in labels}
+        yield (f"Namespace {_object_name(props)} is an environment without sidecar injection by a "
+               f"revision tag (labels {found or 'none'}); expected {REVISION_LABEL}: one of "
+               f"{', '.join(MESH_TAGS)} and no {LEGACY_INJECTION_LABEL} label (no sidecar: no mTLS, "
+               "no JWT checks)")
 
 
 def cluster_hardened(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
@@ -345,6 +360,51 @@ def tenancy_admission_bound(resources: Iterable[Resource]) -> Iterator[str]:
                    "expected Fail (an expression that errors must refuse, not admit)")
 
 
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def installed_tags(resources: Iterable[Resource]) -> dict[str, str]:
+    """tag -> the revision an istiod release of the stack carries it for (its revisionTags)."""
+    return {tag: str(_get(r.props, "values.revision", "?")) for r in resources
+            if r.type == HELM_RELEASE and r.props.get("chart") == "istiod"
+            for tag in _get(r.props, "values.revisionTags", []) or []}
+
+
+def other_stack_tags(project_dir: Path, this_stack: str) -> dict[str, str]:
+    """The revision tag each stack file attached to ``this_stack`` selects (its
+    environment.meshRevision, default stable), as the file says it: stack file -> tag."""
+    from components.stackset import StackSet, stack_file_name
+
+    found = {}
+    for stack in StackSet.load(project_dir).attached_to(this_stack):
+        tag = stack.environment.get("meshRevision", MESH_TAGS[0])
+        found[stack_file_name(stack.name)] = tag if isinstance(tag, str) else str(tag)
+    return found
+
+
+def mesh_revisions_in_use_installed(resources: Iterable[Resource],
+                                    attached: Mapping[str, str]) -> Iterator[str]:
+    """An owner stack (it declares istiod) installs a revision for every tag an environment on its
+    platform selects: its own namespaces' istio.io/rev, and each attached stack file's
+    meshRevision (``attached``: stack file -> tag). Removing the revision a namespace uses would
+    leave its new pods without a sidecar (refused by admission) and its running proxies without a
+    control plane."""
+    resources = list(resources)
+    if not any(r.type == HELM_RELEASE and r.props.get("chart") == "istiod" for r in resources):
+        return
+    tags = installed_tags(resources)
+    users = {f"namespace {_get(r.props, 'metadata.name', '?')}": (_get(r.props, "metadata.labels", {}) or {}).get(
+        REVISION_LABEL) for r in resources if r.type == NAMESPACE
+        and "istio-envs/environment" in (_get(r.props, "metadata.labels", {}) or {})}
+    users.update({f"the environment of {file}": tag for file, tag in attached.items()})
+    for user, tag in sorted(users.items()):
+        if tag not in tags:
+            yield (f"revision tag {tag!r}, selected by {user}, is on no istiod release of this stack "
+                   f"(installed: {', '.join(f'{t} -> {r}' for t, r in sorted(tags.items())) or 'none'}); "
+                   "expected the revision it points at kept installed until every environment has "
+                   "moved off it")
+
+
 def audiences(resources: Iterable[Resource]) -> set[str]:
     return {aud for r in resources if r.type == REQUEST_AUTHENTICATION
             for rule in _get(r.props, "spec.jwtRules", []) or [] for aud in rule.get("audiences", [])}
@@ -467,7 +527,8 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
     "gateway-https-only": ("Gateway servers speak HTTPS only (HTTP only as a redirect)", gateway_https_only),
     "gateway-min-tls-1-2": ("HTTPS Gateway servers refuse TLS older than 1.2", gateway_min_tls),
     "no-wildcard-hosts": ("No Gateway or VirtualService host matches every name", no_wildcard_host),
-    "environment-namespaces-injected": ("Environment namespaces have Istio sidecar injection",
+    "environment-namespaces-injected": ("Environment namespaces select an Istio revision tag for "
+                                        "sidecar injection",
                                         environment_namespace_injected),
     "gke-cluster-hardened": ("GKE cluster and node pools keep the platform's hardening", cluster_hardened),
     "dnssec-on-created-zones": ("Public Cloud DNS zones are DNSSEC-signed", dnssec_on_created_zones),
@@ -502,4 +563,6 @@ STACK_RULES = {
     "environments-isolated": "Environment namespaces have a Sidecar and ingress and egress NetworkPolicies",
     "hosts-require-a-token": "Every VirtualService host requires a JWT with an audience",
     "audiences-unique-across-stacks": "No audience is accepted by two environments",
+    "mesh-revisions-in-use-installed": "An owner stack keeps a revision installed for every tag an "
+                                       "environment on its platform selects",
 }

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from components.config import ConfigError
 from components.stackset import locate
-from components.versions import CERT_MANAGER_VERSION, ISTIO_DEFINITIONS_VERSION, ISTIO_VERSION
+from components.versions import CERT_MANAGER_VERSION, ISTIO_VERSIONS
 
 from . import access, cost, render
 from .engine import PROJECT, SECRET, PreviewError, ProgramRun, run_program, stack_file_config
@@ -96,7 +96,8 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path |
         from .schemas import KUBERNETES_VERSION, check
 
         log(f"checking {len(files)} manifests: Kubernetes {KUBERNETES_VERSION} schemas, "
-            f"Istio {ISTIO_DEFINITIONS_VERSION} CRDs (for the pinned {ISTIO_VERSION}: one minor) "
+            f"Istio {' and '.join(ISTIO_VERSIONS.values())} CRDs (for Istio "
+            f"{', '.join(ISTIO_VERSIONS)}: each object against both) "
             f"and cert-manager {CERT_MANAGER_VERSION} CRDs (schemas and CEL rules)")
         problems = check(files)
         if problems:

@@ -63,37 +63,56 @@ def _documents(path: Path) -> tuple[str, ...]:
     return tuple(_DOCUMENT.split(path.read_text()))
 
 
-@functools.cache
-def _index() -> dict[tuple[str, str], tuple[Path, int]]:
-    """(group, kind) -> the file and document index of its CRD."""
-    found = {}
-    for path in sorted(CRDS_DIR.glob("*/*.yaml")):
-        for i, text in enumerate(_documents(path)):
-            group, kind = _GROUP.search(text), _KIND.search(text)
-            if group and kind:
-                found[(group[1], kind[1])] = (path, i)
+def definition_sets() -> dict[str, Path]:
+    """Each vendored set of CRDs by name: a folder holding a SOURCE (``cert-manager``, and one per
+    Istio version whose definitions are vendored, ``istio/1.30.3``), in order."""
+    found = {str(source.parent.relative_to(CRDS_DIR)): source.parent
+             for source in sorted(CRDS_DIR.rglob("SOURCE"))}
     if not found:
-        raise SchemasUnavailable(f"no CustomResourceDefinition found under {CRDS_DIR}")
+        raise SchemasUnavailable(f"no vendored CRDs (a folder with a SOURCE) under {CRDS_DIR}")
     return found
 
 
 @functools.cache
-def crd(group: str, kind: str) -> dict | None:
-    """The vendored CRD of ``kind`` in ``group`` (parsed once), or None."""
-    where = _index().get((group, kind))
+def _index() -> dict[tuple[str, str], tuple[tuple[str, Path, int], ...]]:
+    """(group, kind) -> (set, file, document index) of each vendored CRD of it."""
+    found: dict[tuple[str, str], list[tuple[str, Path, int]]] = {}
+    for name, folder in definition_sets().items():
+        for path in sorted(folder.glob("*.yaml")):
+            for i, text in enumerate(_documents(path)):
+                group, kind = _GROUP.search(text), _KIND.search(text)
+                if group and kind:
+                    found.setdefault((group[1], kind[1]), []).append((name, path, i))
+    if not found:
+        raise SchemasUnavailable(f"no CustomResourceDefinition found under {CRDS_DIR}")
+    return {key: tuple(places) for key, places in found.items()}
+
+
+def sets_of(group: str, kind: str) -> tuple[str, ...]:
+    """The definition sets that hold a CRD of ``kind`` (two for Istio's during an upgrade)."""
+    return tuple(name for name, _, _ in _index().get((group, kind), ()))
+
+
+@functools.cache
+def crd(group: str, kind: str, definitions: str | None = None) -> dict | None:
+    """The vendored CRD of ``kind`` in ``group`` (parsed once), or None: of the set
+    ``definitions``, by default the first that holds it (the pinned Istio's, the older)."""
+    places = _index().get((group, kind), ())
+    where = next((p for p in places if definitions in (None, p[0])), None)
     if where is None:
         return None
-    doc = yaml.load(_documents(where[0])[where[1]], Loader=_LOADER)
+    _, path, index = where
+    doc = yaml.load(_documents(path)[index], Loader=_LOADER)
     if (doc.get("kind"), doc["spec"]["group"], doc["spec"]["names"]["kind"]) != \
             ("CustomResourceDefinition", group, kind):
-        raise SchemasUnavailable(f"{where[0]}: document {where[1]} is not the CRD of {group} {kind}")
+        raise SchemasUnavailable(f"{path}: document {index} is not the CRD of {group} {kind}")
     return doc
 
 
-def served_schema(api_version: object, kind: object) -> dict | None:
+def served_schema(api_version: object, kind: object, definitions: str | None = None) -> dict | None:
     """The OpenAPI schema of the served version ``api_version`` (``group/version``) of ``kind``."""
     group, _, version = str(api_version).partition("/")
-    doc = crd(group, str(kind))
+    doc = crd(group, str(kind), definitions)
     for served in (doc or {}).get("spec", {}).get("versions", []):
         if served["name"] == version and served.get("served"):
             return served["schema"]["openAPIV3Schema"]
@@ -105,12 +124,23 @@ def vendored_kinds() -> list[tuple[str, str]]:
 
 
 def check(file: str, body: dict) -> list[Problem]:
-    """Every problem of one Istio or cert-manager object (``file`` names it in the problems)."""
-    validator = _validator(str(body.get("apiVersion")), str(body.get("kind")))
-    if validator is None:
-        return [Problem(file, "apiVersion", f"no CRD in schemas/crds/ serves {body.get('apiVersion')} "
-                                            f"{body.get('kind')}")]
-    return [Problem(file, path, message) for path, message in _problems(validator, body)]
+    """Every problem of one Istio or cert-manager object (``file`` names it in the problems),
+    against every vendored set that defines its kind: both Istio versions' CRDs while two are
+    vendored, since an upgrade runs both control planes on one set of objects. A problem only
+    some sets have names them."""
+    api_version, kind = str(body.get("apiVersion")), str(body.get("kind"))
+    group = api_version.partition("/")[0]
+    names = sets_of(group, kind) or (None,)
+    found: dict[tuple[str, str], list[str]] = {}
+    for name in names:
+        validator = _validator(api_version, kind, name)
+        problems = ([("apiVersion", f"no CRD in schemas/crds/ serves {body.get('apiVersion')} "
+                                    f"{body.get('kind')}")] if validator is None else _problems(validator, body))
+        for problem in problems:
+            found.setdefault(problem, []).append(str(name))
+    return [Problem(file, path, message if len(sets) == len(names) else
+                    f"{message} ({' and '.join(sets)} CRD only)")
+            for (path, message), sets in found.items()]
 
 
 def validate(value: Any, schema: dict) -> list[tuple[str, str]]:
@@ -286,9 +316,10 @@ Validator = validators.extend(Draft4Validator, {"x-kubernetes-list-type": _list_
 
 
 @functools.cache
-def _validator(api_version: str, kind: str) -> Any:
-    """The validator of the served version ``api_version`` of ``kind``, or None."""
-    schema = served_schema(api_version, kind)
+def _validator(api_version: str, kind: str, definitions: str | None = None) -> Any:
+    """The validator of the served version ``api_version`` of ``kind`` (in the set
+    ``definitions``, by default the first holding it), or None."""
+    schema = served_schema(api_version, kind, definitions)
     if schema is None:
         return None
     root = {**schema, "properties": {**ROOT_PROPERTIES, **schema.get("properties", {}),

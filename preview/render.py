@@ -156,6 +156,10 @@ def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
             for rule in jwt.get(ns, {}).get("jwtRules", []):
                 lines.append(f"- JWT: issuer `{rule['issuer']}`, audiences "
                              f"{', '.join('`' + a + '`' for a in rule.get('audiences', []))}")
+            mesh = out.get("meshRevision")
+            if isinstance(mesh, dict):
+                lines.append(f"- Mesh: revision tag `{mesh.get('tag')}` → Istio {mesh.get('version')} "
+                             f"(revision `{mesh.get('revision')}`): its pods' sidecars")
         lines += _namespace_lines(plan_doc, ns)
         lines.append("")
         lines.append("Routes in the order Istio matches them, longest prefix first: Istio takes the "
@@ -281,6 +285,15 @@ def _platform_lines(plan_doc: dict, owner: bool) -> list[str]:
                         "off" if dns else "not configured"))
     lines.append("- Istio: " + (", ".join(istio) + " (charts " + ", ".join(
         f"`{c}`" for c in ISTIO_CHARTS if c in charts) + ")" if istio else "not installed"))
+    revisions = out.get("meshRevisions")
+    if isinstance(revisions, list) and revisions:
+        gateway = next((r["inputs"].get("values", {}).get("revision") for r in
+                        _of_type(plan_doc, "kubernetes:helm.sh/v3:Release") if r["inputs"].get("chart") == "gateway"), None)
+        lines.append("- Istio revisions (one istiod each): " + "; ".join(
+            f"`{r.get('revision')}` (Istio {r.get('version')}, "
+            + (f"tags {', '.join('`' + t + '`' for t in r.get('tags', []))}" if r.get("tags") else "no tag")
+            + ")" for r in revisions) + f"; CRDs (base chart) {charts.get('base', '?')}, CNI "
+            f"{charts.get('cni', '?')}, ingress gateway on `{gateway}`")
     lines.append("- cert-manager: " + (charts["cert-manager"] if "cert-manager" in charts
                                         else "not installed (no ACME certificate)"))
     mesh = next((r["inputs"].get("values", {}).get("meshConfig", {})

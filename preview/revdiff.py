@@ -147,7 +147,10 @@ def _finish(source: Path, stacks: list[str], build: Path, process: subprocess.Po
         try:
             errors = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            return dict.fromkeys(stacks, f"preview failed: {err.strip().splitlines()[-1:] or '?'}")
+            # The revision's program failed before any stack (at import): its error, not its hint.
+            said = [line.strip() for line in err.splitlines() if line.strip()
+                    and not line.lstrip().startswith(("For further information", "^", "File "))]
+            return dict.fromkeys(stacks, "its program fails: " + (" ".join(said[-3:]) or "(no message)"))
     else:
         from . import locate_stack, preview_stack
 
@@ -340,6 +343,7 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
     for was, now in moved:
         add("mesh-upgrade", f"Istio charts {was} → {now}{MESH_UPGRADE}")
     if old and new:
+        risks += _mesh_moves(stack, old["outputs"], new["outputs"])
         risks += _outputs_tls(stack, old["outputs"], new["outputs"])
     return risks + access_changes(stack, old, new)[1] + grant_risks(stack, old, new)
 
@@ -406,6 +410,35 @@ def _cluster_rebuild(resource_type: str, a: dict, b: dict, forced: list, plan: d
               f"the cluster, and GCP refuses to change a range in use: {REBUILD}"
               for name in sorted(n for n in before if n in used and before[n] != after.get(n))]
     return lines
+
+
+def _mesh_moves(stack: str, a: dict, b: dict) -> list[Risk]:
+    """Istio revisions (outputs ``meshRevision``, an environment's; ``meshRevisions``, an owner's):
+    an environment whose tag points at another version (its pods restart onto it: the demo by
+    itself, the rest by `kubectl rollout restart`), a revision installed or removed, a tag moved."""
+    risks = []
+    was, now = a.get("meshRevision") or {}, b.get("meshRevision") or {}
+    if was.get("version") and now.get("version") and was["version"] != now["version"]:
+        risks.append(Risk("mesh-move", stack, f"{b.get('environment', stack)} moves to {now['version']}: "
+                                              "its pods restart"))
+    before = {r["revision"]: r for r in a.get("meshRevisions") or []}
+    after = {r["revision"]: r for r in b.get("meshRevisions") or []}
+    if not before or not after:
+        return risks
+    for name in sorted(set(after) - set(before)):
+        tags = ", ".join(after[name]["tags"]) or "no tag"
+        risks.append(Risk("mesh-move", stack, f"revision {name} (Istio {after[name]['version']}) is installed "
+                                              f"beside {', '.join(sorted(before))}, tagged {tags}"))
+    for name in sorted(set(before) - set(after)):
+        risks.append(Risk("mesh-move", stack, f"revision {name} (Istio {before[name]['version']}) is removed"))
+    for tag in sorted({t for r in after.values() for t in r["tags"]}):
+        old = next((r for r in before.values() if tag in r["tags"]), None)
+        new = next(r for r in after.values() if tag in r["tags"])
+        if old is not None and old["revision"] != new["revision"]:
+            gateway = ": the ingress gateway restarts on it" if tag == "stable" else ""
+            risks.append(Risk("mesh-move", stack, f"tag {tag} moves to {new['version']} (revision "
+                                                  f"{new['revision']}){gateway}"))
+    return risks
 
 
 def _lower(order: list[str], a: Any, b: Any) -> bool:

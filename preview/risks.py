@@ -191,6 +191,8 @@ CLASSES = {
     "audience-shared": "an audience is in more than one stack",
     "quota-raised": "a quota is raised past its threshold",
     "cost-rise": "the monthly cost estimate rises past its threshold",
+    "mesh-move": "an environment moves to another Istio revision (its pods restart), or an istiod "
+                 "revision is installed, removed or gets a tag",
 }
 DEFAULT_BLOCKING = ("protected-delete",)
 

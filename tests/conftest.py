@@ -236,3 +236,60 @@ def named(plan: dict, type_suffix: str, name: str) -> dict:
 def demo_pod(plan: dict) -> dict:
     """The pod spec of the demo workload's Deployment (environment.demo)."""
     return named(plan, "apps/v1:Deployment", "demo-echo")["inputs"]["spec"]["template"]["spec"]
+
+
+@pytest.fixture(scope="session")
+def upgrade_projects(tmp_path_factory) -> list[Path]:
+    """A copy of the project after each step of the Istio upgrade (tests/upgrade.py STEPS), in
+    order, the steps applied one after another; then the rollback's, from its step."""
+    import shutil
+
+    from upgrade import ROLLBACK, ROLLBACK_AFTER, STEPS, copy_project
+
+    base = tmp_path_factory.mktemp("upgrade")
+    project = copy_project(base / "shipped")
+    states = []
+    for index, step in enumerate(STEPS):
+        folder = base / f"step-{index + 1}"
+        shutil.copytree(project, folder)
+        step.apply(folder)
+        states.append(folder)
+        project = folder
+    rollback = base / "rollback"
+    shutil.copytree(states[ROLLBACK_AFTER], rollback)
+    ROLLBACK.apply(rollback)
+    return [*states, rollback]
+
+
+def _upgrade_plan(folder: Path, stack: str) -> dict:
+    """One stack's schema-checked plan in an upgrade state (previewed once per session)."""
+    import json
+
+    done = folder / "build" / stack / "plan.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    return preview_stack(stack, folder, folder / "build", check_schemas=True).plan
+
+
+@pytest.fixture(scope="session")
+def upgrade_owner_plans(upgrade_projects) -> dict[str, dict]:
+    """The owner's plan in each state of the upgrade where its platform changes (canary installed,
+    stable promoted, old revision removed), schema-checked: state folder name -> plan."""
+    from upgrade import OWNER, STEPS
+
+    return {folder.name: _upgrade_plan(folder, OWNER)
+            for folder, step in zip(upgrade_projects, STEPS, strict=False) if step.platform}
+
+
+@pytest.fixture(scope="session")
+def upgrade_plans(upgrade_projects) -> dict[str, dict[str, dict]]:
+    """Every stack's schema-checked plan in each state of the upgrade, the shipped state first:
+    state folder name -> stack -> plan."""
+    from upgrade import copy_project
+
+    shipped = upgrade_projects[0].parent / "shipped"
+    if not shipped.exists():
+        copy_project(shipped)
+    folders = [shipped, *upgrade_projects]
+    return {folder.name: {stack: _upgrade_plan(folder, stack) for stack in StackSet.names_in(folder)}
+            for folder in folders}

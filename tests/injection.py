@@ -12,9 +12,15 @@ template, so a template that changes what it adds fails the tests.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
-from components.admission import CAPTURE_DEFAULTS, PROXY_IMAGE, PROXY_UID
+from components.admission import CAPTURE_DEFAULTS, PROXY_UID
+from components.istio import LEGACY_INJECTION_LABEL, REVISION_LABEL, STABLE, proxy_image, revision_name
+from components.versions import ISTIO_VERSION
+
+# tag -> version of the revision it points at: the shipped platform's (platform.mesh unset).
+SHIPPED_TAGS = {STABLE: ISTIO_VERSION}
 
 OPT_OUT = "sidecar.istio.io/inject"
 SECCOMP = {"type": "RuntimeDefault"}
@@ -42,13 +48,24 @@ def _opted_out(metadata: dict) -> bool:
     return any((metadata.get(where) or {}).get(OPT_OUT) == "false" for where in ("labels", "annotations"))
 
 
-def inject(pod: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
-    """The pod as admission sees it after the injector (unchanged where the injector skips it:
-    the namespace without injection, a pod opted out, a host-network pod)."""
+def tags_of(plan: dict) -> dict[str, str]:
+    """tag -> version, as an owner's plan installs them (each istiod release's revisionTags)."""
+    return {tag: r["inputs"]["version"] for r in plan["resources"]
+            if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"]["chart"] == "istiod"
+            for tag in r["inputs"]["values"].get("revisionTags", [])}
+
+
+def inject(pod: dict[str, Any], namespace: dict[str, Any],
+           tags: Mapping[str, str] = SHIPPED_TAGS) -> dict[str, Any]:
+    """The pod as admission sees it after the injector (unchanged where no injector answers:
+    the namespace selects no installed tag (``tags``: tag -> the version of its revision) or
+    carries ``istio-injection``, which every tag's webhook requires absent
+    (templates/revision-tags-mwc.yaml); a pod opted out; a host-network pod)."""
     labels = (namespace.get("metadata") or {}).get("labels") or {}
     metadata = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
-    if labels.get("istio-injection") != "enabled" or _opted_out(metadata) or spec.get("hostNetwork"):
+    version = tags.get(labels.get(REVISION_LABEL, ""))
+    if version is None or LEGACY_INJECTION_LABEL in labels or _opted_out(metadata) or spec.get("hostNetwork"):
         return pod
     injected = copy.deepcopy(pod)
     meta, spec = injected.setdefault("metadata", {}), injected["spec"]
@@ -56,12 +73,13 @@ def inject(pod: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
     annotations = meta.setdefault("annotations", {})
     for key, value in CAPTURE_DEFAULTS.items():
         annotations.setdefault(key, value)  # `annotation .ObjectMeta <key> <default>`: a pod's own wins
-    annotations.update({"istio.io/rev": "default", "sidecar.istio.io/status": "{}"})
+    # `istio.io/rev: {{ .Revision | default "default" }}`: the revision that injected it.
+    annotations.update({REVISION_LABEL: revision_name(version), "sidecar.istio.io/status": "{}"})
     if apps:
         annotations.setdefault("kubectl.kubernetes.io/default-container", apps[0])
         annotations.setdefault("kubectl.kubernetes.io/default-logs-container", apps[0])
     meta.setdefault("labels", {}).setdefault("security.istio.io/tlsMode", "istio")
-    image = annotations.get("sidecar.istio.io/proxyImage", PROXY_IMAGE)
+    image = annotations.get("sidecar.istio.io/proxyImage", proxy_image(version))
     validation = {"name": "istio-validation", "image": image, "securityContext": PROXY_SECURITY_CONTEXT}
     proxy = {"name": "istio-proxy", "image": image, "restartPolicy": "Always",
              "ports": [{"containerPort": 15090, "protocol": "TCP", "name": "http-envoy-prom"}],

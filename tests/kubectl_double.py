@@ -86,6 +86,16 @@ class FakeCluster:
             allowed = self._authorized(argv[2], group, resource, namespace, name)
             return (0, "yes\n", "") if allowed else (1, "no\n", "")
         if verb == "get":
+            if "/" not in argv[1] and argv[2].startswith("-"):  # get TYPE -n NS -o json: a list
+                group, resource, _ = _resource_arg(argv[1])
+                if not self._authorized("list", group, resource, namespace, ""):
+                    user, _ = self.user
+                    return 1, "", (f'Error from server (Forbidden): {resource} is forbidden: User "{user}" '
+                                   f'cannot list resource "{resource}" in API group "{group}" in the '
+                                   f'namespace "{namespace}"\n')
+                items = [o for o in self.world.objects if plural(o["kind"]) == resource
+                         and o["metadata"].get("namespace") == namespace]
+                return 0, json.dumps({"apiVersion": "v1", "kind": "List", "items": items}), ""
             if "/" not in argv[1]:  # get TYPE NAME
                 group, resource, _ = _resource_arg(argv[1])
                 found = self._stored(resource, argv[2], namespace)
@@ -153,7 +163,7 @@ class FakeCluster:
                                '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}\n')
         if request.kind == "Pod" and request.operation == "CREATE":
             namespace = self.world.cluster.namespaces.get(request.namespace, {})
-            request = Request("CREATE", user, inject(request.target, namespace), None, groups)
+            request = Request("CREATE", user, inject(request.target, namespace, self.world.tags), None, groups)
             level = (namespace.get("metadata", {}).get("labels", {}) or {}).get(ENFORCE)
             failed = violations(request.object, level) if level else []
             if failed:

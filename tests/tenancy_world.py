@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from admission import Cluster, Request, plural
 from ci_identity import backend_plan
 from conftest import EXAMPLES, OWNER, ROOT, STACKS, TENANT, TENANT_ENVIRONMENT
-from injection import inject
+from injection import inject, tags_of
 from pod_security import violations
 from rbac import Attributes, Rbac
 
@@ -60,6 +60,8 @@ class World:
     users: dict[str, tuple[str, tuple[str, ...]]]
     """requester -> (username, groups)."""
     names: dict[str, str]
+    tags: dict[str, str]
+    """The owner's revision tags: tag -> the version of the revision it points at."""
 
     def existing(self, ref: str) -> dict:
         kind, _, name = fill(ref, self.names).partition("/")
@@ -100,7 +102,7 @@ class World:
             return found
         if request.kind == "Pod" and request.operation == "CREATE":
             namespace = self.cluster.namespaces.get(request.namespace, {})
-            request = Request(request.operation, request.username, inject(request.target, namespace),
+            request = Request(request.operation, request.username, inject(request.target, namespace, self.tags),
                               None, request.groups)
         found |= {f"admission:{d.policy}" for d in self.cluster.review(request)}
         if request.kind == "Pod" and request.object is not None:
@@ -150,7 +152,7 @@ def build(owner: dict, backend: dict, env: dict, other: dict, owners_group: str,
     assert POD_SECURITY_LEVEL == "restricted"
     rbac = Rbac.of(objects)
     cluster = Cluster.of(policies + namespaces, authorizer(rbac, (accounts["platform"],)))
-    return World(cluster, rbac, objects, users, names)
+    return World(cluster, rbac, objects, users, names, tags_of(owner))
 
 
 # The worlds the tests use. An attached environment with owners (the attacker's): conftest's

@@ -16,6 +16,7 @@ from stackfiles import DELETE, NS, certificate, platform, provided, secrets_for,
 
 from components.config import ConfigError, load
 from components.stackset import stack_files
+from components.versions import ISTIO_VERSION
 from preview.engine import run_program
 
 
@@ -56,7 +57,7 @@ OWNER_FILE_CASES = ("owner file broken for an attached stack", "provided cert mi
 FLEET_CASES = ("environment name used by another stack", "audience shared with another stack",
                "provided cert misses the host of an attached stack", "attached to a missing owner",
                "attached to a non-owner", "provided cert misses an attached environment",
-               "owner file broken for an attached stack")
+               "owner file broken for an attached stack", "attached environment on a tag its owner does not install")
 
 CASES = {
     "missing environment": ("dev", set_key("environment", DELETE), "environment", "missing"),
@@ -331,6 +332,19 @@ CASES = {
     "certificate on an attached stack": ("test", lambda f: f["Pulumi.test.yaml"]["config"].update(
         {f"{NS}:tlsCertificate": certificate(["*.api.example.com"])[0]}), "tlsCertificate",
         "this stack is attached"),
+    # Istio revisions (platform.mesh) and the tag an environment selects.
+    "mesh tag unknown": ("dev", set_key("environment.meshRevision", "beta"), "environment.meshRevision",
+                         "expected one of stable, canary"),
+    "mesh tag the owner does not install": ("dev", set_key("environment.meshRevision", "canary"),
+                                            "environment.meshRevision", "installs no revision tagged canary"),
+    "mesh without a stable revision": ("dev", set_key("platform.mesh", {"revisions": [{"version": ISTIO_VERSION}]}),
+                                       "platform.mesh.revisions", "no revision is tagged stable"),
+    "mesh version without vendored definitions": (
+        "dev", set_key("platform.mesh", {"revisions": [{"version": "1.29.0", "tags": ["stable"]}]}),
+        "platform.mesh.revisions[0].version", "expected one of"),
+    "attached environment on a tag its owner does not install": (
+        "test", set_key("environment.meshRevision", "canary", "test"), "environment.meshRevision",
+        "installs no Istio revision tagged canary"),
     **{f"unread: {name}": case for name, case in {
         "environment without the namespace": ("dev", move_key(f"{NS}:environment", "environment"),
                                               "environment", "expected istio-envs:environment"),

@@ -33,17 +33,20 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from components.versions import CERT_MANAGER_VERSION, ISTIO_DEFINITIONS_VERSION, ISTIO_VERSION
+from components.versions import CERT_MANAGER_VERSION, ISTIO_DEFINITIONS_VERSION, ISTIO_VERSIONS
 from preview.schemas import KUBERNETES_VERSION
 
 CHARTS = ROOT / "tests" / "charts"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-PINS = {
-    # The vendored definitions of the pinned minor (tests/test_versions.py holds it to the pin).
-    "https://github.com/istio/istio": ISTIO_DEFINITIONS_VERSION,
-    "https://github.com/istio/api": ISTIO_DEFINITIONS_VERSION,
-    "https://github.com/cert-manager/cert-manager": CERT_MANAGER_VERSION,
-}
+ISTIO = "https://github.com/istio/istio"
+ISTIO_API = "https://github.com/istio/api"
+CERT_MANAGER = "https://github.com/cert-manager/cert-manager"
+# The Istio definitions are vendored per installable version, under tests/charts/istio/<tag>/ (the
+# tag components/versions.py ISTIO_VERSIONS names; tests/test_versions.py holds each to its
+# version's minor); istio/api's files are of that tag too, but for 1.31.0-rc.0, whose istio/api
+# commit the snapshot does not hold (its meshconfig/SOURCE says which it is instead).
+ISTIO_TAGS = tuple(sorted(set(ISTIO_VERSIONS.values())))
+API_REFS = {tag: tag for tag in ISTIO_TAGS} | {"1.31.0-rc.0": "master"}
 
 # --- how the Istio charts read their values: the template lines this file models --------------
 #
@@ -157,6 +160,7 @@ def read_source(path: Path) -> dict[str, str]:
 @dataclass(frozen=True)
 class Chart:
     name: str
+    release: str  # the tag of the definitions: an Istio tag (tests/charts/istio/<tag>/) or cert-manager's
     folder: Path
     source: dict[str, str]
     values: dict  # values.yaml, as Helm coalesces it with the release's values
@@ -175,8 +179,19 @@ class Chart:
                 or self.name == "istiod" and key in ISTIO_VALUES)
 
 
+def charts(release: str = ISTIO_DEFINITIONS_VERSION) -> dict[str, Chart]:
+    """The vendored charts of one Istio definitions tag (default: the pin's), and cert-manager's."""
+    return {name: chart for (tag, name), chart in every_chart().items() if tag in (release, CERT_MANAGER_VERSION)}
+
+
+def chart_of(inputs: dict) -> Chart:
+    """The vendored chart a release's values are read against: its version's definitions."""
+    tag = CERT_MANAGER_VERSION if inputs["chart"] == "cert-manager" else ISTIO_VERSIONS[inputs["version"]]
+    return every_chart()[(tag, inputs["chart"])]
+
+
 @cache
-def charts() -> dict[str, Chart]:
+def every_chart() -> dict[tuple[str, str], Chart]:
     found = {}
     for source_file in sorted(CHARTS.rglob("SOURCE")):
         source = read_source(source_file)
@@ -194,8 +209,8 @@ def charts() -> dict[str, Chart]:
             descoped.append("global")
         if DESCOPE_PILOT in templates.get("zzy_descope_legacy.yaml", ""):
             descoped.append("pilot")
-        found[source["chart"]] = Chart(
-            name=source["chart"], folder=folder, source=source, values=values,
+        found[(source["tag"], source["chart"])] = Chart(
+            name=source["chart"], release=source["tag"], folder=folder, source=source, values=values,
             defaults=values[DEFAULTS_KEY] if istio_layout else values,
             schema=json.loads(schema_file.read_text()) if schema_file.exists() else None,
             reserved=ISTIO_RESERVED if istio_layout else {},
@@ -326,13 +341,13 @@ WELL_KNOWN = {
 
 
 @cache
-def mesh_config_schema() -> dict:
+def mesh_config_schema(release: str = ISTIO_DEFINITIONS_VERSION) -> dict:
     """The vendored MeshConfig messages as a JSON schema document: each message a ``$defs`` entry
     taking its fields by JSON name or proto name (as Istio's jsonpb does), nothing else; enums by
     name or number. Messages of protos not vendored (``istio.networking.*``) are not checked."""
     messages: dict[str, list[ProtoField]] = {}
     enums: dict[str, list] = {}
-    for proto in sorted((CHARTS / "istio" / "meshconfig").glob("*.proto")):
+    for proto in sorted((CHARTS / "istio" / release / "meshconfig").glob("*.proto")):
         parse_proto(proto.read_text(), messages, enums)
 
     def full_name(type_: str, scope: str) -> str:  # protoc's lookup: innermost scope outwards
@@ -460,9 +475,9 @@ def join(path: str, key: str) -> str:
 
 
 @cache
-def api_validator(name: str) -> tuple[Where, jsonschema.Validator]:
+def api_validator(name: str, release: str = ISTIO_DEFINITIONS_VERSION) -> tuple[Where, jsonschema.Validator]:
     if name in ISTIO_VALUES:
-        root, schema, source = mesh_config_schema(), ISTIO_VALUES[name], MESH_CONFIG
+        root, schema, source = mesh_config_schema(release), ISTIO_VALUES[name], MESH_CONFIG
     elif name in CHART_MAPS:
         root, schema, source = {"$defs": {}}, CHART_MAPS[name], ENV
     else:
@@ -497,7 +512,7 @@ class Check:
                 here = join(path, key)
                 found = [w for place in where for w in place.child(key)]
                 if all(w.chart_level for w in where) and self.chart.is_api_value(key):
-                    api, validator = api_validator(key)
+                    api, validator = api_validator(key, self.chart.release)
                     found.append(api)
                     self.problems += api_problems(inner, here, validator, api.source)
                 if not path and key in self.chart.reserved:
@@ -561,8 +576,11 @@ def releases(*plan_sets: dict[str, dict]) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture(scope="module")
-def all_releases(plans, example_plans) -> list[tuple[str, dict]]:
-    return releases(plans, example_plans)
+def all_releases(plans, example_plans, upgrade_owner_plans) -> list[tuple[str, dict]]:
+    """Every shipped and example stack's releases, and the owner's in each state of an upgrade
+    (two revisions: each version's charts)."""
+    return releases(plans, example_plans, {f"{state}/{name}": plan for state, plan in upgrade_owner_plans.items()
+                                           for name in ("dev",)})
 
 
 def real_values(all_releases, chart: str) -> dict:
@@ -579,30 +597,41 @@ def test_vendored_files_name_their_source_and_the_pins():
         assert {"repository", "tag", "commit", "path", "files", "license"} <= set(source), path
         assert source["license"] == "Apache-2.0", path
         assert re.fullmatch(r"[0-9a-f]{40}", source["commit"]), path
-        assert source["tag"] == PINS[source["repository"]], path
+        if source["repository"] == CERT_MANAGER:
+            assert source["tag"] == CERT_MANAGER_VERSION, path
+        else:  # tests/charts/istio/<tag>/<chart>/SOURCE
+            tag = path.parent.parent.name
+            assert tag in ISTIO_TAGS, path
+            assert source["tag"] == (tag if source["repository"] == ISTIO else API_REFS[tag]), path
         vendored = {str(p.relative_to(path.parent)) for p in path.parent.rglob("*")
                     if p.is_file() and p.name != "SOURCE"}
         assert set(source["files"].split()) == vendored, path
-    assert set(charts()) == {"base", "istiod", "gateway", "cni", "cert-manager"}
+    assert set(every_chart()) == {(tag, name) for tag in ISTIO_TAGS for name in ("base", "istiod", "gateway", "cni")
+                                  } | {(CERT_MANAGER_VERSION, "cert-manager")}
+    for tag in ISTIO_TAGS:
+        assert sorted(p.name for p in (CHARTS / "istio" / tag).iterdir()) == [
+            "base", "cni", "gateway", "istiod", "meshconfig"], tag
 
 
 def test_every_release_is_a_vendored_chart_at_its_pinned_version(all_releases):
-    assert {inputs["chart"] for _, inputs in all_releases} == set(charts()), \
-        "a vendored chart no stack installs, or a release of a chart not vendored"
-    releases = {"https://github.com/istio/istio": ISTIO_VERSION,
-                "https://github.com/cert-manager/cert-manager": CERT_MANAGER_VERSION}
+    used = {(chart_of(inputs).release, inputs["chart"]) for _, inputs in all_releases}
+    assert used == set(every_chart()), \
+        "a vendored chart no stack (or upgrade state) installs, or a release of a chart not vendored"
     for name, inputs in all_releases:
-        chart = charts()[inputs["chart"]]
+        chart = chart_of(inputs)
         tag = chart.source["tag"]
-        assert inputs["version"] == releases[chart.source["repository"]], name
+        if chart.source["repository"] == CERT_MANAGER:
+            assert inputs["version"] == CERT_MANAGER_VERSION, name
+            continue
+        assert inputs["version"] in ISTIO_VERSIONS and tag == ISTIO_VERSIONS[inputs["version"]], name
         # The vendored values are of the release's minor: one minor, one set of chart values.
-        assert tag == PINS[chart.source["repository"]], name
         assert inputs["version"].lstrip("v").split(".")[:2] == tag.lstrip("v").split(".")[:2], name
 
 
-def test_the_modelled_template_lines_are_the_vendored_templates():
+@pytest.mark.parametrize("release", ISTIO_TAGS)
+def test_the_modelled_template_lines_are_the_vendored_templates(release):
     """The reading rules above are what the vendored templates do, word for word."""
-    found = charts()
+    found = charts(release)
     for name in ("base", "istiod", "gateway", "cni"):
         profile = found[name].template("templates/zzz_profile.yaml")
         assert all(line in profile for line in PROFILE_LINES), name
@@ -632,33 +661,36 @@ def test_helm_renders_the_zz_templates_before_the_others():
 def test_every_value_the_program_sets_is_one_the_chart_reads(all_releases):
     problems, used = [], set()
     for name, inputs in all_releases:
-        check = check_values(charts()[inputs["chart"]], inputs["values"])
+        check = check_values(chart_of(inputs), inputs["values"])
         problems += [f"{name} ({inputs['chart']} {inputs['version']}): {p}" for p in check.problems]
         used |= check.exceptions_used
     assert problems == []
     # Each allowance for a value the chart reads but does not declare is still needed, and the
     # vendored template still reads it.
     assert used == set(READ_BUT_UNDECLARED)
-    for (chart, _), (template, line) in READ_BUT_UNDECLARED.items():
-        assert line in charts()[chart].template(template), (chart, template)
-    assert "# validationFailurePolicy: Fail" in charts()["istiod"].template("values.yaml")
+    for release in ISTIO_TAGS:
+        for (chart, _), (template, line) in READ_BUT_UNDECLARED.items():
+            assert line in charts(release)[chart].template(template), (release, chart, template)
+        assert "# validationFailurePolicy: Fail" in charts(release)["istiod"].template("values.yaml")
 
 
 def test_values_pass_the_charts_values_schema(all_releases):
     checked, problems = set(), []
     for name, inputs in all_releases:
-        chart = charts()[inputs["chart"]]
+        chart = chart_of(inputs)
         if chart.schema is not None:
-            checked.add(chart.name)
+            checked.add((chart.release, chart.name))
             problems += [f"{name}: {p}" for p in schema_problems(chart, inputs["values"])]
-    assert checked == {"gateway", "cert-manager"}  # base and istiod ship no values.schema.json
+    # base and istiod ship no values.schema.json; the gateway's of each version is read
+    assert checked == {(tag, "gateway") for tag in ISTIO_TAGS} | {(CERT_MANAGER_VERSION, "cert-manager")}
     assert problems == []
 
 
-def test_kubernetes_and_mesh_values_are_checked_inside(all_releases):
+@pytest.mark.parametrize("release", ISTIO_TAGS)
+def test_kubernetes_and_mesh_values_are_checked_inside(all_releases, release):
     """The sub-trees the charts leave free-form are walked against their API types."""
     assert set(kubernetes_definitions()["$defs"]) >= {K8S + "Affinity", K8S + "TopologySpreadConstraint"}
-    mesh = mesh_config_schema()["$defs"]
+    mesh = mesh_config_schema(release)["$defs"]
     assert {"accessLogFile", "access_log_file", "outboundTrafficPolicy"} <= set(
         mesh[MESH_CONFIG]["properties"])
     assert mesh[MESH_CONFIG + ".OutboundTrafficPolicy.Mode"] == {

@@ -464,8 +464,8 @@ def _source(folder: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("folder, pin, repository", [
-    # The definitions of the pinned minor (versions.ISTIO_DEFINITIONS_VERSION: one minor, one API).
-    ("istio", versions.ISTIO_DEFINITIONS_VERSION, "https://github.com/istio/istio"),
+    # The definitions of every installable Istio version (versions.ISTIO_VERSIONS: per minor, one API).
+    *((f"istio/{tag}", tag, "https://github.com/istio/istio") for tag in sorted(set(versions.ISTIO_VERSIONS.values()))),
     ("cert-manager", versions.CERT_MANAGER_VERSION, "https://github.com/cert-manager/cert-manager"),
 ])
 def test_vendored_crds_are_those_of_the_pinned_version(folder, pin, repository):
@@ -475,6 +475,62 @@ def test_vendored_crds_are_those_of_the_pinned_version(folder, pin, repository):
     assert source["license"] == "Apache-2.0"
     vendored = sorted(p.name for p in (ROOT / "schemas" / "crds" / folder).glob("*.yaml"))
     assert vendored == sorted(source["files"].split())
+
+
+def test_every_vendored_set_is_an_installable_versions_and_nothing_else():
+    assert set(crds.definition_sets()) == {"cert-manager"} | {
+        f"istio/{tag}" for tag in versions.ISTIO_VERSIONS.values()}
+
+
+def _served(crd: dict) -> set[str]:
+    return {v["name"] for v in crd["spec"]["versions"] if v.get("served")}
+
+
+def test_a_newer_istios_crds_serve_everything_an_older_ones_do():
+    """Why the base chart (the CRDs) goes first in an upgrade (components/mesh.py): the newer
+    CRDs, which the older istiod then reads, still serve every version and every field the older
+    ones did, and store the same version. What the program renders passes both (`check`)."""
+    tags = sorted(set(versions.ISTIO_VERSIONS.values()), key=lambda t: [int(p) if p.isdigit() else -1
+                                                                       for p in re.split(r"[.-]", t)])
+    for older, newer in zip(tags, tags[1:], strict=False):
+        for group, kind in crds.vendored_kinds():
+            if not group.endswith("istio.io"):
+                continue
+            old, new = crds.crd(group, kind, f"istio/{older}"), crds.crd(group, kind, f"istio/{newer}")
+            assert old is not None and new is not None, (group, kind)
+            assert _served(old) <= _served(new), (group, kind, older, newer)
+            assert [v["name"] for v in old["spec"]["versions"] if v.get("storage")] == \
+                [v["name"] for v in new["spec"]["versions"] if v.get("storage")], (group, kind)
+            for version in _served(old):
+                before = crds.served_schema(f"{group}/{version}", kind, f"istio/{older}")
+                after = crds.served_schema(f"{group}/{version}", kind, f"istio/{newer}")
+                assert _fields(before) <= _fields(after), (group, kind, version, sorted(_fields(before) - _fields(after)))
+
+
+def _fields(schema: dict, path: str = "") -> set[str]:
+    """Every property path of an OpenAPI schema (through items and additionalProperties)."""
+    found = set()
+    for name, sub in (schema.get("properties") or {}).items():
+        found.add(f"{path}{name}")
+        found |= _fields(sub, f"{path}{name}.")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            found |= _fields(schema[key], f"{path}[]." if key == "items" else f"{path}{{}}.")
+    return found
+
+
+def test_every_istio_object_is_checked_against_each_versions_crds(monkeypatch):
+    """Both Istio versions' CRDs hold every kind; a problem both refuse reads once, one that only
+    a set has says which (here a set that serves no such kind)."""
+    tags = sorted(set(versions.ISTIO_VERSIONS.values()))
+    assert crds.sets_of("networking.istio.io", "Gateway") == tuple(f"istio/{tag}" for tag in tags)
+    broken = _planted("gateway", lambda b: b["spec"].update(selector="ingress"))
+    messages = [m for _, m in _problems(broken)]
+    assert messages and not any("CRD only" in m for m in messages)
+    monkeypatch.setattr(crds, "sets_of", lambda group, kind: (f"istio/{tags[0]}", "istio/0.0.0"))
+    assert crds.check("g.yaml", BASES["gateway"]) == [Problem(
+        "g.yaml", "apiVersion", "no CRD in schemas/crds/ serves networking.istio.io/v1 Gateway "
+        "(istio/0.0.0 CRD only)")]
 
 
 def test_the_vendored_crds_hold_every_rendered_kind_in_v1():

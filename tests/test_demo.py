@@ -9,17 +9,20 @@ from conftest import DEMO_STACKS, EXAMPLES, OWNER, ROOT, STACKS, demo_pod, named
 from stackfiles import set_key, write_project
 
 from components.config.types import quantity_value as quantity
-from components.versions import ISTIO_SIDECAR_REQUESTS
+from components.versions import ISTIO_SIDECAR_REQUESTS, ISTIO_VERSIONS
 from policy.rules import POD_SPEC_PATHS
 from preview import preview_stack
 
-ISTIOD_VALUES = ROOT / "tests" / "charts" / "istio" / "istiod" / "values.yaml"
+
+def istiod_values(tag: str):
+    return ROOT / "tests" / "charts" / "istio" / tag / "istiod" / "values.yaml"
 
 
-def test_the_sidecar_requests_are_the_pinned_charts():
-    """The quota check counts the sidecar's requests: they must be what the pinned istiod chart
-    injects (global.proxy.resources.requests), not a number written once and left to drift."""
-    values = yaml.safe_load(ISTIOD_VALUES.read_text())
+@pytest.mark.parametrize("tag", sorted(set(ISTIO_VERSIONS.values())))
+def test_the_sidecar_requests_are_the_pinned_charts(tag):
+    """The quota check counts the sidecar's requests: they must be what every installable istiod
+    chart injects (global.proxy.resources.requests), not a number written once and left to drift."""
+    values = yaml.safe_load(istiod_values(tag).read_text())
     assert values["_internal_defaults_do_not_set"]["global"]["proxy"]["resources"]["requests"] \
         == ISTIO_SIDECAR_REQUESTS
 

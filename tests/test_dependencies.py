@@ -72,7 +72,7 @@ def test_attached_environment_waits_on_nothing_of_the_platform(plans, stack):
             (resource["name"], waits_for)
 
 
-def test_owner_environment_waits_only_on_namespace_istiod_and_its_gateway(plans):
+def test_owner_environment_waits_only_on_namespace_istiods_and_its_gateway(plans):
     plan = plans[OWNER]
     resources = by_urn(plan)
     for resource in environment_objects(plan, OWNER):
@@ -80,7 +80,9 @@ def test_owner_environment_waits_only_on_namespace_istiod_and_its_gateway(plans)
         if resource["type"] == "gcp:dns/recordSet:RecordSet":
             assert direct == {"platform-dns-zone", "platform-ingress-ip"}
             continue
-        assert direct <= {f"{OWNER}-namespace", "platform-mesh-istiod", "platform-gateway-gateway"}, \
+        istiods = {r["name"] for r in plan["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release"
+                   and r["inputs"]["chart"] == "istiod"}
+        assert direct <= {f"{OWNER}-namespace", *istiods, "platform-gateway-gateway"}, \
             (resource["name"], direct)
         # Not the DNS zone, not the certificate: a zone or TLS change never holds up routes.
         assert not {"platform-dns-zone", "platform-tls-secret"} & direct

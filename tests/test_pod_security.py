@@ -13,17 +13,21 @@ from pod_security import CONTROLS, controls_of, violations
 
 from components.admission import CAPTURE_DEFAULTS, PROXY_UID
 from components.pod_security import POD_SECURITY_LABELS, POD_SECURITY_LEVEL, POD_SECURITY_VERSION
+from components.versions import ISTIO_VERSIONS
 from preview.schemas import KUBERNETES_VERSION
 
-TEMPLATE = (ROOT / "tests" / "charts" / "istio" / "istiod" / "files" / "injection-template.yaml").read_text()
-CONFIGMAP = (ROOT / "tests" / "charts" / "istio" / "istiod" / "templates" /
-             "istiod-injector-configmap.yaml").read_text()
+TAGS = sorted(set(ISTIO_VERSIONS.values()))
+
+
+def istiod_file(tag: str, name: str) -> str:
+    """A vendored istiod chart file of the definitions ``tag`` (every installable version's)."""
+    return (ROOT / "tests" / "charts" / "istio" / tag / "istiod" / name).read_text()
 RESTRICTED_POD = {
     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "dev"},
     "spec": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
              "containers": [{"name": "app", "image": "i", "securityContext": {
                  "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}
-NAMESPACE = {"metadata": {"name": "dev", "labels": {"istio-injection": "enabled", **POD_SECURITY_LABELS}}}
+NAMESPACE = {"metadata": {"name": "dev", "labels": {"istio.io/rev": "stable", **POD_SECURITY_LABELS}}}
 
 
 def test_the_level_is_restricted_at_the_platforms_kubernetes_minor(plans):
@@ -53,7 +57,10 @@ def test_without_istio_cni_the_injected_init_container_fails_even_baseline():
     assert {"Running as Non-root", "Running as Non-root user"} <= set(violations(pod, "restricted"))
 
 
-def test_what_the_injection_model_relies_on_is_in_the_vendored_template():
+@pytest.mark.parametrize("tag", TAGS)
+def test_what_the_injection_model_relies_on_is_in_the_vendored_template(tag):
+    template = istiod_file(tag, "files/injection-template.yaml")
+    configmap = istiod_file(tag, "templates/istiod-injector-configmap.yaml")
     for line in (
         # istio-validation, not istio-init, with CNI; no capability added; 1337, non-root, read-only
         "{{ if .Values.pilot.cni.enabled -}}\n  - name: istio-validation",
@@ -71,10 +78,10 @@ def test_what_the_injection_model_relies_on_is_in_the_vendored_template():
         # the volumes: emptyDir, downwardAPI, projected, configMap only
         "  - name: istio-podinfo\n    downwardAPI:", "  - name: istio-token\n    projected:",
     ):
-        assert line in TEMPLATE, line
-    assert "hostPath" not in TEMPLATE and "privileged: true" in TEMPLATE  # only under IPTABLES_TRACE_LOGGING
+        assert line in template, line
+    assert "hostPath" not in template and "privileged: true" in template  # only under IPTABLES_TRACE_LOGGING
     # The template reads .Values.pilot.cni from the chart's top-level `cni` (pilot.* is descoped).
-    assert '{{ $pilotVals := pick .Values "cni" "env" -}}' in CONFIGMAP
+    assert '{{ $pilotVals := pick .Values "cni" "env" -}}' in configmap
     assert PROXY_SECURITY_CONTEXT["runAsUser"] == PROXY_UID
     assert set(CAPTURE_DEFAULTS) == {"sidecar.istio.io/interceptionMode", "traffic.sidecar.istio.io/includeInboundPorts",
                                      "traffic.sidecar.istio.io/excludeInboundPorts",

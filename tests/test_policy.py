@@ -115,6 +115,12 @@ BREAKS = {
         lambda p: _drop(p, "admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
                         "istio-envs-environment-routes"),
         "istio-envs-environment-routes has no binding with validationActions Deny"),
+    # The stable revision's release no longer carries the tag dev's namespace (and test's and
+    # uat's files) select: the revision they use, removed.
+    "mesh-revisions-in-use-installed": (
+        lambda p: next(r for r in p["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release"
+                       and r["inputs"]["chart"] == "istiod")["inputs"]["values"].update(revisionTags=[]),
+        "revision tag 'stable', selected by namespace dev, is on no istiod release"),
     "server-rewritten-inputs-ignored": (
         lambda p: one(p, "container/cluster:Cluster").update(ignoreChanges=[]),
         "nodeConfig is set and not in ignoreChanges"),
@@ -205,6 +211,28 @@ def test_the_packs_tenancy_facts_are_the_programs():
     from components.tenancy import OWNER_CLUSTER_ROLE
 
     assert set(TENANCY_POLICIES) == set(POLICY_NAMES) and OWNER_ROLE == OWNER_CLUSTER_ROLE
+
+
+def test_the_packs_mesh_facts_are_the_programs():
+    from components import istio
+    from policy import rules
+
+    assert (rules.REVISION_LABEL, rules.LEGACY_INJECTION_LABEL, rules.MESH_TAGS) == (
+        istio.REVISION_LABEL, istio.LEGACY_INJECTION_LABEL, istio.MESH_TAGS)
+
+
+@pytest.mark.parametrize("labels", [{"istio.io/rev": "1-30-5"}, {"istio.io/rev": "default"}, {},
+                                    {"istio.io/rev": "stable", "istio-injection": "enabled"}],
+                         ids=["a-revision-by-name", "not-a-tag", "no-tag", "legacy-label-too"])
+def test_a_namespace_not_injected_by_a_tag_is_reported(plans, labels):
+    broken = copy.deepcopy(plans["dev"])
+    namespace = named(broken, "core/v1:Namespace", "dev")["inputs"]["metadata"]["labels"]
+    namespace.pop("istio.io/rev")
+    namespace.update(labels)
+    found = {v.policy for v in check_plan(broken, ROOT)}
+    # A label that is no installed tag is also a revision the namespace would use and none installs.
+    assert found == {"environment-namespaces-injected"} | (
+        {"mesh-revisions-in-use-installed"} if labels.get("istio.io/rev") != "stable" else set()), found
 
 
 def test_an_owner_stack_without_a_tenancy_policy_is_reported(plans):

@@ -194,6 +194,8 @@ def test_each_risk_is_reported() -> None:
     by["q"]["inputs"]["spec"]["hard"]["pods"] = "400"      # quota-raised
     by["gw"]["inputs"]["spec"]["servers"][0]["tls"]["minProtocolVersion"] = "TLSV1_0"
     new["outputs"]["tlsMode"] = "SIMPLE"                   # tls-lowered
+    old["outputs"]["meshRevision"] = {"version": "1.30.5"}
+    new["outputs"]["meshRevision"] = {"version": "1.31.1"}  # mesh-move
     report = revdiff.compare({"s": old}, {"s": new}, audiences={
         "base": {"aud": ["s"]}, "head": {"aud": ["s", "t"]}})  # audience-shared
     found = _kinds(report)

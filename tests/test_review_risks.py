@@ -194,7 +194,7 @@ def test_an_istio_bump_is_a_mesh_upgrade_in_valid_json(repo, capsys):
     root, (before, after) = repo
     code = revdiff.main(["--repo", str(root), "--base", before, "--head", after, "--stack", OWNER, "--json"])
     data = json.loads(capsys.readouterr().out)
-    assert code == 0
+    assert code == 0, data["risks"]
     (risk,) = [r for r in data["risks"] if r["kind"] == "mesh-upgrade"]
     assert "each sidecar keeps its old proxy until its pod restarts" in risk["text"]
 
@@ -252,3 +252,19 @@ def test_make_refuses_an_unknown_stack_with_the_documented_exit_code():
                           capture_output=True, text=True, env=env)
     assert done.returncode == 2 and done.stdout == ""
     assert "no stack file Pulumi.no-such-stack.yaml on either side" in done.stderr
+
+
+def test_a_revision_whose_program_fails_says_its_error(repo, capsys):
+    """A head whose program cannot even be imported: the stack is unpreviewable with the error's
+    own words (not the last line of a traceback), and the command exits 1."""
+    root, (_, after) = repo
+    _git(root, "checkout", "-q", "-b", "broken", after)
+    versions = root / "components" / "versions.py"
+    versions.write_text(versions.read_text() + "\nraise RuntimeError('a pin nobody can read')\n")
+    _git(root, "commit", "-qam", "broken")
+    broken = _git(root, "rev-parse", "HEAD")
+    _git(root, "checkout", "-q", "main")
+    code = revdiff.main(["--repo", str(root), "--base", after, "--head", broken, "--stack", OWNER, "--json"])
+    (risk,) = json.loads(capsys.readouterr().out)["risks"]
+    assert code == 1 and risk["kind"] == "unpreviewable"
+    assert "its program fails: " in risk["text"] and "RuntimeError: a pin nobody can read" in risk["text"]

@@ -200,7 +200,9 @@ def test_environment_namespace_routes_and_jwt(plans, configs, stack):
     auth, as its config says (make new-env, a route added, a port changed, a second audience)."""
     plan, environment = plans[stack], configs[stack].environment
     namespace = named(plan, "core/v1:Namespace", environment.namespace)
-    assert namespace["inputs"]["metadata"]["labels"]["istio-injection"] == "enabled"
+    labels = namespace["inputs"]["metadata"]["labels"]
+    # Injection by the revision tag (the owner installs it), never the legacy label.
+    assert labels["istio.io/rev"] == "stable" and "istio-injection" not in labels
 
     vs = one(plan, ":VirtualService")["inputs"]
     assert vs["metadata"]["namespace"] == environment.namespace

@@ -15,15 +15,17 @@ import tenancy_world
 from admission import Cluster, Request, selector_matches
 from ci_identity import backend_plan
 from conftest import EXAMPLES, OWNER, STACKS, of_type
-from injection import inject
+from injection import inject, tags_of
 from pod_security import violations
 from rbac import Attributes, Rbac
 from tenancy_world import ENV, MUTUAL_ENV, OTHER, corpus, kubernetes_objects, pod_of, shipped_world
 
-from components.admission import CLIENT_TLS_LABEL, ENVIRONMENT_LABEL, POLICY_NAMES, PROXY_IMAGE
+from components.admission import CLIENT_TLS_LABEL, ENVIRONMENT_LABEL, POLICY_NAMES
+from components.istio import proxy_image
 from components.pod_security import POD_SECURITY_LEVEL
 from components.stackset import StackSet
 from components.tenancy import OWNER_CLUSTER_ROLE
+from components.versions import ISTIO_VERSION
 
 CASES = corpus()
 LAYERS = {"rbac", "pod-security"} | {f"admission:{n}" for n in
@@ -99,7 +101,7 @@ def test_every_object_the_program_declares_is_admitted(plans, example_plans, bui
                 assert cluster.review(request) == [], (stack, request.operation, obj["kind"], obj["metadata"])
                 checked += 1
             if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
-                pod = inject(pod_of(obj), cluster.namespaces[environment])
+                pod = inject(pod_of(obj), cluster.namespaces[environment], tags_of(owner))
                 assert cluster.review(Request("CREATE", "system:serviceaccount:kube-system:replicaset-controller",
                                               pod)) == [], (stack, obj["metadata"])
                 assert violations(pod, POD_SECURITY_LEVEL) == [], (stack, obj["metadata"])
@@ -273,7 +275,7 @@ def test_the_injectors_containers_run_the_proxy_images_own_entrypoint(world, pla
     merges over its own: another command, or a hook or probe that execs anything but pilot-agent,
     would run as the proxy's UID, outside the capture. The demo pod as injected is admitted."""
     demo = next(o for o in kubernetes_objects(plans[OWNER]) if o["kind"] == "Deployment")
-    pod = inject(pod_of(demo), world.cluster.namespaces[OWNER])
+    pod = inject(pod_of(demo), world.cluster.namespaces[OWNER], world.tags)
     controller = "system:serviceaccount:kube-system:replicaset-controller"
 
     def refusals(change) -> list[str]:
@@ -290,4 +292,4 @@ def test_the_injectors_containers_run_the_proxy_images_own_entrypoint(world, pla
                    lambda c: {**c, "startupProbe": {"exec": {"command": []}}}):
         found = refusals(change)
         assert any("is the injector's" in m for m in found), found
-    assert PROXY_IMAGE in pod["spec"]["initContainers"][0]["image"]
+    assert proxy_image(ISTIO_VERSION) in pod["spec"]["initContainers"][0]["image"]

@@ -195,8 +195,9 @@ def test_mutual_gateway_waits_for_istiod_in_the_owner(example_plans):
     assert resources[gateway["parent"]]["type"] == "istio-envs:environment:MutualTlsHost"
 
 
-def named_release(plan: dict, release: str) -> dict:
-    (found,) = [r for r in of_type(plan, "helm.sh/v3:Release") if r["inputs"]["name"] == release]
+def named_release(plan: dict, chart: str) -> dict:
+    """The one release of ``chart`` (the example owners install one istiod revision)."""
+    (found,) = [r for r in of_type(plan, "helm.sh/v3:Release") if r["inputs"]["chart"] == chart]
     return found
 
 

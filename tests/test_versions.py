@@ -25,7 +25,9 @@ def unpinned(text: str) -> list[str]:
     istio_minors = set(re.findall(r"Istio\W{0,4}(\d+\.\d+)(?![.\d])", text))
     cert_manager = set(re.findall(r"cert-manager\W{0,4}(?:chart\W{0,4})?(v?\d+\.\d+(?:\.\d+)?)", text))
     next_minor = f"1.{int(minor(versions.ISTIO_VERSION).split('.')[1]) + 1}"
-    return sorted({f"Istio {v}" for v in istio - {versions.ISTIO_VERSION, versions.ISTIO_DEFINITIONS_VERSION}}
+    # Every installable version and the tag of its definitions (``1.31.0-rc.0`` reads as 1.31.0).
+    installable = set(versions.ISTIO_VERSIONS) | {tag.split("-")[0] for tag in versions.ISTIO_VERSIONS.values()}
+    return sorted({f"Istio {v}" for v in istio - installable}
                   | {f"Istio {v}" for v in istio_minors - {minor(versions.ISTIO_VERSION), next_minor}}
                   | {f"cert-manager {v}" for v in cert_manager
                      - {versions.CERT_MANAGER_VERSION, f"v{minor(versions.CERT_MANAGER_VERSION)}"}})
@@ -47,7 +49,8 @@ def test_the_design_notes_state_the_pins():
     and the Kubernetes minors each component supports."""
     design = (ROOT / "docs" / "design.md").read_text()
     istio = set(re.findall(r"Istio\W{0,4}(\d+\.\d+\.\d+)", design))
-    assert istio == {versions.ISTIO_VERSION, versions.ISTIO_DEFINITIONS_VERSION}
+    assert {versions.ISTIO_VERSION, versions.ISTIO_DEFINITIONS_VERSION} <= istio
+    assert unpinned(design) == []
     platform = versions.PLATFORM_KUBERNETES_MINORS
     text = " ".join(design.split())
     assert f"The platform supports Kubernetes {platform[0]} to {platform[-1]}" in text
@@ -68,6 +71,10 @@ def test_the_platform_supports_the_kubernetes_minors_every_component_supports():
 
 def test_the_vendored_istio_definitions_are_of_the_pinned_minor():
     assert minor(versions.ISTIO_DEFINITIONS_VERSION) == minor(versions.ISTIO_VERSION)
+    assert versions.ISTIO_VERSIONS[versions.ISTIO_VERSION] == versions.ISTIO_DEFINITIONS_VERSION
+    for version, tag in versions.ISTIO_VERSIONS.items():  # each installable version's own minor
+        assert minor(tag) == minor(version), version
+        assert (ROOT / "tests" / "charts" / "istio" / tag).is_dir() and (ROOT / "schemas" / "crds" / "istio" / tag).is_dir()
 
 
 def test_every_chart_repository_and_registry_is_stated_once_in_versions():

@@ -21,6 +21,11 @@
    ``VERIFY_CLIENT_KEY``, PEM files, also sent by the other checks) not given are skipped; with
    ``--host`` and no ``--matrix`` nothing is replayed.
 
+9. Proxies on the environment's Istio revision (``--stack``, with kubectl): every pod of the
+   namespace carries the revision its tag points at (the stack output ``meshRevision``); pods on
+   another one are WAIT, each with the ``kubectl rollout restart`` of its workload
+   (tools/revisions.py).
+
 A check without its token, zone or name servers is skipped; with ``tls.source: acme`` a failed
 handshake is WAIT (Let's Encrypt issues the first certificate once the domain is delegated).
 Exit code: 0 all passed, 1 a check (or a matrix cell) failed, 2 bad input (no Pulumi CLI, a
@@ -53,7 +58,8 @@ from typing import TYPE_CHECKING
 
 from components.config import DEMO_HEALTH_PATH, DEMO_ROUTE, demo_text
 
-if TYPE_CHECKING:  # tools.tenancy imports this module's Check
+if TYPE_CHECKING:  # tools.tenancy and tools.revisions import this module's Check
+    from tools.revisions import MeshTarget
     from tools.tenancy import LiveTarget
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +104,7 @@ class Target:
     # (certificate, key) PEM files for a MUTUAL gateway: every check sends it, except the
     # replay's cells without one.
     client_cert: tuple[str, str] | None = None
+    mesh: MeshTarget | None = None  # the namespace and the revision its pods should run (tools/revisions.py)
 
     def __post_init__(self) -> None:
         self.path = self.path or (self.demo.path if self.demo else "/")
@@ -520,12 +527,14 @@ def _stack_target(stack: str) -> tuple[Target, str | None]:
         with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
             handle.write(ca)
         ca_file = handle.name
+    from tools.revisions import MeshTarget
     from tools.tenancy import LiveTarget
 
     return Target(host=outputs["host"], ingress_ip=outputs["ingressIp"], ca_file=ca_file,
                   tls_source=outputs.get("tlsSource"), demo=Demo.from_output(outputs.get("demo")),
                   zone=owner.get("dnsName"), name_servers=tuple(owner.get("nameServers") or ()),
-                  ds_record=owner.get("dnsDsRecord"), live=LiveTarget.from_outputs(outputs, owner)), ca_file
+                  ds_record=owner.get("dnsDsRecord"), live=LiveTarget.from_outputs(outputs, owner),
+                  mesh=MeshTarget.from_outputs(outputs)), ca_file
 
 
 def _client_cert(environ: os._Environ[str] | dict[str, str]) -> tuple[str, str] | None:
@@ -600,6 +609,10 @@ def main(argv: list[str] | None = None) -> int:
         from tools.tenancy import live_checks
 
         checks += live_checks(target.live, context=args.kube_context)
+    if target.mesh is not None:
+        from tools.revisions import revision_checks
+
+        checks += revision_checks(target.mesh, context=args.kube_context)
     for check in checks:
         print(f"{check.status:<4}  {check.name:<26} {check.detail}")
     statuses = Counter(c.status for c in checks)

@@ -181,6 +181,12 @@ class EnvironmentConfig(Model):
     no NetworkPolicy, Ingress, Istio, RBAC or quota writes: see "Isolation from an environment's own
     tenants"), and `roles/container.clusterViewer` on the project (cluster credentials) granted by
     the owner stack, never by the attached one."""
+    mesh_revision: Literal["stable", "canary"] = "stable"
+    """The Istio revision tag its namespace selects (`istio.io/rev`), which the owner's
+    `platform.mesh` points at a revision: `stable`, or `canary` during an upgrade (the owner must
+    install it). Changing it moves the environment to that revision: the demo restarts onto it,
+    and the namespace's own workloads take it at their next `kubectl rollout restart` (its
+    `meshRevision` output lists the commands; see "Upgrading Istio")."""
     demo: t.Flag = False
     """A small echo workload so the environment answers `make verify` right after `pulumi up`:
     Deployment and Service `demo-echo` (hashicorp/http-echo 1.0 pinned by digest, non-root,

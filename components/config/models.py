@@ -99,6 +99,11 @@ class StackKeys(Model):
             found.append(_missing("clientCaCertificate", "environment.tls.clientCa is provided", "the "
                                   "client CA's PEM certificate with `pulumi config set clientCaCertificate "
                                   "-- \"$(cat client-ca.pem)\"`"))
+        if platform and env.mesh_revision not in platform.mesh.tags:
+            found.append(("environment.meshRevision", f"got {show(env.mesh_revision)}, but platform.mesh "
+                          f"installs no revision tagged {env.mesh_revision} (its tags: "
+                          f"{', '.join(platform.mesh.tags)}); expected one of them, or a revision "
+                          f"tagged {env.mesh_revision} in platform.mesh.revisions"))
         if platform and platform.cluster.rbac_security_group is None:
             found += [(f"environment.owners[{i}]", f"got {show(owner)}, a group, but the platform has "
                        "no Google Groups for RBAC; expected platform.cluster.rbacSecurityGroup set on "

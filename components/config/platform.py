@@ -13,6 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from . import types as t
 from .certificates import CertificateFacts
+from .mesh import MeshConfig
 from .types import DNS_LABEL, DNS_LABEL_RULE, Derived, Int, Model, refuse, show
 
 ACME_SERVERS = {"staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
@@ -284,6 +285,7 @@ class PlatformConfig(Model):
     leaf), `provided` (your certificate) or `acme` (Let's Encrypt through cert-manager, DNS-01 on
     Cloud DNS). Each source takes only its own keys."""
     binary_authorization: BinaryAuthorizationConfig = BinaryAuthorizationConfig()
+    mesh: MeshConfig = MeshConfig()
 
     @property
     def cluster_location(self) -> str:

@@ -31,7 +31,8 @@ SECURE = {"type": "object", "description": "An encrypted value (pulumi config se
 SEE = {"Changes a running platform cannot take in place": "operations.md#changes-a-running-platform-cannot-take-in-place",
        "Moving a deployed zone": "deploying.md#moving-a-deployed-zone",
        "A verifiable environment": "deploying.md#a-verifiable-environment",
-       "Isolation from an environment's own tenants": "isolation.md"}
+       "Isolation from an environment's own tenants": "isolation.md",
+       "Upgrading Istio": "operations.md#upgrading-istio"}
 
 
 def _clean(node: Any) -> Any:
