@@ -336,12 +336,14 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
             risks += _quota(stack, a, b)
         if key[0].endswith(":Gateway"):
             risks += _gateway_tls(stack, a, b)
-    moved = sorted({(at(before[k]["inputs"], "version"), at(after[k]["inputs"], "version"))
-                    for k in set(before) & set(after) if k[0] == HELM_RELEASE
-                    and at(after[k]["inputs"], "repositoryOpts.repo") == ISTIO_CHARTS
-                    and at(before[k]["inputs"], "version") != at(after[k]["inputs"], "version")})
-    for was, now in moved:
-        add("mesh-upgrade", f"Istio charts {was} → {now}{MESH_UPGRADE}")
+    # The Istio charts that move in place (istiod is one release per revision, and the gateway
+    # follows `stable`: both are the mesh-move lines); what each one's move does.
+    for k in sorted(set(before) & set(after)):
+        was, now = at(before[k]["inputs"], "version"), at(after[k]["inputs"], "version")
+        chart = at(after[k]["inputs"], "chart")
+        if k[0] == HELM_RELEASE and at(after[k]["inputs"], "repositoryOpts.repo") == ISTIO_CHARTS \
+                and was != now and chart in MESH_UPGRADE:
+            add("mesh-upgrade", f"Istio chart {chart} {was} → {now}: {MESH_UPGRADE[chart]}")
     if old and new:
         risks += _mesh_moves(stack, old["outputs"], new["outputs"])
         risks += _outputs_tls(stack, old["outputs"], new["outputs"])
@@ -358,8 +360,12 @@ REPLACED_CLASS = {NODE_POOL: "node-pool-replaced", "tls:index/locallySignedCert:
 # node-pools; surge settings: .../concepts/node-pool-upgrade-strategies).
 NODES_RECREATED_BY = ("nodeConfig.machineType", "nodeConfig.diskSizeGb", "nodeConfig.diskType",
                       "nodeConfig.imageType")
-MESH_UPGRADE = (": istiod and the gateway move at this `pulumi up`; each sidecar keeps its old proxy "
-                "until its pod restarts (`kubectl rollout restart deployment -n <env>` per environment)")
+MESH_UPGRADE = {
+    "base": "the CRDs move first, before any revision uses them (Istio's CRDs are backwards "
+            "compatible: docs/operations.md \"Upgrading Istio\")",
+    "cni": "the CNI node agent restarts on every node (running pods keep their networking)",
+    "gateway": "the ingress gateway restarts on the new proxy",
+}
 
 
 def _what_replacing_does(resource_type: str, resource: dict) -> str:

@@ -176,7 +176,7 @@ CLASSES = {
     "replacement": "an input change forces replacement",
     "node-pool-replaced": "the node pool is replaced (whether without an outage, said)",
     "nodes-recreated": "every node of a pool is recreated in place (machine type, disk, image)",
-    "mesh-upgrade": "the Istio charts move: every sidecar must restart to take the new proxy",
+    "mesh-upgrade": "an Istio chart moves in place (base: the CRDs, cni, gateway), with what its move does",
     "chart-upgrade": "a Helm chart's version moves",
     "certificate-reissued": "the Gateway's certificate is reissued",
     "cluster-rebuild": "a change a plain `pulumi up` cannot carry out: the cluster rebuilt",

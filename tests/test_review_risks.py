@@ -195,8 +195,10 @@ def test_an_istio_bump_is_a_mesh_upgrade_in_valid_json(repo, capsys):
     code = revdiff.main(["--repo", str(root), "--base", before, "--head", after, "--stack", OWNER, "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0, data["risks"]
-    (risk,) = [r for r in data["risks"] if r["kind"] == "mesh-upgrade"]
-    assert "each sidecar keeps its old proxy until its pod restarts" in risk["text"]
+    upgraded = {r["text"].split()[2] for r in data["risks"] if r["kind"] == "mesh-upgrade"}
+    assert upgraded == {"base", "cni", "gateway"}, data["risks"]
+    moves = [r["text"] for r in data["risks"] if r["kind"] == "mesh-move"]
+    assert any("its pods restart" in line for line in moves), moves  # the environment's sidecars
 
 
 def test_an_unknown_stack_is_refused_before_any_preview(repo, capsys):

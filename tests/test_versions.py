@@ -115,7 +115,7 @@ def test_the_project_name_is_the_config_namespace():
 def test_the_pinned_image_names_are_the_vendored_charts_defaults():
     """The images the daily run checks the registries for (tools/ci.py upstream-findings) are
     those the pinned charts deploy: their default names in the vendored values."""
-    istio = "".join(path.read_text() for path in sorted((ROOT / "tests" / "charts" / "istio").glob("*/values.yaml")))
+    istio = "".join(path.read_text() for path in sorted((ROOT / "tests" / "charts" / "istio" / versions.ISTIO_DEFINITIONS_VERSION).glob("*/values.yaml")))
     assert {name for name in versions.ISTIO_IMAGES if re.search(rf"^\s*image: {name}$", istio, re.M)} == \
         set(versions.ISTIO_IMAGES)
     cert_manager = (ROOT / "tests" / "charts" / "cert-manager" / "values.yaml").read_text()
