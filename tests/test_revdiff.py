@@ -224,7 +224,8 @@ def _tenant_plans() -> list[tuple]:
         return ("gcp:container/nodePool:NodePool", "pool", {"name": name, "nodeConfig": {"machineType": machine}})
 
     def release(repo: str, version: str) -> tuple:
-        return ("kubernetes:helm.sh/v3:Release", repo, {"repositoryOpts": {"repo": repo}, "version": version})
+        return ("kubernetes:helm.sh/v3:Release", repo, {"repositoryOpts": {"repo": repo}, "chart": "base",
+                                                        "version": version})
 
     def cert(request: str) -> tuple:
         return ("tls:index/locallySignedCert:LocallySignedCert", "cert", {"certRequestPem": request})
