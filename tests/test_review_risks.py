@@ -190,6 +190,7 @@ def repo(tmp_path_factory) -> tuple[Path, list[str]]:
     return root, [_git(root, "rev-parse", "HEAD~1"), _git(root, "rev-parse", "HEAD")]
 
 
+@pytest.mark.long  # each head is previewed by its own program, in a process of its own
 def test_an_istio_bump_is_a_mesh_upgrade_in_valid_json(repo, capsys):
     root, (before, after) = repo
     code = revdiff.main(["--repo", str(root), "--base", before, "--head", after, "--stack", OWNER, "--json"])

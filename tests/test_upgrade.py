@@ -25,6 +25,7 @@ def mesh_lines(report: revdiff.Report) -> list[str]:
     return [f"{r.stack}: {r.text}" for r in report.risks if r.kind == "mesh-move"]
 
 
+@pytest.mark.long  # its fixture previews every state of the upgrade
 @pytest.mark.parametrize("index", range(len(STEPS)), ids=[s.name for s in STEPS])
 def test_each_step_reports_the_moves_it_makes_and_nothing_else(upgrade_plans, index):
     before, after = upgrade_plans[STATES[index]], upgrade_plans[STATES[index + 1]]
