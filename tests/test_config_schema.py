@@ -175,3 +175,14 @@ def test_the_write_ups_a_description_names_are_where_the_reference_links():
         assert title in headings, (title, page)
         assert not anchor or anchor == re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-"), target
     assert f'"{title}"' not in DOC_PATH.read_text()
+
+
+def test_a_key_named_description_or_title_is_a_property_not_a_text():
+    """The cleaning of descriptions and titles touches strings only: a config key called
+    `description` (or `title`) keeps its schema (a future optional key crashed the generator)."""
+    from components.config.schema import _clean
+
+    node = {"properties": {"description": {"type": "string", "description": "a **b** `c`", "title": "D"},
+                           "title": {"type": "string"}}}
+    assert _clean(node) == {"properties": {"description": {"type": "string", "description": "a b c"},
+                                           "title": {"type": "string"}}}

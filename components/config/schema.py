@@ -38,7 +38,9 @@ SEE = {"Changes a running platform cannot take in place": "operations.md#changes
 def _clean(node: Any) -> Any:
     """Plain-text descriptions (no Markdown in a hover); no pydantic titles; no section defaults."""
     if isinstance(node, dict):
-        return {k: re.sub(r"\*\*|`", "", " ".join(v.split())) if k == "description" else _clean(v)
+        # A key's description is a string; a property *named* description is a schema: recurse.
+        return {k: re.sub(r"\*\*|`", "", " ".join(v.split())) if k == "description" and isinstance(v, str)
+                else _clean(v)
                 for k, v in node.items() if not (k == "title" and isinstance(v, str)) and not (
                     k == "default" and "$ref" in node)}
     return [_clean(v) for v in node] if isinstance(node, list) else node
