@@ -801,3 +801,40 @@ def test_every_key_of_every_shape_reads_in_our_words(wrong):
                 assert problem.key and not re.search(r"Input should|\[key\]|another kind|function-|"
                                                      r"tagged-union|Value error", text), text
                 assert re.search(r": (got|missing|unknown key|set, but|expected)", text), text
+
+
+def test_every_value_shape_names_its_key_and_what_it_expects():
+    """The class of defect behind a mapping's `requestHeaders.X Bad.[key]` message: for each shape
+    a field may take (a scalar, a list item, a mapping's key, a mapping's value, a model inside a
+    mapping), a fault is reported at the key as written, with what that type expects, never
+    pydantic's own location parts or "a value of another kind"."""
+    from typing import Annotated
+
+    from pydantic import ValidationError
+
+    from components.config import types as t
+    from components.config.messages import problems
+
+    header = Annotated[t.Text, t.pattern(r"^[a-z0-9-]+$", "a lowercase HTTP header name")]
+
+    class Inner(t.Model):
+        port: t.Port
+
+    class Shapes(t.Model):
+        name: t.DnsLabel = "a"
+        items: tuple[t.Port, ...] = ()
+        headers: dict[header, t.Text] = {}
+        backends: dict[header, Inner] = {}
+
+    def said(value: dict) -> list[str]:
+        with pytest.raises(ValidationError) as caught:
+            Shapes.model_validate(value)
+        return [f"{p.key}: {p.message}" for p in problems(caught.value, Shapes, "f.yaml")]
+
+    assert said({"name": "A!"}) == ["name: got 'A!'; expected " + t.DNS_LABEL_RULE]
+    assert said({"items": [1, 70000]}) == ["items[1]: got 70000; expected an integer from 1 to 65535"]
+    assert said({"headers": {"X Bad": "v"}}) == ["headers['X Bad']: got 'X Bad'; expected a lowercase HTTP header name"]
+    assert said({"headers": {"x-a": 5}}) == ["headers.x-a: got an integer 5; expected a string"]
+    assert said({"headers": "no"}) == ["headers: got a string 'no'; expected a mapping"]
+    assert said({"backends": {"b": {"port": 0}}}) == ["backends.b.port: got 0; expected an integer from 1 to 65535"]
+    assert said({"backends": {"b": {"prot": 1}}})[0].startswith("backends.b.prot: unknown key; expected one of port")

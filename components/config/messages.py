@@ -9,7 +9,7 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -60,6 +60,7 @@ class _At:
     def __init__(self, root: Any, loc: Sequence[str | int]) -> None:
         self.key, self.model, self.derived, self.tag, kind = "", None, False, None, root
         self.variants: dict[str, Any] = {}
+        key_type: Any = None  # the key type of the mapping the last part was a key of
         for part in loc:
             kind, _ = _strip(kind)
             if part in _variants(kind):  # a tagged union's tag: not a key of the file
@@ -70,6 +71,13 @@ class _At:
                 info = next((i for i in kind.model_fields.values() if i.alias == part), None)
                 self.model, self.derived = kind, bool(info and info.exclude)
                 kind = info.rebuild_annotation() if info else None
+            elif get_origin(kind) in (dict, Mapping):
+                # A mapping: pydantic's loc is (…, key, "[key]") for the key itself, (…, key) for its
+                # value; "[key]" names no key of the file, the type there is the key's.
+                key_type, kind = get_args(kind) or (Any, Any)
+            elif part == "[key]" and key_type is not None:
+                kind, key_type = key_type, None
+                continue
             else:
                 kind = get_args(kind)[0] if get_origin(kind) in (tuple, list) else None
             self.key = f"{self.key}[{part!r}]" if isinstance(part, str) and not re.fullmatch(r"[\w-]+", part) \
@@ -92,6 +100,8 @@ class _At:
             return "a mapping with keys " + ", ".join(sorted(keys, key=lambda a: not keys[a].is_required()))
         if self.variants:
             return f"a mapping with key source (one of {', '.join(self.variants)})"
+        if get_origin(kind) in (dict, Mapping):
+            return "a mapping"
         return {bool: "true or false", str: "a string"}.get(kind, "a list" if get_origin(kind) in (
             tuple, list) else "a value of another kind")
 
