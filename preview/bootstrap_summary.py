@@ -47,11 +47,6 @@ def is_bootstrap(plan: dict) -> bool:
     return False
 
 
-def _of(plan: dict, resource_type: str) -> list[dict]:
-    return sorted((r for r in plan.get("resources", []) if r["type"] == resource_type and not r.get("read")),
-                  key=lambda r: r["name"])
-
-
 def _code(value: Any) -> str:
     return f"`{value}`"
 
@@ -74,7 +69,7 @@ def _days(period: Any) -> str:
 
 def _bucket_lines(plan: dict) -> list[str]:
     lines = []
-    for bucket in _of(plan, BUCKET):
+    for bucket in cost.declared(plan, BUCKET):
         b = bucket["inputs"]
         retention = b.get("retentionPolicy")
         lifecycle = "; ".join(f"{_code((rule.get('action') or {}).get('type'))} when "
@@ -99,7 +94,7 @@ def _bucket_lines(plan: dict) -> list[str]:
 
 
 def _key_lines(plan: dict) -> list[str]:
-    rings, keys = _of(plan, KEY_RING), _of(plan, CRYPTO_KEY)
+    rings, keys = cost.declared(plan, KEY_RING), cost.declared(plan, CRYPTO_KEY)
     if not rings and not keys:
         return []
     lines = ["## Secrets keys (Cloud KMS)", ""]
@@ -216,7 +211,7 @@ def identity_lines(plan: dict, account: dict) -> list[str]:
     if inputs.get("description"):
         lines += [f"{_code(inputs['description'])}", ""]
     # Who is admitted rests on the pool provider's attribute mapping and condition.
-    provider = next(iter(_of(plan, POOL_PROVIDER)), {"inputs": {}})["inputs"]
+    provider = next(iter(cost.declared(plan, POOL_PROVIDER)), {"inputs": {}})["inputs"]
     mapping, condition = dict(provider.get("attributeMapping") or {}), str(provider.get("attributeCondition") or "")
     grants = [r for r in plan.get("resources", []) if ("IAMMember" in r["type"] or "IamMember" in r["type"])
               and "member" in r["inputs"]]
@@ -227,14 +222,14 @@ def identity_lines(plan: dict, account: dict) -> list[str]:
                     if federation else "no one through the pool"))
     held = [r for r in grants if r["inputs"].get("member") == f"serviceAccount:{email}"]
     lines += [f"- {grant_text(r)}" for r in sorted(held, key=lambda r: (_where(r), str(r["inputs"].get("role"))))]
-    for binding in (r for t in RBAC_BINDINGS for r in _of(plan, t)):
+    for binding in (r for t in RBAC_BINDINGS for r in cost.declared(plan, t)):
         if any(s.get("name") == email for s in binding["inputs"].get("subjects") or []):
             ref = binding["inputs"].get("roleRef") or {}
             meta = binding["inputs"].get("metadata") or {}
             lines.append(f"- Kubernetes API {_kubernetes_api(plan, binding)}: {_code(binding['inputs'].get('kind'))} "
                          f"{_code(meta.get('name'))} grants {_code(ref.get('kind'))} {_code(ref.get('name'))}"
                          + (f" in namespace {_code(meta['namespace'])}" if meta.get("namespace") else ""))
-    for policy in _of(plan, ADMISSION_POLICY):
+    for policy in cost.declared(plan, ADMISSION_POLICY):
         conditions = (policy["inputs"].get("spec") or {}).get("matchConditions") or []
         named = [str(c.get("expression", "")) for c in conditions if email in str(c.get("expression", ""))]
         if named:
@@ -255,19 +250,19 @@ def summary_lines(plan: dict) -> list[str]:
              "Fake cloud values (`preview-` names, a zero project number) stand in for what GCP assigns "
              "at deploy time.", ""]
     lines += _bucket_lines(plan) + _key_lines(plan)
-    accounts = _of(plan, ACCOUNT)
+    accounts = cost.declared(plan, ACCOUNT)
     if accounts:
         lines += ["## CI identities", ""]
         lines += [f"Workload Identity pool {_code(p['inputs'].get('workloadIdentityPoolId'))} (project "
-                  f"{_code(p['inputs'].get('project'))})." for p in _of(plan, POOL)]
-        for provider in _of(plan, POOL_PROVIDER):
+                  f"{_code(p['inputs'].get('project'))})." for p in cost.declared(plan, POOL)]
+        for provider in cost.declared(plan, POOL_PROVIDER):
             p = provider["inputs"]
             lines += ["", f"Its provider {_code(p.get('workloadIdentityPoolProviderId'))} takes tokens of issuer "
                       f"{_code((p.get('oidc') or {}).get('issuerUri'))} and admits one only if:", "",
                       f"{_code(p.get('attributeCondition'))}", "", "| Attribute | From the token |", "|---|---|"]
             lines += [f"| {_code(k)} | {_code(v)} |" for k, v in sorted((p.get("attributeMapping") or {}).items())]
         lines.append("")
-        if roles := _of(plan, CUSTOM_ROLE):
+        if roles := cost.declared(plan, CUSTOM_ROLE):
             lines += ["Custom roles: " + "; ".join(
                 f"{_code('projects/' + str(r['inputs'].get('project')) + '/roles/' + str(r['inputs'].get('roleId')))} "
                 f"({_code(r['inputs'].get('title'))}): " + ", ".join(_code(x) for x in r["inputs"].get("permissions", []))

@@ -8,6 +8,7 @@ environment's quota share), what is left out (usage) and how to refresh the tabl
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from components.config.types import quantity_value
+
+from .risks import at
 
 PRICES_DIR = Path(__file__).resolve().parent.parent / "schemas" / "prices"
 PROVIDER = "gcp"
@@ -110,8 +113,10 @@ def table_path(region: str, provider: str = PROVIDER) -> Path:
     return PRICES_DIR / f"{provider}-{region}.json"
 
 
+@functools.lru_cache(maxsize=8)  # read once per process: every stack's preview and both diff sides ask
 def price_table(region: str, provider: str = PROVIDER) -> dict | None:
-    """The vendored table of ``region``, or None when there is none (never another region's)."""
+    """The vendored table of ``region``, or None when there is none (never another region's).
+    Shared between callers: read it, never change it."""
     path = table_path(region, provider)
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -125,16 +130,10 @@ def _price(table: dict, section: str, name: str) -> dict:
     return (table.get(section) or {}).get(name) or {}
 
 
-def _declared(plan: dict | None, resource_type: str) -> list[dict]:
+def declared(plan: dict | None, resource_type: str) -> list[dict]:
     """Resources of a type the plan creates (a ``get`` that only reads one is not billed here)."""
     return sorted((r for r in (plan or {}).get("resources", [])
                    if r["type"] == resource_type and not r.get("read")), key=lambda r: r["name"])
-
-
-def _at(value: Any, path: str) -> Any:
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def _number(value: Any) -> float | None:
@@ -159,9 +158,9 @@ class _Pool:
 
 
 def _pools(plan: dict | None) -> list[_Pool]:
-    clusters = {c["inputs"].get("name"): c["inputs"] for c in _declared(plan, CLUSTER)}
+    clusters = {c["inputs"].get("name"): c["inputs"] for c in declared(plan, CLUSTER)}
     pools = []
-    for resource in _declared(plan, NODE_POOL):
+    for resource in declared(plan, NODE_POOL):
         inputs = resource["inputs"]
         node = inputs.get("nodeConfig") or {}
         location = str(inputs.get("location") or clusters.get(inputs.get("cluster"), {}).get("location") or "")
@@ -193,7 +192,7 @@ def _pools(plan: dict | None) -> list[_Pool]:
 
 def _plan_region(plan: dict | None) -> str | None:
     """The cluster's region; without a cluster, the gcp provider's region or a key ring's."""
-    for cluster in _declared(plan, CLUSTER):
+    for cluster in declared(plan, CLUSTER):
         if cluster["inputs"].get("location"):
             return region_of(str(cluster["inputs"]["location"]))
     for resource in (plan or {}).get("resources", []):
@@ -219,7 +218,7 @@ def estimate(plan: dict, table: dict | None = None, owner_plan: dict | None = No
     one) is not used for another region. ``owner_plan``: an attached stack's owner's plan, whose
     nodes its environment's quota shares (the attached plan has no cluster)."""
     stack = str(plan.get("stack", "?"))
-    own_cluster = bool(_declared(plan, CLUSTER))
+    own_cluster = bool(declared(plan, CLUSTER))
     owner = None if own_cluster else (plan.get("outputs") or {}).get("platformOwner")
     region = _plan_region(plan) if own_cluster or not owner else _plan_region(owner_plan)
     if region is None:
@@ -244,7 +243,7 @@ def estimate(plan: dict, table: dict | None = None, owner_plan: dict | None = No
             sources.append(found["source"])
         return found
 
-    for cluster in _declared(plan, CLUSTER):
+    for cluster in declared(plan, CLUSTER):
         fee = entry("clusterManagementFee")
         location = str(cluster["inputs"].get("location", ""))
         zonal = bool(ZONE.match(location))
@@ -313,18 +312,18 @@ def estimate(plan: dict, table: dict | None = None, owner_plan: dict | None = No
 
     # GKE fronts each Service of type LoadBalancer (a Helm release's too: the Istio gateway
     # chart's service.type) with a regional external passthrough Network Load Balancer.
-    services = [f"{_at(r['inputs'], 'metadata.namespace')}/{_at(r['inputs'], 'metadata.name')}"
-                for r in _declared(plan, SERVICE) if _at(r["inputs"], "spec.type") == "LoadBalancer"]
+    services = [f"{at(r['inputs'], 'metadata.namespace')}/{at(r['inputs'], 'metadata.name')}"
+                for r in declared(plan, SERVICE) if at(r["inputs"], "spec.type") == "LoadBalancer"]
     services += [f"{r['inputs'].get('namespace')}/{r['inputs'].get('name')} (chart {r['inputs'].get('chart')})"
-                 for r in _declared(plan, HELM_RELEASE) if _at(r["inputs"], "values.service.type") == "LoadBalancer"]
+                 for r in declared(plan, HELM_RELEASE) if at(r["inputs"], "values.service.type") == "LoadBalancer"]
     if services:
         counted("forwarding-rules", "load balancer forwarding rule", "forwardingRule", len(services),
                 "loadBalancerServices", "one per Service of type LoadBalancer: " + _listed(services))
-    addresses = [a for a in _declared(plan, ADDRESS) if a["inputs"].get("addressType", "EXTERNAL") != "INTERNAL"]
+    addresses = [a for a in declared(plan, ADDRESS) if a["inputs"].get("addressType", "EXTERNAL") != "INTERNAL"]
     if addresses:
         counted("static-ips", "static external IP", "staticExternalIp", len(addresses), "addresses",
                 _listed([a["inputs"].get("name", a["name"]) for a in addresses]))
-    nats = _declared(plan, ROUTER_NAT)
+    nats = declared(plan, ROUTER_NAT)
     if nats:
         gateway = entry("natGateway")
         entry("natIp")
@@ -347,11 +346,11 @@ def estimate(plan: dict, table: dict | None = None, owner_plan: dict | None = No
                   else len(n["inputs"].get("natIps") or []) for n in nats)
         counted("nat-ips", "Cloud NAT address", "natIp", ips, "natAddresses",
                 note="AUTO_ONLY: one address, more only when the nodes need more ports")
-    zones = _declared(plan, MANAGED_ZONE)
+    zones = declared(plan, MANAGED_ZONE)
     if zones:
         counted("dns-zones", "DNS zone", "dnsManagedZone", len(zones), "zones",
                 _listed([z["inputs"].get("dnsName") for z in zones]), "queries are usage, not included")
-    keys = _declared(plan, CRYPTO_KEY)
+    keys = declared(plan, CRYPTO_KEY)
     if keys:
         version = entry("kmsKeyVersion")
         per_month = _number(version.get("price"))
@@ -369,10 +368,10 @@ def estimate(plan: dict, table: dict | None = None, owner_plan: dict | None = No
 
     # Each environment's share of the first node pool: an attached stack's of its owner's.
     shares: list[Share] = []
-    platform_pools = pools if _declared(plan, NODE_POOL) or not owner else _pools(owner_plan)
-    for quota in _declared(plan, QUOTA):
-        hard = _at(quota["inputs"], "spec.hard") or {}
-        namespace = str(_at(quota["inputs"], "metadata.namespace") or quota["name"])
+    platform_pools = pools if declared(plan, NODE_POOL) or not owner else _pools(owner_plan)
+    for quota in declared(plan, QUOTA):
+        hard = at(quota["inputs"], "spec.hard") or {}
+        namespace = str(at(quota["inputs"], "metadata.namespace") or quota["name"])
         cpu = hard.get("requests.cpu", hard.get("cpu"))
         memory = hard.get("requests.memory", hard.get("memory"))
         written = {k: str(v) for k, v in (("requests.cpu", cpu), ("requests.memory", memory)) if v is not None}
