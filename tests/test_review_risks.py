@@ -7,6 +7,7 @@ The command itself (git worktrees, exit codes, an unknown stack) is tested at th
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -17,48 +18,40 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import OWNER, ROOT, STACKS, scratch_stack_name
+from stackfiles import write_project
 
-from preview import diffview, preview_stack, revdiff
+from preview import diffview, revdiff
 
 NS = "istio-envs"
 ATTACHED = next(iter(s.name for s in STACKS.attached_to(OWNER)), None)
 
 
-def _copy(to: Path) -> Path:
-    to.mkdir()
-    for path in [ROOT / "Pulumi.yaml", ROOT / "__main__.py", *ROOT.glob("Pulumi.*.yaml")]:
-        shutil.copy(path, to / path.name)
-    return to
+Files = dict[str, dict]  # stack file name -> its document (tests/stackfiles.py)
 
 
-def _edit(project: Path, stack: str, change: Callable[[dict], None]) -> None:
-    path = project / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text())
-    change(document["config"])
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+def _config(files: Files, stack: str) -> dict:
+    return files[f"Pulumi.{stack}.yaml"]["config"]
 
 
 def _plans(project: Path, stacks: list[str]) -> dict:
-    out: dict = {}
-    for stack in stacks:
-        if not (project / f"Pulumi.{stack}.yaml").exists():
-            out[stack] = None
-            continue
-        try:
-            out[stack] = preview_stack(stack, project, project / "build").plan
-        except Exception as err:  # noqa: BLE001 (what revdiff does with a stack that fails)
-            out[stack] = " ".join(str(err).split())
-    return out
+    """What the revision diff previews of a side: each stack present, by revdiff's own loop (a
+    stack that fails is its error message), None for a stack without a file."""
+    present = [s for s in stacks if (project / f"Pulumi.{s}.yaml").exists()]
+    return {**dict.fromkeys(stacks), **revdiff._finish(project, present, project / "build", None)}
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> dict:
-    return _plans(_copy(tmp_path_factory.mktemp("base") / "p"), [OWNER, *([ATTACHED] if ATTACHED else [])])
+    return _plans(write_project(tmp_path_factory.mktemp("base"), lambda files: None),
+                  [OWNER, *([ATTACHED] if ATTACHED else [])])
 
 
-def _review(base: dict, tmp_path: Path, edit: Callable[[Path], None], stacks: list[str]) -> revdiff.Report:
-    project = _copy(tmp_path / "p")
-    edit(project)
+def _review(base: dict, tmp_path: Path, edit: Callable[[Files], None], stacks: list[str],
+            after: Callable[[Path], None] = lambda project: None) -> revdiff.Report:
+    """The stack files present with ``edit`` (``after`` then changes the written files, for what
+    a document cannot say, such as a tab), previewed and compared with the base."""
+    project = write_project(tmp_path, edit)
+    after(project)
     report = revdiff.compare({s: base.get(s) for s in stacks}, _plans(project, stacks))
     # Every form a reviewer or a program reads carries each risk line.
     text, markdown, data = diffview.text(report), diffview.markdown(report), json.loads(diffview.as_json(report))
@@ -82,11 +75,10 @@ def _platform(config: dict) -> dict:
 
 
 def test_a_public_path_ending_in_star_is_flagged(base, tmp_path):
-    def edit(project: Path) -> None:
-        def change(config: dict) -> None:
-            auth = _environment(config)["auth"]
-            auth["publicPaths"] = [*auth.get("publicPaths", []), _environment(config)["routes"][0]["path"].rstrip("/") + "/*"]
-        _edit(project, OWNER, change)
+    def edit(files: Files) -> None:
+        environment = _environment(_config(files, OWNER))
+        environment["auth"]["publicPaths"] = [*environment["auth"].get("publicPaths", []),
+                                              environment["routes"][0]["path"].rstrip("/") + "/*"]
 
     report = _review(base, tmp_path, edit, [OWNER])
     opened = _lines(report, "access-opened")
@@ -98,15 +90,15 @@ def test_a_new_environment_is_reviewed_as_a_whole(base, tmp_path):
     """Every route public, a 64 CPU / 512Gi / 1000 pod quota and an outside owner."""
     name = scratch_stack_name(ROOT, "wide")
 
-    def edit(project: Path) -> None:
-        document = yaml.safe_load((project / f"Pulumi.{ATTACHED}.yaml").read_text())
+    def edit(files: Files) -> None:
+        document = copy.deepcopy(files[f"Pulumi.{ATTACHED}.yaml"])
         environment = _environment(document["config"])
         environment["auth"]["audiences"] = [f"https://{name}.api.invalid"]
         environment["auth"]["publicPaths"] = [r["path"] for r in environment["routes"]]
         environment["quota"] = {"cpu": "64", "memory": "512Gi", "pods": 1000}
         environment["owners"] = ["user:contractor@outside.example"]
         environment.pop("name", None)
-        (project / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+        files[f"Pulumi.{name}.yaml"] = document
 
     report = _review(base, tmp_path, edit, [OWNER, name])
     assert report.stacks[[c.stack for c in report.stacks].index(name)].status == "created"
@@ -120,7 +112,7 @@ def test_a_new_environment_is_reviewed_as_a_whole(base, tmp_path):
     assert any("user:contractor@outside.example may deploy into namespace" in line for line in owners), owners
     assert any("contractor@outside.example gets roles/container.clusterViewer" in line for line in owners), owners
     assert any(" with no token: new → reaches" in line for line in _lines(report, "access-opened"))
-    summary = (tmp_path / "p" / "build" / name / "summary.md").read_text()
+    summary = (tmp_path / "build" / name / "summary.md").read_text()
     assert "- Owners (deploy into the namespace, cluster credentials from the owner stack): " \
            "`user:contractor@outside.example`" in summary
 
@@ -128,21 +120,23 @@ def test_a_new_environment_is_reviewed_as_a_whole(base, tmp_path):
 @pytest.mark.skipif(ATTACHED is None, reason="no attached stack")
 @pytest.mark.parametrize("breakage", ["key typo", "tab"])
 def test_a_change_that_cannot_be_previewed_is_the_first_risk(base, tmp_path, breakage):
-    def edit(project: Path) -> None:
-        path = project / f"Pulumi.{ATTACHED}.yaml"
-        if breakage == "tab":
-            path.write_text(path.read_text().replace("  ", "\t", 1))
-        else:
-            _edit(project, ATTACHED, lambda c: _environment(c).__setitem__("routse", []))
+    def typo(files: Files) -> None:
+        if breakage == "key typo":
+            _environment(_config(files, ATTACHED))["routse"] = []
 
-    report = _review(base, tmp_path, edit, [ATTACHED])
+    def tab(project: Path) -> None:
+        if breakage == "tab":
+            path = project / f"Pulumi.{ATTACHED}.yaml"
+            path.write_text(path.read_text().replace("  ", "\t", 1))
+
+    report = _review(base, tmp_path, typo, [ATTACHED], after=tab)
     assert report.risks[0].kind == "unpreviewable" and report.risks[0].stack == ATTACHED
     assert f"Pulumi.{ATTACHED}.yaml" in report.risks[0].text
 
 
 @pytest.mark.skipif(ATTACHED is None, reason="no attached stack")
 def test_removing_a_stack_file_says_merging_destroys_nothing(base, tmp_path):
-    report = _review(base, tmp_path, lambda p: (p / f"Pulumi.{ATTACHED}.yaml").unlink(), [ATTACHED])
+    report = _review(base, tmp_path, lambda files: files.pop(f"Pulumi.{ATTACHED}.yaml"), [ATTACHED])
     (line,) = _lines(report, "stack-removed")
     assert "merging destroys nothing" in line and f"pulumi destroy -s {ATTACHED}" in line
 
@@ -158,7 +152,7 @@ def test_removing_a_stack_file_says_merging_destroys_nothing(base, tmp_path):
      "cost-rise", "maxNodesPerZone"),
 ], ids=["machine type", "spot", "podsCidr", "maxNodesPerZone"])
 def test_what_a_platform_change_does_to_running_systems(base, tmp_path, change, kind, fragment):
-    report = _review(base, tmp_path, lambda project: _edit(project, OWNER, lambda c: change(_platform(c))), [OWNER])
+    report = _review(base, tmp_path, lambda files: change(_platform(_config(files, OWNER))), [OWNER])
     assert any(fragment in line for line in _lines(report, kind)), revdiff.text(report)
 
 
