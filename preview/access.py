@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from components.config import host_covered
 from components.istio import GATEWAY_NAMESPACE, GATEWAY_PRINCIPAL, ISTIO_NAMESPACE
 
 # The credentials each path is tried with, and what each one is.
@@ -80,10 +81,13 @@ def _host_matches(pattern: str, host: str) -> bool:
 
 
 def serving_server(gateways: list[dict], host: str) -> dict | None:
+    """The HTTPS server Envoy picks for ``host`` (an exact host before a wildcard), with the
+    ``gateway`` (namespace/name) it belongs to; None when no server takes it."""
     servers = [(g, s) for g in gateways for s in g["spec"].get("servers", [])
                if s["port"]["protocol"] == "HTTPS"]
     exact = [gs for gs in servers if host in [h.split("/")[-1] for h in gs[1]["hosts"]]]
-    wildcard = [gs for gs in servers if any(_host_matches(h.split("/")[-1], host) for h in gs[1]["hosts"])]
+    # Then a wildcard, by the one-label rule the config checks certificates with.
+    wildcard = [gs for gs in servers if host_covered(host, [h.split("/")[-1] for h in gs[1]["hosts"]])]
     found = (exact or wildcard or [None])[0]
     return None if found is None else {"gateway": f"{found[0]['metadata']['namespace']}/"
                                        f"{found[0]['metadata']['name']}", **found[1]}

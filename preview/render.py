@@ -10,8 +10,6 @@ from typing import Any
 
 import yaml
 
-from components.config import host_covered
-
 from . import access, bootstrap_summary, cost, sdk
 from .engine import SECRET, UNKNOWN, ProgramRun
 
@@ -393,18 +391,8 @@ def _namespace_lines(plan_doc: dict, ns: str) -> list[str]:
     return lines
 
 
-def _serving_server(gateways: list[dict], host: str) -> dict | None:
-    """The Gateway server Envoy picks for ``host``: an exact host before a wildcard."""
-    servers = [s for g in gateways for s in g["inputs"]["spec"]["servers"]]
-    for server in servers:
-        if host in server["hosts"]:
-            return server
-    # Then a wildcard, by the same one-label rule the config checks certificates with.
-    return next((server for server in servers if host_covered(host, server["hosts"])), None)
-
-
 def _tls_line(gateways: list[dict], host: str, out: dict) -> str:
-    server = _serving_server(gateways, host)
+    server = access.serving_server([g["inputs"] for g in gateways], host)
     if server is not None:
         tls = server["tls"]
         mode, minimum = tls["mode"], tls["minProtocolVersion"]
