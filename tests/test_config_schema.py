@@ -14,8 +14,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from components.config import schema
-from components.config.models import TOP_LEVEL_KEYS
+from components.config import TOP_LEVEL_KEYS, schema
 from components.config.schema import DOC_PATH, SCHEMA_PATH, SEE, doc_text, main, stack_file_schema
 from components.stackset import BOOTSTRAP_DIR, stack_files, stack_folders
 

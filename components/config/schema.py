@@ -18,8 +18,8 @@ from typing import Any, Literal, get_args, get_origin
 
 from ..errors import NAMESPACE
 from .environment import EnvironmentConfig
+from .loading import StackKeys
 from .messages import _is_model, _strip
-from .models import StackKeys
 from .platform import PlatformConfig
 from .types import Derived
 
