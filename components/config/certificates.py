@@ -12,23 +12,15 @@ from typing import Any
 
 
 class Refused(Exception):
-    """The PEM value is wrong, in words safe to print; ``key`` is the key to blame when it is not
-    the certificate."""
-
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
+    """``Refused(key, message)``: the PEM value at ``key`` is wrong, in words safe to print."""
 
 
 class SecretText:
-    """A secret config value held only to validate it: it never prints, never reaches a
-    resource (resources get ``Config.require_secret``) and is not kept in the config."""
+    """A secret config value held only to validate it: it never prints, never reaches a resource
+    (resources get ``Config.require_secret``) and is not kept in the config."""
 
     def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
+        self.reveal = lambda: value
 
     def __repr__(self) -> str:
         return "SecretText([secret])"
@@ -46,41 +38,39 @@ class CertificateFacts:
     lifetime_days: int
 
 
-def _read(pem: str, now: datetime.datetime, kind: Any = None) -> tuple[Any, Any]:
-    """The first certificate of a PEM chain (refused when unreadable or expired), and its
-    extension of ``kind`` (or None)."""
+def _read(key: str, pem: str, now: datetime.datetime, kind: Any) -> tuple[Any, Any, CertificateFacts]:
+    """The first certificate of a PEM chain (refused when unreadable or expired), its extension of
+    ``kind`` (or None) and its facts (without names)."""
     from cryptography import x509  # imported only when a stack provides a certificate
 
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError as err:
-        raise Refused(f"is not a readable PEM certificate ({err})") from None
-    if cert.not_valid_after_utc <= now:
-        raise Refused(f"expired on {cert.not_valid_after_utc:%Y-%m-%d}; expected a valid certificate")
+        raise Refused(key, f"is not a readable PEM certificate ({err})") from None
+    end = cert.not_valid_after_utc
+    if end <= now:
+        raise Refused(key, f"expired on {end:%Y-%m-%d}; expected a valid certificate")
     try:
-        return cert, cert.extensions.get_extension_for_class(kind).value if kind else None
+        extension = cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
-        return cert, None
-
-
-def _facts(pem: str, cert: Any, names: tuple[str, ...] = ()) -> CertificateFacts:
-    return CertificateFacts(pem, names, cert.not_valid_after_utc,
-                            (cert.not_valid_after_utc - cert.not_valid_before_utc).days)
+        extension = None
+    return cert, extension, CertificateFacts(pem, (), end, (end - cert.not_valid_before_utc).days)
 
 
 def server_certificate(pem: str, now: datetime.datetime, warning_days: int) -> tuple[Any, CertificateFacts]:
     """The provided gateway certificate: valid beyond the warning window, with DNS names."""
     from cryptography import x509
 
-    cert, san = _read(pem, now, x509.SubjectAlternativeName)
-    if cert.not_valid_after_utc - now < datetime.timedelta(days=warning_days):
-        raise Refused(f"expires on {cert.not_valid_after_utc:%Y-%m-%d}, within expiryWarningDays "
-                      f"({warning_days}); expected a certificate valid beyond the warning window: renew "
-                      "it and set it again")
+    cert, san, facts = _read("tlsCertificate", pem, now, x509.SubjectAlternativeName)
+    if facts.not_after - now < datetime.timedelta(days=warning_days):
+        raise Refused("tlsCertificate", f"expires on {facts.not_after:%Y-%m-%d}, within expiryWarningDays "
+                      f"({warning_days}); expected a certificate valid beyond the warning window: renew it "
+                      "and set it again")
     names = tuple(san.get_values_for_type(x509.DNSName)) if san else ()
     if not names:
-        raise Refused("has no DNS subject alternative names; expected one such as *.api.<domain>")
-    return cert, _facts(pem, cert, names)
+        raise Refused("tlsCertificate", "has no DNS subject alternative names; expected one such as "
+                                        "*.api.<domain>")
+    return cert, CertificateFacts(pem, names, facts.not_after, facts.lifetime_days)
 
 
 def check_key_matches(cert: Any, key: SecretText) -> None:
@@ -89,28 +79,28 @@ def check_key_matches(cert: Any, key: SecretText) -> None:
 
     text = key.reveal()
     if "PRIVATE KEY-----" not in text:
-        raise Refused("is not a PEM private key; expected text starting with -----BEGIN PRIVATE "
-                      "KEY----- (or EC/RSA PRIVATE KEY)", "tlsPrivateKey")
+        raise Refused("tlsPrivateKey", "is not a PEM private key; expected text starting with -----BEGIN "
+                                       "PRIVATE KEY----- (or EC/RSA PRIVATE KEY)")
     try:
         loaded = serialization.load_pem_private_key(text.encode(), password=None)
     except (ValueError, TypeError):
         # The parser's message could quote key material: say only what is wrong.
-        raise Refused("is not a readable unencrypted PEM private key", "tlsPrivateKey") from None
+        raise Refused("tlsPrivateKey", "is not a readable unencrypted PEM private key") from None
     der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if loaded.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
-        raise Refused("does not match tlsCertificate (their public keys differ); expected the key "
-                      "the certificate was issued for", "tlsPrivateKey")
+        raise Refused("tlsPrivateKey", "does not match tlsCertificate (their public keys differ); expected "
+                                       "the key the certificate was issued for")
 
 
 def check_client_ca(pem: str, now: datetime.datetime) -> CertificateFacts:
     """A provided client CA: readable, valid, and a CA (basicConstraints CA:TRUE)."""
     from cryptography import x509
 
-    cert, constraints = _read(pem, now, x509.BasicConstraints)
+    _, constraints, facts = _read("clientCaCertificate", pem, now, x509.BasicConstraints)
     if not getattr(constraints, "ca", False):
-        raise Refused("is not a CA certificate (basicConstraints CA:TRUE); expected the CA that "
-                      "signs your clients' certificates")
-    return _facts(pem, cert)
+        raise Refused("clientCaCertificate", "is not a CA certificate (basicConstraints CA:TRUE); expected "
+                                             "the CA that signs your clients' certificates")
+    return facts
 
 
 def host_covered(host: str, names: Sequence[str]) -> bool:

@@ -35,10 +35,9 @@ def _missing(key: str, why: str, command: str) -> tuple[str, str]:
 
 
 class StackKeys(Model):
-    """Every ``istio-envs:<key>`` of a stack file (the schema of ``config:``), and the rules across
-    them: one of platform and attachTo, and the PEM values (read with the validation context's
-    ``now``, ``stack``, ``stack_file``, ``private_key`` and ``partial``: the file's values alone,
-    where a PEM may be set outside it)."""
+    """Every ``istio-envs:<key>`` of a stack file (the schema of ``config:``) and the rules across
+    them, read with the validation context's ``now``, ``stack``, ``stack_file``, ``private_key``
+    and ``partial`` (the file's values alone, where a PEM may be set outside it)."""
 
     environment: EnvironmentConfig
     """Every stack: its environment (`istio-envs:environment` below)."""
@@ -82,10 +81,10 @@ class StackKeys(Model):
                 if key is False and not partial:
                     found.append(_missing("tlsPrivateKey", "tls.source is 'provided'", "the PEM key with "
                                           "`pulumi config set --secret tlsPrivateKey -- \"$(cat key.pem)\"`"))
-                elif isinstance(key, x509.SecretText):
+                elif isinstance(key, SecretText):
                     x509.check_key_matches(cert, key)
             except x509.Refused as refused:
-                found.append((refused.key or "tlsCertificate", str(refused)))
+                found.append(refused.args)
             host = platform.host_for(env.name)
             if tls.certificate and not x509.host_covered(host, tls.dns_names):
                 found.append(("tlsCertificate", f"does not cover {host} (the host of "
@@ -105,7 +104,7 @@ class StackKeys(Model):
             try:
                 client = client.model_copy(update={"ca": x509.check_client_ca(pem, now)})
             except x509.Refused as refused:
-                found.append(("clientCaCertificate", str(refused)))
+                found.append(refused.args)
         elif client.client_ca == "provided" and client.mutual and not partial:
             found.append(_missing("clientCaCertificate", "environment.tls.clientCa is provided", "the "
                                   "client CA's PEM certificate with `pulumi config set clientCaCertificate "
@@ -126,8 +125,6 @@ class StackKeys(Model):
 
 
 TOP_LEVEL_KEYS = tuple(field.alias or name for name, field in StackKeys.model_fields.items())
-
-
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 # The sub-keys of the two sections, for a key that lost its indentation.
 SECTION_KEYS = {section: {info.alias for info in model.model_fields.values()}
@@ -159,10 +156,6 @@ class StackConfig:
         return self.platform is not None
 
 
-def _sections(name: str) -> list[str]:
-    return [f"{NAMESPACE}:{s}.{name}" for s, keys in SECTION_KEYS.items() if name in keys]
-
-
 def check_keys(stack_file: str, file_config: Mapping[str, Any] | None,
                engine_keys: Iterable[str]) -> tuple[list[Problem], set[str]]:
     """The problems of the keys under ``config:``, and the keys a misplaced one was meant to be
@@ -173,6 +166,7 @@ def check_keys(stack_file: str, file_config: Mapping[str, Any] | None,
     for key in dict.fromkeys([*map(str, file_config or {}), *engine_keys]):
         namespace, colon, name = key.partition(":")
         head = re.split(r"[.\[]", name, maxsplit=1)[0]
+        sections = [f"{NAMESPACE}:{s}.{name or key}" for s, keys in SECTION_KEYS.items() if (name or key) in keys]
         if namespace == "pulumi" and colon or namespace == NAMESPACE and name in TOP_LEVEL_KEYS:
             continue
         if key == NAMESPACE or namespace == NAMESPACE and not name:
@@ -182,7 +176,6 @@ def check_keys(stack_file: str, file_config: Mapping[str, Any] | None,
                                     f"write each key as {NAMESPACE}:<key> at the config level ({NAMESPACE}"
                                     f":environment:, {NAMESPACE}:platform: ...)", namespace=""))
         elif not colon:
-            sections = _sections(key)
             meant.update([key] if key in TOP_LEVEL_KEYS else [s.split(":")[1] for s in sections])
             hint = f"expected {NAMESPACE}:{key}" if key in TOP_LEVEL_KEYS else f"did you mean " \
                 f"{' or '.join(sections)}? (it is indented one level too shallow)" if sections else every
@@ -194,7 +187,7 @@ def check_keys(stack_file: str, file_config: Mapping[str, Any] | None,
                                     f"{NAMESPACE}:{head} (as its YAML mapping), or set it with `pulumi config "
                                     f"set --path '{key}' <value>`"))
         elif namespace == NAMESPACE:
-            close, sections = difflib.get_close_matches(name, TOP_LEVEL_KEYS, n=1), _sections(name)
+            close = difflib.get_close_matches(name, TOP_LEVEL_KEYS, n=1)
             hint = (f"did you mean {' or '.join(sections)}? ({name} is a key of "
                     f"{' or '.join(s.split(':')[1].split('.')[0] for s in sections)})" if sections
                     else f"did you mean {NAMESPACE}:{close[0]}?" if close else "")
@@ -228,12 +221,9 @@ def validate(stack: str, raw: Mapping[str, Any], now: datetime.datetime | None =
 
 def load(stack: str, project_dir: Path | None = None, read: Callable[[str], Any] | None = None,
          known_keys: Sequence[str] | None = None, now: datetime.datetime | None = None) -> StackConfig:
-    """Validate this stack's configuration; raise :class:`ConfigError` with every problem.
-
-    ``read(key)`` returns the raw (decoded) value of ``istio-envs:<key>`` or None, and
-    ``known_keys`` lists every config key the engine passed; both default to Pulumi's runtime
-    config. This stack's file is read from ``project_dir`` (default: the project root).
-    """
+    """Validate this stack's configuration; raise :class:`ConfigError` with every problem. ``read(key)``
+    (the decoded value of ``istio-envs:<key>`` or None) and ``known_keys`` (every key the engine
+    passed) default to Pulumi's runtime config; the stack file is read from ``project_dir``."""
     stack_file = stack_file_name(stack)
     # The engine runs the program with the project root (Pulumi.yaml, the stack files) set.
     project_dir = project_dir or Path(pulumi.get_root_directory() or PROJECT_DIR)

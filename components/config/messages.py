@@ -17,25 +17,20 @@ from pydantic import BaseModel, ValidationError
 from ..errors import Problem
 from .types import EXPECTED, show, type_name
 
-# Keys whose absence deserves more than "required": (model, key) -> message.
-MISSING = {
-    ("StackKeys", "environment"): "missing; every stack declares its environment (routes and auth)",
-    ("AcmeTls", "acme"): "missing; tls.source is acme, expected {email: <contact>, server: staging|production}",
-}
+# Keys whose absence deserves more than "required".
+MISSING = {"environment": "missing; every stack declares its environment (routes and auth)",
+           "acme": "missing; tls.source is acme, expected {email: <contact>, server: staging|production}"}
 
 
 def _strip(kind: Any) -> tuple[Any, list[Any]]:
     """``Annotated[X | None, ...]`` -> (X, its metadata)."""
     metadata: list[Any] = []
-    while True:
-        if get_origin(kind) is Annotated:
-            kind, *more = get_args(kind)
-            metadata += [m for item in more for m in (getattr(item, "metadata", None) or [item])]
-        elif get_origin(kind) in (typing.Union, types.UnionType) and type(None) in get_args(kind) \
-                and len(get_args(kind)) == 2:
-            kind = next(a for a in get_args(kind) if a is not type(None))
-        else:
-            return kind, metadata
+    while get_origin(kind) is Annotated or get_origin(kind) in (typing.Union, types.UnionType) \
+            and len(get_args(kind)) == 2 and type(None) in get_args(kind):
+        kind, *more = get_args(kind) if get_origin(kind) is Annotated else \
+            [a for a in get_args(kind) if a is not type(None)]
+        metadata += [m for item in more for m in (getattr(item, "metadata", None) or [item])]
+    return kind, metadata
 
 
 def _is_model(kind: Any) -> bool:
@@ -108,7 +103,7 @@ class _At:
     def message(self, error: Any) -> str:
         kind, value, ctx, alias = error["type"], error.get("input"), error.get("ctx") or {}, str(error["loc"][-1])
         if kind == "missing":
-            return MISSING.get((getattr(self.model, "__name__", ""), alias), "missing; this key is required")
+            return MISSING.get(alias, "missing; this key is required")
         if kind == "extra_forbidden" or self.derived:
             for tag, variant in self.variants.items():
                 if self.tag and tag != self.tag and alias in _keys(variant):
