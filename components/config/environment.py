@@ -161,9 +161,8 @@ class EnvironmentConfig(Model):
 
     name: t.DnsLabel = Field("", json_schema_extra=Derived("the stack name"))
     """Environment name: namespace and host label; a DNS label, not a cluster/mesh namespace, unique
-    across the stack files. Without it the stack name must be one (`Pulumi.Staging.yaml` is
-    refused: rename it or set `name`). **Changing it replaces the namespace, with every workload in
-    it, and the DNS record**."""
+    across the stack files (without it, the stack name must be one). **Changing it replaces the
+    namespace, with every workload in it, and the DNS record**."""
     routes: tuple[Route, ...] = ()
     """The path prefixes of the environment's host: at least one, unless `demo: true` (the demo's
     route alone)."""
@@ -171,30 +170,24 @@ class EnvironmentConfig(Model):
     quota: Quota = Quota()
     tls: ClientTls = ClientTls()
     egress: tuple[EgressDestination, ...] = ()
-    """The only destinations outside the mesh its workloads may call (the mesh is `REGISTRY_ONLY`).
-    Each becomes a `ServiceEntry` in the environment's namespace with `exportTo: ["."]`: it opens
-    nothing for other environments."""
+    """The only destinations outside the mesh its workloads may call (the mesh is `REGISTRY_ONLY`),
+    each a `ServiceEntry` with `exportTo: ["."]`: it opens nothing for other environments."""
     owners: tuple[t.Owner, ...] = ()
     """Who deploys into the namespace: `user:<email>` or `group:<email>` (groups need the owner's
-    `cluster.rbacSecurityGroup`). Each gets a RoleBinding to the owner stack's ClusterRole
-    `istio-envs:environment-owner` in this namespace only (workloads, Services, ConfigMaps, Secrets;
-    no NetworkPolicy, Ingress, Istio, RBAC or quota writes: see "Isolation from an environment's own
-    tenants"), and `roles/container.clusterViewer` on the project (cluster credentials) granted by
-    the owner stack, never by the attached one."""
+    `cluster.rbacSecurityGroup`). Each gets a RoleBinding to the ClusterRole
+    `istio-envs:environment-owner` in this namespace only (workloads, Services, ConfigMaps, Secrets:
+    see "Isolation from an environment's own tenants"), and `roles/container.clusterViewer` on the
+    project (cluster credentials), both granted by the owner stack."""
     mesh_revision: Literal["stable", "canary"] = "stable"
-    """The Istio revision tag its namespace selects (`istio.io/rev`), which the owner's
-    `platform.mesh` points at a revision: `stable`, or `canary` during an upgrade (the owner must
-    install it). Changing it moves the environment to that revision: the demo restarts onto it,
-    and the namespace's own workloads take it at their next `kubectl rollout restart` (its
-    `meshRevision` output lists the commands; see "Upgrading Istio")."""
+    """The Istio revision tag its namespace selects (`istio.io/rev`): `stable`, or `canary` during
+    an upgrade (the owner's `platform.mesh` must install it). Changing it moves the demo at once and
+    the namespace's workloads at their next `kubectl rollout restart` (see "Upgrading Istio")."""
     demo: t.Flag = False
     """A small echo workload so the environment answers `make verify` right after `pulumi up`:
-    Deployment and Service `demo-echo` (hashicorp/http-echo 1.0 pinned by digest, non-root,
-    read-only root filesystem, no capabilities, no service account token; requests 10m CPU / 16Mi,
-    with its sidecar 110m / 144Mi of the quota) on route `/demo` (a token required) and
-    `/demo/health` without one. Each answers `istio-envs demo: <env>`. The route's path and the
-    Service name are then taken; `quota` must hold the pod. `dev` and `test` ship with it (see "A
-    verifiable environment")."""
+    Service `demo-echo` (hashicorp/http-echo pinned by digest; with its sidecar 110m CPU / 144Mi of
+    the quota) on route `/demo` (a token required) and `/demo/health` without one, answering
+    `istio-envs demo: <env>`; that path and Service name are then taken (see "A verifiable
+    environment")."""
 
     @model_validator(mode="before")
     @classmethod

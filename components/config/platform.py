@@ -88,9 +88,8 @@ class ClusterConfig(Model):
     max_nodes_per_zone: Annotated[t.Integer, Int(1, 100)] = 3
     """Autoscaling upper bound per zone (max ≥ 1), updated in place."""
     spot: t.Flag = False
-    """Spot nodes are cheap and can vanish. **Changing it replaces the node pool**: the pool is named
-    `<cluster>-pool-<digest of its replace-forcing inputs>`, so the new pool is created before the
-    old one is drained and deleted."""
+    """Spot nodes are cheap and can vanish. **Changing it replaces the node pool** (a new pool is
+    created before the old one is drained and deleted)."""
     authorized_networks: tuple[AuthorizedNetwork, ...]
     """Allowed to reach the control plane's IP endpoint; empty only with `privateEndpoint`. The
     DNS-based endpoint Pulumi uses is authorized by IAM, whatever the caller's address."""
@@ -119,7 +118,7 @@ class ClusterConfig(Model):
     """Google Groups for RBAC: `gke-security-groups@<domain>`. Without it you bind roles to
     individual users (CKV_GCP_65 not met)."""
     intranode_visibility: t.Flag = False
-    """Pod-to-pod traffic on one node goes through the VPC and its flow logs (CKV_GCP_61). Costs
+    """Pod-to-pod traffic on one node goes through the VPC and its flow logs (CKV_GCP_61); costs
     flow-log volume."""
     maintenance_window: MaintenanceWindow = MaintenanceWindow()
 
@@ -248,10 +247,9 @@ class BinaryAuthorizationConfig(Model):
     """The project's Binary Authorization policy (a project singleton)."""
 
     enforcement: Literal["dry-run", "enforce"] = "dry-run"
-    """The project's Binary Authorization default rule: `dry-run` writes what it would block to the
-    audit log and blocks nothing; `enforce` blocks. Google-maintained system images always pass
-    (global policy evaluation), and so do the Istio (`docker.io/istio/*`) and cert-manager
-    (`quay.io/jetstack/*`) registries the charts are pinned to."""
+    """The default rule: `dry-run` writes what it would block to the audit log and blocks nothing;
+    `enforce` blocks. Google's system images and the charts' registries (`docker.io/istio/*`,
+    `quay.io/jetstack/*`) always pass."""
     attestors: tuple[t.Attestor, ...] = ()
     """`projects/<p>/attestors/<name>`: with attestors the default rule requires their attestation;
     without, it denies (in dry-run: logs) every image not allowlisted. **The policy is one per
@@ -269,9 +267,9 @@ class PlatformConfig(Model):
     creation replaces every resource of the platform**: a plain `pulumi up` cannot (see "Changes a
     running platform cannot take in place")."""
     region: t.GcpRegion
-    """GCP region (an explicit provider: no ambient gcloud default decides). **Changing it replaces
-    the cluster, its node pool, subnetwork, router, NAT and ingress address**: a plain `pulumi up`
-    cannot (see "Changes a running platform cannot take in place")."""
+    """GCP region. **Changing it replaces the cluster, its node pool, subnetwork, router, NAT and
+    ingress address**: a plain `pulumi up` cannot (see "Changes a running platform cannot take in
+    place")."""
     zones: Annotated[tuple[t.GcpZone, ...], t.Unique] = Field(min_length=1)
     """Zones of the region the node pool spreads over."""
     domain: t.Domain
