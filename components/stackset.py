@@ -1,15 +1,10 @@
-"""The project's stack files, read once: the one place that knows which stacks exist.
-
-Every ``Pulumi.<stack>.yaml`` beside ``Pulumi.yaml`` is a stack. Each one's role comes from its
-config: an **owner** declares ``istio-envs:platform``, an **attached** stack names its owner in
-``istio-envs:attachTo``. The program's config loading, the preview, the policy pack's offline
-side, ``new-env``, the workflow matrices, the bench and the tests all ask this module, so a new
-stack file joins everything at once and nothing restates the list.
-
-Only raw YAML values live here (no validation): ``components.config`` validates one stack, and
-``components.fleet`` checks the rules across them. Each file is read on its own, so one that does
-not parse fails its own stack and the fleet check, nothing else.
-"""
+"""The project's stack files, read once: the one place that knows which stacks exist. Every
+``Pulumi.<stack>.yaml`` beside ``Pulumi.yaml`` is a stack: an **owner** declares
+``istio-envs:platform``, an **attached** stack names its owner in ``istio-envs:attachTo``. The
+program, the preview, the policy pack, ``new-env``, the workflows and the tests all ask this
+module, so a new stack file joins everything at once. Only raw YAML values live here
+(``components.config`` validates one stack, ``components.fleet`` the rules across them); each file
+is read on its own, so one that does not parse fails its own stack and the fleet check only."""
 
 from __future__ import annotations
 
@@ -40,13 +35,11 @@ def stack_file_name(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
 
 
-def stack_name(path: Path) -> str:
-    """``Pulumi.<stack>.yaml`` -> ``<stack>``."""
+def stack_name(path: Path) -> str:  # Pulumi.<stack>.yaml -> <stack>
     return path.name[len("Pulumi."):-len(".yaml")]
 
 
-def short_stack(reference: str) -> str:
-    """``org/project/stack`` (a StackReference name) -> ``stack``."""
+def short_stack(reference: str) -> str:  # org/project/stack (a StackReference name) -> stack
     return reference.rsplit("/", 1)[-1]
 
 
@@ -56,14 +49,10 @@ def stack_files(folder: Path) -> list[Path]:
     return sorted(folder.glob(STACK_FILE_GLOB), key=stack_name)
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading a stack file: YAML 1.2, as the Pulumi CLI reads it
-
 class Yaml11Number(int):
-    """A plain scalar spelled as a number only YAML 1.1 knows: a leading zero (``0755``, octal),
-    digits with underscores (``1_000``) or a binary ``0b101``. The Pulumi CLI (yaml.v3) still
-    reads them as numbers, YAML 1.2 does not; the value is the CLI's reading (``0755`` is 493),
-    ``text`` is how it was written, so a validator expecting a number refuses it with both."""
+    """A plain scalar spelled as a number only YAML 1.1 knows (``0755``, ``1_000``, ``0b101``), which
+    the Pulumi CLI (yaml.v3) still reads as a number: its value is the CLI's reading (``0755`` is
+    493), ``text`` how it was written, so a validator expecting a number refuses it with both."""
 
     text: str
 
@@ -93,8 +82,7 @@ _SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
 
 def yaml11_readings(value: Any, boolean: bool) -> str | None:
     """How YAML 1.1 and the Pulumi CLI read a value meant as a boolean (``no``) or a number
-    (``1:30``, ``0755``) when they disagree with YAML 1.2, and what to write; None when they agree.
-    The engine's JSON keeps ``no`` and ``1:30`` as strings; a stack file's ``0755`` is marked."""
+    (``1:30``, ``0755``) when they disagree with YAML 1.2, and what to write; None when they agree."""
     text = value.text if isinstance(value, Yaml11Number) else value if isinstance(value, str) else None
     if text is None:
         return None
@@ -157,10 +145,8 @@ _Loader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
-    """The ``config:`` map of a stack file, its values as the Pulumi CLI reads them (YAML 1.2,
-    YAML 1.1-only numbers marked). A file that does not parse names the line, the column and
-    the reason."""
-    # A copy: callers own what they get, the cache keeps its own.
+    """The ``config:`` map of a stack file as the Pulumi CLI reads it (a copy: the cache keeps its
+    own); a file that does not parse names the line, the column and the reason."""
     return copy.deepcopy(_parse_stack_file(path.read_text(), path.name))
 
 
@@ -169,9 +155,8 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=512)  # keyed by content: never stale
 def _parse_stack_file(text: str, file_name: str) -> dict[str, Any]:
-    """Parsed once per text in a process (keyed by content, never stale)."""
     loader = _Loader(text)
     try:
         # The first document only, as yaml.v3's Unmarshal.
@@ -225,24 +210,19 @@ class StackFile:
 
     name: str
     path: Path
-    config: Mapping[str, Any]
-    """The raw ``config:`` map (``{secure: ...}`` values left as they are); {} when unreadable."""
-    error: ConfigError | None = None
-    """Why the file cannot be read (its YAML), None when it can: its own stack and the fleet
-    check fail on it, no other stack does."""
+    config: Mapping[str, Any]  # raw (``{secure: ...}`` left as it is); {} when unreadable
+    error: ConfigError | None = None  # why the file cannot be read: its own stack and the fleet check fail
 
     @property
     def file_name(self) -> str:
         return self.path.name
 
     @property
-    def is_owner(self) -> bool:
-        """Declares a platform (a file with both keys is refused by the program itself)."""
+    def is_owner(self) -> bool:  # a file with both keys is refused by the program itself
         return PLATFORM_KEY in self.config
 
     @property
-    def owner(self) -> str | None:
-        """The owner stack an attached stack names, short form; None for an owner."""
+    def owner(self) -> str | None:  # the owner an attached stack names, short form
         if self.is_owner:
             return None
         reference = self.config.get(ATTACH_KEY)
@@ -253,16 +233,14 @@ class StackFile:
         return "owner" if self.is_owner else "attached" if self.owner else "unknown"
 
     @classmethod
-    def read(cls, path: Path) -> StackFile:
-        """The file as far as it can be read: a broken one is a StackFile with its error."""
+    def read(cls, path: Path) -> StackFile:  # a broken file is a StackFile with its error
         try:
             return cls(stack_name(path), path, read_stack_file(path))
         except ConfigError as err:
             return cls(stack_name(path), path, {}, err)
 
     @property
-    def environment(self) -> Mapping[str, Any]:
-        """The raw ``istio-envs:environment`` mapping ({} when absent or not a mapping)."""
+    def environment(self) -> Mapping[str, Any]:  # raw; {} when absent or not a mapping
         raw = self.config.get(ENVIRONMENT_KEY)
         return raw if isinstance(raw, Mapping) else {}
 
@@ -286,13 +264,11 @@ class StackSet:
     stacks: Mapping[str, StackFile]
 
     @classmethod
-    def load(cls, project_dir: Path) -> StackSet:
-        """Each file read on its own: one that cannot be read blocks nobody (StackFile.error)."""
+    def load(cls, project_dir: Path) -> StackSet:  # each file on its own: a broken one blocks nobody
         return cls(project_dir, {stack_name(p): StackFile.read(p) for p in stack_files(project_dir)})
 
     @staticmethod
-    def names_in(project_dir: Path) -> list[str]:
-        """The stack names of a folder without reading the files (for messages and lookups)."""
+    def names_in(project_dir: Path) -> list[str]:  # without reading the files
         return sorted(stack_name(p) for p in stack_files(project_dir))
 
     def __iter__(self) -> Iterator[StackFile]:
@@ -322,14 +298,12 @@ class StackSet:
     def attached_to(self, owner: str) -> list[StackFile]:
         return [s for s in self if s.owner == owner]
 
-    def rollout_order(self) -> list[str]:
-        """Owners first (their outputs feed the others), then attached stacks."""
+    def rollout_order(self) -> list[str]:  # owners first: their outputs feed the others
         return self.owners + self.attached
 
 
 def stack_folders(project_dir: Path) -> list[Path]:
-    """Every folder of stack files the offline tools know: the project, its examples, the
-    bootstrap project."""
+    """The folders of stack files the offline tools know: the project, its examples, bootstrap."""
     examples = project_dir / EXAMPLES_DIR
     return [project_dir,
             *(sorted(p for p in examples.iterdir() if p.is_dir()) if examples.is_dir() else []),
@@ -342,7 +316,6 @@ def locate(stack: str, project_dir: Path) -> Path | None:
                  if (folder / stack_file_name(stack)).exists()), None)
 
 
-def every_stack_name(project_dir: Path) -> list[str]:
-    """Every stack the offline tools can preview, in every folder."""
+def every_stack_name(project_dir: Path) -> list[str]:  # every stack the offline tools preview
     return sorted({name for folder in stack_folders(project_dir)
                    for name in StackSet.names_in(folder)})
