@@ -359,35 +359,17 @@ def test_cross_stack_faults_are_the_fleet_checks(tmp_path, case):
     assert expected in str(found[0])
 
 
-@pytest.mark.parametrize("case", sorted(set(CASES) - set(FLEET_CASES)), ids=sorted(set(CASES) - set(FLEET_CASES)))
-def test_bad_config_is_refused_before_any_resource(tmp_path, case):
-    stack, edit, key, expected = CASES[case]
-    project = write_project(tmp_path, edit)
-    monitors = []
-    secrets = secrets_for(project) if stack == "dev" else {}
-    with pytest.raises(ConfigError) as caught:
-        run_program(project, stack, lambda name: ({}, []), secrets=secrets, on_monitor=monitors.append)
-    error = caught.value
-    expected_file = "Pulumi.dev.yaml" if case in OWNER_FILE_CASES else f"Pulumi.{stack}.yaml"
-    assert error.stack_file == expected_file
-    assert error.problems[0].config_key == config_key(case, key)
-    assert len(error.problems) == 1, str(error)
-    message = str(error)
-    assert message.startswith(f"{expected_file}: {config_key(case, key)}: ")
-    assert expected in message
-    assert monitors[0].registrations == []
-    # A secret value is never quoted back, even when it is what is wrong.
-    assert not any(value in message for value in secrets.values())
-
-
 @pytest.mark.parametrize("case", sorted(CASES), ids=sorted(CASES))
-def test_bad_config_through_the_cli_exits_2_with_one_line_and_writes_nothing(tmp_path, case, capsys):
-    """The same corpus as a user runs it (`make preview`): exit 2, one `error:` line naming the
-    key, no traceback, and no build/<stack> folder."""
+def test_bad_config_is_refused_before_any_resource_with_one_line(tmp_path, case, capsys, monkeypatch):
+    """The corpus as a user runs it (`make preview`): exit 2, one `error:` line naming the file, the
+    key and what is expected, no traceback, no build/<stack> folder, and the program stopped
+    before declaring any resource. A rule across stack files is the fleet check's (exit 1)."""
+    import preview
     from preview.__main__ import main
 
-    stack, edit, key, _ = CASES[case]
+    stack, edit, key, expected = CASES[case]
     project = write_project(tmp_path, edit)
+    expected_file = "Pulumi.dev.yaml" if case in OWNER_FILE_CASES else f"Pulumi.{stack}.yaml"
     if case in FLEET_CASES:  # `python -m components.fleet` (CI, make preview-all): exit 1
         from components.fleet import main as fleet_main
 
@@ -395,19 +377,25 @@ def test_bad_config_through_the_cli_exits_2_with_one_line_and_writes_nothing(tmp
         errors = [line for line in capsys.readouterr().err.splitlines() if f"{config_key(case, key)}: " in line]
         assert errors and all(line.startswith("error: Pulumi.") for line in errors)
         return
+    monitors, run = [], preview.run_program
+    monkeypatch.setattr(preview, "run_program", lambda *a, **k: run(*a, **k, on_monitor=monitors.append))
     build = tmp_path / "build"
     args = [stack, "--project-dir", str(project), "--build-dir", str(build)]
     # An attached stack's owner is previewed first, with the same stand-ins.
-    for name, value in (secrets_for(project) if stack == "dev" or case in OWNER_FILE_CASES else {}).items():
+    secrets = secrets_for(project) if stack == "dev" or case in OWNER_FILE_CASES else {}
+    for name, value in secrets.items():
         path = tmp_path / f"{name.split(':')[-1]}.pem"
         path.write_text(value)
         args += ["--secret", f"{name}=@{path}"]
     assert main(args) == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "Traceback" not in err
-    assert f"{config_key(case, key)}: " in errors[0]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert errors[0].startswith(f"error: {expected_file}: {config_key(case, key)}: ") and expected in errors[0]
+    assert monitors[-1].registrations == []
     assert not (build / stack).exists()
+    # A secret value is never quoted back, even when it is what is wrong.
+    assert not any(value in err for value in secrets.values())
 
 
 def test_corpus_covers_the_listed_rules():

@@ -35,8 +35,7 @@ def version_key(version: str) -> tuple[int, ...]:
 
 
 class MeshRevision(Model):
-    """One istiod revision: a control plane of its own (Deployment, Service, webhooks) beside the
-    others."""
+    """One istiod revision: a control plane of its own (Deployment, Service, webhooks)."""
 
     version: IstioVersion
     """An Istio version the program has vendored definitions of (components/versions.py
@@ -93,17 +92,14 @@ class MeshConfig(Model):
 
     @property
     def stable(self) -> MeshRevision:
-        found = self.tagged(STABLE)
-        assert found is not None  # the rules: exactly one
-        return found
+        return next(r for r in self.revisions if STABLE in r.tags)  # the rules: exactly one
 
     @property
-    def tags(self) -> tuple[str, ...]:
-        """The tags installed, in MESH_TAGS order."""
+    def tags(self) -> tuple[str, ...]:  # the tags installed, stable first
         return tuple(tag for tag in (STABLE, CANARY) if self.tagged(tag))
 
     @property
-    def oldest(self) -> MeshRevision:
+    def oldest(self) -> MeshRevision:  # the revisions are sorted by version
         return self.revisions[0]
 
     @property
