@@ -35,7 +35,6 @@ class CertificateFacts:
     chain: str
     names: tuple[str, ...]
     not_after: datetime.datetime
-    lifetime_days: int
 
 
 def _read(key: str, pem: str, now: datetime.datetime, kind: Any) -> tuple[Any, Any, CertificateFacts]:
@@ -54,7 +53,7 @@ def _read(key: str, pem: str, now: datetime.datetime, kind: Any) -> tuple[Any, A
         extension = cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         extension = None
-    return cert, extension, CertificateFacts(pem, (), end, (end - cert.not_valid_before_utc).days)
+    return cert, extension, CertificateFacts(pem, (), end)
 
 
 def server_certificate(pem: str, now: datetime.datetime, warning_days: int) -> tuple[Any, CertificateFacts]:
@@ -70,7 +69,7 @@ def server_certificate(pem: str, now: datetime.datetime, warning_days: int) -> t
     if not names:
         raise Refused("tlsCertificate", "has no DNS subject alternative names; expected one such as "
                                         "*.api.<domain>")
-    return cert, CertificateFacts(pem, names, facts.not_after, facts.lifetime_days)
+    return cert, CertificateFacts(pem, names, facts.not_after)
 
 
 def check_key_matches(cert: Any, key: SecretText) -> None:

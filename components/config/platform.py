@@ -240,7 +240,6 @@ class AcmeTls(_Certificate):
 
 
 TlsConfig: TypeAlias = SelfSignedTls | ProvidedTls | AcmeTls
-TLS_SOURCES = ("self-signed", "provided", "acme")
 
 
 class BinaryAuthorizationConfig(Model):
