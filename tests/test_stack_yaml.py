@@ -98,14 +98,18 @@ def test_yamllint_passes_every_stack_file():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("text, rule", [
-    ("config:\n  istio-envs:x:\n    regional: no\n", "truthy"),
-    ("config:\n  istio-envs:x:\n    port: 0755\n", "octal-values"),
-    ("config:\n  istio-envs:x: 1\n  istio-envs:x: 2\n", "key-duplicates"),
-    ("config:\n  istio-envs:x:\n    a: 1\n  istio-envs:y:\n      b: 2\n", "indentation"),
-])
-def test_yamllint_catches_what_the_cli_reads_otherwise(tmp_path, text, rule):
-    path = tmp_path / "Pulumi.t.yaml"
-    path.write_text(text)
-    done = yamllint(path)
-    assert done.returncode == 1 and f"({rule})" in done.stdout, done.stdout
+CAUGHT = {"truthy": "config:\n  istio-envs:x:\n    regional: no\n",
+          "octal-values": "config:\n  istio-envs:x:\n    port: 0755\n",
+          "key-duplicates": "config:\n  istio-envs:x: 1\n  istio-envs:x: 2\n",
+          "indentation": "config:\n  istio-envs:x:\n    a: 1\n  istio-envs:y:\n      b: 2\n"}
+
+
+def test_yamllint_catches_what_the_cli_reads_otherwise(tmp_path):
+    """One yamllint run over one file per rule: each file fails on its own rule."""
+    for rule, text in CAUGHT.items():
+        (tmp_path / f"Pulumi.{rule}.yaml").write_text(text)
+    done = yamllint(*(tmp_path / f"Pulumi.{rule}.yaml" for rule in CAUGHT))
+    assert done.returncode == 1
+    for rule in CAUGHT:
+        assert any(f"Pulumi.{rule}.yaml:" in line and f"({rule})" in line for line in done.stdout.splitlines()), \
+            done.stdout
