@@ -483,18 +483,12 @@ def write_raw(tmp_path, edit):
 
 BOOL_HINT = "expected true or false (YAML 1.1 reads {0} as {1}, the Pulumi CLI as the string \"{0}\": write {1})"
 YAML11_CASES = {
-    "no": ("platform.cluster.regional", "no", BOOL_HINT.format("no", "false")),
-    "No": ("platform.cluster.regional", "No", BOOL_HINT.format("No", "false")),
-    "NO": ("platform.cluster.deletionProtection", "NO", BOOL_HINT.format("NO", "false")),
-    "yes": ("platform.cluster.spot", "yes", BOOL_HINT.format("yes", "true")),
-    "Yes": ("platform.cluster.privateEndpoint", "Yes", BOOL_HINT.format("Yes", "true")),
-    "on": ("platform.cluster.spot", "on", BOOL_HINT.format("on", "true")),
-    "On": ("platform.cluster.intranodeVisibility", "On", BOOL_HINT.format("On", "true")),
-    "OFF": ("platform.cluster.regional", "OFF", BOOL_HINT.format("OFF", "false")),
-    "off": ("platform.cluster.spot", "off", BOOL_HINT.format("off", "false")),
-    "y": ("platform.cluster.spot", "y", BOOL_HINT.format("y", "true")),
-    "N": ("platform.cluster.spot", "N", BOOL_HINT.format("N", "false")),
-    "mixed case yEs": ("platform.cluster.spot", "yEs", BOOL_HINT.format("yEs", "true")),
+    **{("mixed case " if word == "yEs" else "") + word: (f"platform.cluster.{key}", word, BOOL_HINT.format(
+        word, meant)) for word, key, meant in (
+        ("no", "regional", "false"), ("No", "regional", "false"), ("NO", "deletionProtection", "false"),
+        ("yes", "spot", "true"), ("Yes", "privateEndpoint", "true"), ("on", "spot", "true"),
+        ("On", "intranodeVisibility", "true"), ("OFF", "regional", "false"), ("off", "spot", "false"),
+        ("y", "spot", "true"), ("N", "spot", "false"), ("yEs", "spot", "true"))},
     "sexagesimal port": ("environment.routes[0].port", "1:30",
                          "got '1:30'; expected an integer from 1 to 65535 (YAML 1.1 reads 1:30 as 90 "
                          "(base 60), the Pulumi CLI as the string \"1:30\": write 90)"),
