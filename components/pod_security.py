@@ -11,10 +11,14 @@ https://kubernetes.io/docs/concepts/security/pod-security-admission/#pod-securit
 
 from __future__ import annotations
 
+from .versions import PLATFORM_KUBERNETES_MINORS
+
 POD_SECURITY_LEVEL = "restricted"
-# The oldest Kubernetes minor the platform runs (preview/schemas.py KUBERNETES_VERSION; the tests
-# hold the two together).
-POD_SECURITY_VERSION = "v1.33"
+# The oldest Kubernetes minor the platform runs. Since v1.34 Baseline refuses a probe or lifecycle
+# hook with a `host` (the kubelet would send it from the node); since v1.35 Restricted lets a pod
+# in its own user namespace (`hostUsers: false`) run as UID 0 (kubernetes/pod-security-admission
+# policy/check_hostProbesAndhostLifecycle.go, check_runAsNonRoot.go, check_runAsUser.go @ 8f84a87).
+POD_SECURITY_VERSION = f"v{PLATFORM_KUBERNETES_MINORS[0]}"
 POD_SECURITY_LABELS = {
     f"pod-security.kubernetes.io/{mode}{suffix}": value
     for mode in ("enforce", "warn", "audit")

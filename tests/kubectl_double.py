@@ -12,7 +12,7 @@ offline evaluation gives, in the words the API server and kubectl use:
   (k8s.io/apiserver .../policy/validating/dispatcher.go), as kubectl prints an Invalid error
   (``The <resource> "<name>" is invalid: : ...``; one ``Error from server (Invalid): error when
   replacing "STDIN": ...`` line per item of a List);
-- Pod Security's: ``violates PodSecurity "restricted:v1.33": <controls>``.
+- Pod Security's: ``violates PodSecurity "restricted:<its enforce-version>": <controls>``.
 
 The API server's order: authorization (and the RBAC registry's escalation check), then Pod
 Security, then the admission policies (the first denial is the one reported).
@@ -164,11 +164,12 @@ class FakeCluster:
         if request.kind == "Pod" and request.operation == "CREATE":
             namespace = self.world.cluster.namespaces.get(request.namespace, {})
             request = Request("CREATE", user, inject(request.target, namespace, self.world.tags), None, groups)
-            level = (namespace.get("metadata", {}).get("labels", {}) or {}).get(ENFORCE)
+            labels = namespace.get("metadata", {}).get("labels", {}) or {}
+            level, version = labels.get(ENFORCE), labels.get(f"{ENFORCE}-version", "latest")
             failed = violations(request.object, level) if level else []
             if failed:
                 return 1, "", (f'Error from server (Forbidden): error when {doing} "STDIN": pods "{attrs.name}" is '
-                               f'forbidden: violates PodSecurity "{level}:v1.33": {", ".join(failed)}\n')
+                               f'forbidden: violates PodSecurity "{level}:{version}": {", ".join(failed)}\n')
         denials = self.world.cluster.review(request)
         if denials:
             first = denials[0]

@@ -1,12 +1,18 @@
 """The Pod Security Standards' controls as data, evaluated offline over a pod.
 
 Each control is the documented policy of one row of kubernetes.io/docs/concepts/security/
-pod-security-standards/ (v1.33: "Baseline" and "Restricted" tables; the anchor named beside it),
+pod-security-standards/ (v1.35: "Baseline" and "Restricted" tables; the anchor named beside it),
 written as a CEL expression over the pod's ``spec``, its ``metadata`` and ``containers`` (every
 container, init container and ephemeral container), evaluated with the project's CEL library.
 A pod passes a level when it passes every control of that level and of the levels below it. No
 maintained Python implementation of the standards exists on PyPI (checked: only unrelated
-scanners), so the table is ours and cites its source row by row.
+scanners), so the table is ours and cites its source row by row. What changed after v1.33 is read
+off the admission's own checks (kubernetes/pod-security-admission policy/ @ 8f84a87, each
+``MinimumVersion``): v1.34 adds "Probes / Lifecycle Hooks" (check_hostProbesAndhostLifecycle.go);
+v1.35 relaxes "/proc Mount Type" at Baseline and both "Running as Non-root" controls for a pod in
+its own user namespace (``hostUsers: false``, helpers.go relaxPolicyForUserNamespacePod), and
+keeps the unconditional "/proc Mount Type" at Restricted in place of Baseline's
+(check_procMount_restricted.go ``OverrideCheckIDs``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,15 @@ def _seccomp_not_unconfined(obj: str) -> str:
     return f"!({_sc(obj, 'seccompProfile')}) || {obj}.securityContext.seccompProfile.type != 'Unconfined'"
 
 
+def _no_host(handler: str) -> str:
+    """A probe or lifecycle handler (``c.livenessProbe``) whose httpGet and tcpSocket name no host."""
+    return " && ".join(f"!(has({handler}) && has({handler}.{action}) && has({handler}.{action}.host) && "
+                       f"{handler}.{action}.host != '')" for action in ("httpGet", "tcpSocket"))
+
+
+USER_NAMESPACE = "(has(spec.hostUsers) && spec.hostUsers == false)"
+
+
 def _apparmor_ok(obj: str) -> str:
     return (f"!({_sc(obj, 'appArmorProfile')}) || "
             f"{obj}.securityContext.appArmorProfile.type in ['RuntimeDefault', 'Localhost']")
@@ -54,6 +69,7 @@ class Control:
     level: str
     anchor: str
     expression: str
+    overrides: str = ""  # a lower level's control this one replaces at its level
 
 
 CONTROLS = (
@@ -81,23 +97,32 @@ CONTROLS = (
     Control("SELinux", "baseline", "#baseline",
             f"({_selinux_ok('spec')}) && containers.all(c, {_selinux_ok('c')})"),
     Control("/proc Mount Type", "baseline", "#baseline",
-            "containers.all(c, !(" + _sc("c", "procMount") + ") || c.securityContext.procMount == 'Default')"),
+            f"{USER_NAMESPACE} || containers.all(c, !(" + _sc("c", "procMount") + ") || "
+            "c.securityContext.procMount == 'Default')"),
     Control("Seccomp", "baseline", "#baseline",
             f"({_seccomp_not_unconfined('spec')}) && containers.all(c, {_seccomp_not_unconfined('c')})"),
     Control("Sysctls", "baseline", "#baseline",
             "!(" + _sc("spec", "sysctls") + f") || spec.securityContext.sysctls.all(s, s.name in {_SAFE_SYSCTLS})"),
+    Control("Probes / Lifecycle Hooks", "baseline", "#baseline",
+            "containers.all(c, " + " && ".join(_no_host(f"c.{probe}") for probe in
+                                               ("livenessProbe", "readinessProbe", "startupProbe")) + " && "
+            "(!has(c.lifecycle) || (" + " && ".join(_no_host(f"c.lifecycle.{hook}") for hook in
+                                                   ("postStart", "preStop")) + ")))"),
     # --- Restricted -------------------------------------------------------------------------------
     Control("Volume Types", "restricted", "#restricted",
             "!has(spec.volumes) || spec.volumes.all(v, v.exists(k, k in " + str(_RESTRICTED_VOLUMES) + "))"),
     Control("Privilege Escalation", "restricted", "#restricted",
             "containers.all(c, " + _sc("c", "allowPrivilegeEscalation")
             + " && c.securityContext.allowPrivilegeEscalation == false)"),
+    Control("/proc Mount Type (restricted)", "restricted", "#restricted",
+            "containers.all(c, !(" + _sc("c", "procMount") + ") || c.securityContext.procMount == 'Default')",
+            overrides="/proc Mount Type"),
     Control("Running as Non-root", "restricted", "#restricted",
-            "containers.all(c, !(" + _sc("c", "runAsNonRoot") + " && c.securityContext.runAsNonRoot == false)) && "
+            f"{USER_NAMESPACE} || containers.all(c, !(" + _sc("c", "runAsNonRoot") + " && c.securityContext.runAsNonRoot == false)) && "
             "((" + _sc("spec", "runAsNonRoot") + " && spec.securityContext.runAsNonRoot == true) || "
             "containers.all(c, " + _sc("c", "runAsNonRoot") + " && c.securityContext.runAsNonRoot == true))"),
     Control("Running as Non-root user", "restricted", "#restricted",
-            "!(" + _sc("spec", "runAsUser") + " && spec.securityContext.runAsUser == 0) && "
+            f"{USER_NAMESPACE} || !(" + _sc("spec", "runAsUser") + " && spec.securityContext.runAsUser == 0) && "
             "containers.all(c, !(" + _sc("c", "runAsUser") + " && c.securityContext.runAsUser == 0))"),
     Control("Seccomp (restricted)", "restricted", "#restricted",
             "containers.all(c, (" + _sc("c", "seccompProfile") + ") ? c.securityContext.seccompProfile.type in "
@@ -113,7 +138,9 @@ CONTROLS = (
 def controls_of(level: str) -> list[Control]:
     """Every control a pod must pass at ``level`` (its own and the lower levels')."""
     upto = LEVELS[: LEVELS.index(level) + 1]
-    return [c for c in CONTROLS if c.level in upto]
+    controls = [c for c in CONTROLS if c.level in upto]
+    overridden = {c.overrides for c in controls}
+    return [c for c in controls if c.name not in overridden]
 
 
 def violations(pod: dict[str, Any], level: str) -> list[str]:

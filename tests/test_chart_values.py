@@ -808,7 +808,7 @@ def test_the_legacy_pilot_prefix_and_the_top_level_form_are_both_values():
                               "affinity": {"nodeAffinity": {}}}}):
         assert check_values(istiod, values).problems == [], values
     assert check_values(istiod, {"pilot": {"affinity": {"nodeAfinity": {}}}}).problems == [
-        "pilot.affinity.nodeAfinity: not in Kubernetes 1.33 io.k8s.api.core.v1.Affinity or values.yaml"]
+        f"pilot.affinity.nodeAfinity: not in Kubernetes {KUBERNETES_VERSION} io.k8s.api.core.v1.Affinity or values.yaml"]
     # Only istiod descopes `pilot`; elsewhere it is an ordinary (unknown) key.
     assert check_values(charts()["base"], {"pilot": {"autoscaleMin": 2}}).problems == [
         "pilot: not in values.yaml"]

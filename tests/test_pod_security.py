@@ -110,6 +110,10 @@ BREAKING = {
     "/proc Mount Type": lambda s, c: c["securityContext"].update(procMount="Unmasked"),
     "Seccomp": lambda s, c: c["securityContext"].update(seccompProfile={"type": "Unconfined"}),
     "Sysctls": lambda s, c: s["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "1"}]),
+    "Probes / Lifecycle Hooks": lambda s, c: c.update(lifecycle={"preStop": {"httpGet": {"host": "10.0.0.1", "port": 80}}}),
+    # In its own user namespace Baseline lets /proc be unmasked; Restricted does not.
+    "/proc Mount Type (restricted)": lambda s, c: (s.update(hostUsers=False),
+                                                   c["securityContext"].update(procMount="Unmasked")),
     "Volume Types": lambda s, c: s.update(volumes=[{"name": "n", "nfs": {"server": "x", "path": "/"}}]),
     "Privilege Escalation": lambda s, c: c["securityContext"].pop("allowPrivilegeEscalation"),
     "Running as Non-root": lambda s, c: s["securityContext"].pop("runAsNonRoot"),
@@ -121,7 +125,7 @@ BREAKING = {
 
 def test_every_control_has_a_case():
     assert set(BREAKING) == {c.name for c in CONTROLS}
-    assert len(controls_of("baseline")) == 11 and len(controls_of("restricted")) == len(CONTROLS)
+    assert len(controls_of("baseline")) == 12 and len(controls_of("restricted")) == len(CONTROLS) - 1
 
 
 @pytest.mark.parametrize("control", sorted(BREAKING))
@@ -131,6 +135,22 @@ def test_a_pod_breaking_one_control_fails_that_control_alone(control):
     # A baseline break is also a restricted one where restricted narrows the same field.
     also = {"Seccomp": ["Seccomp (restricted)"], "Capabilities": ["Capabilities (restricted)"],
             "HostPath Volumes": ["Volume Types"]}.get(control, [])
-    assert violations(pod, "restricted") == sorted([control, *also], key=[c.name for c in CONTROLS].index)
+    # Restricted checks /proc with its own control in place of Baseline's (no second line).
+    at_restricted = "/proc Mount Type (restricted)" if control == "/proc Mount Type" else control
+    assert violations(pod, "restricted") == sorted([at_restricted, *also], key=[c.name for c in CONTROLS].index)
     level = next(c.level for c in CONTROLS if c.name == control)
     assert violations(pod, "baseline") == ([control] if level == "baseline" else [])
+
+
+def test_a_pod_in_its_own_user_namespace_may_run_as_root_and_nothing_else_relaxes():
+    """v1.35 (check_runAsNonRoot.go, check_runAsUser.go): UID 0 in a user namespace maps to an
+    unprivileged host UID, so Restricted allows it; capabilities, escalation and seccomp still hold."""
+    pod = copy.deepcopy(RESTRICTED_POD)
+    spec, container = pod["spec"], pod["spec"]["containers"][0]
+    spec["securityContext"].pop("runAsNonRoot")
+    container["securityContext"].update(runAsUser=0)
+    assert violations(pod, "restricted") == ["Running as Non-root", "Running as Non-root user"]
+    spec["hostUsers"] = False
+    assert violations(pod, "restricted") == []
+    container["securityContext"].pop("allowPrivilegeEscalation")
+    assert violations(pod, "restricted") == ["Privilege Escalation"]

@@ -134,7 +134,7 @@ def test_the_offline_only_case_is_refused_by_the_schema_live():
      'forbidden: user "e@p.iam.gserviceaccount.com" (groups=["system:authenticated"]) is attempting to grant RBAC '
      "permissions not currently held:", "rbac"),
     ('Error from server (Forbidden): error when creating "STDIN": pods "attack" is forbidden: violates PodSecurity '
-     '"restricted:v1.33": privileged (container "app" must not set securityContext.privileged=true)', "pod-security"),
+     '"restricted:v1.35": privileged (container "app" must not set securityContext.privileged=true)', "pod-security"),
     ('The ServiceEntry "out" is invalid: spec.hosts[0]: Invalid value: "string": hostname cannot be wildcard', None),
     ('error: resource mapping not found for name: "patch" namespace: "qa" from "STDIN": no matches for kind '
      '"EnvoyFilter" in version "networking.istio.io/v1alpha3"', None),

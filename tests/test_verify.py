@@ -132,28 +132,21 @@ def _verify_stack(tmp_path, pulumi_script: str | None):
     return line
 
 
-def test_verify_without_the_pulumi_cli_says_what_is_missing_and_the_other_way(tmp_path):
-    """Item 7: it printed `[Errno 2] No such file or directory: 'pulumi'`."""
-    assert subprocess.run(["sh", "-c", "command -v pulumi"], env={"PATH": "/usr/bin:/bin"},
-                          capture_output=True).returncode != 0
-    line = _verify_stack(tmp_path, None)
-    assert "needs the Pulumi CLI" in line and "deployed stack" in line
-    assert "--host" in line and "--ingress-ip" in line and "Errno" not in line
-
-
-def test_verify_passes_pulumis_own_error_through(tmp_path):
-    """Item 7: it printed a CalledProcessError and dropped what Pulumi said."""
-    line = _verify_stack(tmp_path, "echo \"error: no stack named 'dev' found\" >&2\nexit 255\n")
-    assert "no stack named 'dev' found" in line and "exit 255" in line
-    assert "CalledProcessError" not in line and "returned non-zero" not in line
-
-
-def test_verify_of_a_stack_without_outputs_asks_whether_it_was_deployed(tmp_path):
-    """Item 7: `pulumi stack output --json` of a stack never deployed is `{}`; it printed
-    `error: 'host'`."""
-    line = _verify_stack(tmp_path, 'echo "{}"\n')
-    assert "stack dev has no output `host`" in line
-    assert "has it been deployed? (`pulumi up -s dev`)" in line
+@pytest.mark.parametrize("pulumi, says, not_said", [
+    # No CLI at all: it printed `[Errno 2] No such file or directory: 'pulumi'`.
+    (None, ["needs the Pulumi CLI", "deployed stack", "--host", "--ingress-ip"], "Errno"),
+    # Pulumi's own error, passed through: it printed a CalledProcessError and dropped it.
+    ("echo \"error: no stack named 'dev' found\" >&2\nexit 255\n", ["no stack named 'dev' found", "exit 255"],
+     "CalledProcessError"),
+    # A stack never deployed has no outputs (`{}`): it printed `error: 'host'`.
+    ('echo "{}"\n', ["stack dev has no output `host`", "has it been deployed? (`pulumi up -s dev`)"], "KeyError"),
+], ids=["no-cli", "pulumi-error", "not-deployed"])
+def test_verify_of_a_stack_says_in_one_line_what_pulumi_could_not_give(tmp_path, pulumi, says, not_said):
+    if pulumi is None:
+        assert subprocess.run(["sh", "-c", "command -v pulumi"], env={"PATH": "/usr/bin:/bin"},
+                              capture_output=True).returncode != 0
+    line = _verify_stack(tmp_path, pulumi)
+    assert all(part in line for part in says) and not_said not in line, line
 
 
 def _fake_pulumi(tmp_path, outputs_by_stack: dict[str, dict]) -> str:

@@ -63,7 +63,8 @@ def test_the_design_notes_state_the_pins():
 
 def test_the_platform_supports_the_kubernetes_minors_every_component_supports():
     platform = set(versions.PLATFORM_KUBERNETES_MINORS)
-    assert platform == set(versions.ISTIO_KUBERNETES_MINORS) & set(versions.CERT_MANAGER_KUBERNETES_MINORS)
+    assert platform == (set(versions.ISTIO_KUBERNETES_MINORS) & set(versions.CERT_MANAGER_KUBERNETES_MINORS)
+                        & set(versions.GKE_KUBERNETES_MINORS))
     assert platform, "the pinned components share no Kubernetes minor"
     from preview.schemas import KUBERNETES_VERSION
     assert KUBERNETES_VERSION == versions.PLATFORM_KUBERNETES_MINORS[0]

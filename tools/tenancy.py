@@ -1,47 +1,13 @@
 """``make verify STACK=<attached stack>``, live: the tenancy corpus's ``live: true`` cases sent to
-the deployed cluster, each expected refused, and a sample of the platform's own objects in the
-environment, each expected admitted (a rule that refuses the platform's objects is as wrong as
-one that admits an attack).
+the deployed cluster, each expected refused by a layer the case names, and the platform's own
+objects in the environment replaced by themselves, each expected admitted (a rule that refuses
+the platform's objects is as wrong as one that admits an attack). Nothing is written: ``kubectl
+auth can-i`` where RBAC refuses a plain verb, else a server-side dry run (``create``, not
+``apply``, which would turn into an update; a merge ``patch`` of an ``existing`` object).
 
-Whose credentials: the caller's, through ``kubectl`` and its current context (or
-``--kube-context``): never ``--as``/``--as-group`` impersonation, which asks the API server about
-a name, not about the credentials CI holds (and needs an ``impersonate`` grant nobody here has).
-The cases are the environments deployer's (tools/tenancy_corpus.yaml), so it is meant to run
-with the deployer's credentials: in CI, those of an attached stack's deploy job (the workflows do
-not run ``make verify`` yet); by hand, that identity's (``gcloud config set
-auth/impersonate_service_account <its email>``: gke-gcloud-auth-plugin then fetches its tokens).
-Anyone else gets SKIP, with who they are: the check first asks whose rights it holds (may bind the
-owners' role, may not write admission policies). The per-pull-request deployer holds the same
-role, confined by its own copy of the confinement policy (``istio-envs-preview-environment-deployer``,
-counted as ``istio-envs-environment-deployer`` here).
-
-How each case is sent (nothing is written: every write is a server-side dry run):
-
-- ``kubectl auth can-i`` where the case is refused by RBAC for a plain verb (a GET, or a CREATE of
-  a kind the deployer's role leaves out), expected ``no``; should RBAC say ``yes`` live, a CREATE
-  is dry-run too and must be refused by an admission layer the case names;
-- ``kubectl create --dry-run=server -f -`` for a CREATE (not ``apply``: an object of the same name
-  would turn it into an update);
-- ``kubectl patch --type merge --dry-run=server`` for an UPDATE of the platform's ``existing``
-  object (a merge patch is the corpus's ``patch``: null removes a key).
-
-A refusal passes when the API server's message names a layer the case lists: the policy
-(``ValidatingAdmissionPolicy '<name>' ... denied request``), RBAC (``cannot <verb> resource``, or
-the escalation check's ``attempting to grant RBAC permissions not currently held``) or Pod
-Security (``violates PodSecurity``). Refused by anything else (a schema error, a missing CRD) is a
-failure too: the case then proves nothing. Live, only the first refusing layer answers; that each
-listed layer refuses on its own is the offline tests' (tests/test_tenancy.py).
-
-The admitted sample: each of the environment's platform objects read back and replaced by itself
-(``kubectl replace --dry-run=server``): the update every ``pulumi up`` makes must pass every
-policy. Its pods are not sampled: the deployer may not create pods, and the demo's answer through
-the sidecar (``demo-answers``) already shows its pod admitted.
-
-Not checked live: the owners' and pods' cases (the deployer cannot send their requests, and
-``--as`` is not their credentials), and the Sidecar's egress scope (exercising it needs a pod in
-the namespace that resolves and calls kube-dns and kubernetes.default; the deployer may neither
-create nor exec into pods, and gets no right for it: README "Isolation from an environment's own
-tenants").
+It runs as the caller's credentials and kubectl context, never ``--as`` (a name, not the
+credentials CI holds), and only for the environments deployer (anyone else: SKIP, saying who).
+docs/isolation.md "Checked live" has what is and is not checked live, and why.
 """
 
 from __future__ import annotations

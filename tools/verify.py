@@ -1,38 +1,12 @@
-"""``make verify STACK=x``: check a deployed environment from the outside, as a client would.
+"""``make verify STACK=x``: check a deployed environment from the outside, as a client would:
+delegation of ``api.<domain>``, DNS, plain HTTP refused, TLS >= 1.2 verified and 1.1 refused, the
+token checks and the demo's answer, the request matrix replayed (plan.json's ``access``), then,
+with kubectl, the live tenancy cases (tools/tenancy.py) and the pods' Istio revision
+(tools/revisions.py). docs/deploying.md "make verify" says what each check sends and expects.
 
-0. Delegation: an NS lookup of the platform zone's name (``api.<domain>.``, the stack output
-   ``dnsName``) gives exactly its name servers (``nameServers``); none at all is WAIT (adding
-   the NS and DS records to the zone of ``<domain>`` is the owner's to-do, printed), others FAIL.
-1. DNS: the host resolves to the ingress IP (WAIT while the zone is not delegated).
-2. Plain HTTP on port 80 is refused.
-3. TLS 1.2 or newer verifies the certificate for the host (against the stack's CA for a
-   self-signed platform); a client limited to TLS 1.1 is refused.
-4. A request without a token gets 403; 5. a token of another environment
-   (``VERIFY_FOREIGN_TOKEN``) 401 or 403; 6. a good token (``VERIFY_TOKEN``) neither.
-   With the demo workload (the stack output ``demo``, or ``--demo``; the checks then ask for its
-   route) its health path answers 200 ``istio-envs demo: <env>`` without a token, and its route
-   the same to the good token.
-7. Tenancy, live (``--stack`` of an attached stack, with kubectl, as the environments deployer;
-   anyone else: SKIP): tools/tenancy.py.
-8. The request matrix (right after check 6): every cell of plan.json's ``access`` for the host
-   (``--matrix``; with ``--stack X`` build/X/plan.json, the offline preview of the local stack
-   file, previewed first when missing) sent as a real request and compared with the preview's
-   answer. Cells needing a token or a client certificate (``VERIFY_CLIENT_CERT`` and
-   ``VERIFY_CLIENT_KEY``, PEM files, also sent by the other checks) not given are skipped; with
-   ``--host`` and no ``--matrix`` nothing is replayed.
-
-9. Proxies on the environment's Istio revision (``--stack``, with kubectl): every pod of the
-   namespace carries the revision its tag points at (the stack output ``meshRevision``); pods on
-   another one are WAIT, each with the ``kubectl rollout restart`` of its workload
-   (tools/revisions.py).
-
-A check without its token, zone or name servers is skipped; with ``tls.source: acme`` a failed
-handshake is WAIT (Let's Encrypt issues the first certificate once the domain is delegated).
 Exit code: 0 all passed, 1 a check (or a matrix cell) failed, 2 bad input (no Pulumi CLI, a
-Pulumi error, a stack not deployed; a matrix that cannot be read or has no cells for the host,
-a failing offline preview), 3 nothing failed but the zone or the certificate is not ready yet.
-``make verify HOST=... INGRESS_IP=... [CA_FILE=...]`` needs no Pulumi CLI. docs/deploying.md
-("make verify") has the details.
+Pulumi error, a stack not deployed, an unreadable matrix, a failing offline preview), 3 nothing
+failed but the zone or the certificate is not ready yet (WAIT).
 """
 
 from __future__ import annotations
