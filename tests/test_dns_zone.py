@@ -32,8 +32,14 @@ def caa(plan: dict) -> dict:
 
 # --- the zone for api.<domain>. -------------------------------------------------------------
 
+# What each created zone's CAA record allows, by TLS source: self-signed (dev) no public CA at all,
+# acme Let's Encrypt only, provided the provider's CA (examples/provided's caaIssuers).
+CAA = {"dev": ";", "acme": "letsencrypt.org", "provided": "digicert.com"}
+
+
 def test_a_created_zone_serves_the_hosts_parent_and_carries_its_caa_there(plans, example_plans):
-    for name, plan in {OWNER: plans[OWNER], **example_plans}.items():
+    checked = set()
+    for name, plan in {**plans, **example_plans}.items():
         if not of_type(plan, ZONE):
             continue  # attached
         inputs = zone(plan)["inputs"]
@@ -44,8 +50,16 @@ def test_a_created_zone_serves_the_hosts_parent_and_carries_its_caa_there(plans,
         assert inputs["name"] == inputs["dnsName"].rstrip(".").replace(".", "-")  # api-example-com
         assert caa(plan)["inputs"]["name"] == inputs["dnsName"]
         assert caa(plan)["inputs"]["managedZone"] == inputs["name"]
+        if name in CAA:
+            assert caa(plan)["inputs"]["rrdatas"] == [f'0 issue "{CAA[name]}"', f'0 issuewild "{CAA[name]}"']
+            checked.add(name)
         assert plan["outputs"]["dnsName"] == inputs["dnsName"]
         assert plan["outputs"]["dnsZone"] == inputs["name"]
+        # The DS record the parent zone publishes: read from the created zone's keys.
+        assert plan["outputs"]["dnsDsRecord"] and plan["outputs"]["nameServers"]
+        (keys,) = [i for i in plan["invokes"] if i["token"] == "gcp:dns/getKeys:getKeys"]
+        assert keys["args"]["managedZone"] == inputs["name"]
+    assert checked == set(CAA) & ({*plans, *example_plans})
 
 
 def test_every_environment_record_is_a_name_inside_its_zone(plans, example_plans):
@@ -90,11 +104,20 @@ def test_an_existing_zone_may_serve_the_hosts_parent_or_the_apex(served, accepte
             _check_zone_domain("z", served, "api.example.com", "example.com")
 
 
-def test_an_existing_apex_zone_is_looked_up_and_exported(tmp_path):
+def test_an_existing_apex_zone_is_looked_up_exported_and_summarised(tmp_path, configs):
+    """Nothing created: the zone is looked up by name (in the platform's project), the A record
+    and the outputs name it, and summary.md leaves its delegation where it is managed."""
+    from preview import render
+
     plan = _plan(tmp_path, set_key("platform.dns", {"zone": "existing", "zoneName": "acme-public"}))
     assert not of_type(plan, ZONE) and not of_type(plan, "pulumi:pulumi:StackReference")
+    (lookup,) = [i for i in plan["invokes"] if i["token"] == "gcp:dns/getManagedZone:getManagedZone"]
+    assert lookup["args"] == {"name": "acme-public", "project": configs[OWNER].platform.project}
+    assert a_record(plan)["inputs"]["managedZone"] == "acme-public"
     assert plan["outputs"]["dnsName"] == "example.com."  # the preview's lookup answers the apex
     assert plan["outputs"]["dnsZone"] == "acme-public" and plan["outputs"]["dnsDsRecord"] is None
+    assert "- Zone `acme-public` (existing, looked up) serves `example.com.`: its delegation, DNSSEC " \
+           "and CAA are wherever it is managed." in render.summary(plan)
 
 
 # --- a deployed zone is never replaced behind the owner's back -------------------------------
@@ -257,10 +280,3 @@ def test_the_owner_summary_says_what_the_parent_zone_publishes(build_dir, plans)
     for stack in ATTACHED_STACKS:
         assert "## DNS zone" not in (build_dir / stack / "summary.md").read_text()
 
-
-def test_the_summary_of_an_existing_zone_leaves_its_delegation_where_it_is(tmp_path):
-    from preview import render
-
-    plan = _plan(tmp_path, set_key("platform.dns", {"zone": "existing", "zoneName": "acme-public"}))
-    assert "- Zone `acme-public` (existing, looked up) serves `example.com.`: its delegation, DNSSEC " \
-           "and CAA are wherever it is managed." in render.summary(plan)

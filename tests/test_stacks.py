@@ -73,24 +73,17 @@ def test_every_stack_file_is_previewed_and_attached_to_an_owner_in_the_set(plans
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_every_kubernetes_object_uses_the_explicit_provider(plans, stack):
+def test_every_kubernetes_and_gcp_resource_uses_the_explicit_provider(plans, stack):
     plan = plans[stack]
     resources = by_urn(plan)
     k8s = [r for r in plan["resources"] if r["custom"] and r["type"].startswith("kubernetes:")]
     assert k8s
-    for resource in k8s:
-        provider = resources.get(resource["provider"])
-        assert provider is not None, f"{resource['name']} uses a default provider"
-        assert provider["type"] == "pulumi:providers:kubernetes"
-
-
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_every_gcp_resource_uses_the_explicit_provider(plans, stack):
-    plan = plans[stack]
-    resources = by_urn(plan)
     for resource in plan["resources"]:
-        if resource["custom"] and resource["type"].startswith("gcp:"):
-            assert resources[resource["provider"]]["type"] == "pulumi:providers:gcp", resource["name"]
+        package = resource["type"].split(":")[0]
+        if resource["custom"] and package in ("kubernetes", "gcp"):
+            provider = resources.get(resource["provider"])
+            assert provider is not None, f"{resource['name']} uses a default provider"
+            assert provider["type"] == f"pulumi:providers:{package}", resource["name"]
 
 
 @pytest.mark.parametrize("owner", OWNERS)
@@ -118,8 +111,9 @@ def test_istio_charts_install_in_order_at_the_pinned_version(plans):
         assert releases[chart]["inputs"]["values"]["base"]["validationFailurePolicy"] == "Fail"
 
 
-def test_istio_custom_resources_depend_on_istiod(plans):
-    plan = plans[OWNER]
+@pytest.mark.parametrize("owner", [*OWNERS, "acme", "provided", "mtls"])
+def test_istio_custom_resources_depend_on_istiod(plans, example_plans, owner):
+    plan = {**plans, **example_plans}[owner]
     istiod = next(r for r in of_type(plan, ":helm.sh/v3:Release") if r["inputs"]["chart"] == "istiod")
     istio_crs = [r for r in plan["resources"] if ".istio.io/" in r["type"]]
     assert len(istio_crs) >= 5
