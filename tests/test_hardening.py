@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ATTACHED_STACKS, OWNER, ROOT, one
+from conftest import OWNER, ROOT, one
 
 # id -> (CIS item, rule over (cluster inputs, node pool inputs)). None: not met (see docs/hardening.md).
 CHECKS = {
@@ -153,10 +153,3 @@ def test_binary_authorization_policy_is_declared(plans, configs):
     assert f"{releases['istiod']['global']['hub']}/*" in patterns
     assert policy["urn"] in cluster["dependencies"]
 
-
-def test_owner_stateful_resources_are_protected(plans):
-    protected = {r["type"] for r in plans[OWNER]["resources"] if r["protect"]}
-    assert {"gcp:container/cluster:Cluster", "gcp:dns/managedZone:ManagedZone",
-            "gcp:compute/address:Address"} <= protected
-    for stack in ATTACHED_STACKS:
-        assert not [r for r in plans[stack]["resources"] if r["protect"]]

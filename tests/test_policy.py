@@ -205,18 +205,14 @@ def test_a_workload_losing_one_hardening_is_reported(plans, problem):
     assert problem.removeprefix("init: ") in violation.message, violation.message
 
 
-def test_the_packs_tenancy_facts_are_the_programs():
+def test_the_packs_tenancy_and_mesh_facts_are_the_programs():
     """The pack's virtualenv cannot import the Kubernetes SDK: its copies are held here."""
+    from components import istio
     from components.admission import POLICY_NAMES
     from components.tenancy import OWNER_CLUSTER_ROLE
-
-    assert set(TENANCY_POLICIES) == set(POLICY_NAMES) and OWNER_ROLE == OWNER_CLUSTER_ROLE
-
-
-def test_the_packs_mesh_facts_are_the_programs():
-    from components import istio
     from policy import rules
 
+    assert set(TENANCY_POLICIES) == set(POLICY_NAMES) and OWNER_ROLE == OWNER_CLUSTER_ROLE
     assert (rules.REVISION_LABEL, rules.LEGACY_INJECTION_LABEL, rules.MESH_TAGS) == (
         istio.REVISION_LABEL, istio.LEGACY_INJECTION_LABEL, istio.MESH_TAGS)
 

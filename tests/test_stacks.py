@@ -193,11 +193,7 @@ def test_environment_namespace_routes_and_jwt(plans, configs, stack):
     """The namespace, the VirtualService and the JWT policy are the stack's own routes, host and
     auth, as its config says (make new-env, a route added, a port changed, a second audience)."""
     plan, environment = plans[stack], configs[stack].environment
-    namespace = named(plan, "core/v1:Namespace", environment.namespace)
-    labels = namespace["inputs"]["metadata"]["labels"]
-    # Injection by the revision tag (the owner installs it), never the legacy label.
-    assert labels["istio.io/rev"] == "stable" and "istio-injection" not in labels
-
+    # (Its namespace's injection label: tests/test_revisions.py.)
     vs = one(plan, ":VirtualService")["inputs"]
     assert vs["metadata"]["namespace"] == environment.namespace
     assert vs["spec"]["hosts"] == [host_of(configs, stack)]
@@ -308,6 +304,7 @@ def test_attached_stacks_declare_no_platform_resource(plans, configs, stack):
     assert not any(t.startswith("tls:") for t in types) or configs[stack].environment.tls.mutual
     reference = one(plan, "pulumi:pulumi:StackReference")
     assert reference["read"] and reference["inputs"]["name"] == configs[stack].owner_stack
+    assert not [r for r in plan["resources"] if r["protect"]]  # the owner protects what is stateful
 
 
 @pytest.mark.parametrize("stack", ATTACHED)
@@ -323,13 +320,8 @@ def test_attached_environment_waits_only_on_the_owner_outputs(plans, stack):
     reference = one(plan, "pulumi:pulumi:StackReference")
     assert provider["dependencies"] == [reference["urn"]]
     assert provider["inputs"]["kubeconfig"] == "[secret]"
-
-
-@pytest.mark.parametrize("stack", ATTACHED)
-def test_attached_stack_reads_the_owner_values(plans, stack):
-    owner = owner_of(stack)
-    assert plans[stack]["outputs"]["ingressIp"] == plans[owner]["outputs"]["ingressIp"]
-    assert plans[stack]["outputs"]["platformOwner"] == owner
+    assert plan["outputs"]["ingressIp"] == plans[owner_of(stack)]["outputs"]["ingressIp"]
+    assert plan["outputs"]["platformOwner"] == owner_of(stack)
 
 
 @pytest.mark.parametrize("owner", OWNERS)
