@@ -74,6 +74,20 @@ def _get(props: Mapping[str, Any], path: str, default: Any = None) -> Any:
     return node
 
 
+def _list(props: Mapping[str, Any], path: str) -> list:
+    return _get(props, path) or []
+
+
+def _kind(resource_type: str) -> str:
+    return resource_type.rsplit(":", 1)[-1]
+
+
+def _environment_labels(props: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The labels of an environment namespace (None for any other object)."""
+    labels = _get(props, "metadata.labels") or {}
+    return labels if "istio-envs/environment" in labels else None
+
+
 def _object_name(props: Mapping[str, Any]) -> str:
     meta = props.get("metadata") or {}
     return f"{meta.get('namespace', '')}/{meta.get('name', '?')}".lstrip("/")
@@ -84,7 +98,7 @@ def _object_name(props: Mapping[str, Any]) -> str:
 def gateway_https_only(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
     if resource_type != GATEWAY:
         return
-    for server in _get(props, "spec.servers", []) or []:
+    for server in _list(props, "spec.servers"):
         protocol = _get(server, "port.protocol")
         if protocol == "HTTPS":
             continue
@@ -97,7 +111,7 @@ def gateway_https_only(resource_type: str, props: Mapping[str, Any]) -> Iterator
 def gateway_min_tls(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
     if resource_type != GATEWAY:
         return
-    for server in _get(props, "spec.servers", []) or []:
+    for server in _list(props, "spec.servers"):
         if _get(server, "port.protocol") != "HTTPS":
             continue
         version = _get(server, "tls.minProtocolVersion")
@@ -109,14 +123,14 @@ def gateway_min_tls(resource_type: str, props: Mapping[str, Any]) -> Iterator[st
 
 def no_wildcard_host(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
     if resource_type == GATEWAY:
-        hosts = [h for s in _get(props, "spec.servers", []) or [] for h in s.get("hosts", [])]
+        hosts = [h for s in _list(props, "spec.servers") for h in s.get("hosts", [])]
     elif resource_type == VIRTUAL_SERVICE:
-        hosts = _get(props, "spec.hosts", []) or []
+        hosts = _list(props, "spec.hosts")
     else:
         return
     for host in hosts:
         if host == "*" or host.endswith("/*"):
-            yield (f"{resource_type.rsplit(':', 1)[-1]} {_object_name(props)}: host {host!r} matches "
+            yield (f"{_kind(resource_type)} {_object_name(props)}: host {host!r} matches "
                    "every name; expected explicit hosts such as <env>.api.<domain>")
 
 
@@ -131,10 +145,8 @@ def environment_namespace_injected(resource_type: str, props: Mapping[str, Any])
     """An environment namespace selects a revision tag (never a revision by name, never none) and
     carries no istio-injection label, which would take precedence and which no tag's webhook
     answers: without a sidecar there is no mTLS and no JWT check."""
-    if resource_type != NAMESPACE:
-        return
-    labels = _get(props, "metadata.labels", {}) or {}
-    if "istio-envs/environment" not in labels:
+    labels = _environment_labels(props) if resource_type == NAMESPACE else None
+    if labels is None:
         return
     if labels.get(REVISION_LABEL) not in MESH_TAGS or LEGACY_INJECTION_LABEL in labels:
         found = {k: labels[k] for k in (REVISION_LABEL, LEGACY_INJECTION_LABEL) if k in labels}
@@ -147,7 +159,7 @@ def environment_namespace_injected(resource_type: str, props: Mapping[str, Any])
 def cluster_hardened(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
     if resource_type not in (CLUSTER, NODE_POOL):
         return
-    what = f"{resource_type.rsplit(':', 1)[-1]} {props.get('name', '?')}"
+    what = f"{_kind(resource_type)} {props.get('name', '?')}"
     expected: list[tuple[bool, str]] = []
     if resource_type == CLUSTER:
         expected += [
@@ -210,9 +222,9 @@ def hosts_require_a_token(resources: Iterable[Resource]) -> Iterator[str]:
 
     for vs in (r for r in resources if r.type == VIRTUAL_SERVICE):
         namespace = _get(vs.props, "metadata.namespace", "")
-        hosts = ", ".join(_get(vs.props, "spec.hosts", []) or [])
+        hosts = ", ".join(_list(vs.props, "spec.hosts"))
         jwt = [ra for ra in in_namespace(REQUEST_AUTHENTICATION, namespace)
-               if any(rule.get("audiences") for rule in _get(ra, "spec.jwtRules", []) or [])]
+               if any(rule.get("audiences") for rule in _list(ra, "spec.jwtRules"))]
         if not jwt:
             yield (f"VirtualService {_object_name(vs.props)} ({hosts}): no RequestAuthentication with "
                    f"audiences in namespace {namespace}; expected one, so tokens for other "
@@ -220,7 +232,7 @@ def hosts_require_a_token(resources: Iterable[Resource]) -> Iterator[str]:
         requiring = [ap for ap in in_namespace(AUTHORIZATION_POLICY, namespace)
                      if _get(ap, "spec.action", "ALLOW") == "ALLOW" and any(
                          src.get("source", {}).get("requestPrincipals")
-                         for rule in _get(ap, "spec.rules", []) or [] for src in rule.get("from", []))]
+                         for rule in _list(ap, "spec.rules") for src in rule.get("from", []))]
         if not requiring:
             yield (f"VirtualService {_object_name(vs.props)} ({hosts}): no AuthorizationPolicy in "
                    f"namespace {namespace} requires a token (requestPrincipals); expected one, or a "
@@ -235,23 +247,19 @@ def environments_isolated(resources: Iterable[Resource]) -> Iterator[str]:
     """Every environment namespace has a Sidecar scoping its proxies' configuration and a
     NetworkPolicy on its ingress (isolation that holds when a sidecar is bypassed)."""
     resources = list(resources)
-    for namespace in (r for r in resources if r.type == NAMESPACE
-                      and "istio-envs/environment" in (_get(r.props, "metadata.labels", {}) or {})):
+    for namespace in (r for r in resources if r.type == NAMESPACE and _environment_labels(r.props) is not None):
         name = _get(namespace.props, "metadata.name", "?")
-        kinds = {r.type for r in resources if _get(r.props, "metadata.namespace") == name}
-        if SIDECAR not in kinds:
+        inside = [r for r in resources if _get(r.props, "metadata.namespace") == name]
+        if not any(r.type == SIDECAR for r in inside):
             yield (f"environment namespace {name} has no Sidecar; expected one limiting its proxies "
                    "to their own namespace and istio-system (config size, no route elsewhere)")
-        if not any(r.type == NETWORK_POLICY and _get(r.props, "metadata.namespace") == name
-                   and "Ingress" in (_get(r.props, "spec.policyTypes", []) or [])
-                   for r in resources):
-            yield (f"environment namespace {name} has no ingress NetworkPolicy; expected one "
-                   "admitting only the ingress gateway and the namespace itself")
-        if not any(r.type == NETWORK_POLICY and _get(r.props, "metadata.namespace") == name
-                   and "Egress" in (_get(r.props, "spec.policyTypes", []) or [])
-                   for r in resources):
-            yield (f"environment namespace {name} has no egress NetworkPolicy; expected one letting "
-                   "pods reach only the cluster services they need and their egress ports")
+        for direction, expected in (
+                ("Ingress", "admitting only the ingress gateway and the namespace itself"),
+                ("Egress", "letting pods reach only the cluster services they need and their egress ports")):
+            if not any(r.type == NETWORK_POLICY and direction in _list(r.props, "spec.policyTypes")
+                       for r in inside):
+                yield (f"environment namespace {name} has no {direction.lower()} NetworkPolicy; "
+                       f"expected one {expected}")
 
 
 ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
@@ -280,16 +288,14 @@ READ_VERBS = ("get", "list", "watch")
 TENANCY_POLICIES = (
     "istio-envs-environment-namespaces", "istio-envs-environment-routes", "istio-envs-environment-kinds",
     "istio-envs-environment-mesh-scope", "istio-envs-environment-services", "istio-envs-environment-pods")
-# Pod Security labels every environment namespace carries (components/pod_security.py).
-POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
 def owners_confined(resources: Iterable[Resource]) -> Iterator[str]:
     """In an environment namespace a RoleBinding grants at most `edit`; an attached stack (it
     reads its platform through a PlatformReference) makes no ClusterRoleBinding at all."""
     resources = list(resources)
-    environments = {_get(r.props, "metadata.name") for r in resources if r.type == NAMESPACE
-                    and "istio-envs/environment" in (_get(r.props, "metadata.labels", {}) or {})}
+    environments = {_get(r.props, "metadata.name") for r in resources
+                    if r.type == NAMESPACE and _environment_labels(r.props) is not None}
     for binding in (r for r in resources if r.type == ROLE_BINDING):
         if _get(binding.props, "metadata.namespace") not in environments:
             continue
@@ -326,12 +332,10 @@ def owner_role_confined(resource_type: str, props: Mapping[str, Any]) -> Iterato
 
 
 def environment_namespace_pod_security(resource_type: str, props: Mapping[str, Any]) -> Iterator[str]:
-    if resource_type != NAMESPACE:
-        return
     from components.pod_security import POD_SECURITY_LABELS
 
-    labels = _get(props, "metadata.labels", {}) or {}
-    if "istio-envs/environment" not in labels:
+    labels = _environment_labels(props) if resource_type == NAMESPACE else None
+    if labels is None:
         return
     wrong = {k: labels.get(k) for k, v in POD_SECURITY_LABELS.items() if labels.get(k) != v}
     if wrong:
@@ -367,7 +371,7 @@ def installed_tags(resources: Iterable[Resource]) -> dict[str, str]:
     """tag -> the revision an istiod release of the stack carries it for (its revisionTags)."""
     return {tag: str(_get(r.props, "values.revision", "?")) for r in resources
             if r.type == HELM_RELEASE and r.props.get("chart") == "istiod"
-            for tag in _get(r.props, "values.revisionTags", []) or []}
+            for tag in _list(r.props, "values.revisionTags")}
 
 
 def other_stack_tags(project_dir: Path, this_stack: str) -> dict[str, str]:
@@ -393,9 +397,8 @@ def mesh_revisions_in_use_installed(resources: Iterable[Resource],
     if not any(r.type == HELM_RELEASE and r.props.get("chart") == "istiod" for r in resources):
         return
     tags = installed_tags(resources)
-    users = {f"namespace {_get(r.props, 'metadata.name', '?')}": (_get(r.props, "metadata.labels", {}) or {}).get(
-        REVISION_LABEL) for r in resources if r.type == NAMESPACE
-        and "istio-envs/environment" in (_get(r.props, "metadata.labels", {}) or {})}
+    users = {f"namespace {_get(r.props, 'metadata.name', '?')}": labels.get(REVISION_LABEL)
+             for r in resources if r.type == NAMESPACE and (labels := _environment_labels(r.props)) is not None}
     users.update({f"the environment of {file}": tag for file, tag in attached.items()})
     for user, tag in sorted(users.items()):
         if tag not in tags:
@@ -407,7 +410,7 @@ def mesh_revisions_in_use_installed(resources: Iterable[Resource],
 
 def audiences(resources: Iterable[Resource]) -> set[str]:
     return {aud for r in resources if r.type == REQUEST_AUTHENTICATION
-            for rule in _get(r.props, "spec.jwtRules", []) or [] for aud in rule.get("audiences", [])}
+            for rule in _list(r.props, "spec.jwtRules") for aud in rule.get("audiences", [])}
 
 
 def audiences_unique(resources: Iterable[Resource], others: Mapping[str, set[str]]) -> Iterator[str]:
@@ -440,7 +443,7 @@ def no_removed_gke_features(resource_type: str, props: Mapping[str, Any]) -> Ite
         found = _get(props, path)
         if found is None or (value is not None and found != value):
             continue
-        yield (f"{resource_type.rsplit(':', 1)[-1]} {props.get('name', '?')}: {path} = {found!r} "
+        yield (f"{_kind(resource_type)} {props.get('name', '?')}: {path} = {found!r} "
                f"requests a feature GKE removed ({since}; {source}); expected it unset")
 
 
@@ -459,7 +462,7 @@ def egress_confined_to_its_namespace(resource_type: str, props: Mapping[str, Any
     namespace registers mesh-wide destinations (the metadata server)."""
     if resource_type != SERVICE_ENTRY:
         return
-    hosts = _get(props, "spec.hosts", []) or []
+    hosts = _list(props, "spec.hosts")
     for host in hosts:
         if host == "*":
             yield f"ServiceEntry {_object_name(props)}: host '*' opens egress to every name"
@@ -475,7 +478,7 @@ def server_rewritten_inputs_ignored(resource_type: str, props: Mapping[str, Any]
     for typ, path, applies, why in SERVER_REWRITTEN_INPUTS:
         if resource_type == typ and _get(props, path) is not None and applies(props) \
                 and path not in (options.get("ignoreChanges") or []):
-            yield (f"{typ.rsplit(':', 1)[-1]} {props.get('name', '?')}: {path} is set and not in "
+            yield (f"{_kind(typ)} {props.get('name', '?')}: {path} is set and not in "
                    f"ignoreChanges, but {why}, and it forces replacement; expected "
                    f"ignore_changes=[{path!r}]")
 
@@ -501,7 +504,7 @@ def workloads_hardened(resource_type: str, props: Mapping[str, Any]) -> Iterator
     pod = _get(props, path, {}) or {}
     pod_non_root = _get(pod, "securityContext.runAsNonRoot") is True
     for container in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
-        where = f"{resource_type.rsplit(':', 1)[-1]} {_object_name(props)} container {container.get('name')}"
+        where = f"{_kind(resource_type)} {_object_name(props)} container {container.get('name')}"
         context = container.get("securityContext") or {}
         if "@sha256:" not in str(container.get("image", "")):
             yield f"{where}: image {container.get('image')!r} is not pinned by digest; expected <image>@sha256:<digest>"
@@ -511,7 +514,7 @@ def workloads_hardened(resource_type: str, props: Mapping[str, Any]) -> Iterator
             yield f"{where}: writable root filesystem; expected readOnlyRootFilesystem: true"
         if context.get("allowPrivilegeEscalation") is not False:
             yield f"{where}: may escalate privileges; expected allowPrivilegeEscalation: false"
-        if "ALL" not in (_get(context, "capabilities.drop", []) or []):
+        if "ALL" not in _list(context, "capabilities.drop"):
             yield f"{where}: keeps Linux capabilities; expected capabilities.drop: [ALL]"
         requests = _get(container, "resources.requests", {}) or {}
         if not {"cpu", "memory"} <= set(requests):
