@@ -9,11 +9,12 @@ revision diff's replacement risks are read: the edit an owner makes, the plan a 
 from __future__ import annotations
 
 import pytest
-from conftest import OWNER, one
+from conftest import OWNER, ROOT, one
 from stackfiles import set_key, write_project
 
 from components.cluster import NODE_CONFIG_REPLACED_BY, NODE_POOL_REPLACED_BY
-from preview import preview_stack
+from preview import owner_outputs, preview_stack, render
+from preview.engine import run_program
 from preview.revdiff import stack_risks
 from preview.risks import force_new_paths
 
@@ -66,16 +67,20 @@ def _edit(key: str):
     return set_key(f"platform.{key}", EDITS[key])
 
 
+def owner_plan(project) -> dict:
+    """The owner's plan.json as `make preview` renders it (the build files unwritten: only the
+    plan is read, and the owner reads no other stack's preview)."""
+    return render.plan(run_program(project, OWNER, owner_outputs(project / "build")))
+
+
 @pytest.fixture(scope="module")
-def before(tmp_path_factory) -> dict:
-    project = write_project(tmp_path_factory.mktemp("before"), lambda files: None)
-    return preview_stack(OWNER, project, project / "build").plan
+def before() -> dict:
+    return owner_plan(ROOT)
 
 
 def edited(tmp_path, key: str) -> dict:
     """The owner's plan after the edit of ``key``."""
-    project = write_project(tmp_path, _edit(key))
-    return preview_stack(OWNER, project, project / "build").plan
+    return owner_plan(write_project(tmp_path, _edit(key)))
 
 
 def replacements(before: dict, after: dict) -> dict[str, list[str]]:
@@ -183,25 +188,19 @@ def test_what_an_edit_replaces_is_what_its_description_says(tmp_path, before, ke
 def test_shrinking_the_node_range_replaces_the_subnetwork_the_cluster_runs_in(tmp_path, before):
     """The provider replaces a subnetwork whose range does not only expand (IsShrinkageIpCidr);
     the cluster runs in it, so the revision diff says a plain `pulumi up` cannot do it."""
-    project = write_project(tmp_path, set_key("platform.cluster.nodesCidr", "10.10.0.0/21"))
-    after = preview_stack(OWNER, project, project / "build").plan
+    after = owner_plan(write_project(tmp_path, set_key("platform.cluster.nodesCidr", "10.10.0.0/21")))
     assert any(label.startswith("gcp:compute/subnetwork:Subnetwork") for label in replacements(before, after))
     assert [risk.kind for risk in stack_risks(OWNER, before, after)].count("cluster-rebuild") == 1
 
 
-def test_renaming_an_environment_replaces_its_namespace_and_record_as_its_description_says(tmp_path):
+def test_renaming_an_environment_replaces_its_namespace_and_record_as_its_description_says(plans, tmp_path):
     """environment.name: the old namespace (every workload in it) and the old A record go, new
     ones come; the revision diff says so, and so does the description of environment.name."""
     from components.config import EnvironmentConfig
 
-    plans = {}
-    for side, edit in (("before", lambda files: None),
-                       ("after", set_key("environment.name", "qa-renamed", "test"))):
-        (tmp_path / side).mkdir()
-        project = write_project(tmp_path / side, edit)
-        preview_stack(OWNER, project, project / "build")
-        plans[side] = preview_stack("test", project, project / "build").plan
-    kinds = {risk.kind for risk in stack_risks("test", plans["before"], plans["after"])}
+    project = write_project(tmp_path, set_key("environment.name", "qa-renamed", "test"))
+    after = preview_stack("test", project, project / "build").plan  # its owner's first
+    kinds = {risk.kind for risk in stack_risks("test", plans["test"], after)}
     assert {"namespace-deleted", "dns-removed"} <= kinds
     row = _meaning(EnvironmentConfig, "name")
     assert "replaces the namespace" in row and "dns record" in row.lower()
