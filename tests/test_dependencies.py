@@ -91,22 +91,26 @@ def test_owner_environment_waits_only_on_namespace_istiods_and_its_gateway(plans
 def test_generated_scale_stacks_preview_correctly(tmp_path):
     """What `make bench` times is also right: 300 routes all routed and all behind a token,
     and an attached stack among 50 environments is still just its own objects."""
-    from preview import preview_stack
+    from preview import owner_outputs, preview_stack, render
     from preview.bench import with_environments, with_routes, write
+    from preview.engine import run_program
+
+    def plan_of(project, stack, build):  # the plan alone: no manifests or summary written
+        return render.plan(run_program(project, stack, owner_outputs(build)))
 
     files = with_routes(300)
     # dev's demo workload, when on, is one route more (two token-guarded path patterns).
     demo = int(files["Pulumi.dev.yaml"]["config"]["istio-envs:environment"].get("demo", False))
-    plan = preview_stack("dev", write(tmp_path / "routes", files), tmp_path / "b1").plan
+    plan = plan_of(write(tmp_path / "routes", files), "dev", tmp_path / "b1")
     vs = next(r for r in plan["resources"] if r["type"].endswith(":VirtualService"))["inputs"]["spec"]
     assert len(vs["http"]) == 300 + demo
     policy = next(r for r in plan["resources"] if r["type"].endswith(":AuthorizationPolicy")
                   and r["inputs"]["metadata"]["name"] == "require-jwt")["inputs"]["spec"]
     assert len(policy["rules"][0]["to"][0]["operation"]["paths"]) == 600 + 2 * demo
     project = write(tmp_path / "envs", with_environments(50))
-    attached = preview_stack("env49", project, tmp_path / "b2").plan
+    attached = preview_stack("env49", project, tmp_path / "b2").plan  # the owner's first
     assert attached["outputs"]["host"] == "env49.api.example.com"
-    assert len(attached["resources"]) == len(preview_stack("env1", project, tmp_path / "b2").plan["resources"])
+    assert len(attached["resources"]) == len(plan_of(project, "env1", tmp_path / "b2")["resources"])
 
 
 def _attached_stacks(plans, example_plans) -> dict[str, dict]:
