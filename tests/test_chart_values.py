@@ -725,67 +725,50 @@ def _set(values: dict, path: list, value: Any) -> None:
 
 ANTI = ["affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution"]
 ANTI_PATH = "affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution"
+NOT_IN_CHART = "not in values.schema.json or values.yaml"
+# fault -> (chart, edit: _rename to a new key or _set a value, path, new key or value, expected)
 PLANTED = {
-    "gateway-loadBalancerIp": (
-        "gateway", lambda v: _rename(v, ["service", "loadBalancerIP"], "loadBalancerIp"),
-        "service.loadBalancerIp: not in values.schema.json or values.yaml"),
-    "gateway-pdb-minAvailble": (
-        "gateway", lambda v: _rename(v, ["podDisruptionBudget", "minAvailable"], "minAvailble"),
-        "podDisruptionBudget.minAvailble: not in values.schema.json or values.yaml"),
-    "gateway-port-item": (
-        "gateway", lambda v: _rename(v, ["service", "ports", 0, "targetPort"], "targetport"),
-        "service.ports[0].targetport: not in values.schema.json or values.yaml"),
-    "gateway-affinity-term": (
-        "gateway", lambda v: _rename(v, [*ANTI, 1, "podAffinityTerm", "topologyKey"], "topologykey"),
-        f"{ANTI_PATH}[1].podAffinityTerm.topologykey: not in Kubernetes"),
-    "gateway-affinity-kind": (
-        "gateway", lambda v: _rename(v, ["affinity", "podAntiAffinity"], "podAntiAfinity"),
-        "affinity.podAntiAfinity: not in Kubernetes"),
-    "gateway-spread-value": (
-        "gateway", lambda v: _rename(v, ["topologySpreadConstraints", 0, "whenUnsatisfiable"],
-                                     "whenUnsatisfable"),
-        "topologySpreadConstraints[0].whenUnsatisfable: not in Kubernetes"),
-    "gateway-global-descoped": (
-        "gateway", lambda v: _set(v, ["global"], {"networkPolicy": {"enabled": True},
-                                                  "nodeSelectr": {}}),
-        "global.nodeSelectr: not in values.schema.json or values.yaml"),
-    "istiod-autoscaleMinn": (
-        "istiod", lambda v: _rename(v, ["pilot", "autoscaleMin"], "autoscaleMinn"),
-        "pilot.autoscaleMinn: not in values.yaml"),
-    "istiod-meshConfig-field": (
-        "istiod", lambda v: _rename(v, ["meshConfig", "accessLogFile"], "accessLogFil"),
-        "meshConfig.accessLogFil: not in istio.mesh.v1alpha1.MeshConfig"),
-    "istiod-meshConfig-enum": (
-        "istiod", lambda v: _set(v, ["meshConfig", "outboundTrafficPolicy", "mode"], "REGISTRY_ONL"),
-        "meshConfig.outboundTrafficPolicy.mode: 'REGISTRY_ONL' is not one of"),
-    "istiod-defaults-key": (
-        "istiod", lambda v: _set(v, [DEFAULTS_KEY], {"autoscaleMin": 2}),
-        f"{DEFAULTS_KEY}: reserved (values.yaml: users should NOT set it"),
-    "gateway-defaults-key": (
-        "gateway", lambda v: _set(v, ["defaults"], {"service": {"type": "ClusterIP"}}),
-        "defaults: reserved (zzz_profile.yaml fails the install on it"),
-    "istiod-base-typo": (
-        "istiod", lambda v: _rename(v, ["base", "validationFailurePolicy"], "validationFailurePolice"),
-        "base.validationFailurePolice: not in values.yaml"),
-    "base-typo": (
-        "base", lambda v: _rename(v, ["defaultRevision"], "defaultRevison"),
-        "defaultRevison: not in values.yaml"),
-    "cert-manager-crds-enable": (
-        "cert-manager", lambda v: _rename(v, ["crds", "enabled"], "enable"),
-        "crds.enable: not in values.schema.json or values.yaml"),
-    "cert-manager-pdb-minAvailble": (
-        "cert-manager", lambda v: _rename(v, ["podDisruptionBudget", "minAvailable"], "minAvailble"),
-        "podDisruptionBudget.minAvailble: not in values.schema.json or values.yaml"),
+    "gateway-loadBalancerIp": ("gateway", _rename, ["service", "loadBalancerIP"], "loadBalancerIp",
+                               f"service.loadBalancerIp: {NOT_IN_CHART}"),
+    "gateway-pdb-minAvailble": ("gateway", _rename, ["podDisruptionBudget", "minAvailable"], "minAvailble",
+                                f"podDisruptionBudget.minAvailble: {NOT_IN_CHART}"),
+    "gateway-port-item": ("gateway", _rename, ["service", "ports", 0, "targetPort"], "targetport",
+                          f"service.ports[0].targetport: {NOT_IN_CHART}"),
+    "gateway-affinity-term": ("gateway", _rename, [*ANTI, 1, "podAffinityTerm", "topologyKey"], "topologykey",
+                              f"{ANTI_PATH}[1].podAffinityTerm.topologykey: not in Kubernetes"),
+    "gateway-affinity-kind": ("gateway", _rename, ["affinity", "podAntiAffinity"], "podAntiAfinity",
+                              "affinity.podAntiAfinity: not in Kubernetes"),
+    "gateway-spread-value": ("gateway", _rename, ["topologySpreadConstraints", 0, "whenUnsatisfiable"],
+                             "whenUnsatisfable", "topologySpreadConstraints[0].whenUnsatisfable: not in Kubernetes"),
+    "gateway-global-descoped": ("gateway", _set, ["global"], {"networkPolicy": {"enabled": True}, "nodeSelectr": {}},
+                                f"global.nodeSelectr: {NOT_IN_CHART}"),
+    "istiod-autoscaleMinn": ("istiod", _rename, ["pilot", "autoscaleMin"], "autoscaleMinn",
+                             "pilot.autoscaleMinn: not in values.yaml"),
+    "istiod-meshConfig-field": ("istiod", _rename, ["meshConfig", "accessLogFile"], "accessLogFil",
+                                "meshConfig.accessLogFil: not in istio.mesh.v1alpha1.MeshConfig"),
+    "istiod-meshConfig-enum": ("istiod", _set, ["meshConfig", "outboundTrafficPolicy", "mode"], "REGISTRY_ONL",
+                               "meshConfig.outboundTrafficPolicy.mode: 'REGISTRY_ONL' is not one of"),
+    "istiod-defaults-key": ("istiod", _set, [DEFAULTS_KEY], {"autoscaleMin": 2},
+                            f"{DEFAULTS_KEY}: reserved (values.yaml: users should NOT set it"),
+    "gateway-defaults-key": ("gateway", _set, ["defaults"], {"service": {"type": "ClusterIP"}},
+                             "defaults: reserved (zzz_profile.yaml fails the install on it"),
+    "istiod-base-typo": ("istiod", _rename, ["base", "validationFailurePolicy"], "validationFailurePolice",
+                         "base.validationFailurePolice: not in values.yaml"),
+    "base-typo": ("base", _rename, ["defaultRevision"], "defaultRevison", "defaultRevison: not in values.yaml"),
+    "cert-manager-crds-enable": ("cert-manager", _rename, ["crds", "enabled"], "enable",
+                                 f"crds.enable: {NOT_IN_CHART}"),
+    "cert-manager-pdb-minAvailble": ("cert-manager", _rename, ["podDisruptionBudget", "minAvailable"],
+                                     "minAvailble", f"podDisruptionBudget.minAvailble: {NOT_IN_CHART}"),
 }
 
 
 @pytest.mark.parametrize("fault", sorted(PLANTED))
 def test_a_planted_fault_is_reported_with_its_full_path(all_releases, fault):
-    chart_name, edit, expected = PLANTED[fault]
+    chart_name, edit, path, new, expected = PLANTED[fault]
     chart = charts()[chart_name]
     values = real_values(all_releases, chart_name)
     assert check_values(chart, values).problems == []
-    edit(values)
+    edit(values, path, new)
     problems = check_values(chart, values).problems
     assert any(p.startswith(expected) for p in problems), problems
 

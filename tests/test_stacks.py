@@ -233,21 +233,16 @@ def test_environment_namespace_routes_and_jwt(plans, configs, stack):
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_every_environment_namespace_denies_by_default(plans, configs, stack):
-    namespace = configs[stack].environment.namespace
+def test_environment_namespace_denies_by_default_but_its_public_paths(plans, configs, stack):
+    """An ALLOW policy that matches nothing: what require-jwt does not open stays shut. The
+    config's publicPaths (and the demo's health path with demo: true) are served without a token,
+    through the gateway only; nothing else is."""
+    environment = configs[stack].environment
     deny = named(plans[stack], ":AuthorizationPolicy", "allow-nothing")["inputs"]
-    # An ALLOW policy that matches nothing: what require-jwt does not open stays shut.
-    assert deny["metadata"]["namespace"] == namespace
+    assert deny["metadata"]["namespace"] == environment.namespace
     assert deny["spec"] == {}
     policies = {r["inputs"]["metadata"]["name"] for r in of_type(plans[stack], ":AuthorizationPolicy")}
     assert policies == {"allow-nothing", "require-jwt"}
-
-
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_public_paths_are_the_only_exception_to_the_token_rule(plans, configs, stack):
-    """The config's publicPaths (and the demo's health path with demo: true) are served without
-    a token, through the gateway only; nothing else is."""
-    environment = configs[stack].environment
     rules = named(plans[stack], ":AuthorizationPolicy", "require-jwt")["inputs"]["spec"]["rules"]
     public = [p for path in environment.served_public_paths for p in path_patterns(path)]
     token_rule, *public_rules, internal_rule = rules
