@@ -41,12 +41,24 @@ def _drop(plan, kind, name=None):
         r["type"].endswith(kind) and (name is None or r["inputs"]["metadata"]["name"] == name))]
 
 
+def _add(plan, kind: str, name: str, inputs: dict) -> dict:
+    """A resource of ``kind`` added to the plan, under the provider and parent of its LimitRange."""
+    resource = {**copy.deepcopy(one(plan, "core/v1:LimitRange")), "type": f"kubernetes:{kind}", "name": name,
+                "inputs": inputs}
+    plan["resources"].append(resource)
+    return resource
+
+
+def _binding(plan, kind: str, name: str, metadata: dict) -> dict:
+    return _add(plan, f"rbac.authorization.k8s.io/v1:{kind}", name, {
+        "metadata": metadata, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                          "name": OWNER_ROLE},
+        "subjects": [{"kind": "Group", "name": f"{metadata['name'].split('-')[0]}-team@example.com"}]})
+
+
 def _leak_key(plan):
-    config_map = copy.deepcopy(one(plan, "core/v1:LimitRange"))
-    config_map.update(type="kubernetes:core/v1:ConfigMap", name="leaky")
-    config_map["inputs"] = {"metadata": {"name": "keys", "namespace": "dev"},
-                            "data": {"tls.key": "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----"}}
-    plan["resources"].append(config_map)
+    _add(plan, "core/v1:ConfigMap", "leaky", {"metadata": {"name": "keys", "namespace": "dev"}, "data": {
+        "tls.key": "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----"}})
 
 
 # Another stack file whose audience dev's plan takes (the rule reads the stack files present).
@@ -60,14 +72,7 @@ def _share_audience(plan):
 
 def _owner_binding(plan):
     """dev lists no owners: give it an owners RoleBinding like uat's, in its namespace."""
-    binding = copy.deepcopy(one(plan, "core/v1:LimitRange"))
-    binding.update(type="kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", name="dev-owners")
-    binding["inputs"] = {"metadata": {"name": "environment-owners", "namespace": "dev"},
-                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                     "name": OWNER_ROLE},
-                         "subjects": [{"kind": "Group", "name": "dev-team@example.com"}]}
-    plan["resources"].append(binding)
-    return binding
+    return _binding(plan, "RoleBinding", "dev-owners", {"name": "dev-owners", "namespace": "dev"})
 
 
 def _demo_container(plan):
@@ -173,13 +178,7 @@ def test_an_environment_without_its_network_policy_is_reported(plans, stack):
 @pytest.mark.parametrize("stack", ATTACHED_STACKS[:1])
 def test_an_attached_stack_binding_a_cluster_role_is_reported(plans, stack):
     broken = copy.deepcopy(plans[stack])
-    binding = copy.deepcopy(one(broken, "core/v1:LimitRange"))
-    binding.update(type="kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", name="wide")
-    binding["inputs"] = {"metadata": {"name": f"{stack}-admins"},
-                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                     "name": OWNER_ROLE},
-                         "subjects": [{"kind": "Group", "name": f"{stack}-team@example.com"}]}
-    broken["resources"].append(binding)
+    _binding(broken, "ClusterRoleBinding", "wide", {"name": f"{stack}-admins"})
     (violation,) = check_plan(broken, ROOT)
     assert violation.policy == "owners-confined" and "in an attached stack" in violation.message
 
