@@ -108,11 +108,12 @@ def test_removing_the_revision_environments_use_is_refused(upgrade_projects, tmp
 
     from components import fleet
     from policy.offline import check_plan
-    from preview import preview_stack
+    from preview import owner_outputs, render
+    from preview.engine import run_program
 
     project = shutil.copytree(upgrade_projects[2], tmp_path / "dropped")  # test, uat on canary
     owner_file = project / f"Pulumi.{OWNER}.yaml"
-    plan = preview_stack(OWNER, project, tmp_path / "build").plan
+    plan = render.plan(run_program(project, OWNER, owner_outputs(tmp_path / "build")))
     assert check_plan(plan, project) == []
     owner_file.write_text(mesh((OLD, ("stable",)))(owner_file.read_text()))
     problems = {(p.stack_file, p.config_key) for p in fleet.check(project)}
