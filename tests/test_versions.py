@@ -9,11 +9,7 @@ import pytest
 from conftest import ROOT
 
 from components import versions
-
-
-def minor(version: str) -> str:
-    return ".".join(version.lstrip("v").split(".")[:2])
-
+from components.support import minor
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 

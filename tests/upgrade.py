@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from components.istio import revision_name  # noqa: E402
 from components.versions import ISTIO_NEXT_VERSION, ISTIO_VERSION  # noqa: E402
 
 OLD, NEW = ISTIO_VERSION, ISTIO_NEXT_VERSION
@@ -74,11 +75,7 @@ class Step:
             path.write_text(edit(path.read_text()))
 
 
-def _revision(version: str) -> str:
-    return version.replace(".", "-")
-
-
-R_OLD, R_NEW = _revision(OLD), _revision(NEW)
+R_OLD, R_NEW = revision_name(OLD), revision_name(NEW)
 STEPS = (
     Step(f"the owner installs Istio {NEW} beside {OLD} as the canary revision",
          {OWNER: mesh((OLD, ("stable",)), (NEW, ("canary",)))},
