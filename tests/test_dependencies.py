@@ -61,7 +61,13 @@ def test_chain_lengths(plans):
 
 @pytest.mark.parametrize("stack", ATTACHED)
 def test_attached_environment_waits_on_nothing_of_the_platform(plans, stack):
+    """Nothing in an attached stack waits on a cluster: every dependency chain ends at the
+    StackReference (the owner's outputs) or at the stack's own objects."""
     plan = plans[stack]
+    resources = by_urn(plan)
+    for resource in plan["resources"]:
+        for dep in resource["dependencies"] + ([resource["provider"]] if resource["provider"] else []):
+            assert dep in resources, f"{resource['name']} depends on {dep}, not in this stack"
     objects = environment_objects(plan, stack)
     assert objects
     for resource in objects:
