@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import DEMO_STACKS, EXAMPLES, OWNER, ROOT, STACKS, demo_pod, named, of_type, one
+from conftest import DEMO_STACKS, EXAMPLES, ROOT, STACKS, demo_pod, named, of_type, one
 from stackfiles import set_key, write_project
 
 from components.config.types import quantity_value as quantity
 from components.versions import ISTIO_SIDECAR_REQUESTS, ISTIO_VERSIONS
-from policy.rules import POD_SPEC_PATHS
 from preview import preview_stack
 
 
@@ -46,16 +45,6 @@ def test_the_demo_image_is_admitted_by_its_one_digest(plans, stack):
     (image,) = {c["image"] for c in pod["containers"]}
     assert image in patterns and "@sha256:" in image
     assert not any(p.endswith("*") and image.startswith(p[:-1]) for p in patterns - {image})
-
-
-def test_every_owner_workload_waits_for_the_sidecar_injector(plans, example_plans):
-    """A pod created before istiod's webhook has no sidecar, and STRICT mTLS then refuses the
-    gateway's requests to it: every workload an owner declares depends on istiod."""
-    for plan in [plans[OWNER], *(p for p in example_plans.values() if of_type(p, "container/cluster:Cluster"))]:
-        istiod = next(r["urn"] for r in plan["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release"
-                      and r["inputs"]["chart"] == "istiod")
-        for workload in (r for r in plan["resources"] if r["type"] in POD_SPEC_PATHS):
-            assert istiod in workload["dependencies"], workload["name"]
 
 
 @pytest.mark.parametrize("stack", STACKS.attached[:1])

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from conftest import (
     ATTACHED_STACKS,
+    EXAMPLES,
     OWNER,
     ROOT,
     SHIPPED_STACKS,
@@ -34,12 +35,14 @@ from conftest import (
 from components.config import host_covered
 from components.gateway import GATEWAY_NAME
 from components.istio import GATEWAY_NAMESPACE, GATEWAY_PRINCIPAL, GATEWAY_SELECTOR
+from components.stackset import StackSet
 from components.versions import ISTIO_VERSION
 from preview import owner_outputs, preview_stack
 from preview.engine import run_program
 
 ATTACHED = ATTACHED_STACKS
 OWNERS = STACKS.owners
+EXAMPLE_OWNERS = sorted(name for name, folder in EXAMPLES.items() if StackSet.load(folder)[name].is_owner)
 PLATFORM_TYPES = (
     "gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool",
     "gcp:compute/address:Address", "gcp:dns/managedZone:ManagedZone",
@@ -111,13 +114,17 @@ def test_istio_charts_install_in_order_at_the_pinned_version(plans):
         assert releases[chart]["inputs"]["values"]["base"]["validationFailurePolicy"] == "Fail"
 
 
-@pytest.mark.parametrize("owner", [*OWNERS, "acme", "provided", "mtls"])
-def test_istio_custom_resources_depend_on_istiod(plans, example_plans, owner):
+@pytest.mark.parametrize("owner", OWNERS + EXAMPLE_OWNERS)
+def test_istio_objects_and_workloads_wait_for_istiod(plans, example_plans, owner):
+    """An Istio object needs istiod's CRDs and webhooks; a pod created before istiod's webhook has
+    no sidecar, and STRICT mTLS then refuses the gateway's requests to it."""
+    from policy.rules import POD_SPEC_PATHS
+
     plan = {**plans, **example_plans}[owner]
     istiod = next(r for r in of_type(plan, ":helm.sh/v3:Release") if r["inputs"]["chart"] == "istiod")
     istio_crs = [r for r in plan["resources"] if ".istio.io/" in r["type"]]
     assert len(istio_crs) >= 5
-    for resource in istio_crs:
+    for resource in istio_crs + [r for r in plan["resources"] if r["type"] in POD_SPEC_PATHS]:
         assert istiod["urn"] in resource["dependencies"], resource["name"]
 
 
