@@ -136,6 +136,8 @@ def test_mutual_environment_has_its_own_gateway_server_and_client_ca(example_pla
     vs = one(plan, ":VirtualService")["inputs"]["spec"]
     assert vs["gateways"] == [f"istio-ingress/{stack}-mtls"]
     assert plan["outputs"]["tlsMode"] == "MUTUAL"
+    gateway = named(plan, ":networking.istio.io/v1:Gateway", f"{stack}-mtls")
+    assert by_urn(plan)[gateway["parent"]]["type"] == "istio-envs:environment:MutualTlsHost"
 
 
 def test_self_signed_client_ca_issues_one_client_certificate_as_secret_outputs(example_plans):
@@ -158,13 +160,6 @@ def test_simple_environment_next_to_mutual_ones_uses_the_shared_gateway(example_
     assert not of_type(plan, ":Gateway")
     assert one(plan, ":VirtualService")["inputs"]["spec"]["gateways"] == ["istio-ingress/api-gateway"]
     assert plan["outputs"]["tlsMode"] == "SIMPLE"
-
-
-def test_the_mutual_gateway_is_its_environments(example_plans):
-    """(It waits for istiod like every Istio object: tests/test_stacks.py.)"""
-    plan = example_plans[MUTUAL_OWNER]
-    gateway = named(plan, ":networking.istio.io/v1:Gateway", f"{MUTUAL_OWNER}-mtls")
-    assert by_urn(plan)[gateway["parent"]]["type"] == "istio-envs:environment:MutualTlsHost"
 
 
 def named_release(plan: dict, chart: str) -> dict:
