@@ -13,22 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .rules import (
-    OPTIONS_RULES,
-    PEM_KEY_MARKER,
-    RESOURCE_RULES,
-    STACK_RULES,
-    Resource,
-    _strings,
-    audiences_unique,
-    environments_isolated,
-    hosts_require_a_token,
-    mesh_revisions_in_use_installed,
-    other_stack_audiences,
-    other_stack_tags,
-    owners_confined,
-    tenancy_admission_bound,
-)
+from .rules import OPTIONS_RULES, PEM_KEY_MARKER, RESOURCE_RULES, STACK_RULES, Resource, _strings
 
 
 @dataclass(frozen=True)
@@ -56,14 +41,8 @@ def check_plan(plan: dict, project_dir: Path) -> list[Violation]:
                 found.append(Violation("private-keys-only-in-secrets", resource.name,
                                        f"{resource.type} {resource.name}: {path.lstrip('.')} holds a PEM "
                                        "private key in clear; expected a Pulumi secret"))
-    found += [Violation("hosts-require-a-token", "", m) for m in hosts_require_a_token(resources)]
-    found += [Violation("environments-isolated", "", m) for m in environments_isolated(resources)]
-    found += [Violation("owners-confined", "", m) for m in owners_confined(resources)]
-    found += [Violation("tenancy-admission-bound", "", m) for m in tenancy_admission_bound(resources)]
-    found += [Violation("mesh-revisions-in-use-installed", "", m) for m in mesh_revisions_in_use_installed(
-        resources, other_stack_tags(project_dir, plan["stack"]))]
-    others = other_stack_audiences(project_dir, plan["stack"])
-    found += [Violation("audiences-unique-across-stacks", "", m) for m in audiences_unique(resources, others)]
+    for name, (_, stack_rule) in STACK_RULES.items():
+        found += [Violation(name, "", m) for m in stack_rule(resources, project_dir, plan["stack"])]
     return found
 
 

@@ -47,17 +47,14 @@ def _options_policy(name: str, description: str, rule) -> ResourceValidationPoli
                                     enforcement_level=EnforcementLevel.MANDATORY)
 
 
-def _stack_policy(name: str, description: str, check) -> StackValidationPolicy:
+def _stack_policy(name: str, description: str, rule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        for message in check(args):
+        resources = [rules.Resource(r.resource_type, r.name, r.props) for r in args.resources]
+        for message in rule(resources, PROJECT_DIR, stack_of(args)):
             report_violation(message, None)
 
     return StackValidationPolicy(name=name, description=description, validate=validate,
                                  enforcement_level=EnforcementLevel.MANDATORY)
-
-
-def _stack_resources(args: StackValidationArgs) -> list[rules.Resource]:
-    return [rules.Resource(r.resource_type, r.name, r.props) for r in args.resources]
 
 
 def stack_of(args: StackValidationArgs) -> str:
@@ -70,18 +67,5 @@ def policies() -> list[Policy]:
     found: list[Policy] = [_resource_policy(name, description, rule) for name, (description, rule) in rules.RESOURCE_RULES.items()]
     found += [_options_policy(name, description, rule)
               for name, (description, rule) in rules.OPTIONS_RULES.items()]
-
-    # Stack rules: name -> the violations they find in the whole stack.
-    checks = {
-        "hosts-require-a-token": lambda args: rules.hosts_require_a_token(_stack_resources(args)),
-        # The stack's own file is not "another stack".
-        "audiences-unique-across-stacks": lambda args: rules.audiences_unique(
-            _stack_resources(args), rules.other_stack_audiences(PROJECT_DIR, stack_of(args))),
-        "environments-isolated": lambda args: rules.environments_isolated(_stack_resources(args)),
-        "owners-confined": lambda args: rules.owners_confined(_stack_resources(args)),
-        "tenancy-admission-bound": lambda args: rules.tenancy_admission_bound(_stack_resources(args)),
-        "mesh-revisions-in-use-installed": lambda args: rules.mesh_revisions_in_use_installed(
-            _stack_resources(args), rules.other_stack_tags(PROJECT_DIR, stack_of(args))),
-    }
-    found += [_stack_policy(name, rules.STACK_RULES[name], check) for name, check in checks.items()]
+    found += [_stack_policy(name, description, rule) for name, (description, rule) in rules.STACK_RULES.items()]
     return found

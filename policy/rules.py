@@ -558,14 +558,26 @@ OPTIONS_RULES: dict[str, tuple[str, OptionsRule]] = {
         "Inputs the provider rewrites and that force replacement are in ignoreChanges",
         server_rewritten_inputs_ignored),
 }
-STACK_RULES = {
-    "owners-confined": "Environment RoleBindings grant at most the owners' role; attached stacks bind "
-                       "no cluster role",
-    "tenancy-admission-bound": "Owner stacks declare every tenancy admission policy; every policy is "
-                               "bound with Deny and fails closed",
-    "environments-isolated": "Environment namespaces have a Sidecar and ingress and egress NetworkPolicies",
-    "hosts-require-a-token": "Every VirtualService host requires a JWT with an audience",
-    "audiences-unique-across-stacks": "No audience is accepted by two environments",
-    "mesh-revisions-in-use-installed": "An owner stack keeps a revision installed for every tag an "
-                                       "environment on its platform selects",
+StackRule = Callable[[list[Resource], Path, str], Iterable[str]]
+
+# name -> (description, rule over the stack's resources, its project folder and its name); the
+# pack and the offline runner both read these, in this order.
+STACK_RULES: dict[str, tuple[str, StackRule]] = {
+    "hosts-require-a-token": ("Every VirtualService host requires a JWT with an audience",
+                              lambda resources, project, stack: hosts_require_a_token(resources)),
+    "environments-isolated": ("Environment namespaces have a Sidecar and ingress and egress NetworkPolicies",
+                              lambda resources, project, stack: environments_isolated(resources)),
+    "owners-confined": ("Environment RoleBindings grant at most the owners' role; attached stacks bind "
+                        "no cluster role", lambda resources, project, stack: owners_confined(resources)),
+    "tenancy-admission-bound": ("Owner stacks declare every tenancy admission policy; every policy is "
+                                "bound with Deny and fails closed",
+                                lambda resources, project, stack: tenancy_admission_bound(resources)),
+    "mesh-revisions-in-use-installed": (
+        "An owner stack keeps a revision installed for every tag an environment on its platform selects",
+        lambda resources, project, stack: mesh_revisions_in_use_installed(
+            resources, other_stack_tags(project, stack))),
+    # The stack's own file is not "another stack".
+    "audiences-unique-across-stacks": (
+        "No audience is accepted by two environments",
+        lambda resources, project, stack: audiences_unique(resources, other_stack_audiences(project, stack))),
 }
