@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from pulumi_policy import (
@@ -28,19 +29,15 @@ if str(PROJECT_DIR) not in sys.path:
     sys.path.append(str(PROJECT_DIR))
 
 
-def _resource_policy(name: str, description: str, rule) -> ResourceValidationPolicy:
+def _messages(args: ResourceValidationArgs, rule, options: bool) -> Iterable[str]:
+    if options:  # the rule also reads the resource's options
+        return rule(args.resource_type, args.props, {"ignoreChanges": list(args.opts.ignore_changes or [])})
+    return rule(args.resource_type, args.props)
+
+
+def _resource_policy(name: str, description: str, rule, options: bool = False) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        for message in rule(args.resource_type, args.props):
-            report_violation(message, None)
-
-    return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=EnforcementLevel.MANDATORY)
-
-
-def _options_policy(name: str, description: str, rule) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        options = {"ignoreChanges": list(args.opts.ignore_changes or [])}
-        for message in rule(args.resource_type, args.props, options):
+        for message in _messages(args, rule, options):
             report_violation(message, None)
 
     return ResourceValidationPolicy(name=name, description=description, validate=validate,
@@ -65,7 +62,7 @@ def stack_of(args: StackValidationArgs) -> str:
 def policies() -> list[Policy]:
     """Every policy of the pack, mandatory."""
     found: list[Policy] = [_resource_policy(name, description, rule) for name, (description, rule) in rules.RESOURCE_RULES.items()]
-    found += [_options_policy(name, description, rule)
+    found += [_resource_policy(name, description, rule, options=True)
               for name, (description, rule) in rules.OPTIONS_RULES.items()]
     found += [_stack_policy(name, description, rule) for name, (description, rule) in rules.STACK_RULES.items()]
     return found
