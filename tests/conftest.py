@@ -282,14 +282,10 @@ def upgrade_owner_plans(upgrade_projects) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="session")
-def upgrade_plans(upgrade_projects) -> dict[str, dict[str, dict]]:
-    """Every stack's schema-checked plan in each state of the upgrade, the shipped state first:
-    state folder name -> stack -> plan."""
-    from upgrade import copy_project
-
-    shipped = upgrade_projects[0].parent / "shipped"
-    if not shipped.exists():
-        copy_project(shipped)
-    folders = [shipped, *upgrade_projects]
-    return {folder.name: {stack: _upgrade_plan(folder, stack) for stack in StackSet.names_in(folder)}
-            for folder in folders}
+def upgrade_plans(upgrade_projects, shipped_plans) -> dict[str, dict[str, dict]]:
+    """Every stack's plan in each state of the upgrade, the shipped state first (the session's
+    previews of the same files, whose schema checks tests/test_preview_all.py runs), every later
+    state's schema-checked: state folder name -> stack -> plan."""
+    return {"shipped": shipped_plans, **{
+        folder.name: {stack: _upgrade_plan(folder, stack) for stack in StackSet.names_in(folder)}
+        for folder in upgrade_projects}}
