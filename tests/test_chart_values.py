@@ -601,7 +601,7 @@ def test_vendored_files_name_their_source_and_the_pins():
             assert source["tag"] == CERT_MANAGER_VERSION, path
         else:  # tests/charts/istio/<tag>/<chart>/SOURCE
             tag = path.parent.parent.name
-            assert tag in ISTIO_TAGS, path
+            assert tag in ISTIO_TAGS and source["repository"] in (ISTIO, ISTIO_API), path
             assert source["tag"] == (tag if source["repository"] == ISTIO else API_REFS[tag]), path
         vendored = {str(p.relative_to(path.parent)) for p in path.parent.rglob("*")
                     if p.is_file() and p.name != "SOURCE"}
