@@ -149,11 +149,12 @@ def _plan(tmp_path, *edits) -> dict:
     return render.plan(_run(_project(tmp_path, *edits), {}))
 
 
-@pytest.fixture
-def apex_deployment(tmp_path) -> dict:
+@pytest.fixture(scope="module")
+def apex_deployment(tmp_path_factory) -> dict:
     """The outputs of a platform deployed with the apex zone by the program before this change:
-    what it exports under zoneDomain apex, without the `dnsName` output it did not have."""
-    outputs = _outputs(_run(_project(tmp_path / "before", APEX), {}))
+    what it exports under zoneDomain apex, without the `dnsName` output it did not have (only
+    read by the tests)."""
+    outputs = _outputs(_run(_project(tmp_path_factory.mktemp("apex"), APEX), {}))
     del outputs["dnsName"]
     assert outputs["dnsZone"] == "example-com" and outputs["dnsDsRecord"]
     return outputs
