@@ -39,16 +39,14 @@ def _project_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """Commits: 0 the project; 1 dev quota 4 → 16 CPU; 2 a new environment qa; 3 qa removed;
-    4 mtls MUTUAL → SIMPLE; 5 a public path in dev; 6 dev's masterCidr; 7 a comment only."""
+    """Commits: 0 the project; 1 a new environment qa; 2 qa removed; 3 mtls MUTUAL → SIMPLE;
+    4 dev: quota 4 → 16 CPU, a public path and a masterCidr; 5 a comment only."""
     root = tmp_path_factory.mktemp("revrepo")
-    files = _project_files()
-    for name in files:
+    for name in _project_files():
         if (PROJECT_DIR / name).is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(PROJECT_DIR / name, root / name)
     _git(root, "init", "-q", "-b", "main")
-    _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
     commits = []
 
     def commit(message: str) -> None:
@@ -65,8 +63,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
         file.write_text(text.replace(old, new, 1))
 
     commit("the project")
-    replace("Pulumi.dev.yaml", 'quota: {cpu: "4"', 'quota: {cpu: "16"')
-    commit("dev: quota 16 CPU")
     (root / "Pulumi.qa.yaml").write_text((root / "Pulumi.test.yaml").read_text().replace(
         "test.api", "qa.api"))
     commit("qa: a new environment")
@@ -75,36 +71,35 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     replace("examples/mutual/Pulumi.mtls.yaml", "      mode: MUTUAL\n      clientCa: self-signed\n"
             "      clientCertificateDays: 30", "      mode: SIMPLE")
     commit("mtls: SIMPLE")
+    replace("Pulumi.dev.yaml", 'quota: {cpu: "4"', 'quota: {cpu: "16"')
     replace("Pulumi.dev.yaml", "publicPaths: [/accounts/health]", "publicPaths: [/accounts/health, /orders]")
-    commit("dev: /orders public")
     replace("Pulumi.dev.yaml", "    cluster:\n", "    cluster:\n      masterCidr: 172.16.8.0/28\n")
-    commit("dev: masterCidr")
+    commit("dev: quota 16 CPU, /orders public, masterCidr")
     replace("Pulumi.dev.yaml", "# dev owns", "# (reworded) dev owns")
     commit("a comment only")
     return root, commits
 
 
 @pytest.fixture(scope="module")
-def plans(repo: tuple[Path, list[str]]) -> dict[str, dict]:
-    """Each commit previewed once, only the stacks its neighbours' scenarios touch."""
+def plans(repo, build_dir, shipped_plans, example_plans) -> dict[str, dict]:
+    """commit -> stack -> plan: the project's own from the session's previews (commit 0 is the
+    project), each later one previewed once, by revdiff's own loop (an attached stack against
+    the session's preview of its owner), only the stacks its scenario changes."""
     root, commits = repo
-    wanted = {0: ["dev"], 1: ["dev", "qa"], 2: ["qa"], 3: ["qa", "mtls"], 4: ["mtls", "dev"],
-              5: ["dev"], 6: ["dev"], 7: ["dev"]}
-    out = {}
-    for index, stacks in wanted.items():
+    out = {commits[0]: {"dev": shipped_plans["dev"], "mtls": example_plans["mtls"], "qa": None},
+           commits[2]: {"qa": None}}
+    for index, stack in ((1, "qa"), (3, "mtls"), (4, "dev"), (5, "dev")):
         with revdiff.Side(root, commits[index]) as side:
-            present = [s for s in stacks if revdiff.locate(s, side.dir) is not None]
             build = side.dir / "build-rev"
-            out[commits[index]] = {**dict.fromkeys(stacks),
-                                   **revdiff._finish(side.dir, present, build, None)}
+            shutil.copytree(build_dir / "dev", build / "dev")  # qa's owner, never previewed again
+            out[commits[index]] = revdiff._finish(side.dir, [stack], build, None)
     return out
 
 
-def _pair(repo, plans, index: int, stacks: list[str]) -> revdiff.Report:
+def _pair(repo, plans, old: int, new: int, stack: str) -> revdiff.Report:
     _, commits = repo
-    old, new = plans[commits[index - 1]], plans[commits[index]]
-    return revdiff.compare({s: old[s] for s in stacks}, {s: new[s] for s in stacks},
-                           base=commits[index - 1][:7], head=commits[index][:7])
+    return revdiff.compare({stack: plans[commits[old]][stack]}, {stack: plans[commits[new]][stack]},
+                           base=commits[old][:7], head=commits[new][:7])
 
 
 def _kinds(report: revdiff.Report) -> set[str]:
@@ -113,49 +108,44 @@ def _kinds(report: revdiff.Report) -> set[str]:
 
 @pytest.mark.long
 def test_scenarios(repo, plans) -> None:
-    quota = _pair(repo, plans, 1, ["dev"])
-    assert _kinds(quota) == {"quota-raised"}
-    assert quota.stacks[0].changed["kubernetes:core/v1:ResourceQuota dev-quota"] == [
-        Change("spec.hard.requests.cpu", "changed", "4", "16")]
-    assert '  ~ kubernetes:core/v1:ResourceQuota dev-quota\n      spec.hard.requests.cpu: "4" → "16"' \
-        in diffview.text(quota)
-
-    created = _pair(repo, plans, 2, ["qa"])
+    created = _pair(repo, plans, 0, 1, "qa")
     assert created.stacks[0].status == "created" and "created as a whole" in revdiff.text(created)
-    destroyed = _pair(repo, plans, 3, ["qa"])
+    destroyed = _pair(repo, plans, 1, 2, "qa")
     assert destroyed.stacks[0].status == "destroyed"
     assert {"namespace-deleted", "dns-removed"} <= _kinds(destroyed)
 
-    tls = _pair(repo, plans, 4, ["mtls"])
+    tls = _pair(repo, plans, 0, 3, "mtls")
     assert "tls-lowered" in _kinds(tls), revdiff.text(tls)
 
-    public = _pair(repo, plans, 5, ["dev"])
-    opened = [r.text for r in public.risks if r.kind == "access-opened"]
+    dev = _pair(repo, plans, 0, 4, "dev")
+    assert _kinds(dev) == {"quota-raised", "access-opened", "protected-replace", "cluster-rebuild"}
+    assert dev.stacks[0].changed["kubernetes:core/v1:ResourceQuota dev-quota"] == [
+        Change("spec.hard.requests.cpu", "changed", "4", "16")]
+    assert '  ~ kubernetes:core/v1:ResourceQuota dev-quota\n      spec.hard.requests.cpu: "4" → "16"' \
+        in diffview.text(dev)
+    opened = [r.text for r in dev.risks if r.kind == "access-opened"]
     assert "https://dev.api.example.com/orders with no token: 403 → reaches orders.dev:8080" in opened
     assert "https://dev.api.example.com/orders/x with no token: 403 → reaches orders.dev:8080" in opened
-    assert _kinds(public) == {"access-opened"}
-
-    cluster = _pair(repo, plans, 6, ["dev"])
-    replaced = [r.text for r in cluster.risks if r.kind == "protected-replace"]
+    replaced = [r.text for r in dev.risks if r.kind == "protected-replace"]
     assert any("privateClusterConfig.masterIpv4CidrBlock" in t and "ForceNew" in t for t in replaced)
 
-    noop = _pair(repo, plans, 7, ["dev"])
+    noop = _pair(repo, plans, 4, 5, "dev")
     assert noop.risks == [] and noop.stacks[0].status == "unchanged"
     assert revdiff.text(noop).splitlines()[-1] == "unchanged (1): dev"
-    for report in (quota, created, destroyed, tls, public, cluster, noop):
+    for report in (created, destroyed, tls, dev, noop):
         assert "[secret]" not in json.dumps([revdiff.markdown(report), revdiff.text(report)])
         json.loads(revdiff.as_json(report))
 
 
 def test_command_previews_each_revision_in_a_worktree(repo, capsys) -> None:
-    """The command itself: base and head each a worktree (removed afterwards), a protected
-    resource replaced, risks first, and exit 3 when its class is blocking."""
+    """The command itself: base and head each a worktree (removed afterwards), TLS lowered,
+    risks first, and exit 3 when its class is blocking."""
     root, commits = repo
-    code = revdiff.main(["--repo", str(root), "--base", commits[5], "--head", commits[6],
-                         "--stack", "dev", "--markdown", "--fail-on", "protected-replace"])
+    code = revdiff.main(["--repo", str(root), "--base", commits[2], "--head", commits[3],
+                         "--stack", "mtls", "--markdown", "--fail-on", "tls-lowered"])
     out = capsys.readouterr().out
     assert code == 3
-    assert out.index("**Risks") < out.index("#### `dev`") and "protected-replace" in out
+    assert out.index("**Risks") < out.index("#### `mtls`") and "tls-lowered" in out
     listed = subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True,
                             text=True).stdout
     assert len(listed.splitlines()) == 1

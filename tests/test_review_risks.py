@@ -33,17 +33,21 @@ def _config(files: Files, stack: str) -> dict:
     return files[f"Pulumi.{stack}.yaml"]["config"]
 
 
-def _plans(project: Path, stacks: list[str]) -> dict:
+def _plans(project: Path, stacks: list[str], build_dir: Path) -> dict:
     """What the revision diff previews of a side: each stack present, by revdiff's own loop (a
-    stack that fails is its error message), None for a stack without a file."""
+    stack that fails is its error message), None for a stack without a file. The owner, unless
+    among ``stacks``, is the session's preview of it (its stack file is unchanged)."""
     present = [s for s in stacks if (project / f"Pulumi.{s}.yaml").exists()]
+    if OWNER not in stacks:
+        shutil.copytree(build_dir / OWNER, project / "build" / OWNER)
     return {**dict.fromkeys(stacks), **revdiff._finish(project, present, project / "build", None)}
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> dict:
-    return _plans(write_project(tmp_path_factory.mktemp("base"), lambda files: None),
-                  [OWNER, *([ATTACHED] if ATTACHED else [])])
+def base(shipped_plans, build_dir) -> dict:
+    """The project as it is: the session's previews, and where to find them."""
+    return {"plans": {s: shipped_plans[s] for s in [OWNER, *([ATTACHED] if ATTACHED else [])]},
+            "build": build_dir}
 
 
 def _review(base: dict, tmp_path: Path, edit: Callable[[Files], None], stacks: list[str],
@@ -52,7 +56,7 @@ def _review(base: dict, tmp_path: Path, edit: Callable[[Files], None], stacks: l
     a document cannot say, such as a tab), previewed and compared with the base."""
     project = write_project(tmp_path, edit)
     after(project)
-    report = revdiff.compare({s: base.get(s) for s in stacks}, _plans(project, stacks))
+    report = revdiff.compare({s: base["plans"].get(s) for s in stacks}, _plans(project, stacks, base["build"]))
     # Every form a reviewer or a program reads carries each risk line.
     text, markdown, data = diffview.text(report), diffview.markdown(report), json.loads(diffview.as_json(report))
     for risk in report.risks:
@@ -260,8 +264,13 @@ def test_a_revision_whose_program_fails_says_its_error(repo, capsys):
     versions.write_text(versions.read_text() + "\nraise RuntimeError('a pin nobody can read')\n")
     _git(root, "commit", "-qam", "broken")
     broken = _git(root, "rev-parse", "HEAD")
-    _git(root, "checkout", "-q", "main")
-    code = revdiff.main(["--repo", str(root), "--base", after, "--head", broken, "--stack", OWNER, "--json"])
+    # The base: a revision without the stack (nothing to preview on that side).
+    _git(root, "checkout", "-q", "--orphan", "empty")
+    _git(root, "rm", "-rqf", ".")
+    _git(root, "commit", "-q", "--allow-empty", "-m", "empty")
+    empty = _git(root, "rev-parse", "HEAD")
+    _git(root, "checkout", "-q", "-f", "main")
+    code = revdiff.main(["--repo", str(root), "--base", empty, "--head", broken, "--stack", OWNER, "--json"])
     (risk,) = json.loads(capsys.readouterr().out)["risks"]
     assert code == 1 and risk["kind"] == "unpreviewable"
     assert "its program fails: " in risk["text"] and "RuntimeError: a pin nobody can read" in risk["text"]
