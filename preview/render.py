@@ -3,6 +3,7 @@ reviewer's summary.md. Secret values never reach these files: they become ``"[se
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -41,24 +42,10 @@ def clean(value: Any) -> Any:
 def plan(run: ProgramRun) -> dict:
     resources = []
     for reg in sorted(run.registrations, key=lambda r: r.urn):
-        entry = {
-            "type": reg.type,
-            "name": reg.name,
-            "urn": reg.urn,
-            "parent": reg.parent,
-            "custom": reg.custom,
-            "provider": reg.provider,
-            "dependencies": reg.dependencies,
-            "propertyDependencies": reg.property_dependencies,
-            "protect": reg.protect,
-            "ignoreChanges": reg.ignore_changes,
-            "replaceOnChanges": reg.replace_on_changes,
-            "deleteBeforeReplace": reg.delete_before_replace,
-            "retainOnDelete": reg.retain_on_delete,
-            "customTimeouts": reg.custom_timeouts,
-            "aliases": reg.aliases,
-            "inputs": clean(reg.inputs),
-        }
+        # Every recorded field but the id, by its camelCase name (``ignoreChanges``).
+        entry = {re.sub(r"_(.)", lambda m: m[1].upper(), f.name): getattr(reg, f.name)
+                 for f in dataclasses.fields(reg) if f.name not in ("id", "read", "inputs")}
+        entry["inputs"] = clean(reg.inputs)
         if reg.read:
             entry["read"] = True
         resources.append(entry)
@@ -213,7 +200,6 @@ def _budget(http: dict) -> str:
 
 
 ISTIO_CHARTS = ("base", "cni", "istiod", "gateway")
-ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 
 
 def _code(values: list) -> str:
@@ -250,7 +236,7 @@ def _platform_lines(plan_doc: dict, owner: bool) -> list[str]:
                  if p["inputs"].get("cluster") == c.get("name")]
         zones = [str(z) for p in pools for z in p.get("nodeLocations", [])]
         shape = (f"**zonal**, location `{location}` (a zone: one control plane, upgrades take the "
-                 "API down)" if ZONE.match(location) else
+                 "API down)" if cost.ZONE.match(location) else
                  f"**regional**, location `{location}` (a region: the control plane is replicated "
                  "across its zones)")
         channel = c.get("releaseChannel", {}).get("channel")

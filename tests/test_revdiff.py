@@ -89,10 +89,10 @@ def plans(repo, build_dir, shipped_plans, example_plans) -> dict[str, dict]:
     out = {commits[0]: {"dev": shipped_plans["dev"], "mtls": example_plans["mtls"], "qa": None},
            commits[2]: {"qa": None}}
     for index, stack in ((1, "qa"), (3, "mtls"), (4, "dev"), (5, "dev")):
-        with revdiff.Side(root, commits[index]) as side:
-            build = side.dir / "build-rev"
+        with revdiff.checkout(root, commits[index]) as tree:
+            build = tree / "build-rev"
             shutil.copytree(build_dir / "dev", build / "dev")  # qa's owner, never previewed again
-            out[commits[index]] = revdiff._finish(side.dir, [stack], build, None)
+            out[commits[index]] = revdiff._finish(tree, [stack], build, None)
     return out
 
 
