@@ -4,7 +4,6 @@ with the commit before it; and each risk class planted in a plan and reported.""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -251,18 +250,3 @@ def test_json_holds_each_change_as_data_and_nothing_is_lost() -> None:
     text = diffview.text(report)
     assert 'spec.hard.pods: "40" → "400"' in text and "protect: true → false" in text
     assert '    tlsMode: "MUTUAL" → "SIMPLE"' in text
-
-
-def test_make_diff_rev_json_prints_the_json_alone(tmp_path: Path) -> None:
-    """make echoes no recipe line of diff-rev (nor anything else): its output is the report's."""
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    fake = venv / "bin" / "python"  # prints its arguments as JSON, as the report would be
-    fake.write_text(f"#!{shutil.which('python3') or '/usr/bin/python3'}\n"
-                    "import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
-    fake.chmod(0o755)
-    (venv / ".installed").touch()  # newer than the locks: make installs nothing
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}  # as typed at a prompt
-    done = subprocess.run(["make", "diff-rev", "FORMAT=--json", "BASE=HEAD~1", f"VENV={venv}"],
-                          cwd=PROJECT_DIR, capture_output=True, text=True, env=env, check=True)
-    assert json.loads(done.stdout) == ["-m", "preview.revdiff", "--base", "HEAD~1", "--json"]

@@ -217,7 +217,8 @@ def test_every_risk_class_is_in_the_reviewers_table():
 
 def test_make_diff_rev_json_on_a_fresh_machine_prints_the_json_alone(tmp_path):
     """The first `make diff-rev` of a runner makes the venv: whatever the install prints goes to
-    stderr, so `> f.json` (and the pull request's markdown) holds the report alone."""
+    stderr, and make echoes no recipe line, so `> f.json` (and the pull request's markdown) holds
+    the report alone."""
     import os
     import sys
 
@@ -237,10 +238,11 @@ elif args[:1] != ["-c"]:
 """)
     fake.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
-    done = subprocess.run(["make", "--no-print-directory", "diff-rev", "FORMAT=--json", f"VENV={tmp_path / 'venv'}",
-                           f"PYTHON={fake}"], cwd=ROOT, capture_output=True, text=True, env=env)
+    done = subprocess.run(["make", "--no-print-directory", "diff-rev", "FORMAT=--json", "BASE=HEAD~1",
+                           f"VENV={tmp_path / 'venv'}", f"PYTHON={fake}"], cwd=ROOT, capture_output=True,
+                          text=True, env=env)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["argv"] == ["-m", "preview.revdiff", "--json"]
+    assert json.loads(done.stdout)["argv"] == ["-m", "preview.revdiff", "--base", "HEAD~1", "--json"]
     assert "Collecting and installing" in done.stderr and "created virtual environment" in done.stderr
 
 
