@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections import Counter
 from typing import Any
 
 import yaml
@@ -133,11 +132,9 @@ def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
         ns = vs["inputs"]["metadata"]["namespace"]
         spec = vs["inputs"]["spec"]
         for host in spec["hosts"]:
-            lines.append(f"## Environment `{ns}`: https://{host}")
-            lines.append("")
-            lines.append(f"- DNS: `{host}` A → {', '.join(records.get(host, ['(no record)']))}")
-            lines.append(f"- TLS: {_tls_line(gateways, host, out)}")
-            lines.append(f"- Certificate: {_certificate_line(out)}")
+            lines += [f"## Environment `{ns}`: https://{host}", "",
+                      f"- DNS: `{host}` A → {', '.join(records.get(host, ['(no record)']))}",
+                      f"- TLS: {_tls_line(gateways, host, out)}", f"- Certificate: {_certificate_line(out)}"]
             for rule in jwt.get(ns, {}).get("jwtRules", []):
                 lines.append(f"- JWT: issuer `{rule['issuer']}`, audiences "
                              f"{', '.join('`' + a + '`' for a in rule.get('audiences', []))}")
@@ -145,14 +142,11 @@ def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
             if isinstance(mesh, dict):
                 lines.append(f"- Mesh: revision tag `{mesh.get('tag')}` → Istio {mesh.get('version')} "
                              f"(revision `{mesh.get('revision')}`): its pods' sidecars")
-        lines += _namespace_lines(plan_doc, ns)
-        lines.append("")
-        lines.append("Routes in the order Istio matches them, longest prefix first: Istio takes the "
-                     "first route that matches, so a shorter prefix listed earlier would take the "
-                     "longer one's requests.")
-        lines.append("")
-        lines.append("| # | Path prefix | Service | Timeout, retries | Access |")
-        lines.append("|---|---|---|---|---|")
+        lines += [*_namespace_lines(plan_doc, ns), "",
+                  "Routes in the order Istio matches them, longest prefix first: Istio takes the "
+                  "first route that matches, so a shorter prefix listed earlier would take the "
+                  "longer one's requests.", "",
+                  "| # | Path prefix | Service | Timeout, retries | Access |", "|---|---|---|---|---|"]
         cells = {k: v for host in spec["hosts"] for k, v in access.cells_of(plan_doc.get("access", {}).get(host, [])).items()}
         audiences = [a for rule in jwt.get(ns, {}).get("jwtRules", []) for a in rule.get("audiences", [])]
         for number, http in enumerate(spec["http"], 1):
@@ -174,19 +168,7 @@ def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
 
     if estimate is not None:
         lines += cost.summary_lines(estimate)
-    counts = Counter(r["type"] for r in plan_doc["resources"])
-    lines.append(f"## Resources ({sum(counts.values())})")
-    lines.append("")
-    lines.append("| Type | Count |")
-    lines.append("|---|---|")
-    for typ, count in sorted(counts.items()):
-        lines.append(f"| `{typ}` | {count} |")
-    lines.append("")
-    protected = [r["name"] for r in plan_doc["resources"] if r["protect"]]
-    if protected:
-        lines.append(f"Protected from deletion: {', '.join('`' + p + '`' for p in sorted(protected))}.")
-        lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + bootstrap_summary.resource_lines(plan_doc))
 
 
 def _budget(http: dict) -> str:
