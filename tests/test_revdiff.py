@@ -1,23 +1,28 @@
 """``make diff-rev``: a real repository of several commits, one scenario per commit, each compared
-with the commit before it; and each risk class planted in a plan and reported."""
+with the commit before it; the command on it (worktrees, a revision with its own program, exit
+codes, an unknown stack, through make); and each risk class planted in a plan and reported."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from components.versions import ISTIO_CHARTS
+from components.versions import ISTIO_CHARTS, ISTIO_VERSION
 from preview import PROJECT_DIR, diffview, revdiff
 from preview.diff import Change
 from preview.risks import CLASSES, REPLACES
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 # Not the project's: what a copy of it outside git (an owner's export, a CI cache) holds besides.
@@ -39,7 +44,9 @@ def _project_files() -> list[str]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """Commits: 0 the project; 1 a new environment qa; 2 qa removed; 3 mtls MUTUAL → SIMPLE;
-    4 dev: quota 4 → 16 CPU, a public path and a masterCidr; 5 a comment only."""
+    4 dev: quota 4 → 16 CPU, a public path and a masterCidr; 5 a comment only; 6 the Istio pin
+    moved a patch release (the program changes: the head is previewed by its own program, in a
+    process of its own). Beside main: 7 a program that fails at import, on 6; 8 no file at all."""
     root = tmp_path_factory.mktemp("revrepo")
     for name in _project_files():
         if (PROJECT_DIR / name).is_file():
@@ -50,10 +57,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
 
     def commit(message: str) -> None:
         _git(root, "add", "-A")
-        _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q",
-             "--allow-empty", "-m", message)
-        commits.append(subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
-                                      capture_output=True, text=True).stdout.strip())
+        _git(root, "commit", "-q", "--allow-empty", "-m", message)
+        commits.append(_git(root, "rev-parse", "HEAD"))
 
     def replace(path: str, old: str, new: str) -> None:
         file = root / path
@@ -76,6 +81,18 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     commit("dev: quota 16 CPU, /orders public, masterCidr")
     replace("Pulumi.dev.yaml", "# dev owns", "# (reworded) dev owns")
     commit("a comment only")
+    major, minor, patch = ISTIO_VERSION.split(".")
+    replace("components/versions.py", f'ISTIO_VERSION = "{ISTIO_VERSION}"',
+            f'ISTIO_VERSION = "{major}.{minor}.{int(patch) + 1}"')
+    commit("istio bump")
+    _git(root, "checkout", "-q", "-b", "broken")
+    (root / "components/versions.py").write_text((root / "components/versions.py").read_text()
+                                                 + "\nraise RuntimeError('a pin nobody can read')\n")
+    commit("broken")
+    _git(root, "checkout", "-q", "--orphan", "empty")
+    _git(root, "rm", "-rqf", ".")
+    commit("empty")
+    _git(root, "checkout", "-q", "-f", "main")
     return root, commits
 
 
@@ -250,3 +267,77 @@ def test_json_holds_each_change_as_data_and_nothing_is_lost() -> None:
     text = diffview.text(report)
     assert 'spec.hard.pods: "40" → "400"' in text and "protect: true → false" in text
     assert '    tlsMode: "MUTUAL" → "SIMPLE"' in text
+
+
+@pytest.mark.long  # each head is previewed by its own program, in a process of its own
+def test_an_istio_bump_is_a_mesh_upgrade_in_valid_json(repo, capsys):
+    root, commits = repo
+    code = revdiff.main(["--repo", str(root), "--base", commits[5], "--head", commits[6], "--stack", "dev",
+                         "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0, data["risks"]
+    upgraded = {r["text"].split()[2] for r in data["risks"] if r["kind"] == "mesh-upgrade"}
+    assert upgraded == {"base", "cni", "gateway"}, data["risks"]
+    moves = [r["text"] for r in data["risks"] if r["kind"] == "mesh-move"]
+    assert any("its pods restart" in line for line in moves), moves  # the environment's sidecars
+
+
+def test_an_unknown_stack_is_refused_before_any_preview(repo, capsys):
+    root, commits = repo
+    assert revdiff.main(["--repo", str(root), "--base", commits[5], "--head", commits[6], "--stack", "no-such"]) == 2
+    assert "no stack file Pulumi.no-such.yaml" in capsys.readouterr().err
+
+
+def test_every_risk_class_is_in_the_reviewers_table():
+    """docs/reviewing.md's table names each class preview/risks.py reports, and no other."""
+    table = (PROJECT_DIR / "docs" / "reviewing.md").read_text().split("| Class | When |")[1].split("\n\n")[0]
+    documented = set(re.findall(r"`([a-z-]+)`", "".join(line.split(" | ")[0] for line in table.splitlines())))
+    assert documented == set(CLASSES), (set(CLASSES) ^ documented)
+
+
+def test_make_diff_rev_json_on_a_fresh_machine_prints_the_json_alone(tmp_path):
+    """The first `make diff-rev` of a runner makes the venv: whatever the install prints goes to
+    stderr, and make echoes no recipe line, so `> f.json` (and the pull request's markdown) holds
+    the report alone."""
+    fake = tmp_path / "python"  # a stand-in interpreter: noisy installs, the report as JSON
+    fake.write_text(f"""#!{sys.executable}
+import json, os, sys
+args = sys.argv[1:]
+if args[:2] == ["-m", "venv"]:
+    os.makedirs(args[2] + "/bin")
+    for tool in ("python", "uv"):
+        os.symlink({str(fake)!r}, args[2] + "/bin/" + tool)
+    print("created virtual environment")
+elif args[:2] == ["-m", "preview.revdiff"]:
+    print(json.dumps({{"risks": [], "argv": args}}))
+elif args[:1] != ["-c"]:
+    print("Collecting and installing", args)
+""")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    done = subprocess.run(["make", "--no-print-directory", "diff-rev", "FORMAT=--json", "BASE=HEAD~1",
+                           f"VENV={tmp_path / 'venv'}", f"PYTHON={fake}"], cwd=PROJECT_DIR, capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["argv"] == ["-m", "preview.revdiff", "--base", "HEAD~1", "--json"]
+    assert "Collecting and installing" in done.stderr and "created virtual environment" in done.stderr
+
+
+def test_make_refuses_an_unknown_stack_with_the_documented_exit_code():
+    """Through make every failure exits 2 (docs/commands.md, "Exit codes"); the refusal says why."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    done = subprocess.run(["make", "--no-print-directory", "diff-rev", "STACK=no-such-stack"], cwd=PROJECT_DIR,
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "no stack file Pulumi.no-such-stack.yaml on either side" in done.stderr
+
+
+def test_a_revision_whose_program_fails_says_its_error(repo, capsys):
+    """A head whose program cannot even be imported: the stack is unpreviewable with the error's
+    own words (not the last line of a traceback), and the command exits 1."""
+    root, commits = repo
+    # The base: a revision without the stack (nothing to preview on that side).
+    code = revdiff.main(["--repo", str(root), "--base", commits[8], "--head", commits[7], "--stack", "dev", "--json"])
+    (risk,) = json.loads(capsys.readouterr().out)["risks"]
+    assert code == 1 and risk["kind"] == "unpreviewable"
+    assert "its program fails: " in risk["text"] and "RuntimeError: a pin nobody can read" in risk["text"]
