@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import collections.abc
-import functools
 import importlib
 import json
 import sys
@@ -201,7 +200,7 @@ class Go:
         function = _field(node, "function")
         args = [a for a in _field(node, "arguments").named_children if a.type != "comment"]
         name = _text(function.child_by_field_name("field") if function.type == "selector_expression" else function)
-        values = [functools.cache(lambda a=a: self.eval(a, file, env)) for a in args]
+        values = [_cached(lambda a=a: self.eval(a, file, env)) for a in args]
         if name in ("StringInSlice", "ValidateEnum") and values:
             listed = values[0]()
             enum = Enum(listed if isinstance(listed, list) and all(isinstance(v, str) for v in listed) else ())
@@ -232,7 +231,7 @@ class Go:
             if statement.type == "short_var_declaration":
                 for target, value in zip(_field(statement, "left").named_children,
                                          _field(statement, "right").named_children, strict=False):
-                    scope[_text(target)] = functools.cache(lambda v=value: self.eval(v, file, scope))
+                    scope[_text(target)] = _cached(lambda v=value: self.eval(v, file, scope))
             elif statement.type == "return_statement" and statement.named_child_count:
                 returned = statement.named_children[0].named_children[0]
         self.depth += 1
@@ -240,6 +239,11 @@ class Go:
             return self.eval(returned, file, scope) if returned is not None else None
         finally:
             self.depth -= 1
+
+
+def _cached(compute: Callable[[], Any]) -> Callable[[], Any]:
+    cache: list = []
+    return lambda: cache[0] if cache else (cache.append(compute()) or cache[0])
 
 
 def _found(value: Any, kind: type) -> list:
