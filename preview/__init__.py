@@ -68,6 +68,12 @@ def owner_outputs(build_dir: Path) -> Callable[[str], tuple[dict, list[str]]]:
     return read
 
 
+def _refuse(what: str, problems: list) -> None:
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PreviewError(f"{what} {problems[0]}{more}")
+
+
 def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path | None = None,
                   secrets: dict[str, str] | None = None, log: Callable[[str], None] = lambda m: None,
                   _chain: tuple[str, ...] = (), overrides: dict[str, str] | None = None,
@@ -99,19 +105,13 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR, build_dir: Path |
             f"Istio {' and '.join(ISTIO_VERSIONS.values())} CRDs (for Istio "
             f"{', '.join(ISTIO_VERSIONS)}: each object against both) "
             f"and cert-manager {CERT_MANAGER_VERSION} CRDs (schemas and CEL rules)")
-        problems = check(files)
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise PreviewError(f"invalid manifest {problems[0]}{more}")
+        _refuse("invalid manifest", check(files))
     if check_schemas:
         # What the real provider's Check refuses at the first `pulumi preview`.
         from . import provider_rules
 
         log(f"checking gcp inputs against the provider's rules ({provider_rules.source_ref()})")
-        violations = provider_rules.check(plan_doc)
-        if violations:
-            more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-            raise PreviewError(f"the provider would refuse {violations[0]}{more}")
+        _refuse("the provider would refuse", provider_rules.check(plan_doc))
 
     build_dir.mkdir(parents=True, exist_ok=True)
     out_dir = build_dir / stack

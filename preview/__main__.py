@@ -125,12 +125,6 @@ def result_rows(result: PreviewResult) -> list[tuple[str, str]]:
     return rows
 
 
-def warning_rows(today: date) -> list[tuple[str, str]]:
-    """A row per pin near, past or without its end of support (components/support.py): what the
-    platform every stack runs on will need soon, whichever stack was previewed."""
-    return [("warning", line) for line in warnings(today)]
-
-
 def print_rows(rows: list[tuple[str, str]]) -> None:
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
@@ -164,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as err:
         print("\n".join(f"error: {line}" for line in error_lines(err)), file=sys.stderr)
         return 2
-    print_rows(result_rows(result) + warning_rows(date.today()))
+    # A row per pin near, past or without its end of support (components/support.py): what the
+    # platform every stack runs on will need soon, whichever stack was previewed.
+    print_rows(result_rows(result) + [("warning", line) for line in warnings(date.today())])
     return 0
 
 

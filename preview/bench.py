@@ -63,11 +63,6 @@ def sample(command: list[str], runs: int = RUNS) -> list[float]:
     return samples
 
 
-def timed(command: list[str], runs: int = RUNS) -> float:
-    """Median wall seconds of ``command``; it must succeed."""
-    return statistics.median(sample(command, runs))
-
-
 def preview_command(stack: str, project: Path, build: Path, schemas: bool = False) -> list[str]:
     """The CLI `make preview` runs; with ``schemas`` the manifest schema and CEL checks that
     `make preview` does by default (without: the program alone)."""

@@ -273,9 +273,15 @@ def summary_lines(plan: dict) -> list[str]:
     lines += cost.summary_lines(estimate)
     if estimate.has_table:
         lines += ["The bucket's storage and operations are usage, not included.", ""]
+    return lines + resource_lines(plan, show_reads=True)
+
+
+def resource_lines(plan: dict, show_reads: bool = False) -> list[str]:
+    """A summary's last section: the resources by type (``show_reads``: with how many of each are
+    only read), then those protected from deletion."""
     counts = Counter(r["type"] for r in plan.get("resources", []))
-    read = Counter(r["type"] for r in plan.get("resources", []) if r.get("read"))
-    lines += [f"## Resources ({sum(counts.values())})", "", "| Type | Count |", "|---|---|"]
+    read = Counter(r["type"] for r in plan.get("resources", []) if r.get("read") and show_reads)
+    lines = [f"## Resources ({sum(counts.values())})", "", "| Type | Count |", "|---|---|"]
     lines += [f"| `{kind}` | {count}" + (f" ({read[kind]} read only, not managed here)" if read[kind] else "") + " |"
               for kind, count in sorted(counts.items())]
     lines.append("")

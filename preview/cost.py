@@ -7,7 +7,6 @@ environment's quota share), what is left out (usage) and how to refresh the tabl
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -422,11 +421,6 @@ def estimates(plans: Mapping[str, Any]) -> dict[str, Estimate | None]:
         found[stack] = (estimate(plan, owner_plan=owner_plan if isinstance(owner_plan, dict) else None)
                         if isinstance(plan, dict) else None)
     return found
-
-
-def as_dict(found: Estimate) -> dict:
-    """Plain JSON (plan.json, ``--json``): every field, and the totals."""
-    return dataclasses.asdict(found) | {"low": found.low, "high": found.high}
 
 
 # --- words --------------------------------------------------------------------------------------

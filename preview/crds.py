@@ -2,8 +2,8 @@
 (``schemas/crds/``, see each folder's ``SOURCE``), the way the API server checks them:
 
 - the structural OpenAPI v3 schema of the served version the object's ``apiVersion`` names,
-  converted to JSON Schema as kubeconform's ``openapi2jsonschema.py`` converts a CRD (``CONVERSION``
-  says how, and where it departs) and checked by ``jsonschema``: types, enums, required fields,
+  converted to JSON Schema as kubeconform's ``openapi2jsonschema.py`` converts a CRD
+  (``to_json_schema`` says how, and where it departs) and checked by ``jsonschema``: types, enums, required fields,
   bounds, lengths, patterns, list and map sizes, ``oneOf``/``anyOf``/``allOf``/``not``, unknown
   fields (refused where the schema neither preserves them nor has ``additionalProperties``: the
   API server drops such a key, or refuses it under strict field validation) and nulls where the
@@ -33,7 +33,6 @@ import re
 import sys
 import types
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -175,40 +174,9 @@ ROOT_PROPERTIES = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}}
 
 # --- OpenAPI v3 to JSON Schema --------------------------------------------------------------------
 
-KUBECONFORM = "yannh/kubeconform scripts/openapi2jsonschema.py @ 6ae8c45"
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    """Where a schema node has ``when`` (truthy) and none of ``unless``: ``drop`` keys, ``add`` keys
-    (a dict, or one computed from the node); junctor branches (anyOf & co) only if ``in_junctors``."""
-
-    source: str
-    when: str
-    add: dict | Callable[[dict], dict]
-    unless: tuple[str, ...] = ()
-    drop: tuple[str, ...] = ()
-    in_junctors: bool = True
-
-
+# As yannh/kubeconform scripts/openapi2jsonschema.py @ 6ae8c45 converts a CRD, with the API
+# server's exceptions said where they depart.
 INT_OR_STRING = [{"type": "string"}, {"type": "integer"}]
-CONVERSION = (
-    # The script replaces a `format: int-or-string` node (Kubernetes' own OpenAPI) with this
-    # oneOf; a CRD marks the node x-kubernetes-int-or-string with an anyOf of the same two types
-    # (which the oneOf replaces), and may add value checks (a quantity's pattern), which stay.
-    Rewrite(f"{KUBECONFORM} replace_int_or_string", when="x-kubernetes-int-or-string",
-            add={"oneOf": INT_OR_STRING}, drop=("anyOf",)),
-    # OpenAPI 3.0's nullable, in JSON Schema's words. The script defines allow_null_optional_fields
-    # (null for every optional field) but never calls it: the API server's rule is nullable's.
-    Rewrite("OpenAPI 3.0 nullable", when="nullable", add=lambda node: {"type": [node["type"], "null"]}),
-    # The script's additional_properties (kubectl's rule), with DENY_ROOT_ADDITIONAL_PROPERTIES
-    # set: every node with properties refuses other keys. Not where the CRD preserves unknown
-    # fields (the API server keeps them there: Istio's status), and not inside anyOf & co, which
-    # in a structural schema only add value checks to the node they sit on.
-    Rewrite(f"{KUBECONFORM} additional_properties", when="properties",
-            unless=("additionalProperties", "x-kubernetes-preserve-unknown-fields"),
-            add={"additionalProperties": False}, in_junctors=False),
-)
 # Where a schema holds schemas: keyword -> "map" (name -> schema), "one" or "list".
 SUBSCHEMAS = {"properties": "map", "additionalProperties": "one", "items": "one", "allOf": "list",
               "anyOf": "list", "oneOf": "list", "not": "one"}
@@ -216,15 +184,28 @@ JUNCTORS = ("allOf", "anyOf", "oneOf", "not")
 
 
 def to_json_schema(node: Any, in_junctor: bool = False) -> Any:
-    """An OpenAPI v3 schema of a CRD as JSON Schema (``CONVERSION``); the input is not changed."""
+    """An OpenAPI v3 schema of a CRD as JSON Schema; the input is not changed."""
     if not isinstance(node, dict):
         return node  # additionalProperties: true
     out = dict(node)
-    for rewrite in CONVERSION:
-        if out.get(rewrite.when) and not any(out.get(k) not in (None, False) for k in rewrite.unless) \
-                and (rewrite.in_junctors or not in_junctor):
-            added = rewrite.add if isinstance(rewrite.add, dict) else rewrite.add(out)
-            out = {**{k: v for k, v in out.items() if k not in rewrite.drop}, **added}
+    if out.get("x-kubernetes-int-or-string"):
+        # The script's replace_int_or_string replaces a `format: int-or-string` node (Kubernetes'
+        # own OpenAPI) with this oneOf; a CRD marks the node with an anyOf of the same two types
+        # (which the oneOf replaces), and may add value checks (a quantity's pattern), which stay.
+        out.pop("anyOf", None)
+        out["oneOf"] = INT_OR_STRING
+    if out.get("nullable"):
+        # OpenAPI 3.0's nullable, in JSON Schema's words. The script defines
+        # allow_null_optional_fields (null for every optional field) but never calls it: the API
+        # server's rule is nullable's.
+        out["type"] = [out["type"], "null"]
+    if out.get("properties") and not in_junctor and out.get("additionalProperties") in (None, False) \
+            and out.get("x-kubernetes-preserve-unknown-fields") in (None, False):
+        # The script's additional_properties (kubectl's rule), with DENY_ROOT_ADDITIONAL_PROPERTIES
+        # set: every node with properties refuses other keys. Not where the CRD preserves unknown
+        # fields (the API server keeps them there: Istio's status), and not inside anyOf & co,
+        # which in a structural schema only add value checks to the node they sit on.
+        out["additionalProperties"] = False
     for key, shape in SUBSCHEMAS.items():
         if key in out:
             inner = in_junctor or key in JUNCTORS

@@ -90,46 +90,41 @@ def _body(change: StackChange) -> list[str]:
     return body
 
 
-def text(report: Report) -> str:
-    lines = [f"Revision diff {report.base} → {report.head}", ""]
-    lines.append(f"Risks ({len(report.risks)}):" if report.risks else "Risks: none found.")
-    lines += [f"  ! [{r.kind}] {r.stack}: {r.text}" for r in report.risks]
+def _report(report: Report, markdown: bool) -> str:
+    """``make diff-rev``'s report as text, or as markdown (the pull request's comment)."""
+    if markdown:
+        lines = [f"### Offline revision diff `{report.base}` → `{report.head}`", ""]
+        lines += ([f"**Risks ({len(report.risks)})**", ""] if report.risks else ["**Risks:** none found."])
+        lines += [f"- :warning: **{r.kind}** `{r.stack}`: {r.text}" for r in report.risks]
+    else:
+        lines = [f"Revision diff {report.base} → {report.head}", ""]
+        lines.append(f"Risks ({len(report.risks)}):" if report.risks else "Risks: none found.")
+        lines += [f"  ! [{r.kind}] {r.stack}: {r.text}" for r in report.risks]
     lines.append("")
     unchanged = [c.stack for c in report.stacks if c.status == "unchanged"]
-    for change in report.stacks:
-        if change.status == "unchanged":
-            continue
-        lines.append(f"{change.stack}: {_headline(change)}")
-        if change.status in ("created", "destroyed"):
-            continue
-        lines += [f"  {line}" for line in _body(change)]
-    if unchanged:
+    for change in (c for c in report.stacks if c.status != "unchanged"):
+        if markdown:
+            lines.append(f"#### `{change.stack}`: {_headline(change)}")
+            lines += [""] if change.status in ("created", "destroyed", "failed") else [
+                "<details><summary>details</summary>", "", "```diff", *_body(change), "```", "",
+                "</details>", ""]
+        else:
+            lines.append(f"{change.stack}: {_headline(change)}")
+            if change.status not in ("created", "destroyed"):
+                lines += [f"  {line}" for line in _body(change)]
+    if unchanged and markdown:
+        lines.append(f"Unchanged ({len(unchanged)}): {', '.join(f'`{s}`' for s in unchanged)}")
+    elif unchanged:
         lines.append(f"unchanged ({len(unchanged)}): {', '.join(unchanged)}")
     return "\n".join(lines).rstrip() + "\n"
 
 
+def text(report: Report) -> str:
+    return _report(report, markdown=False)
+
+
 def markdown(report: Report) -> str:
-    lines = [f"### Offline revision diff `{report.base}` → `{report.head}`", ""]
-    if report.risks:
-        lines.append(f"**Risks ({len(report.risks)})**")
-        lines.append("")
-        lines += [f"- :warning: **{r.kind}** `{r.stack}`: {r.text}" for r in report.risks]
-    else:
-        lines.append("**Risks:** none found.")
-    lines.append("")
-    unchanged = [c.stack for c in report.stacks if c.status == "unchanged"]
-    for change in report.stacks:
-        if change.status == "unchanged":
-            continue
-        lines.append(f"#### `{change.stack}`: {_headline(change)}")
-        if change.status in ("created", "destroyed", "failed"):
-            lines.append("")
-            continue
-        lines += ["<details><summary>details</summary>", "", "```diff", *_body(change), "```", "",
-                  "</details>", ""]
-    if unchanged:
-        lines.append(f"Unchanged ({len(unchanged)}): {', '.join(f'`{s}`' for s in unchanged)}")
-    return "\n".join(lines).rstrip() + "\n"
+    return _report(report, markdown=True)
 
 
 def as_json(report: Report) -> str:

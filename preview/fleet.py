@@ -77,35 +77,30 @@ def preview_fleet(project_dir: Path, build_dir: Path, inputs: dict[str, StackInp
     # A preview allocates many small objects that live until it ends: a young collection every
     # 700 allocations (the default) walks them again and again, a sixth of a fleet's time.
     gc.set_threshold(YOUNG_COLLECTION_EVERY, *thresholds[1:])
+    failed: set[str] = set()
     try:
-        _preview_each(runs, project_dir, build_dir, inputs, check_schemas)
+        for run in runs:
+            if run.owner in failed:  # its plan is gone: never preview against an older one
+                run.owner_failed = True
+                run.errors = [f"not previewed: its owner {run.owner} failed"]
+            else:
+                run.result = _preview(run, project_dir, build_dir, inputs.get(run.stack, StackInputs()),
+                                      check_schemas)
+            if run.result is None:
+                failed.add(run.stack)
+                print("\n".join(f"error: {run.stack}: {line}" for line in run.errors), file=sys.stderr)
+                shutil.rmtree(build_dir / run.stack, ignore_errors=True)
+                continue
+            run.violations = check_plan(run.result.plan, project_dir)
+            print_rows(result_rows(run.result))
+            print("\n".join(report(run.stack, run.result.plan, run.violations)) + "\n")
+            # What the runs so far left (the SDK and providers, mostly) is not rescanned by every
+            # later collection: a third of a fleet's time otherwise, for a few MB held.
+            gc.freeze()
     finally:  # a caller that lives on collects as before
         gc.set_threshold(*thresholds)
         gc.unfreeze()
     return runs
-
-
-def _preview_each(runs: list[StackRun], project_dir: Path, build_dir: Path,
-                  inputs: dict[str, StackInputs], check_schemas: bool) -> None:
-    failed: set[str] = set()
-    for run in runs:
-        if run.owner in failed:  # its plan is gone: never preview against an older one
-            run.owner_failed = True
-            run.errors = [f"not previewed: its owner {run.owner} failed"]
-        else:
-            run.result = _preview(run, project_dir, build_dir, inputs.get(run.stack, StackInputs()),
-                                  check_schemas)
-        if run.result is None:
-            failed.add(run.stack)
-            print("\n".join(f"error: {run.stack}: {line}" for line in run.errors), file=sys.stderr)
-            shutil.rmtree(build_dir / run.stack, ignore_errors=True)
-            continue
-        run.violations = check_plan(run.result.plan, project_dir)
-        print_rows(result_rows(run.result))
-        print("\n".join(report(run.stack, run.result.plan, run.violations)) + "\n")
-        # What the runs so far left (the SDK and providers, mostly) is not rescanned by every
-        # later collection: a third of a fleet's time otherwise, for a few MB held.
-        gc.freeze()
 
 
 def _preview(run: StackRun, project_dir: Path, build_dir: Path, inputs: StackInputs,

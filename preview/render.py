@@ -3,9 +3,9 @@ reviewer's summary.md. Secret values never reach these files: they become ``"[se
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections import Counter
 from typing import Any
 
 import yaml
@@ -41,24 +41,10 @@ def clean(value: Any) -> Any:
 def plan(run: ProgramRun) -> dict:
     resources = []
     for reg in sorted(run.registrations, key=lambda r: r.urn):
-        entry = {
-            "type": reg.type,
-            "name": reg.name,
-            "urn": reg.urn,
-            "parent": reg.parent,
-            "custom": reg.custom,
-            "provider": reg.provider,
-            "dependencies": reg.dependencies,
-            "propertyDependencies": reg.property_dependencies,
-            "protect": reg.protect,
-            "ignoreChanges": reg.ignore_changes,
-            "replaceOnChanges": reg.replace_on_changes,
-            "deleteBeforeReplace": reg.delete_before_replace,
-            "retainOnDelete": reg.retain_on_delete,
-            "customTimeouts": reg.custom_timeouts,
-            "aliases": reg.aliases,
-            "inputs": clean(reg.inputs),
-        }
+        # Every recorded field but the id, by its camelCase name (``ignoreChanges``).
+        entry = {re.sub(r"_(.)", lambda m: m[1].upper(), f.name): getattr(reg, f.name)
+                 for f in dataclasses.fields(reg) if f.name not in ("id", "read", "inputs")}
+        entry["inputs"] = clean(reg.inputs)
         if reg.read:
             entry["read"] = True
         resources.append(entry)
@@ -146,11 +132,9 @@ def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
         ns = vs["inputs"]["metadata"]["namespace"]
         spec = vs["inputs"]["spec"]
         for host in spec["hosts"]:
-            lines.append(f"## Environment `{ns}`: https://{host}")
-            lines.append("")
-            lines.append(f"- DNS: `{host}` A → {', '.join(records.get(host, ['(no record)']))}")
-            lines.append(f"- TLS: {_tls_line(gateways, host, out)}")
-            lines.append(f"- Certificate: {_certificate_line(out)}")
+            lines += [f"## Environment `{ns}`: https://{host}", "",
+                      f"- DNS: `{host}` A → {', '.join(records.get(host, ['(no record)']))}",
+                      f"- TLS: {_tls_line(gateways, host, out)}", f"- Certificate: {_certificate_line(out)}"]
             for rule in jwt.get(ns, {}).get("jwtRules", []):
                 lines.append(f"- JWT: issuer `{rule['issuer']}`, audiences "
                              f"{', '.join('`' + a + '`' for a in rule.get('audiences', []))}")
@@ -158,14 +142,11 @@ def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
             if isinstance(mesh, dict):
                 lines.append(f"- Mesh: revision tag `{mesh.get('tag')}` → Istio {mesh.get('version')} "
                              f"(revision `{mesh.get('revision')}`): its pods' sidecars")
-        lines += _namespace_lines(plan_doc, ns)
-        lines.append("")
-        lines.append("Routes in the order Istio matches them, longest prefix first: Istio takes the "
-                     "first route that matches, so a shorter prefix listed earlier would take the "
-                     "longer one's requests.")
-        lines.append("")
-        lines.append("| # | Path prefix | Service | Timeout, retries | Access |")
-        lines.append("|---|---|---|---|---|")
+        lines += [*_namespace_lines(plan_doc, ns), "",
+                  "Routes in the order Istio matches them, longest prefix first: Istio takes the "
+                  "first route that matches, so a shorter prefix listed earlier would take the "
+                  "longer one's requests.", "",
+                  "| # | Path prefix | Service | Timeout, retries | Access |", "|---|---|---|---|---|"]
         cells = {k: v for host in spec["hosts"] for k, v in access.cells_of(plan_doc.get("access", {}).get(host, [])).items()}
         audiences = [a for rule in jwt.get(ns, {}).get("jwtRules", []) for a in rule.get("audiences", [])]
         for number, http in enumerate(spec["http"], 1):
@@ -187,19 +168,7 @@ def summary(plan_doc: dict, estimate: cost.Estimate | None = None) -> str:
 
     if estimate is not None:
         lines += cost.summary_lines(estimate)
-    counts = Counter(r["type"] for r in plan_doc["resources"])
-    lines.append(f"## Resources ({sum(counts.values())})")
-    lines.append("")
-    lines.append("| Type | Count |")
-    lines.append("|---|---|")
-    for typ, count in sorted(counts.items()):
-        lines.append(f"| `{typ}` | {count} |")
-    lines.append("")
-    protected = [r["name"] for r in plan_doc["resources"] if r["protect"]]
-    if protected:
-        lines.append(f"Protected from deletion: {', '.join('`' + p + '`' for p in sorted(protected))}.")
-        lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + bootstrap_summary.resource_lines(plan_doc))
 
 
 def _budget(http: dict) -> str:
@@ -213,7 +182,6 @@ def _budget(http: dict) -> str:
 
 
 ISTIO_CHARTS = ("base", "cni", "istiod", "gateway")
-ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 
 
 def _code(values: list) -> str:
@@ -250,7 +218,7 @@ def _platform_lines(plan_doc: dict, owner: bool) -> list[str]:
                  if p["inputs"].get("cluster") == c.get("name")]
         zones = [str(z) for p in pools for z in p.get("nodeLocations", [])]
         shape = (f"**zonal**, location `{location}` (a zone: one control plane, upgrades take the "
-                 "API down)" if ZONE.match(location) else
+                 "API down)" if cost.ZONE.match(location) else
                  f"**regional**, location `{location}` (a region: the control plane is replicated "
                  "across its zones)")
         channel = c.get("releaseChannel", {}).get("channel")

@@ -15,12 +15,13 @@ Exit code 3 when a risk class listed in ``--fail-on`` (default: ``protected-dele
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,60 +161,40 @@ def _finish(source: Path, stacks: list[str], build: Path, process: subprocess.Po
                 errors[stack] = None
             except Exception as problem:  # noqa: BLE001 (a stack that fails is reported, not fatal)
                 errors[stack] = " ".join(str(problem).split()) or type(problem).__name__
-    plans: Plans = {}
-    for stack in stacks:
-        if errors.get(stack):
-            plans[stack] = errors[stack]
-        else:
-            plans[stack] = json.loads((build / stack / "plan.json").read_text())
-    return plans
+    return {stack: errors.get(stack) or json.loads((build / stack / "plan.json").read_text())
+            for stack in stacks}
 
 
-def stacks_of(source: Path) -> list[str]:
-    return StackSet.names_in(source)
-
-
-@dataclass(eq=False)
-class Side:
-    """One revision checked out (a worktree) or the working tree itself."""
-
-    repo: Path
-    ref: str | None  # None: the working tree
-    dir: Path = field(init=False)
-    _tmp: tempfile.TemporaryDirectory | None = field(init=False, default=None)
-
-    def __enter__(self) -> Side:
-        if self.ref is None:
-            self.dir = self.repo
-            return self
-        self._tmp = tempfile.TemporaryDirectory(prefix="revdiff-")
-        self.dir = Path(self._tmp.name) / "tree"
-        _git(self.repo, "worktree", "add", "--detach", "--quiet", str(self.dir), self.ref)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._tmp is not None:
-            subprocess.run(["git", "-C", str(self.repo), "worktree", "remove", "--force", str(self.dir)],
+@contextlib.contextmanager
+def checkout(repo: Path, ref: str | None) -> Iterator[Path]:
+    """A revision checked out in a temporary worktree (removed afterwards); ``None``: the working
+    tree itself."""
+    if ref is None:
+        yield repo
+        return
+    with tempfile.TemporaryDirectory(prefix="revdiff-") as tmp:
+        tree = Path(tmp) / "tree"
+        _git(repo, "worktree", "add", "--detach", "--quiet", str(tree), ref)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)],
                            capture_output=True)
-            self._tmp.cleanup()
-            subprocess.run(["git", "-C", str(self.repo), "worktree", "prune"], capture_output=True)
+            subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True)
 
 
 def preview_sides(repo: Path, base: str, head: str | None, stacks: list[str] | None
                   ) -> tuple[Plans, Plans, dict[str, dict[str, list[str]]]]:
     """Both sides' plans of ``stacks`` (default: every stack of the project on either side), the
-    two previews running at once; also each side's folder of stack files (for audiences)."""
-    with Side(repo, base) as old, Side(repo, head) as new, tempfile.TemporaryDirectory() as tmp:
-        names = stacks or sorted(set(stacks_of(old.dir)) | set(stacks_of(new.dir)))
-        present = {side: [s for s in names if locate(s, side.dir) is not None] for side in (old, new)}
-        builds = {old: Path(tmp) / "base", new: Path(tmp) / "head"}
-        running = {side: _start(side.dir, present[side], builds[side]) for side in (old, new)}
-        plans = {side: _finish(side.dir, present[side], builds[side], running[side]) for side in (old, new)}
-        folders = {"base": old.dir, "head": new.dir}
-        base_plans = {s: plans[old].get(s) for s in names}
-        head_plans = {s: plans[new].get(s) for s in names}
-        audiences = {key: _audiences(path) for key, path in folders.items()}
-    return base_plans, head_plans, audiences
+    two previews running at once; also each side's audiences (by folder of stack files)."""
+    with checkout(repo, base) as old, checkout(repo, head) as new, tempfile.TemporaryDirectory() as tmp:
+        names = stacks or sorted(set(StackSet.names_in(old)) | set(StackSet.names_in(new)))
+        sides = {"base": old, "head": new}
+        present = {key: [s for s in names if locate(s, tree) is not None] for key, tree in sides.items()}
+        running = {key: _start(tree, present[key], Path(tmp) / key) for key, tree in sides.items()}
+        plans = {key: _finish(tree, present[key], Path(tmp) / key, running[key]) for key, tree in sides.items()}
+        audiences = {key: _audiences(tree) for key, tree in sides.items()}
+    return ({s: plans["base"].get(s) for s in names}, {s: plans["head"].get(s) for s in names}, audiences)
 
 
 def _audiences(project_dir: Path) -> dict[str, list[str]]:
@@ -350,7 +331,7 @@ def stack_risks(stack: str, old: dict | None, new: dict | None) -> list[Risk]:
     return risks + access_changes(stack, old, new)[1] + grant_risks(stack, old, new)
 
 
-NODE_POOL, HELM_RELEASE = "gcp:container/nodePool:NodePool", "kubernetes:helm.sh/v3:Release"
+NODE_POOL, HELM_RELEASE = cost.NODE_POOL, cost.HELM_RELEASE
 # The classes of a replacement that say more than "replaced".
 REPLACED_CLASS = {NODE_POOL: "node-pool-replaced", "tls:index/locallySignedCert:LocallySignedCert":
                   "certificate-reissued", "tls:index/selfSignedCert:SelfSignedCert": "certificate-reissued"}

@@ -5,10 +5,9 @@ file present), and rule by rule on small objects for the Istio semantics the mod
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from conftest import ROOT, SHIPPED_STACKS, host_of, shipped
+from conftest import SHIPPED_STACKS, host_of, shipped
+from stackfiles import set_key, write_project
 
 from preview import access, preview_stack
 from preview.access import FORBIDDEN, NOT_FOUND, TLS_REFUSED, UNAUTHENTICATED, Request
@@ -75,13 +74,8 @@ def test_every_route_answers_as_its_stack_file_says(plans, configs, stack):
 def test_a_public_path_ending_in_star_opens_everything_below_it(tmp_path):
     """`publicPaths: ['/orders/*']` (issue #22): everything below /orders/ answers without a
     token, /orders itself still needs one; summary.md says so."""
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    text = (tmp_path / "Pulumi.dev.yaml").read_text()
-    (tmp_path / "Pulumi.dev.yaml").write_text(text.replace("publicPaths: [/accounts/health]", "publicPaths: ['/orders/*']"))
-    shutil.copytree(ROOT / "components", tmp_path / "components")
-    shutil.copy(ROOT / "__main__.py", tmp_path / "__main__.py")
-    result = preview_stack("dev", tmp_path, tmp_path / "build")
+    project = write_project(tmp_path, set_key("environment.auth.publicPaths", ["/orders/*"]))
+    result = preview_stack("dev", project, tmp_path / "build")
     host = next(iter(result.plan["access"]))
     rows = _rows(result.plan, host)
     assert rows["/orders/x"]["none"] == "→ orders.dev:8080"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from ci_identity import backend_plan
 from conftest import ROOT, SHIPPED_STACKS, of_type
 
-from preview import bootstrap_summary, locate_stack, preview_stack
+from preview import bootstrap_summary, locate_stack
 
 BOOTSTRAP = ROOT / "bootstrap"
 
@@ -19,7 +20,7 @@ BOOTSTRAP = ROOT / "bootstrap"
 @pytest.fixture(scope="module")
 def backend(build_dir) -> dict:
     assert locate_stack("backend") == BOOTSTRAP
-    return preview_stack("backend", BOOTSTRAP, build_dir).plan
+    return backend_plan(build_dir)  # the session's preview, when another test made it
 
 
 @pytest.fixture(scope="module")

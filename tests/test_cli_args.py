@@ -16,14 +16,10 @@ from components.stackset import EXAMPLES_DIR, StackSet
 VENV = Path(sys.executable).parent.parent
 
 
-def _stack_names(folder: Path) -> list[str]:
-    return StackSet.names_in(folder)
-
-
 def _examples_and_backend() -> list[str]:
     """The stacks outside the project folder, read off the file system here."""
     return sorted({name for folder in [*(ROOT / EXAMPLES_DIR).iterdir(), ROOT / "bootstrap"]
-                   if folder.is_dir() for name in _stack_names(folder)})
+                   if folder.is_dir() for name in StackSet.names_in(folder)})
 
 
 def _snapshot(build: Path) -> dict[str, int]:
@@ -56,7 +52,7 @@ def test_make_diff_refuses_bad_arguments_before_previewing_anything(variables, s
     assert _snapshot(build) == before
     if "nope" in says:
         stacks = done.stderr.split(says, 1)[1]
-        for name in _stack_names(ROOT) + _examples_and_backend():
+        for name in StackSet.names_in(ROOT) + _examples_and_backend():
             assert name in stacks, name
 
 
@@ -66,7 +62,7 @@ def test_preview_of_an_unknown_stack_names_every_stack_and_writes_nothing(tmp_pa
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: no such stack 'nope'")
-    assert "stacks here: " + ", ".join(_stack_names(ROOT)) in line
+    assert "stacks here: " + ", ".join(StackSet.names_in(ROOT)) in line
     assert "examples and the backend: " + ", ".join(_examples_and_backend()) in line
     assert not (tmp_path / "build").exists()
 

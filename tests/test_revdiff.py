@@ -1,24 +1,28 @@
 """``make diff-rev``: a real repository of several commits, one scenario per commit, each compared
-with the commit before it; and each risk class planted in a plan and reported."""
+with the commit before it; the command on it (worktrees, a revision with its own program, exit
+codes, an unknown stack, through make); and each risk class planted in a plan and reported."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from components.versions import ISTIO_CHARTS
+from components.versions import ISTIO_CHARTS, ISTIO_VERSION
 from preview import PROJECT_DIR, diffview, revdiff
 from preview.diff import Change
 from preview.risks import CLASSES, REPLACES
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 # Not the project's: what a copy of it outside git (an owner's export, a CI cache) holds besides.
@@ -39,24 +43,22 @@ def _project_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """Commits: 0 the project; 1 dev quota 4 → 16 CPU; 2 a new environment qa; 3 qa removed;
-    4 mtls MUTUAL → SIMPLE; 5 a public path in dev; 6 dev's masterCidr; 7 a comment only."""
+    """Commits: 0 the project; 1 a new environment qa; 2 qa removed; 3 mtls MUTUAL → SIMPLE;
+    4 dev: quota 4 → 16 CPU, a public path and a masterCidr; 5 a comment only; 6 the Istio pin
+    moved a patch release (the program changes: the head is previewed by its own program, in a
+    process of its own). Beside main: 7 a program that fails at import, on 6; 8 no file at all."""
     root = tmp_path_factory.mktemp("revrepo")
-    files = _project_files()
-    for name in files:
+    for name in _project_files():
         if (PROJECT_DIR / name).is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(PROJECT_DIR / name, root / name)
     _git(root, "init", "-q", "-b", "main")
-    _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
     commits = []
 
     def commit(message: str) -> None:
         _git(root, "add", "-A")
-        _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q",
-             "--allow-empty", "-m", message)
-        commits.append(subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
-                                      capture_output=True, text=True).stdout.strip())
+        _git(root, "commit", "-q", "--allow-empty", "-m", message)
+        commits.append(_git(root, "rev-parse", "HEAD"))
 
     def replace(path: str, old: str, new: str) -> None:
         file = root / path
@@ -65,8 +67,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
         file.write_text(text.replace(old, new, 1))
 
     commit("the project")
-    replace("Pulumi.dev.yaml", 'quota: {cpu: "4"', 'quota: {cpu: "16"')
-    commit("dev: quota 16 CPU")
     (root / "Pulumi.qa.yaml").write_text((root / "Pulumi.test.yaml").read_text().replace(
         "test.api", "qa.api"))
     commit("qa: a new environment")
@@ -75,36 +75,47 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     replace("examples/mutual/Pulumi.mtls.yaml", "      mode: MUTUAL\n      clientCa: self-signed\n"
             "      clientCertificateDays: 30", "      mode: SIMPLE")
     commit("mtls: SIMPLE")
+    replace("Pulumi.dev.yaml", 'quota: {cpu: "4"', 'quota: {cpu: "16"')
     replace("Pulumi.dev.yaml", "publicPaths: [/accounts/health]", "publicPaths: [/accounts/health, /orders]")
-    commit("dev: /orders public")
     replace("Pulumi.dev.yaml", "    cluster:\n", "    cluster:\n      masterCidr: 172.16.8.0/28\n")
-    commit("dev: masterCidr")
+    commit("dev: quota 16 CPU, /orders public, masterCidr")
     replace("Pulumi.dev.yaml", "# dev owns", "# (reworded) dev owns")
     commit("a comment only")
+    major, minor, patch = ISTIO_VERSION.split(".")
+    replace("components/versions.py", f'ISTIO_VERSION = "{ISTIO_VERSION}"',
+            f'ISTIO_VERSION = "{major}.{minor}.{int(patch) + 1}"')
+    commit("istio bump")
+    _git(root, "checkout", "-q", "-b", "broken")
+    (root / "components/versions.py").write_text((root / "components/versions.py").read_text()
+                                                 + "\nraise RuntimeError('a pin nobody can read')\n")
+    commit("broken")
+    _git(root, "checkout", "-q", "--orphan", "empty")
+    _git(root, "rm", "-rqf", ".")
+    commit("empty")
+    _git(root, "checkout", "-q", "-f", "main")
     return root, commits
 
 
 @pytest.fixture(scope="module")
-def plans(repo: tuple[Path, list[str]]) -> dict[str, dict]:
-    """Each commit previewed once, only the stacks its neighbours' scenarios touch."""
+def plans(repo, build_dir, shipped_plans, example_plans) -> dict[str, dict]:
+    """commit -> stack -> plan: the project's own from the session's previews (commit 0 is the
+    project), each later one previewed once, by revdiff's own loop (an attached stack against
+    the session's preview of its owner), only the stacks its scenario changes."""
     root, commits = repo
-    wanted = {0: ["dev"], 1: ["dev", "qa"], 2: ["qa"], 3: ["qa", "mtls"], 4: ["mtls", "dev"],
-              5: ["dev"], 6: ["dev"], 7: ["dev"]}
-    out = {}
-    for index, stacks in wanted.items():
-        with revdiff.Side(root, commits[index]) as side:
-            present = [s for s in stacks if revdiff.locate(s, side.dir) is not None]
-            build = side.dir / "build-rev"
-            out[commits[index]] = {**dict.fromkeys(stacks),
-                                   **revdiff._finish(side.dir, present, build, None)}
+    out = {commits[0]: {"dev": shipped_plans["dev"], "mtls": example_plans["mtls"], "qa": None},
+           commits[2]: {"qa": None}}
+    for index, stack in ((1, "qa"), (3, "mtls"), (4, "dev"), (5, "dev")):
+        with revdiff.checkout(root, commits[index]) as tree:
+            build = tree / "build-rev"
+            shutil.copytree(build_dir / "dev", build / "dev")  # qa's owner, never previewed again
+            out[commits[index]] = revdiff._finish(tree, [stack], build, None)
     return out
 
 
-def _pair(repo, plans, index: int, stacks: list[str]) -> revdiff.Report:
+def _pair(repo, plans, old: int, new: int, stack: str) -> revdiff.Report:
     _, commits = repo
-    old, new = plans[commits[index - 1]], plans[commits[index]]
-    return revdiff.compare({s: old[s] for s in stacks}, {s: new[s] for s in stacks},
-                           base=commits[index - 1][:7], head=commits[index][:7])
+    return revdiff.compare({stack: plans[commits[old]][stack]}, {stack: plans[commits[new]][stack]},
+                           base=commits[old][:7], head=commits[new][:7])
 
 
 def _kinds(report: revdiff.Report) -> set[str]:
@@ -113,49 +124,44 @@ def _kinds(report: revdiff.Report) -> set[str]:
 
 @pytest.mark.long
 def test_scenarios(repo, plans) -> None:
-    quota = _pair(repo, plans, 1, ["dev"])
-    assert _kinds(quota) == {"quota-raised"}
-    assert quota.stacks[0].changed["kubernetes:core/v1:ResourceQuota dev-quota"] == [
-        Change("spec.hard.requests.cpu", "changed", "4", "16")]
-    assert '  ~ kubernetes:core/v1:ResourceQuota dev-quota\n      spec.hard.requests.cpu: "4" → "16"' \
-        in diffview.text(quota)
-
-    created = _pair(repo, plans, 2, ["qa"])
+    created = _pair(repo, plans, 0, 1, "qa")
     assert created.stacks[0].status == "created" and "created as a whole" in revdiff.text(created)
-    destroyed = _pair(repo, plans, 3, ["qa"])
+    destroyed = _pair(repo, plans, 1, 2, "qa")
     assert destroyed.stacks[0].status == "destroyed"
     assert {"namespace-deleted", "dns-removed"} <= _kinds(destroyed)
 
-    tls = _pair(repo, plans, 4, ["mtls"])
+    tls = _pair(repo, plans, 0, 3, "mtls")
     assert "tls-lowered" in _kinds(tls), revdiff.text(tls)
 
-    public = _pair(repo, plans, 5, ["dev"])
-    opened = [r.text for r in public.risks if r.kind == "access-opened"]
+    dev = _pair(repo, plans, 0, 4, "dev")
+    assert _kinds(dev) == {"quota-raised", "access-opened", "protected-replace", "cluster-rebuild"}
+    assert dev.stacks[0].changed["kubernetes:core/v1:ResourceQuota dev-quota"] == [
+        Change("spec.hard.requests.cpu", "changed", "4", "16")]
+    assert '  ~ kubernetes:core/v1:ResourceQuota dev-quota\n      spec.hard.requests.cpu: "4" → "16"' \
+        in diffview.text(dev)
+    opened = [r.text for r in dev.risks if r.kind == "access-opened"]
     assert "https://dev.api.example.com/orders with no token: 403 → reaches orders.dev:8080" in opened
     assert "https://dev.api.example.com/orders/x with no token: 403 → reaches orders.dev:8080" in opened
-    assert _kinds(public) == {"access-opened"}
-
-    cluster = _pair(repo, plans, 6, ["dev"])
-    replaced = [r.text for r in cluster.risks if r.kind == "protected-replace"]
+    replaced = [r.text for r in dev.risks if r.kind == "protected-replace"]
     assert any("privateClusterConfig.masterIpv4CidrBlock" in t and "ForceNew" in t for t in replaced)
 
-    noop = _pair(repo, plans, 7, ["dev"])
+    noop = _pair(repo, plans, 4, 5, "dev")
     assert noop.risks == [] and noop.stacks[0].status == "unchanged"
     assert revdiff.text(noop).splitlines()[-1] == "unchanged (1): dev"
-    for report in (quota, created, destroyed, tls, public, cluster, noop):
+    for report in (created, destroyed, tls, dev, noop):
         assert "[secret]" not in json.dumps([revdiff.markdown(report), revdiff.text(report)])
         json.loads(revdiff.as_json(report))
 
 
 def test_command_previews_each_revision_in_a_worktree(repo, capsys) -> None:
-    """The command itself: base and head each a worktree (removed afterwards), a protected
-    resource replaced, risks first, and exit 3 when its class is blocking."""
+    """The command itself: base and head each a worktree (removed afterwards), TLS lowered,
+    risks first, and exit 3 when its class is blocking."""
     root, commits = repo
-    code = revdiff.main(["--repo", str(root), "--base", commits[5], "--head", commits[6],
-                         "--stack", "dev", "--markdown", "--fail-on", "protected-replace"])
+    code = revdiff.main(["--repo", str(root), "--base", commits[2], "--head", commits[3],
+                         "--stack", "mtls", "--markdown", "--fail-on", "tls-lowered"])
     out = capsys.readouterr().out
     assert code == 3
-    assert out.index("**Risks") < out.index("#### `dev`") and "protected-replace" in out
+    assert out.index("**Risks") < out.index("#### `mtls`") and "tls-lowered" in out
     listed = subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True,
                             text=True).stdout
     assert len(listed.splitlines()) == 1
@@ -263,16 +269,75 @@ def test_json_holds_each_change_as_data_and_nothing_is_lost() -> None:
     assert '    tlsMode: "MUTUAL" → "SIMPLE"' in text
 
 
-def test_make_diff_rev_json_prints_the_json_alone(tmp_path: Path) -> None:
-    """make echoes no recipe line of diff-rev (nor anything else): its output is the report's."""
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    fake = venv / "bin" / "python"  # prints its arguments as JSON, as the report would be
-    fake.write_text(f"#!{shutil.which('python3') or '/usr/bin/python3'}\n"
-                    "import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+@pytest.mark.long  # each head is previewed by its own program, in a process of its own
+def test_an_istio_bump_is_a_mesh_upgrade_in_valid_json(repo, capsys):
+    root, commits = repo
+    code = revdiff.main(["--repo", str(root), "--base", commits[5], "--head", commits[6], "--stack", "dev",
+                         "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0, data["risks"]
+    upgraded = {r["text"].split()[2] for r in data["risks"] if r["kind"] == "mesh-upgrade"}
+    assert upgraded == {"base", "cni", "gateway"}, data["risks"]
+    moves = [r["text"] for r in data["risks"] if r["kind"] == "mesh-move"]
+    assert any("its pods restart" in line for line in moves), moves  # the environment's sidecars
+
+
+def test_an_unknown_stack_is_refused_before_any_preview(repo, capsys):
+    root, commits = repo
+    assert revdiff.main(["--repo", str(root), "--base", commits[5], "--head", commits[6], "--stack", "no-such"]) == 2
+    assert "no stack file Pulumi.no-such.yaml" in capsys.readouterr().err
+
+
+def test_every_risk_class_is_in_the_reviewers_table():
+    """docs/reviewing.md's table names each class preview/risks.py reports, and no other."""
+    table = (PROJECT_DIR / "docs" / "reviewing.md").read_text().split("| Class | When |")[1].split("\n\n")[0]
+    documented = set(re.findall(r"`([a-z-]+)`", "".join(line.split(" | ")[0] for line in table.splitlines())))
+    assert documented == set(CLASSES), (set(CLASSES) ^ documented)
+
+
+def test_make_diff_rev_json_on_a_fresh_machine_prints_the_json_alone(tmp_path):
+    """The first `make diff-rev` of a runner makes the venv: whatever the install prints goes to
+    stderr, and make echoes no recipe line, so `> f.json` (and the pull request's markdown) holds
+    the report alone."""
+    fake = tmp_path / "python"  # a stand-in interpreter: noisy installs, the report as JSON
+    fake.write_text(f"""#!{sys.executable}
+import json, os, sys
+args = sys.argv[1:]
+if args[:2] == ["-m", "venv"]:
+    os.makedirs(args[2] + "/bin")
+    for tool in ("python", "uv"):
+        os.symlink({str(fake)!r}, args[2] + "/bin/" + tool)
+    print("created virtual environment")
+elif args[:2] == ["-m", "preview.revdiff"]:
+    print(json.dumps({{"risks": [], "argv": args}}))
+elif args[:1] != ["-c"]:
+    print("Collecting and installing", args)
+""")
     fake.chmod(0o755)
-    (venv / ".installed").touch()  # newer than the locks: make installs nothing
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}  # as typed at a prompt
-    done = subprocess.run(["make", "diff-rev", "FORMAT=--json", "BASE=HEAD~1", f"VENV={venv}"],
-                          cwd=PROJECT_DIR, capture_output=True, text=True, env=env, check=True)
-    assert json.loads(done.stdout) == ["-m", "preview.revdiff", "--base", "HEAD~1", "--json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    done = subprocess.run(["make", "--no-print-directory", "diff-rev", "FORMAT=--json", "BASE=HEAD~1",
+                           f"VENV={tmp_path / 'venv'}", f"PYTHON={fake}"], cwd=PROJECT_DIR, capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["argv"] == ["-m", "preview.revdiff", "--base", "HEAD~1", "--json"]
+    assert "Collecting and installing" in done.stderr and "created virtual environment" in done.stderr
+
+
+def test_make_refuses_an_unknown_stack_with_the_documented_exit_code():
+    """Through make every failure exits 2 (docs/commands.md, "Exit codes"); the refusal says why."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    done = subprocess.run(["make", "--no-print-directory", "diff-rev", "STACK=no-such-stack"], cwd=PROJECT_DIR,
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "no stack file Pulumi.no-such-stack.yaml on either side" in done.stderr
+
+
+def test_a_revision_whose_program_fails_says_its_error(repo, capsys):
+    """A head whose program cannot even be imported: the stack is unpreviewable with the error's
+    own words (not the last line of a traceback), and the command exits 1."""
+    root, commits = repo
+    # The base: a revision without the stack (nothing to preview on that side).
+    code = revdiff.main(["--repo", str(root), "--base", commits[8], "--head", commits[7], "--stack", "dev", "--json"])
+    (risk,) = json.loads(capsys.readouterr().out)["risks"]
+    assert code == 1 and risk["kind"] == "unpreviewable"
+    assert "its program fails: " in risk["text"] and "RuntimeError: a pin nobody can read" in risk["text"]
