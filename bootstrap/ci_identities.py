@@ -35,17 +35,15 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import iam, kms, projects, serviceaccount, storage
 
+# The GitHub environments the deploying jobs are bound to, main's ref and the per-pull-request
+# stacks' names: one home, which the workflows' commands use too.
+from tools.ci import ENVIRONMENTS, MAIN_REF, PLATFORM, PR_STACK_PREFIX, PREVIEW_ENVIRONMENTS
+
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 POOL_ID = "github"
 PROVIDER_ID = "github-actions"
-# The GitHub environments the deploying jobs are bound to (.github/workflows/*.yml and tools/ci.py
-# use the same names).
-PLATFORM_ENVIRONMENT = "platform"
-ENVIRONMENTS_ENVIRONMENT = "environments"
-PREVIEW_ENVIRONMENTS_ENVIRONMENT = "preview-environments"
-DEPLOYING_ENVIRONMENTS = (PLATFORM_ENVIRONMENT, ENVIRONMENTS_ENVIRONMENT, PREVIEW_ENVIRONMENTS_ENVIRONMENT)
+DEPLOYING_ENVIRONMENTS = (PLATFORM, ENVIRONMENTS, PREVIEW_ENVIRONMENTS)
 NO_ENVIRONMENT = "none"
-MAIN = "refs/heads/main"
 # attribute.trigger: what started the run. Only these two reach the preview identity: main's own
 # (reviewed) workflows, and pull_request events (a pull request exists and its checks show it).
 TRIGGER_MAIN, TRIGGER_PULL_REQUEST, TRIGGER_OTHER = "main", "pull_request", "other"
@@ -81,8 +79,6 @@ class StackOwnership:
     owners: tuple[str, ...]
     acme: bool
     """An owner uses tls.source acme (its DNS-01 custom role needs role administration)."""
-    pr_prefix: str
-    """Per-pull-request stacks' names start with it."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +180,7 @@ def attribute_mapping(repo: GitHubRepository) -> dict[str, str]:
         "attribute.ref": "assertion.ref",
         "attribute.environment": environment,
         "attribute.trigger": (f"assertion.event_name == 'pull_request' ? '{TRIGGER_PULL_REQUEST}' : "
-                              f"assertion.ref == '{MAIN}' ? '{TRIGGER_MAIN}' : '{TRIGGER_OTHER}'"),
+                              f"assertion.ref == '{MAIN_REF}' ? '{TRIGGER_MAIN}' : '{TRIGGER_OTHER}'"),
     }
 
 
@@ -196,9 +192,9 @@ def attribute_condition(repo: GitHubRepository) -> str:
     their settings slip."""
     return (f"assertion.repository_id == '{repo.id}' && assertion.repository_owner_id == '{repo.owner_id}'"
             f" && assertion.sub.startsWith('repo:{repo.name}:')"
-            f" && (attribute.environment != '{PLATFORM_ENVIRONMENT}' || assertion.ref == '{MAIN}')"
-            f" && (attribute.environment != '{ENVIRONMENTS_ENVIRONMENT}' || assertion.ref == '{MAIN}')"
-            f" && (attribute.environment != '{PREVIEW_ENVIRONMENTS_ENVIRONMENT}'"
+            f" && (attribute.environment != '{PLATFORM}' || assertion.ref == '{MAIN_REF}')"
+            f" && (attribute.environment != '{ENVIRONMENTS}' || assertion.ref == '{MAIN_REF}')"
+            f" && (attribute.environment != '{PREVIEW_ENVIRONMENTS}'"
             " || (assertion.ref.startsWith('refs/pull/') && assertion.event_name == 'pull_request'))")
 
 
@@ -207,9 +203,9 @@ def members(pool_name: str, repo: GitHubRepository) -> dict[str, tuple[str, ...]
     return {
         "preview": (principal_set(pool_name, "trigger", TRIGGER_MAIN),
                     principal_set(pool_name, "trigger", TRIGGER_PULL_REQUEST)),
-        "platform": (principal_set(pool_name, "environment", PLATFORM_ENVIRONMENT),),
-        "environments": (principal_set(pool_name, "environment", ENVIRONMENTS_ENVIRONMENT),),
-        "preview-environments": (principal_set(pool_name, "environment", PREVIEW_ENVIRONMENTS_ENVIRONMENT),),
+        "platform": (principal_set(pool_name, "environment", PLATFORM),),
+        "environments": (principal_set(pool_name, "environment", ENVIRONMENTS),),
+        "preview-environments": (principal_set(pool_name, "environment", PREVIEW_ENVIRONMENTS),),
     }
 
 
@@ -251,7 +247,7 @@ def writable_condition(identity: str, bucket: str, stacks: StackOwnership) -> st
     - environments: the program's stacks except those two sets: attached stacks are added by a
       pull request with no bootstrap run in between, so they are not known here by name."""
     own = {"platform": tuple(p for s in stacks.platform for p in state_prefixes(bucket, PROGRAM_PROJECT, s)),
-           "preview-environments": state_prefixes(bucket, PROGRAM_PROJECT, stacks.pr_prefix)}
+           "preview-environments": state_prefixes(bucket, PROGRAM_PROJECT, PR_STACK_PREFIX)}
     if identity in own:
         return any_of(own[identity]) if own[identity] else "false"
     if identity == "environments":
