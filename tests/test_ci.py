@@ -114,36 +114,28 @@ def mutual_project(tmp_path: Path) -> Path:
     return write_project(tmp_path / "project", edit)
 
 
-def test_rollout_updates_creates_and_skips(tmp_path, capsys):
-    """dev and test exist; uat was destroyed (its file is still here); qa is added by this push; a
-    MUTUAL environment named in `create` goes to the platform identity's job."""
-    stacks = StackSet.load(mutual_project(tmp_path))
-    plan = ci.rollout(stacks, {"dev", "test"}, {"qa", "partner"}, ["dev", "partner"])
-    assert plan.owners == [{"stack": "dev", "upsert": False}]
-    assert plan.attached == [{"stack": "qa", "upsert": True}, {"stack": "test", "upsert": False}]
-    assert plan.gateway == [{"stack": "partner", "upsert": True}]
-    assert "::warning title=Stack uat skipped::" in capsys.readouterr().out
-
-
 def test_rollout_never_creates_an_owner_nor_hands_an_unknown_stack_to_the_platform(tmp_path, capsys):
     stacks = StackSet.load(mutual_project(tmp_path))
     plan = ci.rollout(stacks, {"test", "partner"}, {"dev"}, ["dev"])
     out = capsys.readouterr().out
-    assert plan.owners == [] and "first deploy is the platform admin's" in out
+    assert plan["owners"] == [] and "first deploy is the platform admin's" in out
     # partner exists but the bootstrap does not let the platform identity write its state.
-    assert plan.gateway == [] and "::error title=Stack partner refused::" in out
-    assert plan.attached == [{"stack": "test", "upsert": False}]
+    assert plan["gateway"] == [] and "::error title=Stack partner refused::" in out
+    assert plan["attached"] == [{"stack": "test", "upsert": False}]
 
 
-def test_the_rollout_command_writes_its_plan(tmp_path, runner):
-    project = mutual_project(tmp_path)
-    code = ci.main(["--project-dir", str(project), "rollout", "--existing", str(listing(tmp_path, [
+def test_rollout_updates_creates_and_skips(tmp_path, runner, capsys):
+    """dev and test exist; uat was destroyed (its file is still here); qa is added by hand; a
+    MUTUAL environment named in `create` goes to the platform identity's job."""
+    code = ci.main(["--project-dir", str(mutual_project(tmp_path)), "rollout", "--existing", str(listing(tmp_path, [
         "organization/istio-envs/dev", "test"])), "--event", "workflow_dispatch", "--before", "", "--sha", "x",
-        "--create", " qa ", "--platform-stacks", '["dev", "partner"]'])
+        "--create", " qa , partner", "--platform-stacks", '["dev", "partner"]'])
     assert code == 0
-    got = outputs(runner)
-    assert json.loads(got["attached"]) == [{"stack": "qa", "upsert": True}, {"stack": "test", "upsert": False}]
+    got = {kind: json.loads(value) for kind, value in outputs(runner).items()}
+    assert got == {"owners": [{"stack": "dev", "upsert": False}], "gateway": [{"stack": "partner", "upsert": True}],
+                   "attached": [{"stack": "qa", "upsert": True}, {"stack": "test", "upsert": False}]}
     assert "qa (new)" in runner["summary"].read_text()
+    assert "::warning title=Stack uat skipped::" in capsys.readouterr().out
 
 
 def test_deployer_follows_the_stack_files():
@@ -242,12 +234,12 @@ def test_report_text():
                 "changes": [{"op": "update", "type": VS, "urn": urn("test", VS, "test-api")}]},
                {"stack": "uat", "role": "attached", "state": "clean", "changes": [], "errors": []}]
     outcome = ci.report(results, ["pr-3"], "https://run", ["@acme/platform"], 50)
-    assert outcome.renew == ["dev"] and not outcome.clean
+    assert outcome.renew == ["dev"]
     body = outcome.body or ""
     assert "**test** (drift)" in body and "`test-api`" in body and "**uat**" not in body and "**dev**" not in body
     assert "`pr-3`" in body and "about 10 left" in body and body.endswith("cc @acme/platform")
     quiet = ci.report([results[2]], [], "https://run", ["@acme/platform"], 3)
-    assert quiet.body is None and quiet.clean
+    assert quiet.body is None
 
 
 @contextmanager

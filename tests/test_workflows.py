@@ -147,77 +147,53 @@ def test_every_run_step_is_one_command_of_the_repository():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_no_key_no_pull_request_target(name):
-    text = (WORKFLOWS / name).read_text()
+def test_each_workflow_is_keyless_pinned_bounded_and_installs_before_its_credentials(name):
+    """No key, no pull_request_target. Every action pinned by commit with its tag beside it (tags
+    move; Dependabot, .github/dependabot.yml, moves both together); checkouts leave no token and
+    tools are pinned; every job bounded and cached; every install from a lock, and before
+    google-github-actions/auth writes its credentials file into the workspace (nothing
+    third-party is downloaded and run after it); the policy pack's virtualenv made before the
+    pack runs."""
+    text, document = (WORKFLOWS / name).read_text(), workflow(name)
     assert "credentials_json" not in text and "GOOGLE_CREDENTIALS" not in text
-    assert "pull_request_target" not in triggers(workflow(name))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_every_action_is_pinned_by_commit_with_its_tag(name):
-    """Tags move; a commit does not. The tag stays beside it for the reader and for Dependabot
-    (.github/dependabot.yml), which moves both together."""
-    lines = [line for line in (WORKFLOWS / name).read_text().splitlines() if re.match(r"\s*-?\s*uses:", line)]
+    assert "pull_request_target" not in triggers(document)
+    lines = [line for line in text.splitlines() if re.match(r"\s*-?\s*uses:", line)]
     assert lines
     for line in lines:
         assert re.search(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40}  # v\d+\.\d+\.\d+\b", line), line
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_checkouts_leave_no_token_and_tools_are_pinned(name):
-    for job_id, job in jobs_of(name).items():
+    for job_id, job in document["jobs"].items():
+        assert 0 < job["timeout-minutes"] <= 60, job_id
         for checkout in uses(job, "actions/checkout"):
             assert checkout["with"]["persist-credentials"] is False, job_id
         for gcloud in uses(job, "google-github-actions/setup-gcloud"):
             assert re.fullmatch(r"\d+\.\d+\.\d+", gcloud["with"]["version"]), job_id  # not "latest"
         for pulumi in uses(job, "pulumi/actions"):
             assert re.fullmatch(r"\d+\.\d+\.\d+", pulumi["with"]["pulumi-version"]), job_id
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_every_job_is_bounded_and_cached(name):
-    document = workflow(name)
-    for job_id, job in document["jobs"].items():
-        assert 0 < job["timeout-minutes"] <= 60, job_id
         for setup in uses(job, "actions/setup-python"):
             assert setup["with"]["cache"] == "pip", job_id
         if pulumi_commands(job):
             (cache,) = uses(job, "actions/cache")
             assert cache["with"]["path"] == "~/.pulumi/plugins", job_id
+        steps = job["steps"]
+        for step in steps:
+            if step.get("run", "").startswith("pip "):
+                target = shlex.split(step["run"])[-1]
+                assert target.startswith("requirements") and target.endswith(".txt"), job_id
+                assert "--hash=sha256:" in (ROOT / target).read_text()
+        auth = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("google-github-actions/auth@")]
+        for step in steps[auth[0]:] if auth else []:
+            assert not step.get("run", "").startswith(("pip ", "make policy-venv")), job_id
+            assert not step.get("uses", "").startswith("actions/setup-python@"), job_id
+        packs = [i for i, s in enumerate(steps) if s.get("with", {}).get("policyPacks")]
+        if packs:
+            assert any(s.get("run") == "make policy-venv" for s in steps[:max(packs)]), job_id
     if any(uses(job, "pulumi/actions") for job in document["jobs"].values()):
         assert document["env"]["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] == "true"
 
 
-def test_every_policy_pack_job_makes_its_virtualenv_first():
-    jobs = [(name, job_id, job) for name in NAMES for job_id, job in jobs_of(name).items()
-            if any(s.get("with", {}).get("policyPacks") for s in uses(job, "pulumi/actions"))]
-    assert len(jobs) >= 6
-    for name, job_id, job in jobs:
-        steps = job["steps"]
-        at = max(i for i, s in enumerate(steps) if s.get("with", {}).get("policyPacks"))
-        assert any(s.get("run") == "make policy-venv" for s in steps[:at]), f"{name} {job_id}"
-
-
-def test_every_install_is_from_a_lock():
-    for name, job_id, step in run_steps():
-        if step["run"].startswith("pip "):
-            target = shlex.split(step["run"])[-1]
-            assert target.startswith("requirements") and target.endswith(".txt"), f"{name} {job_id}"
-            assert "--hash=sha256:" in (ROOT / target).read_text()
-
-
-def test_credentials_come_after_every_install():
-    """google-github-actions/auth writes its credentials file into the workspace: every step that
-    downloads and runs third-party code to set the job up comes before it."""
-    for name in NAMES:
-        for job_id, job in jobs_of(name).items():
-            steps = job["steps"]
-            auth = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("google-github-actions/auth@")]
-            if not auth:
-                continue
-            for step in steps[auth[0]:]:
-                assert not step.get("run", "").startswith(("pip ", "make policy-venv")), f"{name} {job_id}"
-                assert not step.get("uses", "").startswith("actions/setup-python@"), f"{name} {job_id}"
+def test_policy_packs_run_in_jobs():
+    assert len([job for name in NAMES for job in jobs_of(name).values()
+                if any(s.get("with", {}).get("policyPacks") for s in uses(job, "pulumi/actions"))]) >= 6
 
 
 # --- identities ----------------------------------------------------------------------------------
