@@ -63,29 +63,30 @@ def test_configured(runner, capsys, variables, ref, ready):
 
 # --- rollout --------------------------------------------------------------------------------------
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "HOME": str(cwd),
-                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-                               "PATH": "/usr/bin:/bin"}).stdout.strip()
+def commit(repo: Path, files: dict[str, str]) -> str:
+    """``files`` written and committed in ``repo`` (made on first use): the commit's sha."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True,
+                              env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "HOME": str(repo),
+                                   "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+                                   "PATH": "/usr/bin:/bin"}).stdout.strip()
+
+    if not repo.exists():
+        repo.mkdir()
+        git("init", "-q", "-b", "main")
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git("add", ".")
+    git("commit", "-qm", "x")
+    return git("rev-parse", "HEAD")
 
 
 def test_a_push_creates_only_the_stacks_whose_files_it_adds(tmp_path, capsys):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "Pulumi.yaml").write_text("name: x\n")
-    (repo / "Pulumi.dev.yaml").write_text("config: {}\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "one")
-    before = git(repo, "rev-parse", "HEAD")
-    (repo / "Pulumi.qa.yaml").write_text("config: {}\n")
-    (repo / "Pulumi.dev.yaml").write_text("config: {a: 1}\n")
-    (repo / "examples").mkdir()
-    (repo / "examples" / "Pulumi.demo.yaml").write_text("config: {}\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "two")
-    sha = git(repo, "rev-parse", "HEAD")
+    before = commit(repo, {"Pulumi.yaml": "name: x\n", "Pulumi.dev.yaml": "config: {}\n"})
+    sha = commit(repo, {"Pulumi.qa.yaml": "config: {}\n", "Pulumi.dev.yaml": "config: {a: 1}\n",
+                        "examples/Pulumi.demo.yaml": "config: {}\n"})
     assert ci.added_stacks("push", before, sha, repo) == ["qa"]
     assert ci.added_stacks("push", "0" * 40, sha, repo) == ["dev", "qa"]
     assert ci.added_stacks("push", "f" * 40, sha, repo) == []
@@ -243,6 +244,19 @@ def test_report_text():
 
 
 @contextmanager
+def serve(handler: type[BaseHTTPRequestHandler]):
+    """A local HTTP server answering with ``handler``: its base URL."""
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def github_api(responses: dict[tuple[str, str], object] | None = None):
     """A local GitHub REST stand-in: (method, path without query) -> JSON body."""
     requests: list[tuple[str, str, object]] = []
@@ -264,17 +278,8 @@ def github_api(responses: dict[tuple[str, str], object] | None = None):
 
         do_GET = do_POST = do_PATCH = do_PUT = handle_one
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield ci.GitHub(f"http://127.0.0.1:{server.server_address[1]}", "acme/istio-envs", "test-token"), requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(Handler) as base:
+        yield ci.GitHub(base, "acme/istio-envs", "test-token"), requests
 
 
 def test_publish_opens_assigns_comments_and_closes():
@@ -297,11 +302,7 @@ def test_publish_opens_assigns_comments_and_closes():
 
 def test_the_schedule_is_kept_alive_before_it_lapses(tmp_path):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "f").write_text("x")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "one")
+    commit(repo, {"f": "x"})
     later = datetime.now(timezone.utc) + timedelta(days=50)
     assert ci.last_commit_age_days(repo, later) == 50
     with github_api() as (github, requests):
@@ -541,19 +542,10 @@ def test_the_network_function_answers_every_status_with_lower_case_headers():
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve(Handler) as base:
         status, headers, _ = ci.http_fetch("HEAD", f"{base}/v2/x/manifests/1", {})
         assert status == 401 and headers["www-authenticate"] == 'Bearer realm="r"'
         assert ci.http_fetch("HEAD", f"{base}/ok", {})[0] == 200
-    finally:
-        server.shutdown()
-        server.server_close()
     with pytest.raises(OSError):
         ci.http_fetch("HEAD", base + "/gone", {})
 
