@@ -123,7 +123,7 @@ def stack_ownership(project_dir: Path) -> StackOwnership:
         raise pulumi.RunError(f"{STACK_FILE}: {err}") from None
     acme = any(isinstance(tls := stacks[o].config.get("istio-envs:platform", {}).get("tls"), dict)
                and tls.get("source") == "acme" for o in stacks.owners)
-    return StackOwnership(platform=tuple(platform_stacks(stacks)), owners=tuple(stacks.owners), acme=acme)
+    return StackOwnership(platform=tuple(platform_stacks(stacks)), acme=acme)
 
 
 ownership = stack_ownership(REPOSITORY)

@@ -1,28 +1,11 @@
 """The CI identities: GitHub's OIDC token, exchanged through Workload Identity Federation, for one
-service account per job kind. No JSON key exists anywhere.
+service account per job kind; no JSON key exists anywhere (the model: docs/identities.md). Who may
+become whom is decided here, in Google Cloud, not in the workflows: a pull request can rewrite any
+workflow file, so a rule that lives only in YAML is no rule.
 
-Who may become whom is decided here, in Google Cloud, not in the workflows: a pull request can
-rewrite any workflow file, so a rule that lives only in YAML is no rule.
-
-- The pool's GitHub provider admits only tokens of one repository (its numeric ids, which are
-  never re-used: google-github-actions/auth docs/SECURITY_CONSIDERATIONS.md), and refuses a token
-  that names a deploying GitHub environment from the wrong ref (``attribute_condition``):
-  ``platform`` and ``environments`` from main only, ``preview-environments`` from a pull
-  request's merge ref only.
-- Each service account is bound (``roles/iam.workloadIdentityUser``) to principal sets of mapped
-  attributes: ``preview`` to runs of main and to pull_request events (``attribute.trigger``; a
-  push to another branch, or a workflow_dispatch from one, gets nothing); each deploying
-  identity only to tokens of a job bound to its GitHub environment (whose required reviewers
-  and branch rule then gate it).
-- What each may write in the state bucket is an allow-list of its own stacks' objects
-  (``writable_condition``); which stacks are whose comes from the stack files
-  (components/stackset.py) by the rule deploy.yml routes by (tools/ci.py ``deployer``).
-- Secrets are under three keys: the owners' (``stack-secrets``), the attached stacks'
-  (``environment-secrets``) and the per-pull-request stacks' (``preview-environment-secrets``).
-  Updating a stack only decrypts its data key; creating one also encrypts a new one.
-
-GitHub's token claims (``sub``, ``ref``, ``event_name``, ``repository_id``, ...) are documented in
-"About security hardening with OpenID Connect"; the ``sub`` of a job bound to an environment is
+The provider admits one repository's tokens, by its numeric ids, which are never re-used
+(google-github-actions/auth docs/SECURITY_CONSIDERATIONS.md). GitHub's token claims are documented
+in "About security hardening with OpenID Connect": the ``sub`` of a job bound to an environment is
 ``repo:<owner>/<repo>:environment:<name>``, of any other pull-request job
 ``repo:<owner>/<repo>:pull_request``, else ``repo:<owner>/<repo>:ref:<ref>``.
 """
@@ -47,13 +30,11 @@ NO_ENVIRONMENT = "none"
 # attribute.trigger: what started the run. Only these two reach the preview identity: main's own
 # (reviewed) workflows, and pull_request events (a pull request exists and its checks show it).
 TRIGGER_MAIN, TRIGGER_PULL_REQUEST, TRIGGER_OTHER = "main", "pull_request", "other"
-# Pulumi project names whose state sits in the bucket (Pulumi.yaml, bootstrap/Pulumi.yaml).
+# The program's Pulumi project (Pulumi.yaml), whose stacks' state the deployers write.
 PROGRAM_PROJECT = "istio-envs"
-BOOTSTRAP_PROJECT = "istio-envs-bootstrap"
-# The only project-level roles an owner stack grants (its node service account's): the platform
-# identity may add or remove bindings of these roles and of no other (tests/test_bootstrap.py
-# derives the set from the owner stacks' previews).
-# The node service account's two roles, and environment owners' cluster credentials.
+# The only project-level roles an owner stack grants (its node service account's two, and
+# environment owners' cluster credentials): the platform identity may add or remove bindings of
+# these and of no other (tests/test_bootstrap.py derives the set from the owner stacks' previews).
 DELEGATED_PROJECT_ROLES = ("roles/artifactregistry.reader", "roles/container.clusterViewer",
                            "roles/container.defaultNodeServiceAccount")
 # The KMS keys (state_backend.py) by the kind of stack that is created with them.
@@ -76,7 +57,6 @@ class StackOwnership:
 
     platform: tuple[str, ...]
     """Owner stacks and the attached stacks that write into the gateway namespace (MUTUAL)."""
-    owners: tuple[str, ...]
     acme: bool
     """An owner uses tls.source acme (its DNS-01 custom role needs role administration)."""
 

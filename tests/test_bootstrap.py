@@ -246,7 +246,7 @@ def test_each_identity_writes_exactly_its_own_stacks_state(backend):
 def test_a_mutual_stack_is_the_platform_identitys_alone(tmp_path):
     """The confused deputy: were a MUTUAL stack's state writable by the environment identity, the
     platform identity would apply what it planted. Derived from the files, not from `platforms`."""
-    ownership = ci_identities.StackOwnership(platform=("mtls", "partner"), owners=("mtls",), acme=False)
+    ownership = ci_identities.StackOwnership(platform=("mtls", "partner"), acme=False)
     bucket = "b"
     env = ci_identities.writable_condition("environments", bucket, ownership)
     plat = ci_identities.writable_condition("platform", bucket, ownership)
