@@ -13,7 +13,7 @@ from ci_identity import backend_plan, cel_eval, iam_condition
 from conftest import ATTACHED_STACKS, OWNER, ROOT, of_type, one
 
 from components.stackset import StackSet, stack_folders
-from preview import locate_stack, preview_stack
+from preview import locate_stack
 from preview.engine import run_program
 from tools.ci import platform_stacks
 
@@ -28,7 +28,6 @@ STATE = "projects/_/buckets/acme-nonprod-pulumi-state/objects/.pulumi"
 @pytest.fixture(scope="module")
 def backend(build_dir):
     assert locate_stack("backend") == BOOTSTRAP
-    preview_stack("backend", BOOTSTRAP, build_dir)
     return backend_plan(build_dir)
 
 
