@@ -139,13 +139,6 @@ def test_rollout_updates_creates_and_skips(tmp_path, runner, capsys):
     assert "::warning title=Stack uat skipped::" in capsys.readouterr().out
 
 
-def test_deployer_follows_the_stack_files():
-    shipped = StackSet.load(ROOT)
-    assert ci.platform_stacks(shipped) == shipped.owners
-    mutual = StackSet.load(ROOT / "examples" / "mutual")
-    assert ci.deployer(mutual["partner"]) == ci.PLATFORM and ci.deployer(mutual["web"]) == ci.ENVIRONMENTS
-
-
 def test_a_stack_file_may_not_take_a_pull_request_name(tmp_path):
     project = write_project(tmp_path, lambda files: files.update({"Pulumi.pr-3.yaml": ATTACHED}))
     with pytest.raises(ci.CiError, match="Pulumi.pr-3.yaml"):
