@@ -80,62 +80,62 @@ class Grant:
     why: str
 
 
-# Project-level roles of each identity, each with its reason. The bucket, key, zone, cluster and
-# service-account grants are made on those resources alone (below and in platform_access.py).
-PROJECT_ROLES: dict[str, tuple[Grant, ...]] = {
+@dataclass(frozen=True)
+class Identity:
+    """One CI service account, and everything it is granted beyond the state bucket."""
+
+    account_id: str
+    description: str
+    roles: tuple[Grant, ...]
+    """Project-level roles, each with its reason. The bucket, key, zone, cluster and
+    service-account grants are made on those resources alone (below and in platform_access.py)."""
+    keys: Mapping[str, str]
+    """Key kind -> ``D`` (decrypts) or ``E`` (also encrypts: creates stacks). Every stack an
+    identity previews or updates needs its own key and, for an attached stack, its owner's: a
+    StackReference reads the owner's outputs, and the owner's kubeconfig output is a secret."""
+    principals: tuple[tuple[str, str], ...]
+    """(mapped attribute, value) of each principal set bound to it (attribute_mapping)."""
+
+
+CLUSTER_VIEWER = Grant("roles/container.clusterViewer", "finding the cluster and connecting to its DNS "
+                       "endpoint; no Kubernetes object through IAM, so RBAC alone decides")
+IDENTITIES: dict[str, Identity] = {
     # Pull requests and the daily drift check: `pulumi preview`, which reads and never writes.
-    "preview": (
-        Grant("roles/container.viewer", "the cluster and its Kubernetes objects, read-only through the "
-              "DNS endpoint (not Secrets); a dry run it may not make falls back to a client-side diff"),
-        Grant("roles/dns.reader", "the zone lookups a preview makes (getManagedZone, getKeys for the DS "
-              "record)"),
-    ),
+    "preview": Identity(
+        "istio-envs-preview", "pulumi preview in pull requests and the daily drift check: reads, never writes", (
+            Grant("roles/container.viewer", "the cluster and its Kubernetes objects, read-only through the "
+                  "DNS endpoint (not Secrets); a dry run it may not make falls back to a client-side diff"),
+            Grant("roles/dns.reader", "the zone lookups a preview makes (getManagedZone, getKeys for the DS "
+                  "record)")),
+        {OWNER_KEY: "D", ENVIRONMENT_KEY: "D"}, (("trigger", TRIGGER_MAIN), ("trigger", TRIGGER_PULL_REQUEST))),
     # The owner stacks (cluster, mesh, zone, certificate, gateway) and attached stacks whose
     # environment writes into the gateway namespace (MUTUAL). No service-account role at the
     # project: it acts as the node account and administers the DNS-01 account on those two
     # accounts alone (platform_access.py), so it can become no other service account.
-    "platform": (
-        Grant("roles/container.admin", "the cluster and node pool, and every Kubernetes object through "
-              "the DNS endpoint (cluster-admin)"),
-        Grant("roles/compute.networkAdmin", "the VPC, subnet, router, Cloud NAT and the reserved ingress IP"),
-        Grant("roles/compute.securityAdmin", "the firewall rule that lets the control plane reach "
-              "istiod's webhook"),
-        Grant("roles/dns.admin", "the managed zone with DNSSEC, its records, and zone-level IAM (the "
-              "acme DNS-01 grant)"),
-        Grant("roles/binaryauthorization.policyEditor", "the Binary Authorization policy"),
-    ),
+    "platform": Identity(
+        "istio-envs-platform", "pulumi up of the owner stacks (GitHub environment platform)", (
+            Grant("roles/container.admin", "the cluster and node pool, and every Kubernetes object through "
+                  "the DNS endpoint (cluster-admin)"),
+            Grant("roles/compute.networkAdmin", "the VPC, subnet, router, Cloud NAT and the reserved ingress IP"),
+            Grant("roles/compute.securityAdmin", "the firewall rule that lets the control plane reach "
+                  "istiod's webhook"),
+            Grant("roles/dns.admin", "the managed zone with DNSSEC, its records, and zone-level IAM (the "
+                  "acme DNS-01 grant)"),
+            Grant("roles/binaryauthorization.policyEditor", "the Binary Authorization policy")),
+        {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"}, (("environment", PLATFORM),)),
     # Attached stacks: their namespaces and A records only; Kubernetes RBAC, not IAM, decides what
     # it may touch in the cluster (platform_access.py).
-    "environments": (
-        Grant("roles/container.clusterViewer", "finding the cluster and connecting to its DNS endpoint; "
-              "no Kubernetes object through IAM, so RBAC alone decides"),
-    ),
+    "environments": Identity(
+        "istio-envs-environments", "pulumi up of attached stacks (GitHub environment environments)",
+        (CLUSTER_VIEWER,), {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"}, (("environment", ENVIRONMENTS),)),
     # Per-pull-request stacks: pr-* namespaces and their A records (platform_access.py).
-    "preview-environments": (
-        Grant("roles/container.clusterViewer", "finding the cluster and connecting to its DNS endpoint; "
-              "no Kubernetes object through IAM, so RBAC alone decides"),
-    ),
+    "preview-environments": Identity(
+        "istio-envs-pr-environments", "pulumi up of per-pull-request stacks (GitHub environment "
+        "preview-environments)", (CLUSTER_VIEWER,), {OWNER_KEY: "D", PREVIEW_ENVIRONMENT_KEY: "E"},
+        (("environment", PREVIEW_ENVIRONMENTS),)),
 }
 # Only where an owner uses tls.source acme: its DNS-01 custom role (components/cert_manager.py).
 ACME_ROLE = Grant("roles/iam.roleAdmin", "the DNS-01 custom role of the acme certificate source")
-
-ACCOUNT_IDS = {"preview": "istio-envs-preview", "platform": "istio-envs-platform",
-               "environments": "istio-envs-environments", "preview-environments": "istio-envs-pr-environments"}
-DESCRIPTIONS = {
-    "preview": "pulumi preview in pull requests and the daily drift check: reads, never writes",
-    "platform": "pulumi up of the owner stacks (GitHub environment platform)",
-    "environments": "pulumi up of attached stacks (GitHub environment environments)",
-    "preview-environments": "pulumi up of per-pull-request stacks (GitHub environment preview-environments)",
-}
-# Who decrypts (D) or also encrypts (E: creates stacks) under which key. Every stack an identity
-# previews or updates needs its own key and, for an attached stack, its owner's: a StackReference
-# reads the owner's outputs, and the owner's kubeconfig output is a secret.
-KEY_ROLES = {
-    "preview": {OWNER_KEY: "D", ENVIRONMENT_KEY: "D"},
-    "platform": {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"},
-    "environments": {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"},
-    "preview-environments": {OWNER_KEY: "D", PREVIEW_ENVIRONMENT_KEY: "E"},
-}
 KMS_ROLE = {"D": "roles/cloudkms.cryptoKeyDecrypter", "E": "roles/cloudkms.cryptoKeyEncrypterDecrypter"}
 
 
@@ -176,17 +176,6 @@ def attribute_condition(repo: GitHubRepository) -> str:
             f" && (attribute.environment != '{ENVIRONMENTS}' || assertion.ref == '{MAIN_REF}')"
             f" && (attribute.environment != '{PREVIEW_ENVIRONMENTS}'"
             " || (assertion.ref.startsWith('refs/pull/') && assertion.event_name == 'pull_request'))")
-
-
-def members(pool_name: str, repo: GitHubRepository) -> dict[str, tuple[str, ...]]:
-    """Each identity's principal sets."""
-    return {
-        "preview": (principal_set(pool_name, "trigger", TRIGGER_MAIN),
-                    principal_set(pool_name, "trigger", TRIGGER_PULL_REQUEST)),
-        "platform": (principal_set(pool_name, "environment", PLATFORM),),
-        "environments": (principal_set(pool_name, "environment", ENVIRONMENTS),),
-        "preview-environments": (principal_set(pool_name, "environment", PREVIEW_ENVIRONMENTS),),
-    }
 
 
 FOLDERS = ("stacks", "history", "backups")
@@ -244,7 +233,7 @@ def delegated_grants_condition(roles: tuple[str, ...]) -> str:
 
 
 def project_roles(identity: str, stacks: StackOwnership) -> tuple[Grant, ...]:
-    return PROJECT_ROLES[identity] + ((ACME_ROLE,) if identity == "platform" and stacks.acme else ())
+    return IDENTITIES[identity].roles + ((ACME_ROLE,) if identity == "platform" and stacks.acme else ())
 
 
 class CiIdentities(pulumi.ComponentResource):
@@ -270,20 +259,19 @@ class CiIdentities(pulumi.ComponentResource):
 
         self.accounts: dict[str, serviceaccount.Account] = {}
         self.emails: dict[str, pulumi.Output[str]] = {}
-        for identity, description in DESCRIPTIONS.items():
+        for identity, spec in IDENTITIES.items():
             account = serviceaccount.Account(
-                f"{name}-{identity}", account_id=ACCOUNT_IDS[identity], project=args.identity_project,
-                display_name=f"istio-envs CI: {identity}", description=description, opts=child)
+                f"{name}-{identity}", account_id=spec.account_id, project=args.identity_project,
+                display_name=f"istio-envs CI: {identity}", description=spec.description, opts=child)
             self.accounts[identity] = account
             self.emails[identity] = account.email
-            sets = pool.name.apply(lambda p: members(p, repo))
-            for index in range(len(members("pool", repo)[identity])):
+            for index, (attribute, value) in enumerate(spec.principals):
                 serviceaccount.IAMMember(
                     f"{name}-{identity}-federation" + (f"-{index}" if index else ""),
                     service_account_id=pulumi.Output.concat("projects/", args.identity_project,
                                                             "/serviceAccounts/", account.email),
                     role="roles/iam.workloadIdentityUser",
-                    member=sets.apply(lambda m, i=identity, n=index: m[i][n]), opts=child)
+                    member=pool.name.apply(lambda p, a=attribute, v=value: principal_set(p, a, v)), opts=child)
             for grant in project_roles(identity, args.stacks):
                 projects.IAMMember(f"{name}-{identity}-{grant.role.removeprefix('roles/')}",
                                    project=args.project, role=grant.role,
@@ -312,7 +300,7 @@ class CiIdentities(pulumi.ComponentResource):
                     condition={"title": f"{identity}: its own stacks' state only",
                                "expression": condition.apply(lambda c: c or "false")},
                     opts=child)
-            for kind, access in KEY_ROLES[identity].items():
+            for kind, access in IDENTITIES[identity].keys.items():
                 kms.CryptoKeyIAMMember(
                     f"{name}-{identity}-secrets" + ("" if kind == OWNER_KEY else f"-{kind}"),
                     crypto_key_id=args.keys[kind], member=_member(account), role=KMS_ROLE[access], opts=child)
