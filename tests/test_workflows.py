@@ -322,42 +322,45 @@ def test_forks_get_the_offline_checks_and_no_credentials():
     jobs = jobs_of("pull-request.yml")
     ids = ["test", "offline-preview", "revision-diff", "comment", "real-stacks"]
     configured = {"vars": {"PULUMI_BACKEND_URL": "gs://state"}}
-    fork = dict(zip(ids, job_runs(jobs, ids, context("pull_request", pull_request_event(fork=True), **configured)), strict=True))
+    runs = job_runs(jobs, ids, context("pull_request", pull_request_event(fork=True), **configured),
+                    context("pull_request", pull_request_event(), **configured),
+                    context("pull_request", pull_request_event()))
+    fork, own, unconfigured = (dict(zip(ids, runs[i:i + len(ids)], strict=True)) for i in range(0, len(runs), len(ids)))
     assert fork == {"test": True, "offline-preview": True, "revision-diff": True, "comment": False, "real-stacks": False}
     assert all(jobs[j].get("permissions", {}).get("id-token") != "write" for j, runs in fork.items() if runs)
-    own = job_runs(jobs, ["real-stacks", "comment"], context("pull_request", pull_request_event(), **configured))
-    assert own == [True, True]
-    assert job_runs(jobs, ["real-stacks"], context("pull_request", pull_request_event())) == [False]
+    assert (own["real-stacks"], own["comment"], unconfigured["real-stacks"]) == (True, True, False)
 
 
-@pytest.mark.parametrize("event, expected", [
-    (pull_request_event("labeled", ("preview-env",), "preview-env"), {"up"}),
-    (pull_request_event("synchronize", ("preview-env",)), {"up"}),
-    (pull_request_event("synchronize", ()), set()),
-    (pull_request_event("labeled", ("preview-env", "docs"), "docs"), set()),
-    (pull_request_event("labeled", ("preview-env",), "preview-env", fork=True), set()),
-    # The label removed before the pull request closes: torn down then, not leaked.
-    (pull_request_event("unlabeled", (), "preview-env"), {"down"}),
-    (pull_request_event("closed", ("preview-env",), state="closed"), {"down"}),
-    (pull_request_event("closed", (), state="closed"), set()),
-    (pull_request_event("closed", ("preview-env",), state="closed", fork=True), set()),
-])
-def test_preview_environment_lifecycle(event, expected):
-    jobs = jobs_of("preview-environment.yml")
-    runs = job_runs(jobs, ["up", "down"], context("pull_request", event))
-    assert {job for job, run in zip(["up", "down"], runs, strict=True) if run} == expected
+def test_preview_environment_lifecycle():
+    events = [
+        (pull_request_event("labeled", ("preview-env",), "preview-env"), {"up"}),
+        (pull_request_event("synchronize", ("preview-env",)), {"up"}),
+        (pull_request_event("synchronize", ()), set()),
+        (pull_request_event("labeled", ("preview-env", "docs"), "docs"), set()),
+        (pull_request_event("labeled", ("preview-env",), "preview-env", fork=True), set()),
+        # The label removed before the pull request closes: torn down then, not leaked.
+        (pull_request_event("unlabeled", (), "preview-env"), {"down"}),
+        (pull_request_event("closed", ("preview-env",), state="closed"), {"down"}),
+        (pull_request_event("closed", (), state="closed"), set()),
+        (pull_request_event("closed", ("preview-env",), state="closed", fork=True), set()),
+    ]
+    runs = job_runs(jobs_of("preview-environment.yml"), ["up", "down"],
+                    *(context("pull_request", event) for event, _ in events))
+    got = [{job for job, run in zip(["up", "down"], runs[2 * i:2 * i + 2], strict=True) if run}
+           for i in range(len(events))]
+    assert got == [expected for _, expected in events]
 
 
-@pytest.mark.parametrize("owner, test, runs", [
-    ("success", "success", True), ("skipped", "success", True), ("failure", "success", False),
-    ("cancelled", "success", False), ("skipped", "failure", False)])
-def test_attached_stacks_wait_for_the_owners_and_the_tests(owner, test, runs):
+def test_attached_stacks_wait_for_the_owners_and_the_tests():
     """After a cancelled owner (someone stopped a platform change half-way) nothing attached runs."""
-    jobs = jobs_of("deploy.yml")
-    needs = {"test": {"result": test}, "owner": {"result": owner},
-             "stacks": {"result": "success", "outputs": {"attached": '[{"stack": "test", "upsert": false}]',
-                                                         "gateway": '[{"stack": "partner", "upsert": false}]'}}}
-    assert job_runs(jobs, ["attached", "gateway-attached"], context("push", {}, needs=needs)) == [runs, runs]
+    cases = [("success", "success", True), ("skipped", "success", True), ("failure", "success", False),
+             ("cancelled", "success", False), ("skipped", "failure", False)]
+    stacks = {"result": "success", "outputs": {"attached": '[{"stack": "test", "upsert": false}]',
+                                               "gateway": '[{"stack": "partner", "upsert": false}]'}}
+    got = job_runs(jobs_of("deploy.yml"), ["attached", "gateway-attached"], *(
+        context("push", {}, needs={"test": {"result": test}, "owner": {"result": owner}, "stacks": stacks})
+        for owner, test, _ in cases))
+    assert got == [runs for _, _, runs in cases for _job in range(2)]
 
 
 @pytest.mark.parametrize("name", ["deploy.yml", "operations.yml"])
@@ -375,10 +378,9 @@ def test_nothing_reaches_the_backend_before_the_repository_is_configured(name):
 
     assert all(waits_for_setup(j) for j in with_token)
     ids = [j for j in jobs if "setup" in (jobs[j].get("needs") or [])]
-    for ready in ("true", "false"):
-        needs = {"setup": {"result": "success", "outputs": {"ready": ready}}}
-        got = job_runs(jobs, ids, context("schedule" if name == "operations.yml" else "push", {}, needs=needs))
-        assert got == [ready == "true"] * len(ids), (ready, ids)
+    got = job_runs(jobs, ids, *(context("schedule" if name == "operations.yml" else "push", {}, needs={
+        "setup": {"result": "success", "outputs": {"ready": ready}}}) for ready in ("true", "false")))
+    assert got == [True] * len(ids) + [False] * len(ids), ids
 
 
 def test_destroy_waits_for_its_guard():
@@ -449,10 +451,10 @@ def test_the_daily_report_runs_whatever_the_checks_did():
     jobs = jobs_of("operations.yml")
     report = jobs["report"]
     needs = {"setup": {"result": "success", "outputs": {"ready": "true"}}}
-    for stacks, drift in (("success", "failure"), ("failure", "skipped"), ("success", "skipped")):
-        got = job_runs(jobs, ["report"], context("schedule", {}, needs={
-            **needs, "stacks": {"result": stacks}, "drift": {"result": drift}}))
-        assert got == [True], (stacks, drift)
+    got = job_runs(jobs, ["report"], *(context("schedule", {}, needs={
+        **needs, "stacks": {"result": stacks}, "drift": {"result": drift}})
+        for stacks, drift in (("success", "failure"), ("failure", "skipped"), ("success", "skipped"))))
+    assert got == [True] * 3
     assert report["permissions"] == {"contents": "read", "issues": "write", "pull-requests": "read",
                                      "actions": "write"}
 
