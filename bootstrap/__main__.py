@@ -56,10 +56,10 @@ def setting(key: str, pattern: str, expected: str, default=None) -> str:
 
 
 def whole(key: str, low: int, high: int, default: int) -> int:
-    value = int(setting(key, r"[0-9]{1,5}", f"an integer from {low} to {high}", default))
+    expected = f"an integer from {low} to {high}"
+    value = int(setting(key, r"[0-9]{1,5}", expected, default))
     if not low <= value <= high:
-        raise pulumi.RunError(f"{STACK_FILE}: {NAMESPACE}:{key}: got {value}; expected an integer "
-                              f"from {low} to {high}")
+        refuse(key, value, expected)
     return value
 
 
