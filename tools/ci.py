@@ -843,7 +843,10 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=function.__doc__)
         sub.set_defaults(run=function)
         for flag in required:
-            sub.add_argument(flag, **({"required": True} if flag.startswith("--") else {}))
+            if flag.startswith("--"):
+                sub.add_argument(flag, required=True)
+            else:
+                sub.add_argument(flag)
         for key, (default, text) in optional.items():
             sub.add_argument("--" + key.replace("_", "-"), help=text,
                              **({"action": "store_true"} if default is False else {"default": default}))
