@@ -30,7 +30,7 @@ from platform_access import Platform, PlatformAccess, PlatformAccessArgs  # noqa
 from state_backend import StateBackend, StateBackendArgs  # noqa: E402
 
 from components.stackset import StackSet  # noqa: E402
-from tools.ci import PR_STACK_PREFIX, CiError, check_stack_names, platform_stacks  # noqa: E402
+from tools.ci import CiError, check_stack_names, platform_stacks  # noqa: E402
 
 NAMESPACE = "istio-envs-bootstrap"
 STACK_FILE = f"Pulumi.{pulumi.get_stack()}.yaml"
@@ -56,10 +56,10 @@ def setting(key: str, pattern: str, expected: str, default=None) -> str:
 
 
 def whole(key: str, low: int, high: int, default: int) -> int:
-    value = int(setting(key, r"[0-9]{1,5}", f"an integer from {low} to {high}", default))
+    expected = f"an integer from {low} to {high}"
+    value = int(setting(key, r"[0-9]{1,5}", expected, default))
     if not low <= value <= high:
-        raise pulumi.RunError(f"{STACK_FILE}: {NAMESPACE}:{key}: got {value}; expected an integer "
-                              f"from {low} to {high}")
+        refuse(key, value, expected)
     return value
 
 
@@ -123,8 +123,7 @@ def stack_ownership(project_dir: Path) -> StackOwnership:
         raise pulumi.RunError(f"{STACK_FILE}: {err}") from None
     acme = any(isinstance(tls := stacks[o].config.get("istio-envs:platform", {}).get("tls"), dict)
                and tls.get("source") == "acme" for o in stacks.owners)
-    return StackOwnership(platform=tuple(platform_stacks(stacks)), owners=tuple(stacks.owners), acme=acme,
-                          pr_prefix=PR_STACK_PREFIX)
+    return StackOwnership(platform=tuple(platform_stacks(stacks)), acme=acme)
 
 
 ownership = stack_ownership(REPOSITORY)

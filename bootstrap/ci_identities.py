@@ -1,28 +1,11 @@
 """The CI identities: GitHub's OIDC token, exchanged through Workload Identity Federation, for one
-service account per job kind. No JSON key exists anywhere.
+service account per job kind; no JSON key exists anywhere (the model: docs/identities.md). Who may
+become whom is decided here, in Google Cloud, not in the workflows: a pull request can rewrite any
+workflow file, so a rule that lives only in YAML is no rule.
 
-Who may become whom is decided here, in Google Cloud, not in the workflows: a pull request can
-rewrite any workflow file, so a rule that lives only in YAML is no rule.
-
-- The pool's GitHub provider admits only tokens of one repository (its numeric ids, which are
-  never re-used: google-github-actions/auth docs/SECURITY_CONSIDERATIONS.md), and refuses a token
-  that names a deploying GitHub environment from the wrong ref (``attribute_condition``):
-  ``platform`` and ``environments`` from main only, ``preview-environments`` from a pull
-  request's merge ref only.
-- Each service account is bound (``roles/iam.workloadIdentityUser``) to principal sets of mapped
-  attributes: ``preview`` to runs of main and to pull_request events (``attribute.trigger``; a
-  push to another branch, or a workflow_dispatch from one, gets nothing); each deploying
-  identity only to tokens of a job bound to its GitHub environment (whose required reviewers
-  and branch rule then gate it).
-- What each may write in the state bucket is an allow-list of its own stacks' objects
-  (``writable_condition``); which stacks are whose comes from the stack files
-  (components/stackset.py) by the rule deploy.yml routes by (tools/ci.py ``deployer``).
-- Secrets are under three keys: the owners' (``stack-secrets``), the attached stacks'
-  (``environment-secrets``) and the per-pull-request stacks' (``preview-environment-secrets``).
-  Updating a stack only decrypts its data key; creating one also encrypts a new one.
-
-GitHub's token claims (``sub``, ``ref``, ``event_name``, ``repository_id``, ...) are documented in
-"About security hardening with OpenID Connect"; the ``sub`` of a job bound to an environment is
+The provider admits one repository's tokens, by its numeric ids, which are never re-used
+(google-github-actions/auth docs/SECURITY_CONSIDERATIONS.md). GitHub's token claims are documented
+in "About security hardening with OpenID Connect": the ``sub`` of a job bound to an environment is
 ``repo:<owner>/<repo>:environment:<name>``, of any other pull-request job
 ``repo:<owner>/<repo>:pull_request``, else ``repo:<owner>/<repo>:ref:<ref>``.
 """
@@ -35,27 +18,23 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import iam, kms, projects, serviceaccount, storage
 
+# The GitHub environments the deploying jobs are bound to, main's ref and the per-pull-request
+# stacks' names: one home, which the workflows' commands use too.
+from tools.ci import ENVIRONMENTS, MAIN_REF, PLATFORM, PR_STACK_PREFIX, PREVIEW_ENVIRONMENTS
+
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 POOL_ID = "github"
 PROVIDER_ID = "github-actions"
-# The GitHub environments the deploying jobs are bound to (.github/workflows/*.yml and tools/ci.py
-# use the same names).
-PLATFORM_ENVIRONMENT = "platform"
-ENVIRONMENTS_ENVIRONMENT = "environments"
-PREVIEW_ENVIRONMENTS_ENVIRONMENT = "preview-environments"
-DEPLOYING_ENVIRONMENTS = (PLATFORM_ENVIRONMENT, ENVIRONMENTS_ENVIRONMENT, PREVIEW_ENVIRONMENTS_ENVIRONMENT)
+DEPLOYING_ENVIRONMENTS = (PLATFORM, ENVIRONMENTS, PREVIEW_ENVIRONMENTS)
 NO_ENVIRONMENT = "none"
-MAIN = "refs/heads/main"
 # attribute.trigger: what started the run. Only these two reach the preview identity: main's own
 # (reviewed) workflows, and pull_request events (a pull request exists and its checks show it).
 TRIGGER_MAIN, TRIGGER_PULL_REQUEST, TRIGGER_OTHER = "main", "pull_request", "other"
-# Pulumi project names whose state sits in the bucket (Pulumi.yaml, bootstrap/Pulumi.yaml).
+# The program's Pulumi project (Pulumi.yaml), whose stacks' state the deployers write.
 PROGRAM_PROJECT = "istio-envs"
-BOOTSTRAP_PROJECT = "istio-envs-bootstrap"
-# The only project-level roles an owner stack grants (its node service account's): the platform
-# identity may add or remove bindings of these roles and of no other (tests/test_bootstrap.py
-# derives the set from the owner stacks' previews).
-# The node service account's two roles, and environment owners' cluster credentials.
+# The only project-level roles an owner stack grants (its node service account's two, and
+# environment owners' cluster credentials): the platform identity may add or remove bindings of
+# these and of no other (tests/test_bootstrap.py derives the set from the owner stacks' previews).
 DELEGATED_PROJECT_ROLES = ("roles/artifactregistry.reader", "roles/container.clusterViewer",
                            "roles/container.defaultNodeServiceAccount")
 # The KMS keys (state_backend.py) by the kind of stack that is created with them.
@@ -78,11 +57,8 @@ class StackOwnership:
 
     platform: tuple[str, ...]
     """Owner stacks and the attached stacks that write into the gateway namespace (MUTUAL)."""
-    owners: tuple[str, ...]
     acme: bool
     """An owner uses tls.source acme (its DNS-01 custom role needs role administration)."""
-    pr_prefix: str
-    """Per-pull-request stacks' names start with it."""
 
 
 @dataclass(frozen=True)
@@ -104,62 +80,62 @@ class Grant:
     why: str
 
 
-# Project-level roles of each identity, each with its reason. The bucket, key, zone, cluster and
-# service-account grants are made on those resources alone (below and in platform_access.py).
-PROJECT_ROLES: dict[str, tuple[Grant, ...]] = {
+@dataclass(frozen=True)
+class Identity:
+    """One CI service account, and everything it is granted beyond the state bucket."""
+
+    account_id: str
+    description: str
+    roles: tuple[Grant, ...]
+    """Project-level roles, each with its reason. The bucket, key, zone, cluster and
+    service-account grants are made on those resources alone (below and in platform_access.py)."""
+    keys: Mapping[str, str]
+    """Key kind -> ``D`` (decrypts) or ``E`` (also encrypts: creates stacks). Every stack an
+    identity previews or updates needs its own key and, for an attached stack, its owner's: a
+    StackReference reads the owner's outputs, and the owner's kubeconfig output is a secret."""
+    principals: tuple[tuple[str, str], ...]
+    """(mapped attribute, value) of each principal set bound to it (attribute_mapping)."""
+
+
+CLUSTER_VIEWER = Grant("roles/container.clusterViewer", "finding the cluster and connecting to its DNS "
+                       "endpoint; no Kubernetes object through IAM, so RBAC alone decides")
+IDENTITIES: dict[str, Identity] = {
     # Pull requests and the daily drift check: `pulumi preview`, which reads and never writes.
-    "preview": (
-        Grant("roles/container.viewer", "the cluster and its Kubernetes objects, read-only through the "
-              "DNS endpoint (not Secrets); a dry run it may not make falls back to a client-side diff"),
-        Grant("roles/dns.reader", "the zone lookups a preview makes (getManagedZone, getKeys for the DS "
-              "record)"),
-    ),
+    "preview": Identity(
+        "istio-envs-preview", "pulumi preview in pull requests and the daily drift check: reads, never writes", (
+            Grant("roles/container.viewer", "the cluster and its Kubernetes objects, read-only through the "
+                  "DNS endpoint (not Secrets); a dry run it may not make falls back to a client-side diff"),
+            Grant("roles/dns.reader", "the zone lookups a preview makes (getManagedZone, getKeys for the DS "
+                  "record)")),
+        {OWNER_KEY: "D", ENVIRONMENT_KEY: "D"}, (("trigger", TRIGGER_MAIN), ("trigger", TRIGGER_PULL_REQUEST))),
     # The owner stacks (cluster, mesh, zone, certificate, gateway) and attached stacks whose
     # environment writes into the gateway namespace (MUTUAL). No service-account role at the
     # project: it acts as the node account and administers the DNS-01 account on those two
     # accounts alone (platform_access.py), so it can become no other service account.
-    "platform": (
-        Grant("roles/container.admin", "the cluster and node pool, and every Kubernetes object through "
-              "the DNS endpoint (cluster-admin)"),
-        Grant("roles/compute.networkAdmin", "the VPC, subnet, router, Cloud NAT and the reserved ingress IP"),
-        Grant("roles/compute.securityAdmin", "the firewall rule that lets the control plane reach "
-              "istiod's webhook"),
-        Grant("roles/dns.admin", "the managed zone with DNSSEC, its records, and zone-level IAM (the "
-              "acme DNS-01 grant)"),
-        Grant("roles/binaryauthorization.policyEditor", "the Binary Authorization policy"),
-    ),
+    "platform": Identity(
+        "istio-envs-platform", "pulumi up of the owner stacks (GitHub environment platform)", (
+            Grant("roles/container.admin", "the cluster and node pool, and every Kubernetes object through "
+                  "the DNS endpoint (cluster-admin)"),
+            Grant("roles/compute.networkAdmin", "the VPC, subnet, router, Cloud NAT and the reserved ingress IP"),
+            Grant("roles/compute.securityAdmin", "the firewall rule that lets the control plane reach "
+                  "istiod's webhook"),
+            Grant("roles/dns.admin", "the managed zone with DNSSEC, its records, and zone-level IAM (the "
+                  "acme DNS-01 grant)"),
+            Grant("roles/binaryauthorization.policyEditor", "the Binary Authorization policy")),
+        {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"}, (("environment", PLATFORM),)),
     # Attached stacks: their namespaces and A records only; Kubernetes RBAC, not IAM, decides what
     # it may touch in the cluster (platform_access.py).
-    "environments": (
-        Grant("roles/container.clusterViewer", "finding the cluster and connecting to its DNS endpoint; "
-              "no Kubernetes object through IAM, so RBAC alone decides"),
-    ),
+    "environments": Identity(
+        "istio-envs-environments", "pulumi up of attached stacks (GitHub environment environments)",
+        (CLUSTER_VIEWER,), {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"}, (("environment", ENVIRONMENTS),)),
     # Per-pull-request stacks: pr-* namespaces and their A records (platform_access.py).
-    "preview-environments": (
-        Grant("roles/container.clusterViewer", "finding the cluster and connecting to its DNS endpoint; "
-              "no Kubernetes object through IAM, so RBAC alone decides"),
-    ),
+    "preview-environments": Identity(
+        "istio-envs-pr-environments", "pulumi up of per-pull-request stacks (GitHub environment "
+        "preview-environments)", (CLUSTER_VIEWER,), {OWNER_KEY: "D", PREVIEW_ENVIRONMENT_KEY: "E"},
+        (("environment", PREVIEW_ENVIRONMENTS),)),
 }
 # Only where an owner uses tls.source acme: its DNS-01 custom role (components/cert_manager.py).
 ACME_ROLE = Grant("roles/iam.roleAdmin", "the DNS-01 custom role of the acme certificate source")
-
-ACCOUNT_IDS = {"preview": "istio-envs-preview", "platform": "istio-envs-platform",
-               "environments": "istio-envs-environments", "preview-environments": "istio-envs-pr-environments"}
-DESCRIPTIONS = {
-    "preview": "pulumi preview in pull requests and the daily drift check: reads, never writes",
-    "platform": "pulumi up of the owner stacks (GitHub environment platform)",
-    "environments": "pulumi up of attached stacks (GitHub environment environments)",
-    "preview-environments": "pulumi up of per-pull-request stacks (GitHub environment preview-environments)",
-}
-# Who decrypts (D) or also encrypts (E: creates stacks) under which key. Every stack an identity
-# previews or updates needs its own key and, for an attached stack, its owner's: a StackReference
-# reads the owner's outputs, and the owner's kubeconfig output is a secret.
-KEY_ROLES = {
-    "preview": {OWNER_KEY: "D", ENVIRONMENT_KEY: "D"},
-    "platform": {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"},
-    "environments": {OWNER_KEY: "D", ENVIRONMENT_KEY: "E"},
-    "preview-environments": {OWNER_KEY: "D", PREVIEW_ENVIRONMENT_KEY: "E"},
-}
 KMS_ROLE = {"D": "roles/cloudkms.cryptoKeyDecrypter", "E": "roles/cloudkms.cryptoKeyEncrypterDecrypter"}
 
 
@@ -184,7 +160,7 @@ def attribute_mapping(repo: GitHubRepository) -> dict[str, str]:
         "attribute.ref": "assertion.ref",
         "attribute.environment": environment,
         "attribute.trigger": (f"assertion.event_name == 'pull_request' ? '{TRIGGER_PULL_REQUEST}' : "
-                              f"assertion.ref == '{MAIN}' ? '{TRIGGER_MAIN}' : '{TRIGGER_OTHER}'"),
+                              f"assertion.ref == '{MAIN_REF}' ? '{TRIGGER_MAIN}' : '{TRIGGER_OTHER}'"),
     }
 
 
@@ -196,21 +172,10 @@ def attribute_condition(repo: GitHubRepository) -> str:
     their settings slip."""
     return (f"assertion.repository_id == '{repo.id}' && assertion.repository_owner_id == '{repo.owner_id}'"
             f" && assertion.sub.startsWith('repo:{repo.name}:')"
-            f" && (attribute.environment != '{PLATFORM_ENVIRONMENT}' || assertion.ref == '{MAIN}')"
-            f" && (attribute.environment != '{ENVIRONMENTS_ENVIRONMENT}' || assertion.ref == '{MAIN}')"
-            f" && (attribute.environment != '{PREVIEW_ENVIRONMENTS_ENVIRONMENT}'"
+            f" && (attribute.environment != '{PLATFORM}' || assertion.ref == '{MAIN_REF}')"
+            f" && (attribute.environment != '{ENVIRONMENTS}' || assertion.ref == '{MAIN_REF}')"
+            f" && (attribute.environment != '{PREVIEW_ENVIRONMENTS}'"
             " || (assertion.ref.startsWith('refs/pull/') && assertion.event_name == 'pull_request'))")
-
-
-def members(pool_name: str, repo: GitHubRepository) -> dict[str, tuple[str, ...]]:
-    """Each identity's principal sets."""
-    return {
-        "preview": (principal_set(pool_name, "trigger", TRIGGER_MAIN),
-                    principal_set(pool_name, "trigger", TRIGGER_PULL_REQUEST)),
-        "platform": (principal_set(pool_name, "environment", PLATFORM_ENVIRONMENT),),
-        "environments": (principal_set(pool_name, "environment", ENVIRONMENTS_ENVIRONMENT),),
-        "preview-environments": (principal_set(pool_name, "environment", PREVIEW_ENVIRONMENTS_ENVIRONMENT),),
-    }
 
 
 FOLDERS = ("stacks", "history", "backups")
@@ -251,7 +216,7 @@ def writable_condition(identity: str, bucket: str, stacks: StackOwnership) -> st
     - environments: the program's stacks except those two sets: attached stacks are added by a
       pull request with no bootstrap run in between, so they are not known here by name."""
     own = {"platform": tuple(p for s in stacks.platform for p in state_prefixes(bucket, PROGRAM_PROJECT, s)),
-           "preview-environments": state_prefixes(bucket, PROGRAM_PROJECT, stacks.pr_prefix)}
+           "preview-environments": state_prefixes(bucket, PROGRAM_PROJECT, PR_STACK_PREFIX)}
     if identity in own:
         return any_of(own[identity]) if own[identity] else "false"
     if identity == "environments":
@@ -268,7 +233,7 @@ def delegated_grants_condition(roles: tuple[str, ...]) -> str:
 
 
 def project_roles(identity: str, stacks: StackOwnership) -> tuple[Grant, ...]:
-    return PROJECT_ROLES[identity] + ((ACME_ROLE,) if identity == "platform" and stacks.acme else ())
+    return IDENTITIES[identity].roles + ((ACME_ROLE,) if identity == "platform" and stacks.acme else ())
 
 
 class CiIdentities(pulumi.ComponentResource):
@@ -294,20 +259,19 @@ class CiIdentities(pulumi.ComponentResource):
 
         self.accounts: dict[str, serviceaccount.Account] = {}
         self.emails: dict[str, pulumi.Output[str]] = {}
-        for identity, description in DESCRIPTIONS.items():
+        for identity, spec in IDENTITIES.items():
             account = serviceaccount.Account(
-                f"{name}-{identity}", account_id=ACCOUNT_IDS[identity], project=args.identity_project,
-                display_name=f"istio-envs CI: {identity}", description=description, opts=child)
+                f"{name}-{identity}", account_id=spec.account_id, project=args.identity_project,
+                display_name=f"istio-envs CI: {identity}", description=spec.description, opts=child)
             self.accounts[identity] = account
             self.emails[identity] = account.email
-            sets = pool.name.apply(lambda p: members(p, repo))
-            for index in range(len(members("pool", repo)[identity])):
+            for index, (attribute, value) in enumerate(spec.principals):
                 serviceaccount.IAMMember(
                     f"{name}-{identity}-federation" + (f"-{index}" if index else ""),
                     service_account_id=pulumi.Output.concat("projects/", args.identity_project,
                                                             "/serviceAccounts/", account.email),
                     role="roles/iam.workloadIdentityUser",
-                    member=sets.apply(lambda m, i=identity, n=index: m[i][n]), opts=child)
+                    member=pool.name.apply(lambda p, a=attribute, v=value: principal_set(p, a, v)), opts=child)
             for grant in project_roles(identity, args.stacks):
                 projects.IAMMember(f"{name}-{identity}-{grant.role.removeprefix('roles/')}",
                                    project=args.project, role=grant.role,
@@ -336,7 +300,7 @@ class CiIdentities(pulumi.ComponentResource):
                     condition={"title": f"{identity}: its own stacks' state only",
                                "expression": condition.apply(lambda c: c or "false")},
                     opts=child)
-            for kind, access in KEY_ROLES[identity].items():
+            for kind, access in IDENTITIES[identity].keys.items():
                 kms.CryptoKeyIAMMember(
                     f"{name}-{identity}-secrets" + ("" if kind == OWNER_KEY else f"-{kind}"),
                     crypto_key_id=args.keys[kind], member=_member(account), role=KMS_ROLE[access], opts=child)

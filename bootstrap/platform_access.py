@@ -29,6 +29,8 @@ from pulumi_kubernetes.admissionregistration.v1 import (
     VariableArgsDict,
 )
 
+from tools.ci import PR_STACK_PREFIX  # a per-pull-request stack's namespace is its name
+
 ENVIRONMENT_LABEL = "istio-envs/environment"
 # Namespaces of the cluster and the mesh; an environment never takes one of these names.
 PLATFORM_NAMESPACES = ("default", "istio-system", "istio-ingress", "cert-manager")
@@ -101,9 +103,6 @@ class PlatformAccessArgs:
     platform-managed objects in environment namespaces."""
     acme: bool = False
     """An owner uses tls.source acme: the platform identity administers its DNS-01 account."""
-
-
-PR_NAMESPACE_PREFIX = "pr-"
 
 
 def node_account_id(cluster: str) -> str:
@@ -217,8 +216,24 @@ def kubeconfig(cluster: str, dns_endpoint: str) -> str:
 
 
 PREVIEW_ENVIRONMENT_VALIDATION: ValidationArgsDict = {
-    "expression": f"variables.namespaceName.startsWith('{PR_NAMESPACE_PREFIX}')",
-    "message": f"the per-pull-request identity touches only namespaces named {PR_NAMESPACE_PREFIX}<number>"}
+    "expression": f"variables.namespaceName.startsWith('{PR_STACK_PREFIX}')",
+    "message": f"the per-pull-request identity touches only namespaces named {PR_STACK_PREFIX}<number>"}
+
+
+def confinement_spec(condition: str, email: pulumi.Input[str], variables: list[VariableArgsDict],
+                     validations: list[ValidationArgsDict]) -> ValidatingAdmissionPolicySpecArgsDict:
+    """Every write of one identity's user (``email``), validated; nobody else is affected, and
+    nobody can opt it out (the policy and its binding are cluster-scoped, outside its rights)."""
+    return {
+        "failure_policy": "Fail",
+        "match_constraints": {"resource_rules": [{
+            "api_groups": ["*"], "api_versions": ["*"], "resources": ["*", "*/*"],
+            "operations": ["CREATE", "UPDATE", "DELETE"]}]},
+        "match_conditions": [{"name": condition, "expression": pulumi.Output.concat(
+            "request.userInfo.username == '", email, "'")}],
+        "variables": variables,
+        "validations": validations,
+    }
 
 
 class PlatformAccess(pulumi.ComponentResource):
@@ -243,24 +258,21 @@ class PlatformAccess(pulumi.ComponentResource):
                     f"{name}-{platform.stack}-dns01-admin", role="roles/iam.serviceAccountAdmin",
                     member=platform_member,
                     service_account_id=account_name(args.project, dns01_account_id(platform.cluster)), opts=child)
-        member = pulumi.Output.concat("serviceAccount:", args.environments_email)
-        pr_member = pulumi.Output.concat("serviceAccount:", args.preview_environments_email)
         role = projects.IAMCustomRole(
             f"{name}-record-sets", project=args.project, role_id="istioEnvsRecordSets",
             title="istio-envs environment records", description="A records of attached stacks",
             permissions=list(RECORD_SET_PERMISSIONS), opts=child)
         protected = tuple(sorted({p.environment for p in args.platforms}))
+        rbac_name = "istio-envs:environment-deployer"
+        # The two environment identities: (resource name prefix, infix of their policy's name,
+        # email, what their writes must satisfy, their ClusterRoleBinding's name).
+        identities = (("", "", args.environments_email, ADMISSION_VALIDATIONS, rbac_name),
+                      ("pr-", "preview-", args.preview_environments_email,
+                       [*ADMISSION_VALIDATIONS, PREVIEW_ENVIRONMENT_VALIDATION], f"{rbac_name}:preview-environments"))
+        deployers = pulumi.Output.concat("['", args.environments_email, "', '", args.preview_environments_email,
+                                         "', '", args.platform_email, "']")
         for platform in args.platforms:
             prefix = f"{name}-{platform.stack}"
-            # Granted on the owner's zone alone: no other zone, no zone settings.
-            dns.DnsManagedZoneIamMember(f"{prefix}-records", project=args.project,
-                                        managed_zone=platform.dns_zone, role=role.name, member=member,
-                                        opts=child)
-            # Cloud DNS grants per zone, not per record: the per-pull-request identity can write
-            # every record of the zone (README, "Who can do what").
-            dns.DnsManagedZoneIamMember(f"{prefix}-pr-records", project=args.project,
-                                        managed_zone=platform.dns_zone, role=role.name, member=pr_member,
-                                        opts=child)
             cluster = container.Cluster.get(
                 f"{prefix}-cluster", f"projects/{args.project}/locations/{platform.location}/clusters/"
                 f"{platform.cluster}", project=args.project, location=platform.location,
@@ -273,71 +285,35 @@ class PlatformAccess(pulumi.ComponentResource):
                 cluster_identifier=f"{args.project}/{platform.location}/{platform.cluster}",
                 enable_server_side_apply=True, opts=child)
             on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
-            rbac_name = "istio-envs:environment-deployer"
-            cluster_role = k8s.rbac.v1.ClusterRole(
-                f"{prefix}-deployer-role", metadata={"name": rbac_name},
-                rules=deployer_rules(),
-                opts=on_cluster)
-            policy_name = "istio-envs-environment-deployer"
-            policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-                f"{prefix}-confinement", metadata={"name": policy_name},
-                spec={
-                    "failure_policy": "Fail",
-                    "match_constraints": {"resource_rules": [{
-                        "api_groups": ["*"], "api_versions": ["*"], "resources": ["*", "*/*"],
-                        "operations": ["CREATE", "UPDATE", "DELETE"]}]},
-                    # This user's requests only: nobody else is affected, and nobody can
-                    # opt it out (the policy and its binding are cluster-scoped, outside its rights).
-                    "match_conditions": [{"name": "environment-identity", "expression": pulumi.Output.concat(
-                        "request.userInfo.username == '", args.environments_email, "'")}],
-                    "variables": admission_variables(protected),
-                    "validations": ADMISSION_VALIDATIONS,
-                }, opts=on_cluster)
-            confinement = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-                f"{prefix}-confinement-binding", metadata={"name": policy_name},
-                spec={"policy_name": policy_name, "validation_actions": ["Deny"]},
-                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]))
-            pr_policy_name = "istio-envs-preview-environment-deployer"
-            pr_policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-                f"{prefix}-pr-confinement", metadata={"name": pr_policy_name},
-                spec={
-                    "failure_policy": "Fail",
-                    "match_constraints": {"resource_rules": [{
-                        "api_groups": ["*"], "api_versions": ["*"], "resources": ["*", "*/*"],
-                        "operations": ["CREATE", "UPDATE", "DELETE"]}]},
-                    "match_conditions": [{"name": "preview-environment-identity", "expression": pulumi.Output.concat(
-                        "request.userInfo.username == '", args.preview_environments_email, "'")}],
-                    "variables": admission_variables(protected),
-                    "validations": [*ADMISSION_VALIDATIONS, PREVIEW_ENVIRONMENT_VALIDATION],
-                }, opts=on_cluster)
-            pr_confinement = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-                f"{prefix}-pr-confinement-binding", metadata={"name": pr_policy_name},
-                spec={"policy_name": pr_policy_name, "validation_actions": ["Deny"]},
-                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[pr_policy]))
-            managed_name = "istio-envs-managed-objects"
-            deployers = pulumi.Output.concat("['", args.environments_email, "', '", args.preview_environments_email,
-                                             "', '", args.platform_email, "']")
-            managed = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-                f"{prefix}-managed-objects", metadata={"name": managed_name},
-                spec=managed_objects_spec(deployers), opts=on_cluster)
-            k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-                f"{prefix}-managed-objects-binding", metadata={"name": managed_name},
-                spec={"policy_name": managed_name, "validation_actions": ["Deny"]},
-                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[managed]))
-            # The rights come after the confinement (and go before it): never a moment of
-            # cluster-wide writes.
-            k8s.rbac.v1.ClusterRoleBinding(
-                f"{prefix}-deployer-binding", metadata={"name": rbac_name},
-                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac_name},
-                subjects=[{"api_group": "rbac.authorization.k8s.io", "kind": "User",
-                           "name": args.environments_email}],
-                opts=pulumi.ResourceOptions(parent=self, provider=provider,
-                                            depends_on=[cluster_role, confinement]))
-            k8s.rbac.v1.ClusterRoleBinding(
-                f"{prefix}-pr-deployer-binding", metadata={"name": f"{rbac_name}:preview-environments"},
-                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac_name},
-                subjects=[{"api_group": "rbac.authorization.k8s.io", "kind": "User",
-                           "name": args.preview_environments_email}],
-                opts=pulumi.ResourceOptions(parent=self, provider=provider,
-                                            depends_on=[cluster_role, pr_confinement]))
+            cluster_role = k8s.rbac.v1.ClusterRole(f"{prefix}-deployer-role", metadata={"name": rbac_name},
+                                                   rules=deployer_rules(), opts=on_cluster)
+
+            def admission(suffix: str, policy_name: str, spec: ValidatingAdmissionPolicySpecArgsDict,
+                          prefix: str = prefix, provider: k8s.Provider = provider, on_cluster=on_cluster):
+                policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                    f"{prefix}-{suffix}", metadata={"name": policy_name}, spec=spec, opts=on_cluster)
+                return k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                    f"{prefix}-{suffix}-binding", metadata={"name": policy_name},
+                    spec={"policy_name": policy_name, "validation_actions": ["Deny"]},
+                    opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]))
+
+            admission("managed-objects", "istio-envs-managed-objects", managed_objects_spec(deployers))
+            for short, infix, email, validations, binding_name in identities:
+                # Granted on the owner's zone alone: no other zone, no zone settings. Cloud DNS
+                # grants per zone, not per record: the per-pull-request identity can write every
+                # record of the zone (README, "Who can do what").
+                dns.DnsManagedZoneIamMember(f"{prefix}-{short}records", project=args.project,
+                                            managed_zone=platform.dns_zone, role=role.name,
+                                            member=pulumi.Output.concat("serviceAccount:", email), opts=child)
+                confinement = admission(f"{short}confinement", f"istio-envs-{infix}environment-deployer",
+                                        confinement_spec(f"{infix}environment-identity", email,
+                                                         admission_variables(protected), validations))
+                # The rights come after the confinement (and go before it): never a moment of
+                # cluster-wide writes.
+                k8s.rbac.v1.ClusterRoleBinding(
+                    f"{prefix}-{short}deployer-binding", metadata={"name": binding_name},
+                    role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac_name},
+                    subjects=[{"api_group": "rbac.authorization.k8s.io", "kind": "User", "name": email}],
+                    opts=pulumi.ResourceOptions(parent=self, provider=provider,
+                                                depends_on=[cluster_role, confinement]))
         self.register_outputs({})

@@ -55,7 +55,7 @@ class StateBackend(pulumi.ComponentResource):
         )
         ring = kms.KeyRing(f"{name}-keyring", name="pulumi", project=args.project,
                            location=args.location, opts=keep)
-        # One key per kind of stack (ci_identities.py KEY_ROLES says who opens which): the owners'
+        # One key per kind of stack (ci_identities.py IDENTITIES says who opens which): the owners'
         # (its name kept from when it was the only key), the attached stacks' and the
         # per-pull-request stacks'. A stack is created with its kind's key; each key wraps the
         # data keys of its stacks only.

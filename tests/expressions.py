@@ -50,13 +50,16 @@ def status_for(needs: dict[str, dict], cancelled: bool = False) -> dict[str, boo
             "cancelled": cancelled, "always": True}
 
 
-def job_runs(jobs: dict[str, dict], job_ids: list[str], context: dict[str, Any], cancelled: bool = False) -> list[bool]:
-    """Whether each job's ``if:`` holds, with ``needs`` taken from ``context``."""
+def job_runs(jobs: dict[str, dict], job_ids: list[str], *contexts: dict[str, Any],
+             cancelled: bool = False) -> list[bool]:
+    """Whether each job's ``if:`` holds in each context (``needs`` taken from it), in one node
+    process: for contexts c1, c2, the jobs' results under c1, then under c2."""
     cases = []
-    for job_id in job_ids:
-        job = jobs[job_id]
-        needs = job.get("needs", [])
-        needs = [needs] if isinstance(needs, str) else needs
-        own = {n: context.get("needs", {}).get(n, {"result": "success"}) for n in needs}
-        cases.append((job_condition(job), {**context, "needs": own}, status_for(own, cancelled)))
+    for context in contexts:
+        for job_id in job_ids:
+            job = jobs[job_id]
+            needs = job.get("needs", [])
+            needs = [needs] if isinstance(needs, str) else needs
+            own = {n: context.get("needs", {}).get(n, {"result": "success"}) for n in needs}
+            cases.append((job_condition(job), {**context, "needs": own}, status_for(own, cancelled)))
     return evaluate(cases)

@@ -13,7 +13,7 @@ from ci_identity import backend_plan, cel_eval, iam_condition
 from conftest import ATTACHED_STACKS, OWNER, ROOT, of_type, one
 
 from components.stackset import StackSet, stack_folders
-from preview import locate_stack, preview_stack
+from preview import locate_stack
 from preview.engine import run_program
 from tools.ci import platform_stacks
 
@@ -28,7 +28,6 @@ STATE = "projects/_/buckets/acme-nonprod-pulumi-state/objects/.pulumi"
 @pytest.fixture(scope="module")
 def backend(build_dir):
     assert locate_stack("backend") == BOOTSTRAP
-    preview_stack("backend", BOOTSTRAP, build_dir)
     return backend_plan(build_dir)
 
 
@@ -126,7 +125,7 @@ def test_the_pool_admits_github_tokens_of_one_repository(backend):
 def test_each_identity_holds_its_roles_and_no_other(backend):
     acme = any(StackSet.load(ROOT)[o].config["istio-envs:platform"].get("tls", {}).get("source") == "acme"
                for o in StackSet.load(ROOT).owners)
-    for identity, expected in ci_identities.PROJECT_ROLES.items():
+    for identity, expected in ((i, x.roles) for i, x in ci_identities.IDENTITIES.items()):
         got = grants(backend, "gcp:projects/iAMMember:IAMMember", emails(backend)[identity])
         extra = {"roles/resourcemanager.projectIamAdmin"} | ({"roles/iam.roleAdmin"} if acme else set()) \
             if identity == "platform" else set()
@@ -136,7 +135,7 @@ def test_each_identity_holds_its_roles_and_no_other(backend):
     project_roles = {r["inputs"]["role"] for r in of_type(backend, "gcp:projects/iAMMember:IAMMember")}
     assert not project_roles & {"roles/iam.serviceAccountAdmin", "roles/iam.serviceAccountUser",
                                 "roles/iam.serviceAccountTokenCreator", "roles/iam.serviceAccountKeyAdmin"}
-    preview_roles = {g.role for g in ci_identities.PROJECT_ROLES["preview"]}
+    preview_roles = {g.role for g in ci_identities.IDENTITIES["preview"].roles}
     assert all(role.endswith((".viewer", ".reader")) for role in preview_roles)
     keys = {r["urn"].rsplit("::", 1)[-1]: r["inputs"]["name"] for r in of_type(backend, "gcp:kms/cryptoKey:CryptoKey")}
     by_id = {f"projects/acme-nonprod/locations/us-central1/keyRings/pulumi/cryptoKeys/{name}": name
@@ -160,7 +159,7 @@ def test_each_identity_holds_its_roles_and_no_other(backend):
 def test_preview_identity_reads_what_a_preview_looks_up(plans, example_plans):
     """Every invoke a preview makes (data sources) is within the preview identity's read roles."""
     reads = {"gcp:dns/": "roles/dns.reader", "gcp:container/": "roles/container.viewer"}
-    held = {g.role for g in ci_identities.PROJECT_ROLES["preview"]}
+    held = {g.role for g in ci_identities.IDENTITIES["preview"].roles}
     tokens = {i["token"] for plan in {**plans, **example_plans}.values() for i in plan["invokes"]}
     assert tokens
     for token in tokens:
@@ -246,8 +245,7 @@ def test_each_identity_writes_exactly_its_own_stacks_state(backend):
 def test_a_mutual_stack_is_the_platform_identitys_alone(tmp_path):
     """The confused deputy: were a MUTUAL stack's state writable by the environment identity, the
     platform identity would apply what it planted. Derived from the files, not from `platforms`."""
-    ownership = ci_identities.StackOwnership(platform=("mtls", "partner"), owners=("mtls",), acme=False,
-                                             pr_prefix="pr-")
+    ownership = ci_identities.StackOwnership(platform=("mtls", "partner"), acme=False)
     bucket = "b"
     env = ci_identities.writable_condition("environments", bucket, ownership)
     plat = ci_identities.writable_condition("platform", bucket, ownership)

@@ -63,29 +63,30 @@ def test_configured(runner, capsys, variables, ref, ready):
 
 # --- rollout --------------------------------------------------------------------------------------
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "HOME": str(cwd),
-                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-                               "PATH": "/usr/bin:/bin"}).stdout.strip()
+def commit(repo: Path, files: dict[str, str]) -> str:
+    """``files`` written and committed in ``repo`` (made on first use): the commit's sha."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True,
+                              env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "HOME": str(repo),
+                                   "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+                                   "PATH": "/usr/bin:/bin"}).stdout.strip()
+
+    if not repo.exists():
+        repo.mkdir()
+        git("init", "-q", "-b", "main")
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git("add", ".")
+    git("commit", "-qm", "x")
+    return git("rev-parse", "HEAD")
 
 
 def test_a_push_creates_only_the_stacks_whose_files_it_adds(tmp_path, capsys):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "Pulumi.yaml").write_text("name: x\n")
-    (repo / "Pulumi.dev.yaml").write_text("config: {}\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "one")
-    before = git(repo, "rev-parse", "HEAD")
-    (repo / "Pulumi.qa.yaml").write_text("config: {}\n")
-    (repo / "Pulumi.dev.yaml").write_text("config: {a: 1}\n")
-    (repo / "examples").mkdir()
-    (repo / "examples" / "Pulumi.demo.yaml").write_text("config: {}\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "two")
-    sha = git(repo, "rev-parse", "HEAD")
+    before = commit(repo, {"Pulumi.yaml": "name: x\n", "Pulumi.dev.yaml": "config: {}\n"})
+    sha = commit(repo, {"Pulumi.qa.yaml": "config: {}\n", "Pulumi.dev.yaml": "config: {a: 1}\n",
+                        "examples/Pulumi.demo.yaml": "config: {}\n"})
     assert ci.added_stacks("push", before, sha, repo) == ["qa"]
     assert ci.added_stacks("push", "0" * 40, sha, repo) == ["dev", "qa"]
     assert ci.added_stacks("push", "f" * 40, sha, repo) == []
@@ -114,43 +115,28 @@ def mutual_project(tmp_path: Path) -> Path:
     return write_project(tmp_path / "project", edit)
 
 
-def test_rollout_updates_creates_and_skips(tmp_path, capsys):
-    """dev and test exist; uat was destroyed (its file is still here); qa is added by this push; a
-    MUTUAL environment named in `create` goes to the platform identity's job."""
-    stacks = StackSet.load(mutual_project(tmp_path))
-    plan = ci.rollout(stacks, {"dev", "test"}, {"qa", "partner"}, ["dev", "partner"])
-    assert plan.owners == [{"stack": "dev", "upsert": False}]
-    assert plan.attached == [{"stack": "qa", "upsert": True}, {"stack": "test", "upsert": False}]
-    assert plan.gateway == [{"stack": "partner", "upsert": True}]
-    assert "::warning title=Stack uat skipped::" in capsys.readouterr().out
-
-
 def test_rollout_never_creates_an_owner_nor_hands_an_unknown_stack_to_the_platform(tmp_path, capsys):
     stacks = StackSet.load(mutual_project(tmp_path))
     plan = ci.rollout(stacks, {"test", "partner"}, {"dev"}, ["dev"])
     out = capsys.readouterr().out
-    assert plan.owners == [] and "first deploy is the platform admin's" in out
+    assert plan["owners"] == [] and "first deploy is the platform admin's" in out
     # partner exists but the bootstrap does not let the platform identity write its state.
-    assert plan.gateway == [] and "::error title=Stack partner refused::" in out
-    assert plan.attached == [{"stack": "test", "upsert": False}]
+    assert plan["gateway"] == [] and "::error title=Stack partner refused::" in out
+    assert plan["attached"] == [{"stack": "test", "upsert": False}]
 
 
-def test_the_rollout_command_writes_its_plan(tmp_path, runner):
-    project = mutual_project(tmp_path)
-    code = ci.main(["--project-dir", str(project), "rollout", "--existing", str(listing(tmp_path, [
+def test_rollout_updates_creates_and_skips(tmp_path, runner, capsys):
+    """dev and test exist; uat was destroyed (its file is still here); qa is added by hand; a
+    MUTUAL environment named in `create` goes to the platform identity's job."""
+    code = ci.main(["--project-dir", str(mutual_project(tmp_path)), "rollout", "--existing", str(listing(tmp_path, [
         "organization/istio-envs/dev", "test"])), "--event", "workflow_dispatch", "--before", "", "--sha", "x",
-        "--create", " qa ", "--platform-stacks", '["dev", "partner"]'])
+        "--create", " qa , partner", "--platform-stacks", '["dev", "partner"]'])
     assert code == 0
-    got = outputs(runner)
-    assert json.loads(got["attached"]) == [{"stack": "qa", "upsert": True}, {"stack": "test", "upsert": False}]
+    got = {kind: json.loads(value) for kind, value in outputs(runner).items()}
+    assert got == {"owners": [{"stack": "dev", "upsert": False}], "gateway": [{"stack": "partner", "upsert": True}],
+                   "attached": [{"stack": "qa", "upsert": True}, {"stack": "test", "upsert": False}]}
     assert "qa (new)" in runner["summary"].read_text()
-
-
-def test_deployer_follows_the_stack_files():
-    shipped = StackSet.load(ROOT)
-    assert ci.platform_stacks(shipped) == shipped.owners
-    mutual = StackSet.load(ROOT / "examples" / "mutual")
-    assert ci.deployer(mutual["partner"]) == ci.PLATFORM and ci.deployer(mutual["web"]) == ci.ENVIRONMENTS
+    assert "::warning title=Stack uat skipped::" in capsys.readouterr().out
 
 
 def test_a_stack_file_may_not_take_a_pull_request_name(tmp_path):
@@ -242,12 +228,25 @@ def test_report_text():
                 "changes": [{"op": "update", "type": VS, "urn": urn("test", VS, "test-api")}]},
                {"stack": "uat", "role": "attached", "state": "clean", "changes": [], "errors": []}]
     outcome = ci.report(results, ["pr-3"], "https://run", ["@acme/platform"], 50)
-    assert outcome.renew == ["dev"] and not outcome.clean
+    assert outcome.renew == ["dev"]
     body = outcome.body or ""
     assert "**test** (drift)" in body and "`test-api`" in body and "**uat**" not in body and "**dev**" not in body
     assert "`pr-3`" in body and "about 10 left" in body and body.endswith("cc @acme/platform")
     quiet = ci.report([results[2]], [], "https://run", ["@acme/platform"], 3)
-    assert quiet.body is None and quiet.clean
+    assert quiet.body is None
+
+
+@contextmanager
+def serve(handler: type[BaseHTTPRequestHandler]):
+    """A local HTTP server answering with ``handler``: its base URL."""
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextmanager
@@ -272,17 +271,8 @@ def github_api(responses: dict[tuple[str, str], object] | None = None):
 
         do_GET = do_POST = do_PATCH = do_PUT = handle_one
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield ci.GitHub(f"http://127.0.0.1:{server.server_address[1]}", "acme/istio-envs", "test-token"), requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(Handler) as base:
+        yield ci.GitHub(base, "acme/istio-envs", "test-token"), requests
 
 
 def test_publish_opens_assigns_comments_and_closes():
@@ -305,11 +295,7 @@ def test_publish_opens_assigns_comments_and_closes():
 
 def test_the_schedule_is_kept_alive_before_it_lapses(tmp_path):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "f").write_text("x")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "one")
+    commit(repo, {"f": "x"})
     later = datetime.now(timezone.utc) + timedelta(days=50)
     assert ci.last_commit_age_days(repo, later) == 50
     with github_api() as (github, requests):
@@ -549,19 +535,10 @@ def test_the_network_function_answers_every_status_with_lower_case_headers():
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve(Handler) as base:
         status, headers, _ = ci.http_fetch("HEAD", f"{base}/v2/x/manifests/1", {})
         assert status == 401 and headers["www-authenticate"] == 'Bearer realm="r"'
         assert ci.http_fetch("HEAD", f"{base}/ok", {})[0] == 200
-    finally:
-        server.shutdown()
-        server.server_close()
     with pytest.raises(OSError):
         ci.http_fetch("HEAD", base + "/gone", {})
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import OWNER, ROOT
 from stackfiles import write_project
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -168,12 +168,14 @@ def test_the_upstream_check_runs_on_the_program_lock(program_python, tmp_path):
 
 @pytest.mark.long
 def test_a_pull_requests_environment_is_written_on_the_tools_lock_and_not_without_it(venv_cache, program_python,
-                                                                                    tmp_path):
+                                                                                    tmp_path, plans, build_dir):
     """preview-environment.yml's step, as the runner runs it: the tools lock holds what
     tools/new_env.py needs (ruamel.yaml, the schema checks of its preview); the program's lock
-    alone, what the step used to install, fails on its first import."""
+    alone, what the step used to install, fails on its first import. The owner's preview is this
+    session's (the same stack file), as a runner's build folder would hold it."""
     (tmp_path / "project").mkdir()
     project = write_project(tmp_path / "project", lambda files: None)
+    shutil.copytree(build_dir / OWNER, project / "build" / OWNER)
     tools = locked_venv(venv_cache, "requirements-tools.txt")
     done = run(tools, "--project-dir", str(project), "pr-environment", "--number", "42", tmp=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

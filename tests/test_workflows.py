@@ -147,77 +147,53 @@ def test_every_run_step_is_one_command_of_the_repository():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_no_key_no_pull_request_target(name):
-    text = (WORKFLOWS / name).read_text()
+def test_each_workflow_is_keyless_pinned_bounded_and_installs_before_its_credentials(name):
+    """No key, no pull_request_target. Every action pinned by commit with its tag beside it (tags
+    move; Dependabot, .github/dependabot.yml, moves both together); checkouts leave no token and
+    tools are pinned; every job bounded and cached; every install from a lock, and before
+    google-github-actions/auth writes its credentials file into the workspace (nothing
+    third-party is downloaded and run after it); the policy pack's virtualenv made before the
+    pack runs."""
+    text, document = (WORKFLOWS / name).read_text(), workflow(name)
     assert "credentials_json" not in text and "GOOGLE_CREDENTIALS" not in text
-    assert "pull_request_target" not in triggers(workflow(name))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_every_action_is_pinned_by_commit_with_its_tag(name):
-    """Tags move; a commit does not. The tag stays beside it for the reader and for Dependabot
-    (.github/dependabot.yml), which moves both together."""
-    lines = [line for line in (WORKFLOWS / name).read_text().splitlines() if re.match(r"\s*-?\s*uses:", line)]
+    assert "pull_request_target" not in triggers(document)
+    lines = [line for line in text.splitlines() if re.match(r"\s*-?\s*uses:", line)]
     assert lines
     for line in lines:
         assert re.search(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40}  # v\d+\.\d+\.\d+\b", line), line
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_checkouts_leave_no_token_and_tools_are_pinned(name):
-    for job_id, job in jobs_of(name).items():
+    for job_id, job in document["jobs"].items():
+        assert 0 < job["timeout-minutes"] <= 60, job_id
         for checkout in uses(job, "actions/checkout"):
             assert checkout["with"]["persist-credentials"] is False, job_id
         for gcloud in uses(job, "google-github-actions/setup-gcloud"):
             assert re.fullmatch(r"\d+\.\d+\.\d+", gcloud["with"]["version"]), job_id  # not "latest"
         for pulumi in uses(job, "pulumi/actions"):
             assert re.fullmatch(r"\d+\.\d+\.\d+", pulumi["with"]["pulumi-version"]), job_id
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_every_job_is_bounded_and_cached(name):
-    document = workflow(name)
-    for job_id, job in document["jobs"].items():
-        assert 0 < job["timeout-minutes"] <= 60, job_id
         for setup in uses(job, "actions/setup-python"):
             assert setup["with"]["cache"] == "pip", job_id
         if pulumi_commands(job):
             (cache,) = uses(job, "actions/cache")
             assert cache["with"]["path"] == "~/.pulumi/plugins", job_id
+        steps = job["steps"]
+        for step in steps:
+            if step.get("run", "").startswith("pip "):
+                target = shlex.split(step["run"])[-1]
+                assert target.startswith("requirements") and target.endswith(".txt"), job_id
+                assert "--hash=sha256:" in (ROOT / target).read_text()
+        auth = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("google-github-actions/auth@")]
+        for step in steps[auth[0]:] if auth else []:
+            assert not step.get("run", "").startswith(("pip ", "make policy-venv")), job_id
+            assert not step.get("uses", "").startswith("actions/setup-python@"), job_id
+        packs = [i for i, s in enumerate(steps) if s.get("with", {}).get("policyPacks")]
+        if packs:
+            assert any(s.get("run") == "make policy-venv" for s in steps[:max(packs)]), job_id
     if any(uses(job, "pulumi/actions") for job in document["jobs"].values()):
         assert document["env"]["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] == "true"
 
 
-def test_every_policy_pack_job_makes_its_virtualenv_first():
-    jobs = [(name, job_id, job) for name in NAMES for job_id, job in jobs_of(name).items()
-            if any(s.get("with", {}).get("policyPacks") for s in uses(job, "pulumi/actions"))]
-    assert len(jobs) >= 6
-    for name, job_id, job in jobs:
-        steps = job["steps"]
-        at = max(i for i, s in enumerate(steps) if s.get("with", {}).get("policyPacks"))
-        assert any(s.get("run") == "make policy-venv" for s in steps[:at]), f"{name} {job_id}"
-
-
-def test_every_install_is_from_a_lock():
-    for name, job_id, step in run_steps():
-        if step["run"].startswith("pip "):
-            target = shlex.split(step["run"])[-1]
-            assert target.startswith("requirements") and target.endswith(".txt"), f"{name} {job_id}"
-            assert "--hash=sha256:" in (ROOT / target).read_text()
-
-
-def test_credentials_come_after_every_install():
-    """google-github-actions/auth writes its credentials file into the workspace: every step that
-    downloads and runs third-party code to set the job up comes before it."""
-    for name in NAMES:
-        for job_id, job in jobs_of(name).items():
-            steps = job["steps"]
-            auth = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("google-github-actions/auth@")]
-            if not auth:
-                continue
-            for step in steps[auth[0]:]:
-                assert not step.get("run", "").startswith(("pip ", "make policy-venv")), f"{name} {job_id}"
-                assert not step.get("uses", "").startswith("actions/setup-python@"), f"{name} {job_id}"
+def test_policy_packs_run_in_jobs():
+    assert len([job for name in NAMES for job in jobs_of(name).values()
+                if any(s.get("with", {}).get("policyPacks") for s in uses(job, "pulumi/actions"))]) >= 6
 
 
 # --- identities ----------------------------------------------------------------------------------
@@ -346,42 +322,45 @@ def test_forks_get_the_offline_checks_and_no_credentials():
     jobs = jobs_of("pull-request.yml")
     ids = ["test", "offline-preview", "revision-diff", "comment", "real-stacks"]
     configured = {"vars": {"PULUMI_BACKEND_URL": "gs://state"}}
-    fork = dict(zip(ids, job_runs(jobs, ids, context("pull_request", pull_request_event(fork=True), **configured)), strict=True))
+    runs = job_runs(jobs, ids, context("pull_request", pull_request_event(fork=True), **configured),
+                    context("pull_request", pull_request_event(), **configured),
+                    context("pull_request", pull_request_event()))
+    fork, own, unconfigured = (dict(zip(ids, runs[i:i + len(ids)], strict=True)) for i in range(0, len(runs), len(ids)))
     assert fork == {"test": True, "offline-preview": True, "revision-diff": True, "comment": False, "real-stacks": False}
     assert all(jobs[j].get("permissions", {}).get("id-token") != "write" for j, runs in fork.items() if runs)
-    own = job_runs(jobs, ["real-stacks", "comment"], context("pull_request", pull_request_event(), **configured))
-    assert own == [True, True]
-    assert job_runs(jobs, ["real-stacks"], context("pull_request", pull_request_event())) == [False]
+    assert (own["real-stacks"], own["comment"], unconfigured["real-stacks"]) == (True, True, False)
 
 
-@pytest.mark.parametrize("event, expected", [
-    (pull_request_event("labeled", ("preview-env",), "preview-env"), {"up"}),
-    (pull_request_event("synchronize", ("preview-env",)), {"up"}),
-    (pull_request_event("synchronize", ()), set()),
-    (pull_request_event("labeled", ("preview-env", "docs"), "docs"), set()),
-    (pull_request_event("labeled", ("preview-env",), "preview-env", fork=True), set()),
-    # The label removed before the pull request closes: torn down then, not leaked.
-    (pull_request_event("unlabeled", (), "preview-env"), {"down"}),
-    (pull_request_event("closed", ("preview-env",), state="closed"), {"down"}),
-    (pull_request_event("closed", (), state="closed"), set()),
-    (pull_request_event("closed", ("preview-env",), state="closed", fork=True), set()),
-])
-def test_preview_environment_lifecycle(event, expected):
-    jobs = jobs_of("preview-environment.yml")
-    runs = job_runs(jobs, ["up", "down"], context("pull_request", event))
-    assert {job for job, run in zip(["up", "down"], runs, strict=True) if run} == expected
+def test_preview_environment_lifecycle():
+    events = [
+        (pull_request_event("labeled", ("preview-env",), "preview-env"), {"up"}),
+        (pull_request_event("synchronize", ("preview-env",)), {"up"}),
+        (pull_request_event("synchronize", ()), set()),
+        (pull_request_event("labeled", ("preview-env", "docs"), "docs"), set()),
+        (pull_request_event("labeled", ("preview-env",), "preview-env", fork=True), set()),
+        # The label removed before the pull request closes: torn down then, not leaked.
+        (pull_request_event("unlabeled", (), "preview-env"), {"down"}),
+        (pull_request_event("closed", ("preview-env",), state="closed"), {"down"}),
+        (pull_request_event("closed", (), state="closed"), set()),
+        (pull_request_event("closed", ("preview-env",), state="closed", fork=True), set()),
+    ]
+    runs = job_runs(jobs_of("preview-environment.yml"), ["up", "down"],
+                    *(context("pull_request", event) for event, _ in events))
+    got = [{job for job, run in zip(["up", "down"], runs[2 * i:2 * i + 2], strict=True) if run}
+           for i in range(len(events))]
+    assert got == [expected for _, expected in events]
 
 
-@pytest.mark.parametrize("owner, test, runs", [
-    ("success", "success", True), ("skipped", "success", True), ("failure", "success", False),
-    ("cancelled", "success", False), ("skipped", "failure", False)])
-def test_attached_stacks_wait_for_the_owners_and_the_tests(owner, test, runs):
+def test_attached_stacks_wait_for_the_owners_and_the_tests():
     """After a cancelled owner (someone stopped a platform change half-way) nothing attached runs."""
-    jobs = jobs_of("deploy.yml")
-    needs = {"test": {"result": test}, "owner": {"result": owner},
-             "stacks": {"result": "success", "outputs": {"attached": '[{"stack": "test", "upsert": false}]',
-                                                         "gateway": '[{"stack": "partner", "upsert": false}]'}}}
-    assert job_runs(jobs, ["attached", "gateway-attached"], context("push", {}, needs=needs)) == [runs, runs]
+    cases = [("success", "success", True), ("skipped", "success", True), ("failure", "success", False),
+             ("cancelled", "success", False), ("skipped", "failure", False)]
+    stacks = {"result": "success", "outputs": {"attached": '[{"stack": "test", "upsert": false}]',
+                                               "gateway": '[{"stack": "partner", "upsert": false}]'}}
+    got = job_runs(jobs_of("deploy.yml"), ["attached", "gateway-attached"], *(
+        context("push", {}, needs={"test": {"result": test}, "owner": {"result": owner}, "stacks": stacks})
+        for owner, test, _ in cases))
+    assert got == [runs for _, _, runs in cases for _job in range(2)]
 
 
 @pytest.mark.parametrize("name", ["deploy.yml", "operations.yml"])
@@ -399,10 +378,9 @@ def test_nothing_reaches_the_backend_before_the_repository_is_configured(name):
 
     assert all(waits_for_setup(j) for j in with_token)
     ids = [j for j in jobs if "setup" in (jobs[j].get("needs") or [])]
-    for ready in ("true", "false"):
-        needs = {"setup": {"result": "success", "outputs": {"ready": ready}}}
-        got = job_runs(jobs, ids, context("schedule" if name == "operations.yml" else "push", {}, needs=needs))
-        assert got == [ready == "true"] * len(ids), (ready, ids)
+    got = job_runs(jobs, ids, *(context("schedule" if name == "operations.yml" else "push", {}, needs={
+        "setup": {"result": "success", "outputs": {"ready": ready}}}) for ready in ("true", "false")))
+    assert got == [True] * len(ids) + [False] * len(ids), ids
 
 
 def test_destroy_waits_for_its_guard():
@@ -473,10 +451,10 @@ def test_the_daily_report_runs_whatever_the_checks_did():
     jobs = jobs_of("operations.yml")
     report = jobs["report"]
     needs = {"setup": {"result": "success", "outputs": {"ready": "true"}}}
-    for stacks, drift in (("success", "failure"), ("failure", "skipped"), ("success", "skipped")):
-        got = job_runs(jobs, ["report"], context("schedule", {}, needs={
-            **needs, "stacks": {"result": stacks}, "drift": {"result": drift}}))
-        assert got == [True], (stacks, drift)
+    got = job_runs(jobs, ["report"], *(context("schedule", {}, needs={
+        **needs, "stacks": {"result": stacks}, "drift": {"result": drift}})
+        for stacks, drift in (("success", "failure"), ("failure", "skipped"), ("success", "skipped"))))
+    assert got == [True] * 3
     assert report["permissions"] == {"contents": "read", "issues": "write", "pull-requests": "read",
                                      "actions": "write"}
 

@@ -1,20 +1,13 @@
-"""``python -m tools.ci <command>``: everything the workflows decide, in code with unit tests.
+"""``python -m tools.ci <command>``: everything the workflows decide, in code with unit tests
+(tests/test_ci.py). A workflow step is one line calling a command here (or ``make``, or one
+``pulumi`` command); its inputs arrive as arguments or the step's ``env:``, never pasted into a
+script. Commands write to the runner's files (docs.github.com "Workflow commands for GitHub
+Actions"): ``GITHUB_OUTPUT`` (``name=value`` lines), ``GITHUB_STEP_SUMMARY`` (markdown), and
+print annotations (``::warning title=...::message``).
 
-The workflow files (.github/workflows/) stay thin: triggers, jobs, their GitHub environments and
-identities, the actions they use, and one line per step that calls a command here (or ``make``,
-or one ``pulumi`` command). What a step decides (which stacks to roll out and with which
-identity, whether the repository is configured, what a drift preview means, what to tell whom)
-is decided here, from the files and the JSON the runner hands over, and tested in
-tests/test_ci.py the ordinary way.
-
-Runner files a command writes to (docs.github.com "Workflow commands for GitHub Actions"):
-``GITHUB_OUTPUT`` (step outputs, ``name=value`` lines), ``GITHUB_STEP_SUMMARY`` (markdown for the
-run page); annotations are printed as ``::warning title=...::message``. Every input arrives as an
-argument or an environment variable set by the step's ``env:``, never pasted into a script.
-
-Rules that the bootstrap's identities follow too (bootstrap/ci_identities.py imports them, so the
-workflows and the IAM conditions cannot disagree): which identity deploys a stack
-(``deployer``), and the names of per-pull-request stacks (``PR_STACK_PREFIX``).
+bootstrap/ci_identities.py imports the rules its identities follow from here, so the workflows
+and the IAM conditions cannot disagree: who deploys a stack (``deployer``), the GitHub
+environments, main's ref and the per-pull-request stacks' names (``PR_STACK_PREFIX``).
 """
 
 from __future__ import annotations
@@ -39,8 +32,7 @@ if TYPE_CHECKING:  # imported where used: the comment and report jobs run on the
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-# Per-pull-request environments are stacks named pr-<number>, written in the runner
-# (preview-environment.yml), never committed; no stack file may take such a name.
+# Per-pull-request stacks (preview-environment.yml) are written in the runner, never committed.
 PR_STACK_PREFIX = "pr-"
 PR_LABEL = "preview-env"
 MAIN_REF = "refs/heads/main"
@@ -195,19 +187,13 @@ def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
-@dataclass(frozen=True)
-class Rollout:
-    owners: list[dict]
-    attached: list[dict]
-    gateway: list[dict]
-
-
-def rollout(stacks: StackSet, existing: set[str], wanted: set[str], known_platform: list[str] | None) -> Rollout:
-    """Update every stack that exists; create the attached ones added or asked for; skip the rest
-    with a warning. ``known_platform``: the stacks the bootstrap lets the platform identity write
-    (repository variable PLATFORM_STACKS); a stack this run would hand to the platform identity
-    that the bootstrap does not know is refused: its state would still be writable by the
-    environment identity, which could plant what the platform identity then applies."""
+def rollout(stacks: StackSet, existing: set[str], wanted: set[str],
+            known_platform: list[str] | None) -> dict[str, list[dict]]:
+    """owners, attached, gateway (the attached stacks the platform identity deploys): each
+    ``{stack, upsert}``. Updates every stack that exists, creates the attached ones added or
+    asked for, skips the rest with a warning. ``known_platform`` (variable PLATFORM_STACKS): the
+    stacks whose state the bootstrap lets the platform identity alone write; any other stack it
+    would get is refused, as the environment identity could plant what the platform one applies."""
     check_stack_names(stacks)
     plan: dict[str, list[dict]] = {"owners": [], "attached": [], "gateway": []}
     for name in stacks.rollout_order():
@@ -226,7 +212,7 @@ def rollout(stacks: StackSet, existing: set[str], wanted: set[str], known_platfo
                      "(PLATFORM_STACKS): run the bootstrap's `pulumi up` first, then set the variables again")
             continue
         plan[kind].append({"stack": name, "upsert": name not in existing})
-    return Rollout(**plan)
+    return plan
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
@@ -235,10 +221,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     wanted = set(added) | {n.strip() for n in (args.create or "").split(",") if n.strip()}
     known = json.loads(args.platform_stacks) if args.platform_stacks else None
     plan = rollout(stacks, existing_stacks(Path(args.existing)), wanted, known)
-    set_outputs(owners=plan.owners, attached=plan.attached, gateway=plan.gateway)
+    set_outputs(**plan)
     add_summary("".join(f"- {kind}: " + (", ".join(e["stack"] + (" (new)" if e["upsert"] else "")
                                                    for e in entries) or "none") + "\n"
-                        for kind, entries in vars(plan).items()))
+                        for kind, entries in plan.items()))
     return 0
 
 
@@ -330,6 +316,14 @@ class GitHub:
             items, link = self.call("GET", url)
             yield from items or []
             url = next((part.split(";")[0].strip(" <>") for part in link.split(",") if 'rel="next"' in part), None)
+
+    def open_issues(self, label: str) -> list[dict]:
+        """The issues endpoint also returns pull requests: left out."""
+        return [i for i in self.pages(f"/issues?state=open&labels={label}&per_page=100") if "pull_request" not in i]
+
+    def close(self, number: int, comment: str) -> None:
+        self.call("POST", f"/issues/{number}/comments", {"body": comment})
+        self.call("PATCH", f"/issues/{number}", {"state": "closed", "state_reason": "completed"})
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> GitHub:
@@ -486,7 +480,6 @@ def code_owners(root: Path, path: str) -> list[str]:
 class Report:
     renew: list[str]
     body: str | None
-    clean: bool
     mentions: list[str]
 
 
@@ -513,23 +506,14 @@ def report(results: Sequence[dict], orphans: Sequence[str], run_url: str, mentio
                   f"{left} left); this run asked GitHub to keep it enabled. Certificates renew only while it runs."]
     if lines and mentions:
         lines += ["", "cc " + " ".join(mentions)]
-    return Report(renew=renew, body="\n".join(lines) if lines else None,
-                  clean=not bad and not orphans, mentions=list(mentions))
-
-
-def open_drift_issues(github: GitHub) -> list[dict]:
-    """Open issues labelled drift; the issues endpoint also returns pull requests, left out here."""
-    return [i for i in github.pages(f"/issues?state=open&labels={DRIFT_LABEL}&per_page=100")
-            if "pull_request" not in i]
+    return Report(renew=renew, body="\n".join(lines) if lines else None, mentions=list(mentions))
 
 
 def publish(github: GitHub, outcome: Report, run_url: str) -> str:
-    issues = open_drift_issues(github)
+    issues = github.open_issues(DRIFT_LABEL)
     if outcome.body is None:
         for issue in issues:
-            github.call("POST", f"/issues/{issue['number']}/comments",
-                        {"body": f"Every stack is clean again ({run_url}); closing."})
-            github.call("PATCH", f"/issues/{issue['number']}", {"state": "closed", "state_reason": "completed"})
+            github.close(issue["number"], f"Every stack is clean again ({run_url}); closing.")
         return f"closed {len(issues)}" if issues else "nothing to report"
     if issues:
         number = issues[0]["number"]
@@ -794,8 +778,7 @@ def publish_upstream(github: GitHub, findings: Sequence[Finding], run_url: str, 
     """One open issue labelled ``upstream`` per finding, found by its title: opened, or commented
     on when what it says changed; an open one whose finding is gone is closed, but only after a
     run that made every check (``complete``). Returns what was done, a line per issue."""
-    issues = {i["title"]: i for i in github.pages(f"/issues?state=open&labels={UPSTREAM_LABEL}&per_page=100")
-              if "pull_request" not in i}
+    issues = {i["title"]: i for i in github.open_issues(UPSTREAM_LABEL)}
     done = []
     for finding in findings:
         text = f"{finding.body}\n\nHow to act: {docs_url}#{finding.act}"
@@ -822,9 +805,7 @@ def publish_upstream(github: GitHub, findings: Sequence[Finding], run_url: str, 
         if not complete:
             done.append(f"kept #{issue['number']} (a check could not be made): {title}")
             continue
-        github.call("POST", f"/issues/{issue['number']}/comments",
-                    {"body": f"No longer found by {run_url}: closing.\n{UPSTREAM_MARKER}"})
-        github.call("PATCH", f"/issues/{issue['number']}", {"state": "closed", "state_reason": "completed"})
+        github.close(issue["number"], f"No longer found by {run_url}: closing.\n{UPSTREAM_MARKER}")
         done.append(f"closed #{issue['number']}: {title}")
     return done
 
@@ -857,50 +838,45 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--project-dir", default=str(PROJECT_DIR))
     commands = main.add_subparsers(dest="command", required=True)
 
-    def command(name: str, function, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, function, help_text: str, *required: str, **optional: tuple[Any, str | None]) -> None:
+        """``required``: flags (or a positional); ``optional``: flag -> (default, help), False a switch."""
         sub = commands.add_parser(name, help=help_text, description=function.__doc__)
         sub.set_defaults(run=function)
-        return sub
+        for flag in required:
+            if flag.startswith("--"):
+                sub.add_argument(flag, required=True)
+            else:
+                sub.add_argument(flag)
+        for key, (default, text) in optional.items():
+            sub.add_argument("--" + key.replace("_", "-"), help=text,
+                             **({"action": "store_true"} if default is False else {"default": default}))
 
-    command("configured", cmd_configured, "output ready=true once the backend variables are set").add_argument(
-        "--ref", default="", help="the run's ref: anything but main is not ready")
-    sub = command("rollout", cmd_rollout, "deploy.yml's plan: owners, attached, gateway-attached")
-    for flag in ("--existing", "--event", "--before", "--sha"):
-        sub.add_argument(flag, required=True)
-    sub.add_argument("--create", default="")
-    sub.add_argument("--platform-stacks", default="", help="JSON list (variable PLATFORM_STACKS)")
-    command("existing", cmd_existing, "the stack files whose stacks exist").add_argument("--existing", required=True)
-    sub = command("stack-exists", cmd_stack_exists, "output exists=true|false for one stack")
-    sub.add_argument("--stack", required=True)
-    sub.add_argument("--existing", required=True)
-    sub = command("destroy-guard", cmd_destroy_guard, "refuse what destroy-environment.yml may not destroy")
-    sub.add_argument("--stack", required=True)
-    sub.add_argument("--ref", required=True)
-    command("pr-environment", cmd_pr_environment, "write pr-<number>'s stack file").add_argument("--number", required=True)
-    sub = command("pr-environment-comment", cmd_pr_environment_comment, "comment the environment's URL once")
-    sub.add_argument("--number", required=True)
-    sub.add_argument("--url", required=True)
-    sub = command("pr-comment", cmd_pr_comment, "the pull request's offline-preview comment")
-    sub.add_argument("--number", required=True)
-    sub.add_argument("--summaries", required=True)
-    sub.add_argument("--revdiff", required=True)
-    command("summaries", cmd_summaries, "markdown files onto the run page").add_argument("build")
-    sub = command("classify", cmd_classify, "one stack's daily result")
-    for flag in ("--stack", "--preview", "--out"):
-        sub.add_argument(flag, required=True)
-    sub.add_argument("--outcome", default="")
-    sub = command("report", cmd_report, "the daily run's issue, renewals and schedule")
-    for flag in ("--results", "--run-url"):
-        sub.add_argument(flag, required=True)
-    sub.add_argument("--expected", default="[]", help="JSON list of the stacks meant to be checked")
-    sub.add_argument("--pr-stacks", default="[]", help="JSON list of the pr-* stacks that exist")
-    sub.add_argument("--listing", default="success", help="the result of the job that listed the stacks")
-    sub.add_argument("--mention", default="")
-    sub = command("upstream-findings", cmd_upstream_findings, "support windows, sources and patches: an issue each")
-    sub.add_argument("--ref", default="", help="the run's ref: issues are filed from main only")
-    sub.add_argument("--run-url", default="", help="the run, named in what is filed")
-    sub.add_argument("--dry-run", action="store_true", help="list the findings, file nothing")
-    sub.add_argument("--today", default="", help="YYYY-MM-DD: the support windows as of that day (default: today)")
+    command("configured", cmd_configured, "output ready=true once the backend variables are set",
+            ref=("", "the run's ref: anything but main is not ready"))
+    command("rollout", cmd_rollout, "deploy.yml's plan: owners, attached, gateway-attached",
+            "--existing", "--event", "--before", "--sha", create=("", None),
+            platform_stacks=("", "JSON list (variable PLATFORM_STACKS)"))
+    command("existing", cmd_existing, "the stack files whose stacks exist", "--existing")
+    command("stack-exists", cmd_stack_exists, "output exists=true|false for one stack", "--stack", "--existing")
+    command("destroy-guard", cmd_destroy_guard, "refuse what destroy-environment.yml may not destroy",
+            "--stack", "--ref")
+    command("pr-environment", cmd_pr_environment, "write pr-<number>'s stack file", "--number")
+    command("pr-environment-comment", cmd_pr_environment_comment, "comment the environment's URL once",
+            "--number", "--url")
+    command("pr-comment", cmd_pr_comment, "the pull request's offline-preview comment",
+            "--number", "--summaries", "--revdiff")
+    command("summaries", cmd_summaries, "markdown files onto the run page", "build")
+    command("classify", cmd_classify, "one stack's daily result", "--stack", "--preview", "--out",
+            outcome=("", None))
+    command("report", cmd_report, "the daily run's issue, renewals and schedule", "--results", "--run-url",
+            expected=("[]", "JSON list of the stacks meant to be checked"),
+            pr_stacks=("[]", "JSON list of the pr-* stacks that exist"),
+            listing=("success", "the result of the job that listed the stacks"), mention=("", None))
+    command("upstream-findings", cmd_upstream_findings, "support windows, sources and patches: an issue each",
+            ref=("", "the run's ref: issues are filed from main only"),
+            run_url=("", "the run, named in what is filed"),
+            dry_run=(False, "list the findings, file nothing"),
+            today=("", "YYYY-MM-DD: the support windows as of that day (default: today)"))
     return main
 
 

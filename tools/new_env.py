@@ -34,25 +34,17 @@ class NewEnvironmentError(Exception):
     pass
 
 
-def _environment_names(project_dir: Path) -> dict[str, str]:
-    """environment name -> stack file, for every stack file."""
-    return {stack.environment_name: stack.file_name for stack in StackSet.load(project_dir)
-            if stack.environment_name is not None}
-
-
-def _owner_and_template(project_dir: Path, template: str | None) -> tuple[str, Mapping, str]:
+def _owner_and_template(stack_set: StackSet, template: str | None) -> tuple[str, Mapping, str]:
     """(owner stack reference, owner config, template stack name)."""
-    stack_set = StackSet.load(project_dir)
     files = {stack.name: stack.config for stack in stack_set}
     owners = stack_set.owners
     if not owners:
         raise NewEnvironmentError("no stack file declares istio-envs:platform; create the owner first")
-    if template is None:
-        if DEFAULT_TEMPLATE not in files:
-            raise NewEnvironmentError(
-                f"no Pulumi.{DEFAULT_TEMPLATE}.yaml, the default template; name one with FROM=<stack>: "
-                f"{', '.join(stack_set.attached or owners)}")
-        template = DEFAULT_TEMPLATE
+    if template is None and DEFAULT_TEMPLATE not in files:
+        raise NewEnvironmentError(
+            f"no Pulumi.{DEFAULT_TEMPLATE}.yaml, the default template; name one with FROM=<stack>: "
+            f"{', '.join(stack_set.attached or owners)}")
+    template = DEFAULT_TEMPLATE if template is None else template
     if template not in files:
         raise NewEnvironmentError(f"--from {template}: no Pulumi.{template}.yaml; expected one of "
                                   f"{', '.join(sorted(files))}")
@@ -76,10 +68,11 @@ def new_environment(name: str, project_dir: Path = PROJECT_DIR, template: str | 
     path = project_dir / f"Pulumi.{name}.yaml"
     if path.exists():
         raise NewEnvironmentError(f"{path.name} already exists")
-    taken = _environment_names(project_dir)
+    stack_set = StackSet.load(project_dir)
+    taken = {stack.environment_name: stack.file_name for stack in stack_set if stack.environment_name is not None}
     if name in taken:
         raise NewEnvironmentError(f"{name!r} is already the environment of {taken[name]}")
-    owner_ref, owner_config, template_name = _owner_and_template(project_dir, template)
+    owner_ref, owner_config, template_name = _owner_and_template(stack_set, template)
     domain = owner_config[f"{NAMESPACE}:platform"]["domain"]
     header = (f"# Environment {name}: https://{name}.api.{domain}, attached to {owner_ref}.\n"
               f"# Written by `make new-env` from Pulumi.{template_name}.yaml: edit the routes below\n"
