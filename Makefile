@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements-dev.txt requirements-uv.txt
 	@echo "creating $(VENV) from requirements-dev.txt (first run)" >&2
 	@$(PYTHON) -m venv $(VENV) >&2
 	@$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-uv.txt >&2
-	@$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements-dev.txt >&2
+	@$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(PY) --require-hashes requirements-dev.txt >&2
 	@touch $@
 
 # The provided-certificate example previews with a throwaway pair made in memory.
