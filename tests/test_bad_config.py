@@ -377,14 +377,16 @@ def test_bad_config_is_refused_before_any_resource_with_one_line(tmp_path, case,
         errors = [line for line in capsys.readouterr().err.splitlines() if f"{config_key(case, key)}: " in line]
         assert errors and all(line.startswith("error: Pulumi.") for line in errors)
         return
-    monitors, run = [], preview.run_program
-    monkeypatch.setattr(preview, "run_program", lambda *a, **k: (declared.clear(), run(*a, **k, on_monitor=monitors.append))[1])
-    # Every resource the program constructs, when it constructs it: a registration still in flight
-    # when the config error is raised never reaches the monitor.
-    declared: list[tuple[str, str]] = []
+    # Every resource the program constructs, when it constructs it, per program run (an attached
+    # stack's owner runs first): a registration still in flight when the config error is raised
+    # never reaches the mock monitor, so the monitor alone would miss it.
+    runs: list[list[str]] = []
+    run = preview.run_program
+    monkeypatch.setattr(preview, "run_program", lambda *a, **k: (runs.append([]), run(*a, **k))[1])
     def recording(sdk_function):
         def record(res, t, resource_name, *rest, **kwargs):
-            declared.append((t, resource_name))
+            if t != "pulumi:pulumi:Stack":
+                runs[-1].append(f"{t}::{resource_name}")
             return sdk_function(res, t, resource_name, *rest, **kwargs)
         return record
     for name in ("register_resource", "read_resource"):
@@ -403,7 +405,7 @@ def test_bad_config_is_refused_before_any_resource_with_one_line(tmp_path, case,
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in err, err
     assert errors[0].startswith(f"error: {expected_file}: {config_key(case, key)}: ") and expected in errors[0]
-    assert monitors[-1].registrations == [] and [d for d in declared if d[0] != "pulumi:pulumi:Stack"] == []
+    assert runs and runs[-1] == []  # the program ran, and stopped before its first resource
     assert not (build / stack).exists()
     # A secret value is never quoted back, even when it is what is wrong.
     assert not any(value in err for value in secrets.values())
