@@ -29,9 +29,10 @@ from pulumi_kubernetes.admissionregistration.v1 import (
     VariableArgsDict,
 )
 
+from components.admission import ENVIRONMENT_LABEL, deny_binding
+from components.tenancy import OWNER_CLUSTER_ROLE  # the only role the deployer binds
 from tools.ci import PR_STACK_PREFIX  # a per-pull-request stack's namespace is its name
 
-ENVIRONMENT_LABEL = "istio-envs/environment"
 # Namespaces of the cluster and the mesh; an environment never takes one of these names.
 PLATFORM_NAMESPACES = ("default", "istio-system", "istio-ingress", "cert-manager")
 PLATFORM_NAMESPACE_PREFIXES = ("kube-", "gke-")
@@ -52,9 +53,6 @@ ENVIRONMENT_RESOURCES = (
     ("networking.istio.io", "sidecars"),
     ("security.istio.io", "requestauthentications"), ("security.istio.io", "authorizationpolicies"))
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
-# The role the owner stack declares for environment owners (components/tenancy.py
-# OWNER_CLUSTER_ROLE; tests/test_bootstrap.py holds the two equal): the only one the deployer binds.
-OWNER_CLUSTER_ROLE = "istio-envs:environment-owner"
 # On every object the program declares in an environment namespace (components/environment.py).
 MANAGED_BY_LABEL = ("app.kubernetes.io/managed-by", "istio-envs")
 # The kinds the platform manages in an environment namespace, labelled or not: what keeps it
@@ -294,7 +292,7 @@ class PlatformAccess(pulumi.ComponentResource):
                     f"{prefix}-{suffix}", metadata={"name": policy_name}, spec=spec, opts=on_cluster)
                 return k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
                     f"{prefix}-{suffix}-binding", metadata={"name": policy_name},
-                    spec={"policy_name": policy_name, "validation_actions": ["Deny"]},
+                    spec=deny_binding(policy_name),
                     opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]))
 
             admission("managed-objects", "istio-envs-managed-objects", managed_objects_spec(deployers))

@@ -107,7 +107,12 @@ class AdmissionPolicy:
         return spec
 
     def binding_spec(self) -> ValidatingAdmissionPolicyBindingSpecArgsDict:
-        return {"policy_name": self.name, "validation_actions": ["Deny"]}
+        return deny_binding(self.name)
+
+
+def deny_binding(policy_name: str) -> ValidatingAdmissionPolicyBindingSpecArgsDict:
+    """A binding that enforces the policy (Deny), cluster-wide: the program's and the bootstrap's."""
+    return {"policy_name": policy_name, "validation_actions": ["Deny"]}
 
 
 def _labels(obj: str) -> str:

@@ -22,12 +22,11 @@ from pathlib import Path
 
 import yaml
 
+from components.admission import CLIENT_TLS_LABEL, ENVIRONMENT_LABEL
+from components.tenancy import OWNER_CLUSTER_ROLE
 from tools.verify import Check
 
 CORPUS = Path(__file__).with_name("tenancy_corpus.yaml")
-ENVIRONMENT_LABEL = "istio-envs/environment"
-CLIENT_TLS_LABEL = "istio-envs/client-tls"
-OWNER_CLUSTER_ROLE = "istio-envs:environment-owner"
 # Any group name: the deployer's cases bind roles to it (no such group needs to exist).
 PLACEHOLDER_GROUP = "istio-envs-verify@invalid.example"
 PLACEHOLDER_IMAGE = "docker.io/library/busybox:1.36"
