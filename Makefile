@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help preview preview-all test policy policy-venv diff diff-args diff-rev new-env verify bench clean lock
+.PHONY: help preview preview-all test policy policy-venv diff diff-args diff-rev new-env verify bench schema clean lock
 
 # From the locks only (exact versions, every file's hash checked): uv first, by pip, then the
 # whole dev lock by uv, which leaves .venv holding exactly it (`uv pip sync`). Silent, and on
@@ -49,6 +49,9 @@ policy-venv: policy/venv/.installed  ## the policy pack's own virtualenv (policy
 
 test: $(VENV)/.installed tests/actions/node_modules/.installed  ## the whole test suite (what CI runs)
 	$(PY) -m pytest -q -n 2
+
+schema: $(VENV)/.installed  ## the JSON Schema of a stack file for your editor (schemas/stack-config.schema.json) and docs/configuration.md, from the models
+	$(PY) -m components.config.schema
 
 # A .venv whose install did not finish (no .installed) goes too; a complete one stays.
 clean:  ## remove build/ and .pytest_cache (and a .venv whose install did not finish)
