@@ -11,7 +11,8 @@ from stackfiles import NS, provided, secrets_for, write_project
 
 from preview import preview_stack
 
-PEM_KEY_MARKERS = ("PRIVATE KEY-----", "BEGIN OPENSSH PRIVATE KEY", "BEGIN EC PRIVATE KEY")
+# (and the mock engine's stand-in for a generated key, which must not be written either)
+PEM_KEY_MARKERS = ("PRIVATE KEY-----", "BEGIN OPENSSH PRIVATE KEY", "BEGIN EC PRIVATE KEY", "preview: private key")
 # Outputs that carry credentials or key material, wherever a stack has them.
 SECRET_OUTPUTS = ("kubeconfig", "clientCertificate", "clientPrivateKey")
 
