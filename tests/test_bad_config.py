@@ -343,22 +343,6 @@ CASES = {
 }
 
 
-def fleet_problems(case: str, project) -> list:
-    """The fleet check's problems of the file a cross-stack case names."""
-    from components import fleet
-
-    expected_file = "Pulumi.dev.yaml" if case in OWNER_FILE_CASES else f"Pulumi.{CASES[case][0]}.yaml"
-    return [p for p in fleet.check(project) if p.stack_file == expected_file]
-
-
-@pytest.mark.parametrize("case", sorted(FLEET_CASES), ids=sorted(FLEET_CASES))
-def test_cross_stack_faults_are_the_fleet_checks(tmp_path, case):
-    _, edit, key, expected = CASES[case]
-    found = fleet_problems(case, write_project(tmp_path, edit))
-    assert [p.config_key for p in found] == [config_key(case, key)], [str(p) for p in found]
-    assert expected in str(found[0])
-
-
 @pytest.mark.parametrize("case", sorted(CASES), ids=sorted(CASES))
 def test_bad_config_is_refused_before_any_resource_with_one_line(tmp_path, case, capsys, monkeypatch):
     """The corpus as a user runs it (`make preview`): exit 2, one `error:` line naming the file, the
@@ -376,6 +360,9 @@ def test_bad_config_is_refused_before_any_resource_with_one_line(tmp_path, case,
         assert fleet_main(["--project-dir", str(project)]) == 1
         errors = [line for line in capsys.readouterr().err.splitlines() if f"{config_key(case, key)}: " in line]
         assert errors and all(line.startswith("error: Pulumi.") for line in errors)
+        # Reported once, on the file it names, with what is expected.
+        (line,) = [line for line in errors if line.startswith(f"error: {expected_file}: ")]
+        assert expected in line, errors
         return
     # Every resource the program constructs, when it constructs it, per program run (an attached
     # stack's owner runs first): a registration still in flight when the config error is raised
