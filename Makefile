@@ -51,7 +51,7 @@ test: $(VENV)/.installed tests/actions/node_modules/.installed  ## the whole tes
 	$(PY) -m pytest -q -n 2
 
 schema: $(VENV)/.installed  ## the JSON Schema of a stack file for your editor (schemas/stack-config.schema.json) and docs/configuration.md, from the models
-	$(PY) -m components.config.schema
+	$(PY) -m tools.config_reference
 
 # A .venv whose install did not finish (no .installed) goes too; a complete one stays.
 clean:  ## remove build/ and .pytest_cache (and a .venv whose install did not finish)

@@ -14,9 +14,10 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from components.config import TOP_LEVEL_KEYS, schema
-from components.config.schema import DOC_PATH, SCHEMA_PATH, SEE, doc_text, main, stack_file_schema
+from components.config import TOP_LEVEL_KEYS
 from components.stackset import BOOTSTRAP_DIR, stack_files, stack_folders
+from tools import config_reference as schema
+from tools.config_reference import DOC_PATH, SCHEMA_PATH, SEE, doc_text, main, stack_file_schema
 
 NS = "istio-envs"
 SCHEMA = stack_file_schema()
@@ -174,7 +175,7 @@ def test_the_write_ups_a_description_names_are_where_the_reference_links():
 def test_a_key_named_description_or_title_is_a_property_not_a_text():
     """The cleaning of descriptions and titles touches strings only: a config key called
     `description` (or `title`) keeps its schema (a future optional key crashed the generator)."""
-    from components.config.schema import _clean
+    from tools.config_reference import _clean
 
     node = {"properties": {"description": {"type": "string", "description": "a **b** `c`", "title": "D"},
                            "title": {"type": "string"}}}

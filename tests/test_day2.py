@@ -149,7 +149,7 @@ NOUNS = {"Cluster": "cluster", "NodePool": "node pool", "Subnetwork": "subnetwor
 def _meaning(model, key: str) -> str:
     """What the model says ``key`` means (docs/configuration.md's Meaning column): its description,
     and for a section those of its keys too; whitespace as one space."""
-    from components.config.schema import rows
+    from tools.config_reference import rows
 
     found = [doc for path, _, doc in rows(model) if path.removesuffix("[]") == key
              or path.startswith((f"{key}.", f"{key}[]."))]

@@ -154,7 +154,7 @@ def test_the_config_schema_offers_exactly_the_installable_versions():
     from pydantic import ValidationError
 
     from components.config.mesh import MeshRevision
-    from components.config.schema import stack_file_schema
+    from tools.config_reference import stack_file_schema
 
     assert stack_file_schema()["$defs"]["MeshRevision"]["properties"]["version"]["enum"] == list(ISTIO_VERSIONS)
     for version in ISTIO_VERSIONS:

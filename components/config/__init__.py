@@ -2,7 +2,7 @@
 pydantic models (loading.py's StackKeys over environment.py and platform.py, of the types in
 types.py), each key's meaning its field's description; ``load`` raises :class:`ConfigError` (a
 ``pulumi.RunError``: one line per problem, messages.py) before any resource is declared.
-``python -m components.config.schema`` writes their JSON Schema and docs/configuration.md."""
+``python -m tools.config_reference`` writes their JSON Schema and docs/configuration.md."""
 
 from ..errors import NAMESPACE, ConfigError, Problem
 from .certificates import SecretText, host_covered

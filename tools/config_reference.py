@@ -2,7 +2,7 @@
 configuration reference docs/configuration.md, both from the models the program validates with:
 each key's meaning is its field's description, a section's its model's docstring.
 
-``python -m components.config.schema`` (``make schema``) writes both; only the reference is
+``python -m tools.config_reference`` (``make schema``) writes both; only the reference is
 committed (the schema is generated where an editor reads it, so a new key touches one file fewer);
 ``--check`` exits 1 when the reference is stale (the tests run it). The rules across keys and stack
 files are the program's and the fleet check's.
@@ -17,14 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from ..errors import NAMESPACE
-from .environment import EnvironmentConfig
-from .loading import StackKeys
-from .messages import _is_model, _strip
-from .platform import PlatformConfig
-from .types import Derived
+from components.config.environment import EnvironmentConfig
+from components.config.loading import StackKeys
+from components.config.messages import _is_model, _strip
+from components.config.platform import PlatformConfig
+from components.config.types import Derived
+from components.errors import NAMESPACE
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH, DOC_PATH = ROOT / "schemas" / "stack-config.schema.json", ROOT / "docs" / "configuration.md"
 SECURE = {"type": "object", "description": "An encrypted value (pulumi config set --secret).",
           "properties": {"secure": {"type": "string"}}, "required": ["secure"], "additionalProperties": False}
@@ -72,7 +72,7 @@ def stack_file_schema() -> dict:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": f"{NAMESPACE} stack file (Pulumi.<stack>.yaml)", **_clean({
                 "description": "Generated from the models in components/config/ by `python -m "
-                               "components.config.schema`; do not edit by hand.",
+                               "tools.config_reference`; do not edit by hand.",
                 "type": "object",
                 "properties": {"config": config, "secretsprovider": {"type": "string"},
                                "encryptedkey": {"type": "string"}, "encryptionsalt": {"type": "string"},
@@ -119,7 +119,7 @@ def _table(title: str, model: Any, prefix: str = "", nested: bool = True) -> str
 def doc_text() -> str:
     return "\n\n".join([
         f"# Configuration (`Pulumi.<stack>.yaml`, namespace `{NAMESPACE}`)",
-        "<!-- Generated from the models in components/config/ by `python -m components.config.schema`: "
+        "<!-- Generated from the models in components/config/ by `python -m tools.config_reference`: "
         "edit their descriptions, not this file. -->",
         "Every key a stack file may set, its default and what it means; the same text is the hover text "
         "of the JSON Schema `make schema` writes for your editor. How a stack file is "
